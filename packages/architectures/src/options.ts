@@ -1,0 +1,37 @@
+import { Sequential, traceShapes, type Module } from '@convnets/nn';
+
+export interface ModelOptions {
+  /** Size of the last layer. Default 10 (CIFAR-10, MNIST). */
+  numClasses?: number;
+  /** 3 for RGB, 1 for MNIST. Default 3. */
+  inChannels?: number;
+  /** Height and width of the (square) input the net is built for; each net has its notebook's default. */
+  inputSize?: number;
+}
+
+export type ResolvedOptions = Required<ModelOptions>;
+
+export function resolveOptions(name: string, options: ModelOptions, defaultInputSize: number): ResolvedOptions {
+  const resolved = { numClasses: 10, inChannels: 3, inputSize: defaultInputSize, ...options };
+  for (const [key, value] of Object.entries(resolved)) {
+    if (!Number.isInteger(value) || value < 1) {
+      throw new RangeError(`${name}: option ${key} must be a positive integer, got ${value}`);
+    }
+  }
+  return resolved;
+}
+
+/**
+ * The number of features a conv stack hands to the first Linear layer, by shape inference: what lets
+ * AlexNet and VGG be built for any input size instead of a hard-coded 6400 or 512*7*7.
+ */
+export function flattenedSize(name: string, features: Module[], { inputSize, inChannels }: ResolvedOptions): number {
+  const { output } = traceShapes(new Sequential(...features), [1, inputSize, inputSize, inChannels], name);
+  return output.slice(1).reduce((a, b) => a * b, 1);
+}
+
+/** Checks that a finished net takes its declared input, with an error naming the layer if it does not. */
+export function checked<M extends Module>(name: string, model: M, { inputSize, inChannels }: ResolvedOptions): M {
+  traceShapes(model, [1, inputSize, inputSize, inChannels], name);
+  return model;
+}

@@ -1,0 +1,73 @@
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { loadStateDict, type Module } from '@convnets/nn';
+import { activation, maxAbsDiff, readJson, stateFromJson, tensor, type TorchTensor } from '@convnets/tooling/fixtures';
+import { DenseBlock, Inception, Residual, convBlock, ninBlock, transitionBlock, vggBlock } from './index.js';
+
+interface BlockCase {
+  state: Record<string, TorchTensor>;
+  input: TorchTensor;
+  train: TorchTensor;
+  eval: TorchTensor;
+  running_after: Record<string, TorchTensor>;
+}
+
+/** Made by tooling/pytorch/block_fixtures.py from the notebook's definitions. */
+const fixtures = readJson<Record<string, BlockCase>>(new URL('./__fixtures__/blocks.json', import.meta.url));
+
+const builders: Record<string, () => Module> = {
+  'residual-projection': () => new Residual(3, 4, { use1x1conv: true, strides: 2 }),
+  residual: () => new Residual(4, 4),
+  inception: () => new Inception(4, 2, [3, 4], [2, 3], 2),
+  'dense-block': () => new DenseBlock(2, 3, 4),
+  'transition-block': () => transitionBlock(6, 3),
+  'conv-block': () => convBlock(3, 5),
+  'vgg-block': () => vggBlock(2, 3, 4),
+  'nin-block': () => ninBlock(3, 4, 3, 2, 1),
+};
+
+describe.each(Object.keys(builders))('%s agrees with the notebook\'s PyTorch block', (name) => {
+  it('in train mode (batch statistics), then eval mode (running statistics)', () => {
+    const c = fixtures[name]!;
+    const block = builders[name]!();
+    const state = stateFromJson(c.state);
+    loadStateDict(block, state, { strict: false }); // the fixture leaves out num_batches_tracked (int64)
+    const x = activation(c.input);
+
+    block.train();
+    tf.tidy(() => {
+      const y = block.forward(x);
+      expect(y.shape).toEqual(block.inferShape(x.shape));
+      expect(maxAbsDiff(y, activation(c.train))).toBeLessThan(1e-5);
+    });
+    for (const [key, value] of Object.entries(c.running_after)) {
+      const ours = [...block.namedBuffers()].find(([n]) => n === key)![1];
+      tf.tidy(() => {
+        expect(maxAbsDiff(ours, tensor(value))).toBeLessThan(1e-6);
+      });
+    }
+    block.eval();
+    tf.tidy(() => {
+      expect(maxAbsDiff(block.forward(x), activation(c.eval))).toBeLessThan(1e-5);
+    });
+    tf.dispose([x, ...state.values()]);
+    block.dispose();
+  });
+});
+
+describe('block shapes', () => {
+  it('Inception concatenates c1 + c2[1] + c3[1] + c4 channels', () => {
+    expect(new Inception(192, 64, [96, 128], [16, 32], 32).inferShape([1, 12, 12, 192])).toEqual([1, 12, 12, 256]);
+  });
+
+  it('DenseBlock adds numConvs x growth channels', () => {
+    expect(new DenseBlock(4, 64, 32).inferShape([1, 56, 56, 64])).toEqual([1, 56, 56, 192]);
+  });
+
+  it('Residual without a projection refuses a change of channels, naming both shapes', () => {
+    expect(() => new Residual(3, 6).inferShape([1, 8, 8, 3])).toThrow(
+      'main path [1, 8, 8, 6] and shortcut [1, 8, 8, 3] differ: use use1x1conv when channels or strides change',
+    );
+  });
+});

@@ -1,0 +1,5 @@
+export { vggBlock } from './vgg.js';
+export { ninBlock } from './nin.js';
+export { Inception, concatChannels } from './inception.js';
+export { Residual, type ResidualOptions } from './residual.js';
+export { convBlock, DenseBlock, transitionBlock } from './densenet.js';

@@ -1,0 +1,49 @@
+import { createModel, getModelInfo, listModels } from '@convnets/architectures';
+import { formatSummary, summary } from '@convnets/nn';
+import { Command } from 'commander';
+import { positiveInt, type Io } from '../io.js';
+
+interface SummaryFlags {
+  inputSize?: number;
+  inChannels: number;
+  numClasses: number;
+  depth: number;
+  json?: boolean;
+  tree?: boolean;
+}
+
+export function summaryCommand(io: Io): Command {
+  return new Command('summary')
+    .description("print a net's layer-by-layer output shapes (NHWC), parameters and FLOPs")
+    .argument('<model>', `one of: ${listModels().join(', ')}`)
+    .option('--input-size <n>', "input height and width (default: the notebook's size for the model)", positiveInt)
+    .option('--in-channels <c>', 'input channels', positiveInt, 3)
+    .option('--num-classes <k>', 'classes of the last layer', positiveInt, 10)
+    .option('--depth <d>', 'how deep to list layers (1: top-level children)', positiveInt, 1)
+    .option('--json', 'print one JSON object {model, input, params, flops, layers}')
+    .option('--tree', 'also print the module tree as PyTorch prints it')
+    .action((name: string, flags: SummaryFlags) => {
+      const inputSize = flags.inputSize ?? getModelInfo(name).defaultInputSize;
+      const model = createModel(name, { inputSize, inChannels: flags.inChannels, numClasses: flags.numClasses });
+      try {
+        const s = summary(model, [1, inputSize, inputSize, flags.inChannels], { depth: flags.depth, name });
+        if (flags.json) {
+          io.out(JSON.stringify(s));
+          return;
+        }
+        if (flags.tree) io.out(`${model.toString()}\n`);
+        io.out(formatSummary(s));
+      } finally {
+        model.dispose();
+      }
+    });
+}
+
+export function modelsCommand(io: Io): Command {
+  return new Command('models').description('list the available nets').action(() => {
+    for (const name of listModels()) {
+      const info = getModelInfo(name);
+      io.out(`${name.padEnd(12)} ${info.description} (default input ${info.defaultInputSize}x${info.defaultInputSize})`);
+    }
+  });
+}

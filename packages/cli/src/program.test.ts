@@ -1,0 +1,65 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { run } from './program.js';
+
+async function cli(...argv: string[]) {
+  let out = '';
+  let err = '';
+  const code = await run(argv, { out: (t) => (out += `${t}\n`), err: (t) => (err += `${t}\n`) });
+  return { code, out, err };
+}
+
+describe('convnets summary', () => {
+  it('prints the notebook trace for resnet18 as a table with totals', async () => {
+    const { code, out } = await cli('summary', 'resnet18');
+    expect(code).toBe(0);
+    expect(out).toMatch(/^4\s+Sequential\s+\[1, 7, 7, 512\]\s+8,395,264/m);
+    expect(out).toContain('Total params: 11,184,650');
+  });
+
+  it('--json prints one object with model, input, params, flops and layers', async () => {
+    const { code, out } = await cli('summary', 'nin', '--in-channels', '1', '--json');
+    expect(code).toBe(0);
+    const s = JSON.parse(out);
+    expect(Object.keys(s)).toEqual(['model', 'input', 'params', 'flops', 'layers']);
+    expect(s.input).toEqual([1, 224, 224, 1]);
+    expect(s.params).toBe(1992166); // PyTorch's count for nin_net(1)
+    expect(s.layers[0]).toEqual({ path: '0', type: 'Sequential', outputShape: [1, 54, 54, 96], params: expect.any(Number), flops: expect.any(Number) });
+  });
+
+  it('--depth 2 lists the blocks inside the stages, --tree prints the module tree', async () => {
+    const { out } = await cli('summary', 'resnet18', '--input-size', '32', '--depth', '2', '--tree');
+    expect(out).toMatch(/^1\.0\s+Residual\s+\[1, 8, 8, 64\]/m);
+    expect(out).toContain('(conv3): Conv2d(64, 128, kernel_size=(1, 1), stride=(2, 2))');
+  });
+
+  it('fails with a clear message and exit code 1 for an unknown model or an impossible input size', async () => {
+    expect(await cli('summary', 'lenet')).toMatchObject({ code: 1, err: expect.stringContaining("Unknown model 'lenet'. Available models:") });
+    expect(await cli('summary', 'vgg11', '--input-size', '16')).toMatchObject({
+      code: 1,
+      err: expect.stringContaining("vgg11: layer '4.4' (MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)) cannot take input [1, 1, 1, 512] (model input [1, 16, 16, 3])"),
+    });
+  });
+
+  it('rejects bad flags with exit code 2 and the usage', async () => {
+    const { code, err } = await cli('summary', 'resnet18', '--depth', 'two');
+    expect(code).toBe(2);
+    expect(err).toContain("option '--depth <d>' argument 'two' is invalid");
+  });
+});
+
+describe('the built binary under plain Node', () => {
+  const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+
+  it('runs `convnets summary googlenet --json` without a bundler', async () => {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, 'summary', 'googlenet', '--json']);
+    expect(stderr).toBe('');
+    const s = JSON.parse(stdout);
+    expect(s.params).toBe(5983802);
+    expect(s.layers.map((l: { outputShape: number[] }) => l.outputShape)).toEqual([
+      [1, 24, 24, 64], [1, 12, 12, 192], [1, 6, 6, 480], [1, 3, 3, 832], [1, 1024], [1, 10],
+    ]);
+  });
+});

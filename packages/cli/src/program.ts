@@ -1,0 +1,36 @@
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { Command, CommanderError } from 'commander';
+import { modelsCommand, summaryCommand } from './commands/summary.js';
+import { processIo, type Io } from './io.js';
+
+// Production mode: no debug checks, and no tfjs banners on the user's terminal.
+tf.env().set('PROD', true);
+
+export function createProgram(io: Io = processIo): Command {
+  const program = new Command('convnets')
+    .description('Build, train, inspect and share the modern convnets (AlexNet ... DenseNet) on tfjs.')
+    .showHelpAfterError()
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .exitOverride();
+  for (const command of [summaryCommand(io), modelsCommand(io)]) {
+    program.addCommand(command.configureOutput({ writeOut: io.out, writeErr: io.err }).showHelpAfterError().exitOverride());
+  }
+  return program;
+}
+
+/** Runs the CLI and returns its exit code: 0 on success, 1 when the command fails, 2 on bad usage. */
+export async function run(argv: string[], io: Io = processIo): Promise<number> {
+  try {
+    await createProgram(io).parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    // Commander has already printed its own message (bad flag, missing argument, --help).
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    // Anything else is a failure of the command itself: say what, without a stack unless asked.
+    const message = err instanceof Error ? err.message : String(err);
+    io.err(`error: ${message}`);
+    if (process.env.CONVNETS_DEBUG && err instanceof Error) io.err(err.stack ?? '');
+    return 1;
+  }
+}

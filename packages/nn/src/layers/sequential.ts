@@ -1,0 +1,33 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import { Module, type ShapeTrace } from '../module.js';
+import type { Shape } from '../shape.js';
+
+/** Runs its children in order. They are own properties named "0", "1", ..., as PyTorch names them. */
+export class Sequential extends Module {
+  readonly [index: number]: Module;
+
+  constructor(...layers: Module[]) {
+    super();
+    layers.forEach((layer, i) => {
+      if (!(layer instanceof Module)) throw new TypeError(`Sequential: item ${i} is not a Module`);
+      Object.defineProperty(this, String(i), { value: layer, enumerable: true });
+    });
+  }
+
+  get length(): number {
+    return this.children().length;
+  }
+
+  /** The layers in order. */
+  get layers(): Module[] {
+    return this.children();
+  }
+
+  forward(x: tf.Tensor): tf.Tensor {
+    return this.layers.reduce((h, layer) => layer.forward(h), x);
+  }
+
+  protected computeShape(input: Shape, trace?: ShapeTrace): Shape {
+    return this.layers.reduce((s, layer) => layer.inferShape(s, trace), input);
+  }
+}

@@ -1,0 +1,179 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ShapeError, formatShape, type Shape } from './shape.js';
+
+/**
+ * Marks variables that are state but not trained (BatchNorm's running statistics). A WeakSet so the
+ * mark travels with the variable and modules need no registration calls.
+ */
+const buffers = new WeakSet<tf.Variable>();
+
+/** A trainable tensor owned by a module (`nn.Parameter`). */
+export function parameter(initial: tf.Tensor): tf.Variable {
+  return tf.variable(initial, true);
+}
+
+/** A non-trainable tensor owned by a module and saved with it (`register_buffer`). */
+export function buffer(initial: tf.Tensor): tf.Variable {
+  const v = tf.variable(initial, false);
+  buffers.add(v);
+  return v;
+}
+
+export function isBuffer(v: tf.Variable): boolean {
+  return buffers.has(v);
+}
+
+/** One module's place in a shape trace: what went in and what came out. */
+export interface TraceEntry {
+  module: Module;
+  input: Shape;
+  output?: Shape;
+}
+
+/** Collects, in call order, every module that shape inference passes through. */
+export type ShapeTrace = TraceEntry[];
+
+/**
+ * The base of every layer and net, after `torch.nn.Module`. Children, parameters and buffers are
+ * found by ownership: an own property holding a Module is a child, one holding a tf.Variable is a
+ * parameter (or a buffer, if made with `buffer`). Property names are the PyTorch names, so
+ * `namedParameters()` yields dotted names such as `1.0.bn1.weight` that match a PyTorch state dict.
+ */
+export abstract class Module {
+  /** Train mode (batch statistics, dropout on) or eval mode. Change it with `train()` / `eval()`. */
+  training = true;
+
+  /** The computation, on NHWC tensors. Call inside `tf.tidy` (or a gradient function). */
+  abstract forward(x: tf.Tensor): tf.Tensor;
+
+  /** The output shape for an input shape, computed without running anything. */
+  protected abstract computeShape(input: Shape, trace?: ShapeTrace): Shape;
+
+  /** Shape inference with an optional trace of every module passed through. */
+  inferShape(input: Shape, trace?: ShapeTrace): Shape {
+    const entry: TraceEntry = { module: this, input };
+    trace?.push(entry);
+    const output = this.computeShape(input, trace);
+    if (output.some((d) => !Number.isInteger(d) || d <= 0)) {
+      throw new ShapeError(`would produce an empty output ${formatShape(output)} from input ${formatShape(input)}`, this, input);
+    }
+    entry.output = output;
+    return output;
+  }
+
+  /** Forward FLOPs of this module alone (2 x multiply-adds), children excluded. */
+  flops(_input: Shape): number {
+    return 0;
+  }
+
+  /** The name PyTorch prints for this layer type. */
+  get typeName(): string {
+    return this.constructor.name;
+  }
+
+  /** The arguments shown inside the parentheses when printed, like PyTorch's `extra_repr`. */
+  protected extraRepr(): string {
+    return '';
+  }
+
+  *namedChildren(): Generator<[string, Module]> {
+    for (const [name, value] of Object.entries(this)) {
+      if (value instanceof Module) yield [name, value];
+    }
+  }
+
+  children(): Module[] {
+    return [...this.namedChildren()].map(([, m]) => m);
+  }
+
+  /** This module and all below it, depth first, with dotted paths ('' for this one). */
+  *namedModules(prefix = ''): Generator<[string, Module]> {
+    yield [prefix, this];
+    for (const [name, child] of this.namedChildren()) {
+      yield* child.namedModules(prefix ? `${prefix}.${name}` : name);
+    }
+  }
+
+  /** Own variables (not children's), in declaration order. */
+  *ownVariables(): Generator<[string, tf.Variable]> {
+    for (const [name, value] of Object.entries(this)) {
+      if (value instanceof tf.Variable) yield [name, value];
+    }
+  }
+
+  /** Trainable parameters with dotted PyTorch-style names. */
+  *namedParameters(): Generator<[string, tf.Variable]> {
+    for (const [path, module] of this.namedModules()) {
+      for (const [name, v] of module.ownVariables()) {
+        if (!isBuffer(v)) yield [path ? `${path}.${name}` : name, v];
+      }
+    }
+  }
+
+  parameters(): tf.Variable[] {
+    return [...this.namedParameters()].map(([, v]) => v);
+  }
+
+  *namedBuffers(): Generator<[string, tf.Variable]> {
+    for (const [path, module] of this.namedModules()) {
+      for (const [name, v] of module.ownVariables()) {
+        if (isBuffer(v)) yield [path ? `${path}.${name}` : name, v];
+      }
+    }
+  }
+
+  /**
+   * Every saved tensor (parameters and buffers) in PyTorch's `state_dict()` order: each module's
+   * own variables before its children's.
+   */
+  *namedState(): Generator<[string, tf.Variable]> {
+    for (const [path, module] of this.namedModules()) {
+      for (const [name, v] of module.ownVariables()) yield [path ? `${path}.${name}` : name, v];
+    }
+  }
+
+  /** Number of trainable scalars. */
+  numParameters(): number {
+    let n = 0;
+    for (const p of this.parameters()) n += p.size;
+    return n;
+  }
+
+  /** Sets train (true) or eval (false) mode on this module and every descendant. */
+  train(mode = true): this {
+    for (const [, m] of this.namedModules()) m.training = mode;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Calls `fn` on every descendant and then on this module (PyTorch's order). */
+  apply(fn: (module: Module) => void): this {
+    for (const child of this.children()) child.apply(fn);
+    fn(this);
+    return this;
+  }
+
+  /** Frees every variable this module and its descendants own. */
+  dispose(): void {
+    for (const [, v] of this.namedState()) v.dispose();
+  }
+
+  /** The module tree as PyTorch prints it. */
+  toString(): string {
+    const children = [...this.namedChildren()];
+    const extra = this.extraRepr();
+    if (children.length === 0) return `${this.typeName}(${extra})`;
+    const lines = extra ? extra.split('\n') : [];
+    for (const [name, child] of children) {
+      lines.push(`(${name}): ${indent(child.toString())}`);
+    }
+    return `${this.typeName}(\n${lines.map((l) => `  ${l}`).join('\n')}\n)`;
+  }
+}
+
+function indent(text: string): string {
+  return text.split('\n').join('\n  ');
+}
