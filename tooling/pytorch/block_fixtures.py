@@ -39,11 +39,16 @@ for name, (block, shape) in blocks.items():
             with torch.no_grad():
                 m.weight.uniform_(0.5, 1.5); m.bias.uniform_(-0.5, 0.5)
     state = {k: t(v) for k, v in block.state_dict().items() if v.dtype == torch.float32}
-    x = torch.randn(*shape)
+    x = torch.randn(*shape, requires_grad=True)
     block.train(); y_train = block(x)
+    # Gradients of a weighted sum of the train-mode output, w.r.t. the input and every parameter.
+    weights = torch.randn(*y_train.shape)
+    (y_train * weights).sum().backward()
+    grads = {'input': t(x.grad), **{k: t(p.grad) for k, p in block.named_parameters()}}
     block.eval(); y_eval = block(x)
     after = {k: t(v) for k, v in block.state_dict().items() if 'running' in k}
-    out[name] = {'state': state, 'input': t(x), 'train': t(y_train), 'eval': t(y_eval), 'running_after': after}
+    out[name] = {'state': state, 'input': t(x), 'train': t(y_train), 'eval': t(y_eval), 'running_after': after,
+                 'output_weights': t(weights), 'grads': grads}
 os.makedirs(os.path.dirname(OUT), exist_ok=True)
 with open(OUT, 'w') as f:
     json.dump(out, f)

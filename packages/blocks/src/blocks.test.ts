@@ -1,7 +1,8 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
+import '@convnets/nn/gradients';
 import { describe, expect, it } from 'vitest';
-import { loadStateDict, type Module } from '@convnets/nn';
+import { loadStateDict, stateDict, type Module } from '@convnets/nn';
 import { activation, maxAbsDiff, readJson, stateFromJson, tensor, type TorchTensor } from '@convnets/tooling/fixtures';
 import { DenseBlock, Inception, Residual, convBlock, ninBlock, transitionBlock, vggBlock } from './index.js';
 
@@ -11,6 +12,8 @@ interface BlockCase {
   train: TorchTensor;
   eval: TorchTensor;
   running_after: Record<string, TorchTensor>;
+  output_weights: TorchTensor;
+  grads: Record<string, TorchTensor>;
 }
 
 /** Made by tooling/pytorch/block_fixtures.py from the notebook's definitions. */
@@ -53,6 +56,36 @@ describe.each(Object.keys(builders))('%s agrees with the notebook\'s PyTorch blo
     });
     tf.dispose([x, ...state.values()]);
     block.dispose();
+  });
+});
+
+describe.each(Object.keys(builders))("%s backpropagates as PyTorch's block does (train mode)", (name) => {
+  it('gradients w.r.t. the input and every parameter', () => {
+    const c = fixtures[name]!;
+    const block = builders[name]!().train();
+    const state = stateFromJson(c.state);
+    loadStateDict(block, state, { strict: false });
+    const x = activation(c.input);
+    const weights = activation(c.output_weights);
+    const params = [...block.namedParameters()];
+    const loss = () => tf.sum(tf.mul(block.forward(x), weights)) as tf.Scalar;
+    const dx = tf.grad((input) => tf.sum(tf.mul(block.forward(input), weights)))(x);
+    tf.tidy(() => {
+      expect(maxAbsDiff(dx, activation(c.grads.input!))).toBeLessThan(1e-4);
+    });
+    const { grads } = tf.variableGrads(loss, params.map(([, v]) => v));
+    // Express our gradients in PyTorch's layout through the one conversion place: stateDict of a twin.
+    const twin = builders[name]!();
+    for (const [n, v] of twin.namedParameters()) v.assign(grads[params.find(([pn]) => pn === n)![1].name]!);
+    const torchLayout = stateDict(twin);
+    for (const [n] of params) {
+      tf.tidy(() => {
+        expect(maxAbsDiff(torchLayout.get(n)!, tensor(c.grads[n]!)), n).toBeLessThan(1e-4);
+      });
+    }
+    tf.dispose([x, weights, dx, ...state.values(), ...Object.values(grads), ...torchLayout.values()]);
+    block.dispose();
+    twin.dispose();
   });
 });
 

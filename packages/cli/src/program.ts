@@ -1,6 +1,6 @@
-import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { Command, CommanderError } from 'commander';
+import { benchCommand } from './commands/bench.js';
 import { modelsCommand, summaryCommand } from './commands/summary.js';
 import { processIo, type Io } from './io.js';
 
@@ -13,7 +13,7 @@ export function createProgram(io: Io = processIo): Command {
     .showHelpAfterError()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride();
-  for (const command of [summaryCommand(io), modelsCommand(io)]) {
+  for (const command of [summaryCommand(io), modelsCommand(io), benchCommand(io)]) {
     program.addCommand(command.configureOutput({ writeOut: io.out, writeErr: io.err }).showHelpAfterError().exitOverride());
   }
   return program;

@@ -1,3 +1,4 @@
+import { initBackend } from '@convnets/backend';
 import { createModel, getModelInfo, listModels } from '@convnets/architectures';
 import { formatSummary, summary } from '@convnets/nn';
 import { Command } from 'commander';
@@ -22,7 +23,8 @@ export function summaryCommand(io: Io): Command {
     .option('--depth <d>', 'how deep to list layers (1: top-level children)', positiveInt, 1)
     .option('--json', 'print one JSON object {model, input, params, flops, layers}')
     .option('--tree', 'also print the module tree as PyTorch prints it')
-    .action((name: string, flags: SummaryFlags) => {
+    .action(async (name: string, flags: SummaryFlags) => {
+      await initBackend('cpu'); // weights are allocated but nothing is computed: any backend will do
       const inputSize = flags.inputSize ?? getModelInfo(name).defaultInputSize;
       const model = createModel(name, { inputSize, inChannels: flags.inChannels, numClasses: flags.numClasses });
       try {

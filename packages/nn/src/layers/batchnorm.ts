@@ -43,7 +43,9 @@ export class BatchNorm2d extends Module {
     }
     const { mean, variance } = tf.moments(x, [0, 1, 2]);
     this.updateRunningStats(mean, variance, x.size / this.numFeatures);
-    return tf.batchNorm(x, mean, variance, this.bias ?? undefined, this.weight ?? undefined, this.eps);
+    const gamma = this.weight ?? tf.onesLike(mean);
+    const beta = this.bias ?? tf.zerosLike(mean);
+    return normalizeWithBatchStats(x, mean, variance, gamma, beta, this.eps);
   }
 
   private updateRunningStats(mean: tf.Tensor, variance: tf.Tensor, count: number): void {
@@ -68,6 +70,32 @@ export class BatchNorm2d extends Module {
   protected override extraRepr(): string {
     return `${this.numFeatures}, eps=${pyFloat(this.eps)}, momentum=${this.momentum}, affine=${this.weight ? 'True' : 'False'}, track_running_stats=True`;
   }
+}
+
+/**
+ * Train-mode batch norm with its closed-form gradient, so backprop is a few elementwise ops and two
+ * reductions per layer instead of tfjs's generic chain (which tiles the statistics to the input's size):
+ *   dbeta = sum(dy), dgamma = sum(dy * xhat), dx = gamma * invstd / m * (m * dy - dbeta - xhat * dgamma).
+ */
+function normalizeWithBatchStats(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  const axes = [0, 1, 2];
+  const m = x.size / x.shape[3]!;
+  const f = tf.customGrad((input, scale, offset, save) => {
+    const invstd = tf.rsqrt(tf.add(variance, eps));
+    const xhat = tf.mul(tf.sub(input as tf.Tensor, mean), invstd);
+    (save as tf.GradSaveFunc)([xhat, invstd, scale as tf.Tensor]);
+    return {
+      value: tf.add(tf.mul(xhat, scale as tf.Tensor), offset as tf.Tensor),
+      gradFunc: (dy, saved) => {
+        const [xh, is, g] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+        const dbeta = tf.sum(dy, axes);
+        const dgamma = tf.sum(tf.mul(dy, xh), axes);
+        const dx = tf.mul(tf.mul(g, tf.div(is, m)), tf.sub(tf.sub(tf.mul(dy, m), dbeta), tf.mul(xh, dgamma)));
+        return [dx, dgamma, dbeta];
+      },
+    };
+  });
+  return f(x, gamma, beta);
 }
 
 /** Python's repr of small floats (1e-05 rather than JavaScript's 0.00001). */

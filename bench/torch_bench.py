@@ -1,0 +1,70 @@
+"""PyTorch side of `convnets bench --torch`: the same net, batch and image size, training and inference
+images/s on this machine's CPU. Nets come from the reference definitions (pytorch_seed_nets.py).
+
+usage: /usr/bin/python3 bench/torch_bench.py --model resnet18 --image-size 32 --batch-size 32 [--seconds 5]
+       [--threads 2] [--nets ../shared/reference/pytorch_seed_nets.py]
+Prints one JSON object.
+"""
+import argparse, importlib.util, json, os, time
+import torch
+from torch import nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+p = argparse.ArgumentParser()
+p.add_argument('--model', required=True)
+p.add_argument('--image-size', type=int, required=True)
+p.add_argument('--batch-size', type=int, required=True)
+p.add_argument('--seconds', type=float, default=5)
+p.add_argument('--threads', type=int, default=os.cpu_count())
+p.add_argument('--nets', default=os.path.join(HERE, '..', '..', 'shared', 'reference', 'pytorch_seed_nets.py'))
+args = p.parse_args()
+
+spec = importlib.util.spec_from_file_location('seed_nets', args.nets)
+seed = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(seed)
+builders = {
+    'alexnet': seed.alexnet, 'vgg11': lambda: seed.vgg(seed.conv_arch),
+    'vgg11-small': lambda: seed.vgg([(n, c // 4) for n, c in seed.conv_arch]),
+    'nin': seed.nin_net, 'googlenet': seed.google_net, 'resnet18': seed.res_net, 'densenet': seed.dense_net,
+}
+if args.model not in builders:
+    raise SystemExit(f"unknown model {args.model!r}; expected one of {', '.join(builders)}")
+torch.set_num_threads(args.threads)  # Debian's torch defaults to one thread
+torch.manual_seed(0)
+net = builders[args.model]()
+
+# AlexNet and VGG hard-code their first Linear for 224 px: resize it to this image size, as convnets does.
+children = list(net.children())
+flat = next((i for i, m in enumerate(children) if isinstance(m, nn.Flatten)), None)
+if flat is not None and flat + 1 < len(children) and isinstance(children[flat + 1], nn.Linear):
+    with torch.no_grad():
+        features = nn.Sequential(*children[:flat + 1]).eval()(torch.zeros(1, 3, args.image_size, args.image_size)).shape[1]
+    old = children[flat + 1]
+    net[flat + 1] = nn.Linear(features, old.out_features)
+
+x = torch.randn(args.batch_size, 3, args.image_size, args.image_size)
+y = torch.randint(0, 10, (args.batch_size,))
+opt = torch.optim.SGD(net.parameters(), lr=0.01)
+loss_fn = nn.CrossEntropyLoss()
+
+def train_step():
+    opt.zero_grad()
+    loss = loss_fn(net(x), y)
+    loss.backward()
+    opt.step()
+
+def infer_step():
+    with torch.no_grad():
+        net(x)
+
+def rate(step, train):
+    net.train(train)
+    step()
+    steps, start = 0, time.perf_counter()
+    while steps < 2 or time.perf_counter() - start < args.seconds:
+        step()
+        steps += 1
+    return steps * args.batch_size / (time.perf_counter() - start)
+
+print(json.dumps({'backend': 'torch', 'torch': torch.__version__, 'threads': torch.get_num_threads(),
+                  'trainImagesPerSec': rate(train_step, True), 'inferImagesPerSec': rate(infer_step, False)}))

@@ -1,0 +1,11 @@
+export {
+  initBackend,
+  BackendUnavailableError,
+  BACKEND_NAMES,
+  type BackendName,
+  type BackendRequest,
+  type BackendInfo,
+  type InitBackendOptions,
+} from './init.js';
+export { registerTrainingKernels, TRAINING_KERNELS, type TrainingKernel } from './kernels/register.js';
+export { conv2dFilterGrad, conv2dInputGrad } from './kernels/conv-grads.js';

@@ -1,0 +1,63 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { availableParallelism } from 'node:os';
+import { BackendUnavailableError, describeImportFailure, initBackend } from './init.js';
+import { TRAINING_KERNELS } from './kernels/register.js';
+
+describe('initBackend in Node', () => {
+  it("'auto' skips tfjs-node(-gpu) when absent, says why, and starts wasm with the training kernels", async () => {
+    const info = await initBackend('auto');
+    expect(info.backend).toBe('wasm');
+    expect(tf.getBackend()).toBe('wasm');
+    expect(info.skipped).toEqual([
+      {
+        backend: 'tensorflow',
+        reason:
+          '@tensorflow/tfjs-node-gpu is not installed (npm install @tensorflow/tfjs-node-gpu); @tensorflow/tfjs-node is not installed (npm install @tensorflow/tfjs-node)',
+      },
+    ]);
+    expect(info.details.simd).toBe(true);
+    // every core, through the threaded build (tfjs alone would run one thread under Node)
+    expect(info.details.threads).toBe(availableParallelism());
+    expect(info.details.threadedBuild).toBe(availableParallelism() > 1);
+    expect(info.trainingKernels).toEqual(TRAINING_KERNELS.wasm);
+    // gradients are registered: a convolution trains
+    const w = tf.variable(tf.ones([3, 3, 1, 1]));
+    const g = tf.grad((x) => tf.sum(tf.conv2d(tf.ones([1, 5, 5, 1]) as tf.Tensor4D, x as tf.Tensor4D, 1, 'valid')))(w);
+    expect(Array.from(g.dataSync())).toEqual(Array(9).fill(9));
+    tf.dispose([w, g]);
+  });
+
+  it("'cpu' starts cpu with its faster filter gradient", async () => {
+    const info = await initBackend('cpu');
+    expect(info).toMatchObject({ backend: 'cpu', requested: 'cpu', skipped: [], trainingKernels: TRAINING_KERNELS.cpu });
+  });
+
+  it("'tensorflow' fails with the reason for each package when neither is installed", async () => {
+    const error = await initBackend('tensorflow').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+    expect((error as Error).message).toContain("Backend 'tensorflow' is not available here. tensorflow: @tensorflow/tfjs-node-gpu is not installed");
+  });
+
+  it("'webgl' and 'webgpu' explain that they need a browser", async () => {
+    await expect(initBackend('webgl')).rejects.toThrow('webgl: WebGL needs a browser');
+    await expect(initBackend('webgpu')).rejects.toThrow('webgpu: WebGPU is not available here');
+  });
+
+  it('rejects an unknown backend name, listing the valid ones', async () => {
+    await expect(initBackend('cuda' as never)).rejects.toThrow("Unknown backend 'cuda'. Expected one of: auto, tensorflow, wasm, cpu, webgl, webgpu");
+  });
+
+  it('tells a missing package from missing CUDA libraries', () => {
+    const notFound = Object.assign(new Error("Cannot find package '@tensorflow/tfjs-node-gpu' imported from x"), { code: 'ERR_MODULE_NOT_FOUND' });
+    expect(describeImportFailure('@tensorflow/tfjs-node-gpu', notFound)).toBe('@tensorflow/tfjs-node-gpu is not installed (npm install @tensorflow/tfjs-node-gpu)');
+    const noBinding = new Error('The Node.js native addon module (tfjs_binding.node) can not be found at path: /x/tfjs_binding.node.');
+    expect(describeImportFailure('@tensorflow/tfjs-node', noBinding)).toBe(
+      '@tensorflow/tfjs-node is installed but its native binding is missing (its install step downloads libtensorflow: reinstall it with network access)',
+    );
+    const noCuda = new Error('libcudart.so.11.0: cannot open shared object file: No such file or directory');
+    expect(describeImportFailure('@tensorflow/tfjs-node-gpu', noCuda)).toBe(
+      '@tensorflow/tfjs-node-gpu is installed but the CUDA/cuDNN libraries it needs are missing: libcudart.so.11.0: cannot open shared object file: No such file or directory',
+    );
+  });
+});

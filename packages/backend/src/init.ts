@@ -1,0 +1,168 @@
+/**
+ * Picks and starts a tfjs backend. `auto` takes the fastest that works here — in Node
+ * tfjs-node-gpu, tfjs-node, wasm, cpu; in a browser webgl, webgpu, wasm, cpu — and says why it
+ * skipped the others. Backends are imported on demand, so an app only loads the one it runs.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { registerTrainingKernels, type TrainingKernel } from './kernels/register.js';
+
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
+export type BackendRequest = BackendName | 'auto';
+
+export const BACKEND_NAMES: readonly BackendRequest[] = ['auto', 'tensorflow', 'wasm', 'cpu', 'webgl', 'webgpu'];
+
+export interface InitBackendOptions {
+  /** Where the wasm binaries are served from (browsers; Node finds them in node_modules). */
+  wasmPaths?: string | Record<string, string>;
+  /** XNNPACK threads for wasm in Node (default: all cores; 1 keeps tfjs's single-threaded build). */
+  threads?: number;
+  /** Register the convnets training kernels (default true). */
+  trainingKernels?: boolean;
+}
+
+export interface BackendInfo {
+  /** The tfjs backend now running: 'tensorflow', 'wasm', 'cpu', 'webgl' or 'webgpu'. */
+  backend: string;
+  requested: BackendRequest;
+  /** Better backends that were tried or passed over, and why. */
+  skipped: Array<{ backend: string; reason: string }>;
+  /** What the backend reports about itself (wasm SIMD/threads, the package that provided tensorflow, ...). */
+  details: Record<string, string | number | boolean>;
+  /** Kernels convnets registered for training on this backend. */
+  trainingKernels: TrainingKernel[];
+}
+
+const isNode = typeof process !== 'undefined' && process.versions?.node != null && typeof window === 'undefined';
+
+function order(request: BackendRequest): BackendName[] {
+  if (request !== 'auto') return [request];
+  return isNode ? ['tensorflow', 'wasm', 'cpu'] : ['webgl', 'webgpu', 'wasm', 'cpu'];
+}
+
+/** Thrown when the requested backend (or, for 'auto', every candidate) cannot start. */
+export class BackendUnavailableError extends Error {
+  override name = 'BackendUnavailableError';
+  constructor(
+    message: string,
+    readonly skipped: BackendInfo['skipped'],
+  ) {
+    super(message);
+  }
+}
+
+/** Imports a module by a name bundlers and TypeScript should not try to resolve (an optional package). */
+const importOptional = (specifier: string): Promise<unknown> => import(/* @vite-ignore */ specifier);
+
+export function describeImportFailure(pkg: string, err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: string })?.code;
+  if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || /Cannot find (package|module)|Could not resolve|Failed to (resolve|fetch dynamically imported) module/.test(message)) {
+    return `${pkg} is not installed (npm install ${pkg})`;
+  }
+  if (/tfjs_binding\.node/.test(message)) {
+    return `${pkg} is installed but its native binding is missing (its install step downloads libtensorflow: reinstall it with network access)`;
+  }
+  if (/libcud|libcublas|libcudnn|CUDA/i.test(message)) {
+    return `${pkg} is installed but the CUDA/cuDNN libraries it needs are missing: ${message.split('\n')[0]}`;
+  }
+  return `${pkg} failed to load: ${message.split('\n')[0]}`;
+}
+
+/** Loads a backend's package; returns details, or throws with the reason it is unavailable. */
+async function load(name: BackendName, options: InitBackendOptions): Promise<Record<string, string | number | boolean>> {
+  switch (name) {
+    case 'tensorflow': {
+      if (!isNode) throw new Error('tfjs-node runs only in Node');
+      const reasons: string[] = [];
+      for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+        try {
+          await importOptional(pkg);
+          return { package: pkg };
+        } catch (err) {
+          reasons.push(describeImportFailure(pkg, err));
+        }
+      }
+      throw new Error(reasons.join('; '));
+    }
+    case 'wasm': {
+      const wasm = await import('@tensorflow/tfjs-backend-wasm');
+      if (options.wasmPaths) wasm.setWasmPaths(options.wasmPaths as string);
+      if (isNode) {
+        const { availableParallelism, cpus } = await import('node:os');
+        const threads = options.threads ?? (availableParallelism?.() ?? cpus().length);
+        const { installThreadedWasm, installedWasmThreads } = await import('./wasm-threads-node.js');
+        // Once a wasm backend runs, its thread count is fixed for the process.
+        if (threads > 1 && !tf.findBackend('wasm')) installThreadedWasm(threads);
+        return { threadedBuild: installedWasmThreads() > 1 };
+      }
+      return {};
+    }
+    case 'webgl':
+      if (isNode) throw new Error('WebGL needs a browser');
+      await import('@tensorflow/tfjs-backend-webgl');
+      return {};
+    case 'webgpu':
+      if (isNode || !(globalThis.navigator as { gpu?: unknown } | undefined)?.gpu) throw new Error('WebGPU is not available here (navigator.gpu is missing)');
+      await importOptional('@tensorflow/tfjs-backend-webgpu').catch((err) => {
+        throw new Error(describeImportFailure('@tensorflow/tfjs-backend-webgpu', err));
+      });
+      return {};
+    case 'cpu':
+      await import('@tensorflow/tfjs-backend-cpu');
+      return {};
+  }
+}
+
+async function start(name: BackendName): Promise<void> {
+  let ok: boolean;
+  try {
+    ok = await tf.setBackend(name);
+  } catch (err) {
+    throw new Error(`tfjs could not start it: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!ok) throw new Error('tfjs could not start it (tf.setBackend returned false)');
+  await tf.ready();
+}
+
+async function describe(name: string): Promise<Record<string, string | number | boolean>> {
+  if (name === 'wasm') {
+    const { getThreadsCount } = await import('@tensorflow/tfjs-backend-wasm');
+    return {
+      simd: Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')),
+      threads: getThreadsCount(),
+    };
+  }
+  if (name === 'webgl') {
+    const gl = (tf.backend() as unknown as { gpgpu?: { gl?: WebGLRenderingContext } }).gpgpu?.gl;
+    const ext = gl?.getExtension('WEBGL_debug_renderer_info');
+    return {
+      webglVersion: tf.env().getNumber('WEBGL_VERSION'),
+      renderer: gl ? String(gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER)) : 'unknown',
+    };
+  }
+  return {};
+}
+
+/**
+ * Starts the requested backend (or the best available for 'auto'), registers gradients and the
+ * convnets training kernels, and reports what runs and why the better ones were skipped.
+ */
+export async function initBackend(request: BackendRequest = 'auto', options: InitBackendOptions = {}): Promise<BackendInfo> {
+  if (!BACKEND_NAMES.includes(request)) {
+    throw new RangeError(`Unknown backend '${request}'. Expected one of: ${BACKEND_NAMES.join(', ')}`);
+  }
+  await import('@convnets/nn/gradients');
+  const skipped: BackendInfo['skipped'] = [];
+  for (const name of order(request)) {
+    try {
+      const loaded = await load(name, options);
+      await start(name);
+      const trainingKernels = options.trainingKernels === false ? [] : registerTrainingKernels(name);
+      return { backend: tf.getBackend(), requested: request, skipped, details: { ...loaded, ...(await describe(name)) }, trainingKernels };
+    } catch (err) {
+      skipped.push({ backend: name, reason: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  const reasons = skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ');
+  throw new BackendUnavailableError(`Backend '${request}' is not available here. ${reasons}`, skipped);
+}

@@ -1,0 +1,115 @@
+/**
+ * Registers the convnets training kernels for a backend. Composite kernels use tfjs ops (the engine
+ * does not record ops run inside a kernel on the gradient tape); heap kernels are loops over the
+ * backend's memory (see heap.ts).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { conv2dFilterGrad, conv2dInputGrad } from './conv-grads.js';
+import { poolWindow, type ConvAttrs, type PoolAttrs } from './geometry.js';
+import { col2imInto, heapKernel, im2colInto, maxPoolGradInto, rotateFilterInto, transposeInto, type PoolGeometry } from './heap.js';
+
+type Tensor4D = tf.Tensor4D;
+type Inputs = Record<string, tf.TensorInfo>;
+type Impl = (args: { inputs: Inputs; attrs: tf.NamedAttrMap; backend: unknown }, original?: tf.KernelConfig) => tf.TensorInfo;
+
+/** The kernel a backend had before convnets replaced it, kept so a replacement can delegate to it. */
+const originals = new Map<string, tf.KernelConfig | undefined>();
+
+const kernels = {
+  Conv2DBackpropFilter: ({ inputs, attrs }) =>
+    conv2dFilterGrad(inputs.x as Tensor4D, inputs.dy as Tensor4D, attrs.filterShape as number[], attrs as unknown as ConvAttrs),
+  Conv2DBackpropInput: ({ inputs, attrs }) =>
+    conv2dInputGrad(inputs.dy as Tensor4D, inputs.filter as Tensor4D, attrs.inputShape as number[], attrs as unknown as ConvAttrs),
+  MaxPoolGrad: ({ inputs, attrs, backend }) => {
+    const x = inputs.input!;
+    const g = poolWindow(x.shape, attrs as unknown as PoolAttrs);
+    const [batch, inHeight, inWidth, channels] = x.shape as [number, number, number, number];
+    const geometry = { ...g, batch, inHeight, inWidth, channels };
+    return heapKernel(backend, [x, inputs.dy!], x.shape, ([xv, dyv], dx) => maxPoolGradInto(xv!, dyv!, geometry, dx));
+  },
+  /** Replaces wasm's Transpose when the innermost axis moves (its scalar loop is 5-10x slower then). */
+  Transpose: (args, original) => {
+    const { inputs, attrs, backend } = args;
+    const x = inputs.x!;
+    const perm = attrs.perm as number[];
+    if (x.dtype !== 'float32' || perm[perm.length - 1] === perm.length - 1) {
+      return original!.kernelFunc(args as never) as tf.TensorInfo;
+    }
+    return heapKernel(backend, [x], perm.map((p) => x.shape[p]!), ([src], out) => transposeInto(src!, x.shape, perm, out));
+  },
+  /** x [N, H, W, C] -> [N*Ho*Wo, kh*kw*C]; the attributes carry the window geometry. */
+  ConvnetsIm2Col: ({ inputs, attrs, backend }) => {
+    const g = attrs as unknown as PoolGeometry;
+    const rows = g.batch * g.outHeight * g.outWidth;
+    return heapKernel(backend, [inputs.x!], [rows, g.kernelHeight * g.kernelWidth * g.channels], ([x], cols) => im2colInto(x!, g, cols));
+  },
+  /** The adjoint of ConvnetsIm2Col: [N*Ho*Wo, kh*kw*C] -> [N, H, W, C]. */
+  ConvnetsCol2Im: ({ inputs, attrs, backend }) => {
+    const g = attrs as unknown as PoolGeometry;
+    return heapKernel(backend, [inputs.cols!], [g.batch, g.inHeight, g.inWidth, g.channels], ([cols], dx) => col2imInto(cols!, g, dx));
+  },
+  /**
+   * wasm's BatchMatMul is fast (XNNPACK) only without transpose flags, which every matmul gradient
+   * sets. So multiply plainly after transposing (with the Transpose above) whichever is cheaper: the
+   * flagged operands, or the other operands and the product, as (B'^T A'^T)^T.
+   */
+  BatchMatMul: (args, original) => {
+    const { inputs, attrs, backend } = args;
+    const tA = Boolean(attrs.transposeA);
+    const tB = Boolean(attrs.transposeB);
+    if (!tA && !tB) return original!.kernelFunc(args as never) as tf.TensorInfo;
+    const plain = (a: tf.Tensor, b: tf.Tensor) =>
+      original!.kernelFunc({ inputs: { a, b }, attrs: { ...attrs, transposeA: false, transposeB: false }, backend } as never) as tf.TensorInfo;
+    return tf.tidy(() => {
+      const a = inputs.a as tf.Tensor;
+      const b = inputs.b as tf.Tensor;
+      // Swap the last two axes (operands are rank 2 or batched rank 3).
+      const swap = (t: tf.Tensor) => tf.transpose(t, [...t.shape.keys()].map((i, _, all) => (i < all.length - 2 ? i : 2 * all.length - 3 - i)));
+      const dims = (t: tf.Tensor) => [t.shape[t.rank - 2]!, t.shape[t.rank - 1]!] as const;
+      const [ar, ac] = dims(a);
+      const [br, bc] = dims(b);
+      const outSize = (Math.max(a.size / (ar * ac), b.size / (br * bc)) * (tA ? ac : ar) * (tB ? br : bc));
+      const direct = (tA ? a.size : 0) + (tB ? b.size : 0);
+      const reversed = (tA ? 0 : a.size) + (tB ? 0 : b.size) + outSize;
+      if (direct <= reversed) return tf.engine().makeTensorFromTensorInfo(plain(tA ? swap(a) : a, tB ? swap(b) : b));
+      return swap(tf.engine().makeTensorFromTensorInfo(plain(tB ? b : swap(b), tA ? a : swap(a))));
+    });
+  },
+  /** [kh, kw, in, out] -> rotated 180 degrees with in/out swapped; used by the input gradient. */
+  ConvnetsRotateFilter: ({ inputs, backend }) => {
+    const f = inputs.filter!;
+    const [kh, kw, cin, cout] = f.shape;
+    return heapKernel(backend, [f], [kh!, kw!, cout!, cin!], ([src], out) => rotateFilterInto(src!, f.shape, out));
+  },
+} satisfies Record<string, Impl>;
+
+export type TrainingKernel = keyof typeof kernels;
+
+/**
+ * Which kernels each backend gets, and why (figures in docs/performance.md):
+ * - wasm: no Conv2DBackpropFilter at all; Conv2DBackpropInput a scalar loop; MaxPoolGrad wrong where a
+ *   window's maximum is <= 0; Transpose and Reverse slow scalar loops; BatchMatMul with a transpose
+ *   flag 10-40x slower than without.
+ * - cpu: Conv2DBackpropFilter a naive loop (0.04 GFLOP/s); as a convolution it is ~17x faster.
+ */
+export const TRAINING_KERNELS: Record<string, readonly TrainingKernel[]> = {
+  wasm: ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Transpose', 'BatchMatMul', 'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im'],
+  cpu: ['Conv2DBackpropFilter', 'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im'],
+};
+
+/** Registers `names` (default: the backend's list above) for `backendName`; returns what it registered. */
+export function registerTrainingKernels(backendName: string, names: readonly TrainingKernel[] = TRAINING_KERNELS[backendName] ?? []): TrainingKernel[] {
+  for (const kernelName of names) {
+    const key = `${backendName}/${kernelName}`;
+    if (!originals.has(key)) originals.set(key, tf.getKernel(kernelName, backendName));
+    const original = originals.get(key);
+    if (tf.getKernel(kernelName, backendName)) tf.unregisterKernel(kernelName, backendName);
+    const impl: Impl = kernels[kernelName];
+    tf.registerKernel({
+      kernelName,
+      backendName,
+      kernelFunc: (args) => impl(args as unknown as Parameters<Impl>[0], original),
+    });
+  }
+  return [...names];
+}

@@ -1,0 +1,102 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { createModel } from '@convnets/architectures';
+import { BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential, withSeed, type Module } from '@convnets/nn';
+import { initBackend } from './init.js';
+
+const BATCH = 4;
+const CLASSES = 10;
+
+function batch(inputSize: number) {
+  let s = 12345;
+  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+  const x = Float32Array.from({ length: BATCH * inputSize * inputSize * 3 }, rand);
+  const y = Int32Array.from({ length: BATCH }, (_, i) => (i * 3) % CLASSES);
+  return { x, y };
+}
+
+function loss(net: Module, x: tf.Tensor, y: tf.Tensor): tf.Scalar {
+  return tf.losses.softmaxCrossEntropy(tf.oneHot(y as tf.Tensor1D, CLASSES), net.forward(x)) as tf.Scalar;
+}
+
+/** One SGD step (lr 0.1, train mode) from seed-0 weights; returns the loss and every updated parameter. */
+async function sgdStep(backend: 'cpu' | 'wasm', name: string, inputSize: number) {
+  await initBackend(backend);
+  const net = createModel(name, { inputSize, seed: 0 }).train();
+  const data = batch(inputSize);
+  const x = tf.tensor4d(data.x, [BATCH, inputSize, inputSize, 3]);
+  const y = tf.tensor1d(data.y, 'int32');
+  const named = [...net.namedParameters()];
+  const { value, grads } = tf.variableGrads(() => loss(net, x, y), named.map(([, v]) => v));
+  const updated = new Map<string, Float32Array>();
+  for (const [n, v] of named) {
+    const next = tf.tidy(() => tf.sub(v, tf.mul(grads[v.name]!, 0.1)));
+    updated.set(n, (await next.data()) as Float32Array);
+    next.dispose();
+  }
+  const result = { loss: (await value.data())[0]!, updated };
+  tf.dispose([x, y, value, ...Object.values(grads)]);
+  net.dispose();
+  return result;
+}
+
+/** max |a - b| / max |b|: relative to the tensor's scale, so near-zero elements do not dominate. */
+function relativeError(a: Float32Array, b: Float32Array): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return diff / Math.max(scale, 1e-12);
+}
+
+describe('one SGD step on wasm equals the same step on cpu', () => {
+  it.each([
+    ['alexnet', 67],
+    ['vgg11', 32],
+    ['vgg11-small', 32],
+    ['nin', 67],
+    ['googlenet', 32],
+    // At 32 px ResNet-18's last stage is 1x1, so BatchNorm normalises 4 numbers per channel and float32
+    // summation order alone moves the step by ~2e-4; at 64 px (2x2) the step is well conditioned.
+    ['resnet18', 64],
+    ['densenet', 32],
+  ] as const)('%s at %i px', async (name, inputSize) => {
+    const cpu = await sgdStep('cpu', name, inputSize);
+    const wasm = await sgdStep('wasm', name, inputSize);
+    expect(Math.abs(wasm.loss - cpu.loss) / Math.abs(cpu.loss)).toBeLessThan(1e-4);
+    expect([...wasm.updated.keys()]).toEqual([...cpu.updated.keys()]);
+    const worst = [...cpu.updated].map(([n, w]) => [n, relativeError(wasm.updated.get(n)!, w)] as const).sort((a, b) => b[1] - a[1])[0]!;
+    expect(worst[1], `worst parameter: ${worst[0]}`).toBeLessThan(1e-4);
+  });
+});
+
+describe('training on wasm', () => {
+  it('keeps tf.memory().numTensors flat over 200 steps', async () => {
+    await initBackend('wasm');
+    const net = withSeed(1, () => new Sequential(
+      new Conv2d(3, 8, 3, { padding: 1 }), new BatchNorm2d(8), new ReLU(), new MaxPool2d(3, { stride: 2, padding: 1 }),
+      new Conv2d(8, 8, 3, { stride: 2, padding: 1 }), new ReLU(), new Flatten(), new Dropout(0.2, { seed: 2 }), new Linear(8 * 4 * 4, CLASSES),
+    ));
+    const data = batch(16);
+    const x = tf.tensor4d(data.x, [BATCH, 16, 16, 3]);
+    const y = tf.tensor1d(data.y, 'int32');
+    const optimizer = tf.train.sgd(0.05);
+    const step = () => {
+      const cost = optimizer.minimize(() => loss(net, x, y), true, net.parameters())!;
+      const value = cost.dataSync()[0]!;
+      cost.dispose();
+      return value;
+    };
+    const first = step();
+    const after1 = tf.memory().numTensors;
+    let last = first;
+    for (let i = 1; i < 200; i++) last = step();
+    expect(tf.memory().numTensors).toBe(after1);
+    expect(last).toBeLessThan(first / 4);
+    tf.dispose([x, y]);
+    optimizer.dispose();
+    net.dispose();
+  });
+});

@@ -1,0 +1,106 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { initBackend, type BackendRequest } from '@convnets/backend';
+import { getModelInfo, listModels } from '@convnets/architectures';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { benchmark, forwardFlops, type BenchResult } from '../benchmark.js';
+import { positiveInt, type Io } from '../io.js';
+
+interface BenchFlags {
+  model: string;
+  imageSize: number;
+  batchSize: number;
+  backends: string[];
+  seconds: number;
+  torch?: boolean;
+  torchScript: string;
+  python: string;
+  json?: boolean;
+}
+
+/** The repository's bench/torch_bench.py, seen from this file in src/commands or dist/commands. */
+const DEFAULT_TORCH_SCRIPT = fileURLToPath(new URL('../../../../bench/torch_bench.py', import.meta.url));
+
+function backendList(value: string): string[] {
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = names.filter((n) => !['cpu', 'wasm', 'webgl', 'webgpu', 'tensorflow', 'auto'].includes(n));
+  if (names.length === 0 || bad.length) throw new InvalidArgumentError(`Expected a comma-separated list of cpu, wasm, tensorflow, auto; got '${value}'.`);
+  return names;
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!(n > 0)) throw new InvalidArgumentError('Expected a positive number.');
+  return n;
+}
+
+async function torchResult(flags: BenchFlags, flops: number): Promise<BenchResult> {
+  if (!existsSync(flags.torchScript)) throw new Error(`--torch: the PyTorch script ${flags.torchScript} does not exist (pass --torch-script)`);
+  const args = [flags.torchScript, '--model', flags.model, '--image-size', String(flags.imageSize), '--batch-size', String(flags.batchSize), '--seconds', String(flags.seconds)];
+  let stdout: string;
+  try {
+    ({ stdout } = await promisify(execFile)(flags.python, args, { maxBuffer: 1 << 20 }));
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`--torch: ${flags.python} could not run the PyTorch benchmark (apt-get install -y python3-torch): ${(e.stderr || e.message).trim().split('\n').pop()}`);
+  }
+  const r = JSON.parse(stdout) as { trainImagesPerSec: number; inferImagesPerSec: number };
+  return { backend: 'torch', trainImagesPerSec: r.trainImagesPerSec, inferImagesPerSec: r.inferImagesPerSec, gflops: (r.trainImagesPerSec * 3 * flops) / 1e9, inferGflops: (r.inferImagesPerSec * flops) / 1e9 };
+}
+
+function table(results: BenchResult[], flags: BenchFlags, flops: number): string {
+  const torch = results.find((r) => r.backend === 'torch');
+  const header = ['backend', 'train img/s', 'infer img/s', 'train GFLOP/s', 'infer GFLOP/s', ...(torch ? ['train vs torch', 'infer vs torch'] : [])];
+  const rows = results.map((r) => [
+    r.backend,
+    r.trainImagesPerSec.toFixed(1),
+    r.inferImagesPerSec.toFixed(1),
+    r.gflops.toFixed(2),
+    r.inferGflops.toFixed(2),
+    ...(torch ? [`${(r.trainImagesPerSec / torch.trainImagesPerSec).toFixed(2)}x`, `${(r.inferImagesPerSec / torch.inferImagesPerSec).toFixed(2)}x`] : []),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [
+    `${flags.model} at ${flags.imageSize}x${flags.imageSize}, batch ${flags.batchSize}; forward ${(flops / 1e9).toFixed(3)} GFLOP/image, a training step counted as 3x`,
+    line(header),
+    ...rows.map(line),
+  ].join('\n');
+}
+
+export function benchCommand(io: Io): Command {
+  return new Command('bench')
+    .description('measure training and inference images/s per backend (and PyTorch with --torch), side by side')
+    .addOption(new Option('--model <name>', `one of: ${listModels().join(', ')}`).default('resnet18'))
+    .option('--image-size <n>', 'input height and width', positiveInt, 32)
+    .option('--batch-size <n>', 'images per step', positiveInt, 32)
+    .option('--backends <list>', 'comma-separated backends to measure', backendList, ['cpu', 'wasm'])
+    .option('--seconds <s>', 'minimum measuring time per backend and mode', positiveNumber, 5)
+    .option('--torch', 'also run the same net in PyTorch (needs /usr/bin/python3 with torch)')
+    .option('--torch-script <path>', 'the PyTorch benchmark script', DEFAULT_TORCH_SCRIPT)
+    .option('--python <path>', 'Python with torch', '/usr/bin/python3')
+    .option('--json', 'print {model, imageSize, batchSize, forwardFlops, results: [{backend, trainImagesPerSec, inferImagesPerSec, gflops, inferGflops}]}')
+    .action(async (flags: BenchFlags) => {
+      getModelInfo(flags.model); // unknown names fail before any work
+      const results: BenchResult[] = [];
+      let flops = 0;
+      for (const backend of flags.backends) {
+        const info = await initBackend(backend as BackendRequest);
+        flops ||= forwardFlops(flags.model, flags.imageSize);
+        if (!flags.json) io.err(`measuring ${info.backend}${info.backend === 'wasm' ? ` (SIMD ${info.details.simd}, ${info.details.threads} thread(s))` : ''} ...`);
+        results.push(benchmark({ model: flags.model, imageSize: flags.imageSize, batchSize: flags.batchSize, seconds: flags.seconds }));
+      }
+      if (flags.torch) {
+        flops ||= (await initBackend('cpu'), forwardFlops(flags.model, flags.imageSize));
+        if (!flags.json) io.err('measuring torch ...');
+        results.push(await torchResult(flags, flops));
+      }
+      if (flags.json) {
+        io.out(JSON.stringify({ model: flags.model, imageSize: flags.imageSize, batchSize: flags.batchSize, forwardFlops: flops, results }));
+      } else {
+        io.out(table(results, flags, flops));
+      }
+    });
+}
