@@ -62,4 +62,29 @@ describe('the built binary under plain Node', () => {
       [1, 24, 24, 64], [1, 12, 12, 192], [1, 6, 6, 480], [1, 3, 3, 832], [1, 1024], [1, 10],
     ]);
   });
+
+  it('trains on threaded wasm and cpu in `convnets bench --json` (gradients and kernels from the built packages)', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      bin, 'bench', '--model', 'resnet18', '--image-size', '16', '--batch-size', '4', '--seconds', '0.2', '--backends', 'cpu,wasm', '--json',
+    ], { timeout: 120_000 });
+    const r = JSON.parse(stdout);
+    expect(r).toMatchObject({ model: 'resnet18', imageSize: 16, batchSize: 4 });
+    expect(r.results.map((x: { backend: string }) => x.backend)).toEqual(['cpu', 'wasm']);
+    for (const x of r.results) {
+      expect(x.trainImagesPerSec).toBeGreaterThan(0);
+      expect(x.inferImagesPerSec).toBeGreaterThan(0);
+      expect(x.gflops).toBeCloseTo((x.trainImagesPerSec * 3 * r.forwardFlops) / 1e9, 6);
+    }
+  });
+});
+
+describe('convnets bench', () => {
+  it('rejects an unknown backend list entry and a missing torch script clearly', async () => {
+    expect(await cli('bench', '--backends', 'cpu,cuda')).toMatchObject({ code: 2, err: expect.stringContaining("Expected a comma-separated list of cpu, wasm, tensorflow, auto; got 'cpu,cuda'") });
+    expect(await cli('bench', '--model', 'lenet')).toMatchObject({ code: 1, err: expect.stringContaining("Unknown model 'lenet'") });
+    expect(await cli('bench', '--backends', 'cpu', '--image-size', '16', '--batch-size', '2', '--seconds', '0.05', '--torch', '--torch-script', '/nonexistent.py')).toMatchObject({
+      code: 1,
+      err: expect.stringContaining('--torch: the PyTorch script /nonexistent.py does not exist'),
+    });
+  });
 });

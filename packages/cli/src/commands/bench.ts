@@ -37,7 +37,6 @@ function positiveNumber(value: string): number {
 }
 
 async function torchResult(flags: BenchFlags, flops: number): Promise<BenchResult> {
-  if (!existsSync(flags.torchScript)) throw new Error(`--torch: the PyTorch script ${flags.torchScript} does not exist (pass --torch-script)`);
   const args = [flags.torchScript, '--model', flags.model, '--image-size', String(flags.imageSize), '--batch-size', String(flags.batchSize), '--seconds', String(flags.seconds)];
   let stdout: string;
   try {
@@ -83,7 +82,11 @@ export function benchCommand(io: Io): Command {
     .option('--python <path>', 'Python with torch', '/usr/bin/python3')
     .option('--json', 'print {model, imageSize, batchSize, forwardFlops, results: [{backend, trainImagesPerSec, inferImagesPerSec, gflops, inferGflops}]}')
     .action(async (flags: BenchFlags) => {
-      getModelInfo(flags.model); // unknown names fail before any work
+      // Bad input fails before any measuring.
+      getModelInfo(flags.model);
+      if (flags.torch && !existsSync(flags.torchScript)) {
+        throw new Error(`--torch: the PyTorch script ${flags.torchScript} does not exist (pass --torch-script)`);
+      }
       const results: BenchResult[] = [];
       let flops = 0;
       for (const backend of flags.backends) {
