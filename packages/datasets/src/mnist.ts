@@ -1,0 +1,79 @@
+/**
+ * MNIST and Fashion-MNIST from their four IDX files, read through a `FileSource` (a directory in Node, a
+ * base URL in the browser). `.gz` files are decompressed.
+ */
+import { ImageDataset } from './dataset.js';
+import { DatasetError } from './errors.js';
+import { parseIdx } from './idx.js';
+
+/** Returns a file's bytes by name, or null when it does not exist. */
+export type FileSource = {
+  describe: string;
+  read(name: string): Promise<Uint8Array | null>;
+};
+
+export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] as const;
+export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'] as const;
+
+const FILES = {
+  train: { images: 'train-images-idx3-ubyte', labels: 'train-labels-idx1-ubyte' },
+  test: { images: 't10k-images-idx3-ubyte', labels: 't10k-labels-idx1-ubyte' },
+} as const;
+
+export type Split = keyof typeof FILES;
+
+export interface MnistSplits {
+  train: ImageDataset;
+  test: ImageDataset;
+}
+
+/** Decompresses gzip bytes with the platform's DecompressionStream (Node 18+ and browsers). */
+export async function gunzip(bytes: Uint8Array, file: string): Promise<Uint8Array> {
+  try {
+    const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  } catch (err) {
+    throw new DatasetError(file, `is not valid gzip data (${err instanceof Error ? err.message : String(err)})`);
+  }
+}
+
+async function readIdx(source: FileSource, name: string) {
+  const plain = await source.read(name);
+  if (plain) return parseIdx(plain, `${source.describe}/${name}`);
+  const gz = await source.read(`${name}.gz`);
+  if (gz) return parseIdx(await gunzip(gz, `${source.describe}/${name}.gz`), `${source.describe}/${name}.gz`);
+  throw new DatasetError(`${source.describe}/${name}`, `not found (nor ${name}.gz)`);
+}
+
+async function readSplit(source: FileSource, split: Split, classes: readonly string[]): Promise<ImageDataset> {
+  const { images: imagesName, labels: labelsName } = FILES[split];
+  const [images, labels] = await Promise.all([readIdx(source, imagesName), readIdx(source, labelsName)]);
+  const where = `${source.describe}/${imagesName}`;
+  if (images.shape.length !== 3) throw new DatasetError(where, `has ${images.shape.length} dimensions, expected 3 (count, rows, columns)`);
+  if (labels.shape.length !== 1) throw new DatasetError(`${source.describe}/${labelsName}`, `has ${labels.shape.length} dimensions, expected 1`);
+  if (images.shape[0] !== labels.shape[0]) {
+    throw new DatasetError(where, `${images.shape[0]} images but ${labelsName} has ${labels.shape[0]} labels`);
+  }
+  const [, rows, cols] = images.shape as [number, number, number];
+  return new ImageDataset(images.data, labels.data, [rows, cols, 1], classes, `${source.describe} (${split})`);
+}
+
+/** Both splits of an MNIST-format set from `source`. */
+export async function loadIdxDataset(source: FileSource, classes: readonly string[]): Promise<MnistSplits> {
+  const [train, test] = await Promise.all([readSplit(source, 'train', classes), readSplit(source, 'test', classes)]);
+  return { train, test };
+}
+
+/** A FileSource over HTTP(S): `${baseUrl}/${name}`; a 404 means "no such file". */
+export function urlSource(baseUrl: string, fetchImpl: typeof fetch = fetch): FileSource {
+  const base = baseUrl.replace(/\/$/, '');
+  return {
+    describe: base,
+    async read(name) {
+      const response = await fetchImpl(`${base}/${name}`);
+      if (response.status === 404) return null;
+      if (!response.ok) throw new DatasetError(`${base}/${name}`, `HTTP ${response.status} ${response.statusText}`);
+      return new Uint8Array(await response.arrayBuffer());
+    },
+  };
+}
