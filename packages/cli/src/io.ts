@@ -19,3 +19,10 @@ export function positiveInt(value: string): number {
   }
   return n;
 }
+
+/** Parses a non-negative integer option value (seeds). */
+export function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('Expected a non-negative integer.');
+  return n;
+}

@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -106,5 +109,35 @@ describe('convnets data inspect', () => {
     expect(await cli('data', 'inspect', 'fashion-mnist')).toMatchObject({ code: 1, err: expect.stringContaining('fashion-mnist needs --root DIR') });
     expect(await cli('data', 'inspect', 'cifar10')).toMatchObject({ code: 1, err: expect.stringContaining('cifar10 is not available yet') });
     expect(await cli('data', 'inspect', 'imagenet')).toMatchObject({ code: 2, err: expect.stringContaining("'imagenet' is invalid for argument 'dataset'. Allowed choices are mnist, fashion-mnist, cifar10.") });
+  });
+});
+
+describe('convnets train', () => {
+  it('trains on a slice of real MNIST, prints the notebook lines and writes weights and history atomically', async () => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'convnets-train-'));
+    try {
+      const r = await cli('train', '--model', 'resnet18', '--limit-train', '64', '--limit-valid', '50', '--batch-size', '32', '--epochs', '2', '--backend', 'wasm', '--out', out);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/^Epoch -> 1 \t train_loss -> [\d.]+ \t\t\t train_acc -> [\d.]+ \n==========\t valid_loss -> [\d.]+ \t\t\t valid_acc -> [\d.]+$/m);
+      expect(r.out).toMatch(/^Epoch -> 2 /m);
+      expect(r.err).toContain('backend: wasm');
+      const history = JSON.parse(readFileSync(path.join(out, 'history.json'), 'utf8'));
+      for (const key of ['trainLoss', 'trainAcc', 'validLoss', 'validAcc', 'imagesPerSec']) expect(history[key]).toHaveLength(2);
+      expect(history.test.confusion.flat().reduce((a: number, b: number) => a + b, 0)).toBe(50);
+      const bytes = readFileSync(path.join(out, 'mnist_resnet18.safetensors'));
+      const n = Number(bytes.readBigUInt64LE(0));
+      const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
+      expect(header['0.0.weight']).toMatchObject({ dtype: 'F32', shape: [64, 1, 7, 7] }); // PyTorch layout
+      expect(header['1.0.bn1.num_batches_tracked']).toMatchObject({ dtype: 'I64', shape: [] });
+      expect(readdirSync(out).sort()).toEqual(['history.json', 'mnist_resnet18.safetensors']); // no temp files left
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects bad flags before doing any work', async () => {
+    expect(await cli('train', '--dataset', 'imagenet')).toMatchObject({ code: 2, err: expect.stringContaining("'imagenet' is invalid") });
+    expect(await cli('train', '--lr', '-1')).toMatchObject({ code: 2, err: expect.stringContaining("option '--lr <x>' argument '-1' is invalid") });
+    expect(await cli('train', '--backend', 'cuda')).toMatchObject({ code: 2, err: expect.stringContaining("'cuda' is invalid") });
   });
 });

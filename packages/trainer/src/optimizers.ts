@@ -1,0 +1,119 @@
+/**
+ * SGD (momentum, Nesterov, weight decay) and Adam (L2 weight decay, or decoupled as AdamW), with PyTorch's
+ * update rules. Written here rather than taken from tf.train so that weight decay exists and the state
+ * is plain named tensors that a checkpoint can save.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface Optimizer {
+  /** Applies one update with learning rate `lr` to `params` given `grads` (same order). */
+  step(params: tf.Variable[], grads: tf.Tensor[], lr: number): void;
+  /** The optimizer's state (momentum buffers etc.), per parameter index. */
+  state(): Map<string, tf.Tensor>;
+  dispose(): void;
+}
+
+export interface SgdOptions {
+  momentum?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+}
+
+export class Sgd implements Optimizer {
+  private readonly buffers = new Map<number, tf.Variable>();
+  readonly momentum: number;
+  readonly nesterov: boolean;
+  readonly weightDecay: number;
+
+  constructor({ momentum = 0, nesterov = false, weightDecay = 0 }: SgdOptions = {}) {
+    if (nesterov && momentum <= 0) throw new RangeError('Sgd: Nesterov momentum needs momentum > 0');
+    this.momentum = momentum;
+    this.nesterov = nesterov;
+    this.weightDecay = weightDecay;
+  }
+
+  step(params: tf.Variable[], grads: tf.Tensor[], lr: number): void {
+    params.forEach((p, i) =>
+      tf.tidy(() => {
+        // g = grad + wd * p;  buf = momentum * buf + g;  update = nesterov ? g + momentum * buf : buf
+        let g = this.weightDecay ? tf.add(grads[i]!, tf.mul(p, this.weightDecay)) : grads[i]!;
+        if (this.momentum) {
+          const previous = this.buffers.get(i);
+          const buf = previous ? tf.add(tf.mul(previous, this.momentum), g) : g;
+          if (previous) previous.assign(buf);
+          else this.buffers.set(i, tf.variable(buf, false));
+          g = this.nesterov ? tf.add(g, tf.mul(buf, this.momentum)) : buf;
+        }
+        p.assign(tf.sub(p, tf.mul(g, lr)));
+      }),
+    );
+  }
+
+  state(): Map<string, tf.Tensor> {
+    return new Map([...this.buffers].map(([i, v]) => [`${i}.momentum_buffer`, v]));
+  }
+
+  dispose(): void {
+    this.buffers.forEach((v) => v.dispose());
+    this.buffers.clear();
+  }
+}
+
+export interface AdamOptions {
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** AdamW: decay the weights directly instead of adding wd * p to the gradient. */
+  decoupled?: boolean;
+}
+
+export class Adam implements Optimizer {
+  private readonly m = new Map<number, tf.Variable>();
+  private readonly v = new Map<number, tf.Variable>();
+  private t = 0;
+  readonly options: Required<AdamOptions>;
+
+  constructor({ beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0, decoupled = false }: AdamOptions = {}) {
+    this.options = { beta1, beta2, eps, weightDecay, decoupled };
+  }
+
+  step(params: tf.Variable[], grads: tf.Tensor[], lr: number): void {
+    const { beta1, beta2, eps, weightDecay, decoupled } = this.options;
+    this.t += 1;
+    const c1 = 1 - beta1 ** this.t;
+    const c2 = 1 - beta2 ** this.t;
+    params.forEach((p, i) =>
+      tf.tidy(() => {
+        let g = grads[i]!;
+        if (weightDecay && !decoupled) g = tf.add(g, tf.mul(p, weightDecay));
+        const m = this.moment(this.m, i, p);
+        const v = this.moment(this.v, i, p);
+        m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
+        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
+        const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
+        const decayed = weightDecay && decoupled ? tf.mul(p, 1 - lr * weightDecay) : p;
+        p.assign(tf.sub(decayed, tf.mul(update, lr)));
+      }),
+    );
+  }
+
+  private moment(store: Map<number, tf.Variable>, i: number, like: tf.Tensor): tf.Variable {
+    let s = store.get(i);
+    if (!s) store.set(i, (s = tf.variable(tf.zerosLike(like), false)));
+    return s;
+  }
+
+  state(): Map<string, tf.Tensor> {
+    const out = new Map<string, tf.Tensor>([['step', tf.scalar(this.t)]]);
+    this.m.forEach((t, i) => out.set(`${i}.exp_avg`, t));
+    this.v.forEach((t, i) => out.set(`${i}.exp_avg_sq`, t));
+    return out;
+  }
+
+  dispose(): void {
+    [...this.m.values(), ...this.v.values()].forEach((t) => t.dispose());
+    this.m.clear();
+    this.v.clear();
+  }
+}

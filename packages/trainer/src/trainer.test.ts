@@ -1,0 +1,134 @@
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import '@convnets/nn/gradients';
+import { Conv2d, Flatten, Linear, ReLU, Sequential, AdaptiveAvgPool2d, withSeed } from '@convnets/nn';
+import { describe, expect, it } from 'vitest';
+import { TrainingDivergedError, evaluate, fit, type Batches } from './fit.js';
+import { crossEntropy } from './loss.js';
+import { Adam, Sgd } from './optimizers.js';
+import { constant, cosine, oneCycle, stepDecay } from './schedules.js';
+
+const values = (t: tf.Tensor) => Array.from(t.dataSync());
+
+describe('optimizers follow the PyTorch update rules (computed by hand)', () => {
+  it('SGD with momentum 0.9 and weight decay 0.01, two steps', () => {
+    const p = tf.variable(tf.tensor1d([1, -2]));
+    const g = tf.tensor1d([0.5, 0.5]);
+    const sgd = new Sgd({ momentum: 0.9, weightDecay: 0.01 });
+    sgd.step([p], [g], 0.1);
+    // g' = g + 0.01 p = [0.51, 0.48]; buf = g'; p -= 0.1 buf
+    values(p).forEach((v, i) => expect(v).toBeCloseTo([0.949, -2.048][i]!, 6));
+    sgd.step([p], [g], 0.1);
+    // g' = [0.50949, 0.47952]; buf = 0.9 [0.51, 0.48] + g' = [0.96849, 0.91152]
+    values(p).forEach((v, i) => expect(v).toBeCloseTo([0.852151, -2.139152][i]!, 6));
+    sgd.dispose();
+  });
+
+  it('Nesterov SGD steps by g + momentum * buf', () => {
+    const p = tf.variable(tf.tensor1d([1]));
+    const sgd = new Sgd({ momentum: 0.5, nesterov: true });
+    sgd.step([p], [tf.tensor1d([2])], 0.1); // buf = 2, update = 2 + 1 = 3
+    expect(values(p)[0]).toBeCloseTo(0.7, 6);
+    sgd.step([p], [tf.tensor1d([2])], 0.1); // buf = 3, update = 2 + 1.5 = 3.5
+    expect(values(p)[0]).toBeCloseTo(0.35, 6);
+  });
+
+  it("Adam's first step moves each weight by lr in the gradient's sign; AdamW decays the weight", () => {
+    const p = tf.variable(tf.tensor1d([1, 1]));
+    new Adam().step([p], [tf.tensor1d([0.3, -4])], 0.01);
+    values(p).forEach((v, i) => expect(v).toBeCloseTo([0.99, 1.01][i]!, 6));
+    const q = tf.variable(tf.tensor1d([2]));
+    new Adam({ weightDecay: 0.1, decoupled: true }).step([q], [tf.tensor1d([1])], 0.01);
+    expect(values(q)[0]).toBeCloseTo(2 * (1 - 0.001) - 0.01, 6);
+  });
+});
+
+describe('schedules', () => {
+  it('give the expected learning rates', () => {
+    expect(constant(0.1)(50, 100)).toBe(0.1);
+    expect([0, 9, 10, 25].map((s) => stepDecay(1, 10, 0.5)(s, 100))).toEqual([1, 1, 0.5, 0.25]);
+    expect(cosine(0.2)(0, 100)).toBeCloseTo(0.2, 10);
+    expect(cosine(0.2)(50, 100)).toBeCloseTo(0.1, 10);
+    expect(cosine(0.2)(100, 100)).toBeCloseTo(0, 10);
+    const one = oneCycle(1, { warmup: 0.25, divFactor: 10, finalDivFactor: 100 });
+    expect(one(0, 100)).toBeCloseTo(0.1, 10);
+    expect(one(25, 100)).toBeCloseTo(1, 10);
+    expect(one(100, 100)).toBeCloseTo(0.001, 10);
+  });
+});
+
+describe('crossEntropy', () => {
+  it('is ln 2 for two equal logits, and smooths labels as PyTorch', () => {
+    expect(crossEntropy(tf.tensor2d([[0, 0]]), tf.tensor1d([0], 'int32')).dataSync()[0]).toBeCloseTo(Math.LN2, 6);
+    // logits [ln 3, 0]: p = [0.75, 0.25]; smoothing 0.2 -> target [0.9, 0.1]
+    const loss = crossEntropy(tf.tensor2d([[Math.log(3), 0]]), tf.tensor1d([0], 'int32'), 0.2).dataSync()[0]!;
+    expect(loss).toBeCloseTo(-(0.9 * Math.log(0.75) + 0.1 * Math.log(0.25)), 6);
+  });
+});
+
+/** A learnable task: bright images are class 1, dark ones class 0. */
+function synthetic(batches: number, batchSize: number, seed: number, poison?: number): Batches {
+  return {
+    length: batches,
+    async *[Symbol.asyncIterator]() {
+      for (let b = 0; b < batches; b++) {
+        const labels = Array.from({ length: batchSize }, (_, i) => (i + b + seed) % 2);
+        const x = tf.tidy(() => {
+          const base = tf.mul(tf.reshape(tf.tensor1d(labels, 'float32'), [-1, 1, 1, 1]), 0.8);
+          const noisy = tf.add(base, tf.randomUniform([batchSize, 6, 6, 1], 0, 0.4, 'float32', seed * 1000 + b));
+          return b + 1 === poison ? tf.mul(noisy, Number.NaN) : noisy;
+        });
+        yield { x, y: tf.tensor1d(labels, 'int32') };
+      }
+    },
+  };
+}
+
+const tinyNet = () =>
+  withSeed(3, () => new Sequential(new Conv2d(1, 4, 3, { padding: 1 }), new ReLU(), new AdaptiveAvgPool2d(1), new Flatten(), new Linear(4, 2)));
+
+describe('fit', () => {
+  it('learns a learnable task: loss falls, accuracy rises, history has one entry per epoch', async () => {
+    const net = tinyNet();
+    const epochs: number[] = [];
+    const history = await fit(net, {
+      train: synthetic(20, 16, 1),
+      valid: synthetic(4, 16, 2),
+      epochs: 3,
+      optimizer: new Sgd({ momentum: 0.9 }),
+      lr: 0.1,
+      init: 'xavier',
+      seed: 0,
+      onEpoch: (e) => void epochs.push(e.epoch),
+    });
+    expect(epochs).toEqual([1, 2, 3]);
+    expect(history.trainLoss).toHaveLength(3);
+    expect(history.trainLoss[2]!).toBeLessThan(history.trainLoss[0]! / 2);
+    expect(history.validAcc[2]).toBe(1);
+    const result = await evaluate(net, synthetic(2, 10, 5));
+    expect(result.confusion).toEqual([[10, 0], [0, 10]]);
+    expect(result.perClassAccuracy).toEqual([1, 1]);
+    net.dispose();
+  });
+
+  it('stops with epoch, batch and the last finite loss when the loss becomes NaN', async () => {
+    const net = tinyNet();
+    const error = await fit(net, { train: synthetic(5, 4, 1, 3), epochs: 1 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TrainingDivergedError);
+    expect((error as Error).message).toMatch(/^loss became NaN at epoch 1, batch 3 \(last finite loss: 0\.\d+\)$/);
+    net.dispose();
+  });
+
+  it('keeps tf.memory().numTensors the same after batch 10 and batch 1000', async () => {
+    const net = withSeed(1, () => new Sequential(new Flatten(), new Linear(36, 2)));
+    const counts = new Map<number, number>();
+    await fit(net, {
+      train: synthetic(1000, 2, 1),
+      epochs: 1,
+      optimizer: new Sgd({ momentum: 0.9, weightDecay: 1e-4 }),
+      onBatch: ({ batch }) => void ((batch === 10 || batch === 1000) && counts.set(batch, tf.memory().numTensors)),
+    });
+    expect(counts.get(1000)).toBe(counts.get(10));
+    net.dispose();
+  });
+});
