@@ -23,4 +23,4 @@ export { ReLU, Identity, Flatten, Dropout, type DropoutOptions } from './layers/
 export { Sequential } from './layers/sequential.js';
 export { summary, formatSummary, traceShapes, ModelShapeError, type ModelSummary, type LayerSummary, type SummaryOptions } from './summary.js';
 export { stateDict, loadStateDict, StateDictError, type LoadStateDictOptions, type LoadStateDictResult } from './state-dict.js';
-export { encodeSafetensors } from './safetensors.js';
+export { encodeSafetensors, decodeSafetensors, SafetensorsError, type SafetensorsFile } from './safetensors.js';
