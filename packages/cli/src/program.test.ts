@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { decodeSafetensors } from '@convnets/nn';
 import { run } from './program.js';
 
 async function cli(...argv: string[]) {
@@ -129,9 +130,40 @@ describe('convnets train', () => {
       const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
       expect(header['0.0.weight']).toMatchObject({ dtype: 'F32', shape: [64, 1, 7, 7] }); // PyTorch layout
       expect(header['1.0.bn1.num_batches_tracked']).toMatchObject({ dtype: 'I64', shape: [] });
-      expect(readdirSync(out).sort()).toEqual(['history.json', 'mnist_resnet18.safetensors']); // no temp files left
+      expect(readdirSync(out).sort()).toEqual(['history.json', 'mnist_resnet18.safetensors', 'mnist_resnet18.train.safetensors']); // no temp files left
     } finally {
       rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it('checkpoints every epoch; 1 epoch + --resume to 2 writes the same weights as 2 epochs; mismatches are refused', async () => {
+    const [a, b] = [0, 1].map(() => mkdtempSync(path.join(os.tmpdir(), 'convnets-resume-')));
+    try {
+      const args = ['train', '--limit-train', '64', '--limit-valid', '20', '--batch-size', '32', '--schedule', 'constant', '--backend', 'wasm'];
+      expect((await cli(...args, '--epochs', '2', '--out', a)).code).toBe(0);
+      expect((await cli(...args, '--epochs', '1', '--out', b)).code).toBe(0);
+      const resumed = await cli(...args, '--epochs', '2', '--resume', '--out', b);
+      expect(resumed.err).toContain('resuming after epoch 1 of 2');
+      expect(resumed.out).toMatch(/^Epoch -> 2 /m);
+      expect(resumed.out).not.toMatch(/^Epoch -> 1 /m);
+      expect(readFileSync(path.join(b, 'mnist_resnet18.safetensors')).equals(readFileSync(path.join(a, 'mnist_resnet18.safetensors')))).toBe(true);
+      // The sidecar's metadata holds timings (images/s); its tensors (the momentum buffers) must match exactly.
+      const optimizer = (dir: string) => decodeSafetensors(new Uint8Array(readFileSync(path.join(dir, 'mnist_resnet18.train.safetensors')))).tensors;
+      const [oa, ob] = [optimizer(a), optimizer(b)];
+      expect([...ob.keys()]).toEqual([...oa.keys()]);
+      for (const [k, t] of oa) expect(Array.from(ob.get(k)!.dataSync()), k).toEqual(Array.from(t.dataSync()));
+      const history = JSON.parse(readFileSync(path.join(b, 'history.json'), 'utf8'));
+      expect(history.trainLoss).toEqual(JSON.parse(readFileSync(path.join(a, 'history.json'), 'utf8')).trainLoss);
+      expect(await cli(...args, '--epochs', '3', '--resume', '--lr', '0.1', '--out', b)).toMatchObject({
+        code: 1,
+        err: expect.stringContaining('--resume: the checkpoint was made with different lr (0.05, now 0.1)'),
+      });
+      expect(await cli('train', '--model', 'googlenet', '--limit-train', '32', '--batch-size', '32', '--schedule', 'constant', '--backend', 'wasm', '--epochs', '2', '--resume', '--out', b)).toMatchObject({
+        code: 1,
+        err: expect.stringContaining('mnist_googlenet.safetensors does not exist'),
+      });
+    } finally {
+      [a, b].forEach((d) => rmSync(d, { recursive: true, force: true }));
     }
   });
 

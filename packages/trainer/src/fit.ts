@@ -4,7 +4,7 @@
  * diverges. Tensors are created and disposed per batch, so memory stays flat however long it runs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { initWeights, type InitScheme, type Module } from '@convnets/nn';
+import { Dropout, initWeights, type InitScheme, type Module } from '@convnets/nn';
 import { correctCount, crossEntropy } from './loss.js';
 import { Sgd, type Optimizer } from './optimizers.js';
 import { constant, type Schedule } from './schedules.js';
@@ -13,6 +13,19 @@ import { constant, type Schedule } from './schedules.js';
 export interface Batches extends AsyncIterable<{ x: tf.Tensor; y: tf.Tensor }> {
   /** Batches per epoch, when known (for progress and schedules). */
   readonly length?: number;
+  /** The batches of epoch e (0-based), when the order depends only on e: what makes resuming exact. */
+  batches?(epoch: number): AsyncIterable<{ x: tf.Tensor; y: tf.Tensor }>;
+}
+
+/** Everything besides the model's own state that a resumed run needs to continue exactly. */
+export interface TrainingState {
+  /** Epochs completed. */
+  epoch: number;
+  history: History;
+  /** The optimizer's state (its tensors: copy or serialise them before training continues). */
+  optimizer: Map<string, tf.Tensor>;
+  /** Each Dropout's generator state, by module path. */
+  rng: Record<string, number>;
 }
 
 export interface BatchEvent {
@@ -47,6 +60,7 @@ export interface History {
 export interface FitOptions {
   train: Batches;
   valid?: Batches;
+  /** Total epochs of the run (a resumed run continues up to this; schedules span all of them). */
   epochs: number;
   optimizer?: Optimizer;
   /** Used when no schedule is given. Default 0.01 (the notebook's). */
@@ -56,8 +70,10 @@ export interface FitOptions {
   /** Re-initialise conv and linear weights first ('xavier' as the notebook, or 'kaiming'); with `seed`. */
   init?: InitScheme;
   seed?: number;
-  /** Epochs already done (resume): numbering and the schedule continue from there. */
-  startEpoch?: number;
+  /** Continue a run: epoch numbering, schedule, optimizer, dropout generators and history pick up from here. */
+  resume?: TrainingState;
+  /** Called after every epoch with the state to save for `resume` (with the model's stateDict). */
+  onCheckpoint?: (state: TrainingState) => void | Promise<void>;
   onBatch?: (event: BatchEvent) => void | Promise<void>;
   onEpoch?: (event: EpochEvent) => void | Promise<void>;
   signal?: AbortSignal;
@@ -69,25 +85,34 @@ export class TrainingDivergedError extends Error {
 }
 
 export async function fit(model: Module, options: FitOptions): Promise<History> {
-  const { train, valid, epochs, optimizer = new Sgd(), labelSmoothing = 0, startEpoch = 0, signal } = options;
+  const { train, valid, epochs, optimizer = new Sgd(), labelSmoothing = 0, resume, signal } = options;
   const schedule = options.schedule ?? constant(options.lr ?? 0.01);
-  if (options.init) initWeights(model, options.init, options.seed ?? 0);
+  const startEpoch = resume?.epoch ?? 0;
+  if (options.init && !resume) initWeights(model, options.init, options.seed ?? 0);
   const params = model.parameters();
-  const history: History = { trainLoss: [], trainAcc: [], validLoss: [], validAcc: [], imagesPerSec: [] };
+  const dropouts = [...model.namedModules()].filter((e): e is [string, Dropout] => e[1] instanceof Dropout);
+  const history: History = resume ? structuredClone(resume.history) : { trainLoss: [], trainAcc: [], validLoss: [], validAcc: [], imagesPerSec: [] };
+  if (resume) {
+    optimizer.loadState(resume.optimizer);
+    for (const [path, d] of dropouts) if (path in resume.rng) d.rng.setState(resume.rng[path]!);
+  }
   const perEpoch = train.length;
-  const totalSteps = perEpoch ? perEpoch * (startEpoch + epochs) : 0;
+  const totalSteps = perEpoch ? perEpoch * epochs : 0;
   let step = perEpoch ? perEpoch * startEpoch : 0;
   let lastFinite = Number.NaN;
 
-  for (let epoch = startEpoch + 1; epoch <= startEpoch + epochs; epoch++) {
+  for (let epoch = startEpoch + 1; epoch <= epochs; epoch++) {
     model.train();
     const started = performance.now();
     let seen = 0;
     let lossSum = 0;
     let correct = 0;
     let batch = 0;
-    for await (const { x, y } of train) {
-      signal?.throwIfAborted();
+    for await (const { x, y } of train.batches ? train.batches(epoch - 1) : train) {
+      if (signal?.aborted) {
+        tf.dispose([x, y]);
+        signal.throwIfAborted();
+      }
       batch++;
       const lr = schedule(step, totalSteps);
       let logits: tf.Tensor | undefined;
@@ -124,6 +149,7 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
     history.trainAcc.push(event.trainAcc);
     history.imagesPerSec.push(event.imagesPerSec);
     await options.onEpoch?.(event);
+    await options.onCheckpoint?.({ epoch, history: structuredClone(history), optimizer: optimizer.state(), rng: Object.fromEntries(dropouts.map(([p, d]) => [p, d.rng.getState()])) });
   }
   return history;
 }

@@ -8,8 +8,10 @@ import * as tf from '@tensorflow/tfjs-core';
 export interface Optimizer {
   /** Applies one update with learning rate `lr` to `params` given `grads` (same order). */
   step(params: tf.Variable[], grads: tf.Tensor[], lr: number): void;
-  /** The optimizer's state (momentum buffers etc.), per parameter index. */
+  /** The optimizer's state (momentum buffers etc.) by name; the tensors stay the optimizer's. */
   state(): Map<string, tf.Tensor>;
+  /** Restores what `state()` returned (copies the tensors). */
+  loadState(state: Map<string, tf.Tensor>): void;
   dispose(): void;
 }
 
@@ -51,6 +53,15 @@ export class Sgd implements Optimizer {
 
   state(): Map<string, tf.Tensor> {
     return new Map([...this.buffers].map(([i, v]) => [`${i}.momentum_buffer`, v]));
+  }
+
+  loadState(state: Map<string, tf.Tensor>): void {
+    this.dispose();
+    for (const [key, t] of state) {
+      const match = /^(\d+)\.momentum_buffer$/.exec(key);
+      if (!match) throw new Error(`Sgd.loadState: unexpected entry '${key}'`);
+      this.buffers.set(Number(match[1]), tf.variable(t, false));
+    }
   }
 
   dispose(): void {
@@ -104,14 +115,30 @@ export class Adam implements Optimizer {
     return s;
   }
 
+  private stepTensor: tf.Tensor | null = null;
+
   state(): Map<string, tf.Tensor> {
-    const out = new Map<string, tf.Tensor>([['step', tf.scalar(this.t)]]);
+    this.stepTensor?.dispose();
+    this.stepTensor = tf.scalar(this.t, 'int32');
+    const out = new Map<string, tf.Tensor>([['step', this.stepTensor]]);
     this.m.forEach((t, i) => out.set(`${i}.exp_avg`, t));
     this.v.forEach((t, i) => out.set(`${i}.exp_avg_sq`, t));
     return out;
   }
 
+  loadState(state: Map<string, tf.Tensor>): void {
+    this.dispose();
+    for (const [key, t] of state) {
+      const match = /^(\d+)\.(exp_avg|exp_avg_sq)$/.exec(key);
+      if (key === 'step') this.t = t.dataSync()[0]!;
+      else if (match) (match[2] === 'exp_avg' ? this.m : this.v).set(Number(match[1]), tf.variable(t, false));
+      else throw new Error(`Adam.loadState: unexpected entry '${key}'`);
+    }
+  }
+
   dispose(): void {
+    this.stepTensor?.dispose();
+    this.stepTensor = null;
     [...this.m.values(), ...this.v.values()].forEach((t) => t.dispose());
     this.m.clear();
     this.v.clear();

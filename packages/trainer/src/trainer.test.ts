@@ -1,9 +1,9 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import '@convnets/nn/gradients';
-import { Conv2d, Flatten, Linear, ReLU, Sequential, AdaptiveAvgPool2d, withSeed } from '@convnets/nn';
+import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, ReLU, Sequential, loadStateDict, stateDict, withSeed } from '@convnets/nn';
 import { describe, expect, it } from 'vitest';
-import { TrainingDivergedError, evaluate, fit, type Batches } from './fit.js';
+import { TrainingDivergedError, evaluate, fit, type Batches, type TrainingState } from './fit.js';
 import { crossEntropy } from './loss.js';
 import { Adam, Sgd } from './optimizers.js';
 import { constant, cosine, oneCycle, stepDecay } from './schedules.js';
@@ -130,5 +130,46 @@ describe('fit', () => {
     });
     expect(counts.get(1000)).toBe(counts.get(10));
     net.dispose();
+  });
+});
+
+describe('resume', () => {
+  const net = (seed: number) =>
+    withSeed(seed, () => new Sequential(
+      new Conv2d(1, 4, 3, { padding: 1 }), new BatchNorm2d(4), new ReLU(), new AdaptiveAvgPool2d(1), new Flatten(), new Dropout(0.3), new Linear(4, 2),
+    ));
+  /** Epoch-indexed batches, so a resumed run sees exactly the data the uninterrupted one saw. */
+  const data = (): Batches => ({ length: 6, batches: (epoch) => synthetic(6, 8, epoch + 1), [Symbol.asyncIterator]: () => { throw new Error('use batches(epoch)'); } });
+  const options = () => ({ train: data(), optimizer: new Sgd({ momentum: 0.9, weightDecay: 1e-3 }), schedule: oneCycle(0.2) });
+
+  it('2 epochs == 1 epoch, stop, resume to 2, bit for bit on cpu (weights, BN statistics, momentum, dropout, schedule)', async () => {
+    const straight = net(1);
+    const full = await fit(straight, { ...options(), epochs: 2, init: 'xavier', seed: 4 });
+
+    // The same 2-epoch run, interrupted after its first epoch's checkpoint.
+    const first = net(1);
+    const stop = new AbortController();
+    let saved: { state: Map<string, tf.Tensor>; training: TrainingState } | undefined;
+    const interrupted = await fit(first, {
+      ...options(),
+      epochs: 2,
+      init: 'xavier',
+      seed: 4,
+      signal: stop.signal,
+      onCheckpoint: (training) => {
+        saved = { state: stateDict(first), training: { ...training, optimizer: new Map([...training.optimizer].map(([k, t]) => [k, tf.clone(t)])) } };
+        stop.abort();
+      },
+    }).catch((e: unknown) => e);
+    expect((interrupted as Error).name).toBe('AbortError');
+    const resumed = net(99); // different initial weights: everything must come from the checkpoint
+    loadStateDict(resumed, saved!.state);
+    const rest = await fit(resumed, { ...options(), epochs: 2, resume: saved!.training, init: 'xavier', seed: 4 });
+
+    expect(rest.trainLoss).toEqual(full.trainLoss);
+    for (const [[name, a], [, b]] of [...straight.namedState()].map((e, i) => [e, [...resumed.namedState()][i]!] as const)) {
+      expect(Array.from(b.dataSync()), name).toEqual(Array.from(a.dataSync()));
+    }
+    [straight, first, resumed].forEach((m) => m.dispose());
   });
 });

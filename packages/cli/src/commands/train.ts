@@ -1,11 +1,11 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { createModel, listModels } from '@convnets/architectures';
 import { BACKEND_NAMES, initBackend, type BackendRequest } from '@convnets/backend';
 import { DataLoader, compose, normalize, resize, toTensor, type ImageDataset } from '@convnets/datasets';
-import { encodeSafetensors, stateDict } from '@convnets/nn';
-import { Adam, SCHEDULES, Sgd, evaluate, fit, scheduleByName, type BatchEvent, type EpochEvent, type ScheduleName } from '@convnets/trainer';
+import { decodeSafetensors, encodeSafetensors, loadStateDict, stateDict } from '@convnets/nn';
+import { Adam, SCHEDULES, Sgd, evaluate, fit, scheduleByName, type BatchEvent, type EpochEvent, type ScheduleName, type TrainingState } from '@convnets/trainer';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { nonNegativeInt, positiveInt, type Io } from '../io.js';
 import { loadDataset } from './data.js';
@@ -29,6 +29,44 @@ interface TrainFlags {
   limitTrain?: number;
   limitValid?: number;
   out: string;
+  resume?: boolean;
+}
+
+/** The options a resumed run must share with the run it continues. */
+const RUN_IDENTITY = ['model', 'dataset', 'batchSize', 'seed', 'lr', 'schedule', 'optimizer', 'imageSize', 'limitTrain'] as const;
+
+/**
+ * A checkpoint is two files: the model (PyTorch names and layouts, loadable by PyTorch) and a training
+ * sidecar (optimizer tensors, with epoch, history, dropout generators and run options as metadata).
+ * Each is written to a temporary file and renamed; the sidecar goes last, so a crash leaves the previous
+ * checkpoint pair or the new model with the old sidecar — which --resume detects by the epoch it records.
+ */
+async function saveCheckpoint(base: string, model: Parameters<typeof stateDict>[0], training: TrainingState, run: Record<string, unknown>): Promise<void> {
+  const state = stateDict(model);
+  await writeAtomically(`${base}.safetensors`, encodeSafetensors(state, { format: 'pt', epoch: String(training.epoch) }));
+  tf.dispose([...state.values()]);
+  const meta = { epoch: training.epoch, history: training.history, rng: training.rng, run };
+  await writeAtomically(`${base}.train.safetensors`, encodeSafetensors(training.optimizer, { convnets: JSON.stringify(meta) }));
+}
+
+async function loadCheckpoint(base: string, model: Parameters<typeof stateDict>[0], run: Record<string, unknown>): Promise<TrainingState> {
+  const read = async (file: string) => decodeSafetensors(new Uint8Array(await readFile(file).catch(() => {
+    throw new Error(`--resume: ${file} does not exist (train without --resume first, with the same --out)`);
+  })), file);
+  const weights = await read(`${base}.safetensors`);
+  const sidecar = await read(`${base}.train.safetensors`);
+  const meta = JSON.parse(sidecar.metadata.convnets ?? 'null') as { epoch: number; history: TrainingState['history']; rng: Record<string, number>; run: Record<string, unknown> } | null;
+  if (!meta) throw new Error(`--resume: ${base}.train.safetensors has no convnets training metadata`);
+  if (weights.metadata.epoch !== String(meta.epoch)) {
+    throw new Error(`--resume: ${base}.safetensors is from epoch ${weights.metadata.epoch} but the training state from epoch ${meta.epoch} (interrupted while saving?)`);
+  }
+  const differs = RUN_IDENTITY.filter((k) => JSON.stringify(meta.run[k]) !== JSON.stringify(run[k]));
+  if (differs.length) {
+    throw new Error(`--resume: the checkpoint was made with different ${differs.map((k) => `${k} (${JSON.stringify(meta.run[k])}, now ${JSON.stringify(run[k])})`).join(', ')}`);
+  }
+  loadStateDict(model, weights.tensors);
+  tf.dispose([...weights.tensors.values()]);
+  return { epoch: meta.epoch, history: meta.history, rng: meta.rng, optimizer: sidecar.tensors };
 }
 
 function nonNegative(value: string): number {
@@ -84,6 +122,7 @@ export function trainCommand(io: Io): Command {
     .option('--limit-train <n>', 'use only the first n training images', positiveInt)
     .option('--limit-valid <n>', 'use only the first n test images', positiveInt)
     .option('--out <dir>', 'output folder', 'result')
+    .option('--resume', 'continue the run whose checkpoint is in --out (same options; --epochs is the new total)')
     .action(async (flags: TrainFlags) => {
       const info = await initBackend(flags.backend);
       io.err(`backend: ${info.backend}${info.backend === 'wasm' ? ` (SIMD ${info.details.simd}, ${info.details.threads} threads)` : ''}`);
@@ -101,6 +140,11 @@ export function trainCommand(io: Io): Command {
       const optimizer = flags.optimizer === 'adam' ? new Adam({ weightDecay: flags.weightDecay }) : new Sgd({ momentum: flags.momentum, weightDecay: flags.weightDecay });
       io.err(`training ${flags.model} on ${flags.dataset} (${trainSet.length} train / ${validSet.length} test images at ${inputSize}x${inputSize}), ${flags.epochs} epoch(s)`);
       const interactive = Boolean(process.stderr.isTTY);
+      await mkdir(flags.out, { recursive: true });
+      const base = path.join(flags.out, `${flags.dataset}_${flags.model}`);
+      const run = Object.fromEntries(RUN_IDENTITY.map((k) => [k, k === 'imageSize' ? inputSize : flags[k] ?? null]));
+      const resume = flags.resume ? await loadCheckpoint(base, model, run) : undefined;
+      if (resume) io.err(`resuming after epoch ${resume.epoch} of ${flags.epochs}`);
       const history = await fit(model, {
         train: trainLoader,
         valid: validLoader,
@@ -110,20 +154,19 @@ export function trainCommand(io: Io): Command {
         labelSmoothing: flags.labelSmoothing,
         init: flags.init,
         seed: flags.seed,
+        resume,
+        onCheckpoint: (training) => saveCheckpoint(base, model, training, run),
         onBatch: progress(io, interactive),
         onEpoch: (e) => {
           if (interactive) process.stderr.write('\n');
           io.out(epochLine(e));
         },
       });
+      if (resume) tf.dispose([...resume.optimizer.values()]);
       const final = await evaluate(model, validLoader);
       io.out(`test accuracy ${(final.accuracy * 100).toFixed(2)}% (loss ${final.loss.toFixed(4)}); per class: ${final.perClassAccuracy.map((a, i) => `${train.classes[i]} ${(a * 100).toFixed(1)}%`).join(', ')}`);
 
-      await mkdir(flags.out, { recursive: true });
-      const weightsFile = path.join(flags.out, `${flags.dataset}_${flags.model}.safetensors`);
-      const state = stateDict(model);
-      await writeAtomically(weightsFile, encodeSafetensors(state, { format: 'pt', model: flags.model, inputSize: String(inputSize), inChannels: String(channels) }));
-      tf.dispose([...state.values()]);
+      const weightsFile = `${base}.safetensors`;
       await writeAtomically(path.join(flags.out, 'history.json'), `${JSON.stringify({ model: flags.model, dataset: flags.dataset, backend: info.backend, ...history, test: { loss: final.loss, accuracy: final.accuracy, perClassAccuracy: final.perClassAccuracy, confusion: final.confusion } }, null, 2)}\n`);
       io.err(`wrote ${weightsFile} and ${path.join(flags.out, 'history.json')}`);
       optimizer.dispose();
