@@ -131,6 +131,19 @@ describe('convnets train', () => {
       expect(header['0.0.weight']).toMatchObject({ dtype: 'F32', shape: [64, 1, 7, 7] }); // PyTorch layout
       expect(header['1.0.bn1.num_batches_tracked']).toMatchObject({ dtype: 'I64', shape: [] });
       expect(readdirSync(out).sort()).toEqual(['history.json', 'mnist_resnet18.safetensors', 'mnist_resnet18.train.safetensors']); // no temp files left
+
+      // `convnets eval` on the written weights reproduces the training run's own test evaluation.
+      const evaluated = await cli('eval', '--model', 'resnet18', '--checkpoint', path.join(out, 'mnist_resnet18.safetensors'), '--limit', '50', '--backend', 'wasm', '--json');
+      expect(evaluated.code).toBe(0);
+      const e = JSON.parse(evaluated.out);
+      expect(e.confusion).toEqual(history.test.confusion);
+      expect(e.accuracy).toBe(history.test.accuracy);
+      expect(e.loss).toBeCloseTo(history.test.loss, 5);
+      // the wrong net is refused with the names that do not fit
+      expect(await cli('eval', '--model', 'googlenet', '--checkpoint', path.join(out, 'mnist_resnet18.safetensors'), '--limit', '10', '--backend', 'wasm')).toMatchObject({
+        code: 1,
+        err: expect.stringMatching(/loadStateDict \(Sequential\): missing: .*2\.0\.p1_1\.weight.*\| unexpected: .*1\.0\.bn1\.weight/),
+      });
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

@@ -1,0 +1,64 @@
+import { readFile } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs-core';
+import { createModel, listModels } from '@convnets/architectures';
+import { BACKEND_NAMES, initBackend, type BackendRequest } from '@convnets/backend';
+import { DataLoader, compose, normalize, resize, toTensor } from '@convnets/datasets';
+import { decodeSafetensors, loadStateDict } from '@convnets/nn';
+import { evaluate } from '@convnets/trainer';
+import { Command, Option } from 'commander';
+import { positiveInt, type Io } from '../io.js';
+import { loadDataset } from './data.js';
+
+interface EvalFlags {
+  model: string;
+  checkpoint: string;
+  dataset: 'mnist' | 'fashion-mnist' | 'cifar10';
+  root?: string;
+  imageSize?: number;
+  batchSize: number;
+  limit?: number;
+  backend: BackendRequest;
+  json?: boolean;
+}
+
+export function evalCommand(io: Io): Command {
+  return new Command('eval')
+    .description('evaluate trained weights on a test set: loss, accuracy, per-class accuracy, confusion matrix')
+    .addOption(new Option('--model <name>', `one of: ${listModels().join(', ')}`).makeOptionMandatory())
+    .requiredOption('--checkpoint <file>', 'weights written by `convnets train` (or any PyTorch-named safetensors)')
+    .addOption(new Option('--dataset <name>', 'dataset').choices(['mnist', 'fashion-mnist', 'cifar10']).default('mnist'))
+    .option('--root <dir>', 'directory holding the dataset files')
+    .option('--image-size <n>', "input size the weights were trained at (default: the dataset's own size)", positiveInt)
+    .option('--batch-size <n>', 'images per batch', positiveInt, 500)
+    .option('--limit <n>', 'use only the first n test images', positiveInt)
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_NAMES).default('auto'))
+    .option('--json', 'print one JSON object')
+    .action(async (flags: EvalFlags) => {
+      await initBackend(flags.backend);
+      const bytes = await readFile(flags.checkpoint).catch(() => {
+        throw new Error(`--checkpoint: cannot read ${flags.checkpoint}`);
+      });
+      const { tensors } = decodeSafetensors(new Uint8Array(bytes), flags.checkpoint);
+      const { train, test } = await loadDataset(flags.dataset, flags.root);
+      const [h, , channels] = test.imageShape;
+      const inputSize = flags.imageSize ?? h;
+      const model = createModel(flags.model, { inChannels: channels, numClasses: test.classes.length, inputSize });
+      try {
+        loadStateDict(model, tensors);
+      } finally {
+        tf.dispose([...tensors.values()]);
+      }
+      const { mean, std } = train.channelStats();
+      const transform = compose(toTensor(), ...(inputSize !== h ? [resize(inputSize)] : []), normalize(mean, std));
+      const set = flags.limit ? test.head(flags.limit) : test;
+      const result = await evaluate(model, new DataLoader(set, { batchSize: flags.batchSize, transform }));
+      model.dispose();
+      if (flags.json) return io.out(JSON.stringify({ model: flags.model, dataset: flags.dataset, images: set.length, ...result }));
+      io.out(
+        [
+          `${flags.model} on ${flags.dataset} test (${set.length} images): loss ${result.loss.toFixed(4)}, accuracy ${(result.accuracy * 100).toFixed(2)}%`,
+          ...result.perClassAccuracy.map((a, i) => `  ${test.classes[i]!.padEnd(12)} ${(a * 100).toFixed(2)}%`),
+        ].join('\n'),
+      );
+    });
+}
