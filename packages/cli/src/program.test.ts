@@ -1,11 +1,13 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { decodeSafetensors } from '@convnets/nn';
+import * as tf from '@tensorflow/tfjs-core';
+import { createModel } from '@convnets/architectures';
+import { decodeSafetensors, encodeSafetensors, loadStateDict } from '@convnets/nn';
 import { run } from './program.js';
 
 async function cli(...argv: string[]) {
@@ -139,6 +141,32 @@ describe('convnets train', () => {
       expect(e.confusion).toEqual(history.test.confusion);
       expect(e.accuracy).toBe(history.test.accuracy);
       expect(e.loss).toBeCloseTo(history.test.loss, 5);
+      // predict on an NCHW input file, with the checkpoint and with its export: the same logits, and the
+      // same as the net computes in-process on the NHWC transpose.
+      const checkpoint = path.join(out, 'mnist_resnet18.safetensors');
+      const exported = path.join(out, 'exported.safetensors');
+      const input = path.join(out, 'input.safetensors');
+      const x = tf.tensor4d(Float32Array.from({ length: 3 * 28 * 28 }, (_, i) => Math.sin(i)), [3, 1, 28, 28]);
+      writeFileSync(input, encodeSafetensors(new Map([['input', x]])));
+      const net = ['--model', 'resnet18', '--input-size', '28', '--in-channels', '1', '--backend', 'wasm'];
+      expect((await cli('export', ...net, '--checkpoint', checkpoint, '--output', exported)).code).toBe(0);
+      const logits = async (weights: string) => {
+        const file = path.join(out, `logits-${path.basename(weights)}`);
+        expect((await cli('predict', ...net, '--weights', weights, '--input', input, '--output', file)).code).toBe(0);
+        return decodeSafetensors(new Uint8Array(readFileSync(file))).tensors.get('logits')!;
+      };
+      const [fromCheckpoint, fromExport] = [await logits(checkpoint), await logits(exported)];
+      expect(fromCheckpoint.shape).toEqual([3, 10]);
+      expect(Array.from(fromExport.dataSync())).toEqual(Array.from(fromCheckpoint.dataSync()));
+      const inProcess = createModel('resnet18', { inputSize: 28, inChannels: 1 }).eval();
+      loadStateDict(inProcess, decodeSafetensors(new Uint8Array(readFileSync(checkpoint))).tensors);
+      const direct = tf.tidy(() => inProcess.forward(tf.transpose(x, [0, 2, 3, 1])));
+      expect(Math.max(...Array.from(tf.tidy(() => tf.abs(tf.sub(direct, fromCheckpoint))).dataSync()))).toBeLessThan(1e-5);
+      expect(await cli('predict', ...net, '--weights', checkpoint, '--input', checkpoint, '--output', path.join(out, 'x'))).toMatchObject({
+        code: 1,
+        err: expect.stringContaining("must hold a float32 tensor 'input' of shape [N, 1, H, W] (NCHW), got no tensor named input"),
+      });
+
       // the wrong net is refused with the names that do not fit
       expect(await cli('eval', '--model', 'googlenet', '--checkpoint', path.join(out, 'mnist_resnet18.safetensors'), '--limit', '10', '--backend', 'wasm')).toMatchObject({
         code: 1,
