@@ -214,3 +214,23 @@ describe('convnets train', () => {
     expect(await cli('train', '--backend', 'cuda')).toMatchObject({ code: 2, err: expect.stringContaining("'cuda' is invalid") });
   });
 });
+
+describe('round trip with PyTorch itself (tooling/pytorch/roundtrip.py; .ci/run installs python3-torch)', () => {
+  const script = fileURLToPath(new URL('../../../tooling/pytorch/roundtrip.py', import.meta.url));
+  it('PyTorch weights -> predict equals PyTorch logits; export -> load_state_dict -> the same logits', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'convnets-torch-'));
+    try {
+      await promisify(execFile)('/usr/bin/python3', [script, 'make', dir]);
+      const net = ['--model', 'resnet18', '--input-size', '32', '--backend', 'wasm'];
+      expect((await cli('predict', ...net, '--weights', path.join(dir, 'weights.safetensors'), '--input', path.join(dir, 'input.safetensors'), '--output', path.join(dir, 'ours.safetensors'))).code).toBe(0);
+      const read = (f: string) => decodeSafetensors(new Uint8Array(readFileSync(path.join(dir, f)))).tensors.get('logits')!;
+      const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(read('ours.safetensors'), read('torch-logits.safetensors')))).dataSync()[0]!);
+      expect(diff).toBeLessThan(1e-4);
+      expect((await cli('export', ...net, '--checkpoint', path.join(dir, 'weights.safetensors'), '--output', path.join(dir, 'exported.safetensors'))).code).toBe(0);
+      const { stdout } = await promisify(execFile)('/usr/bin/python3', [script, 'check', dir]);
+      expect(Number(stdout.trim())).toBeLessThan(1e-6);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

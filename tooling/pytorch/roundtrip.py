@@ -1,0 +1,45 @@
+"""Round trip with real PyTorch, driven by the CLI's tests.
+
+  roundtrip.py make DIR    writes DIR/weights.safetensors (the notebook's ResNet-18, PyTorch's default init),
+                           DIR/input.safetensors (`input`, NCHW) and DIR/torch-logits.safetensors (`logits`, eval mode)
+  roundtrip.py check DIR   loads DIR/exported.safetensors into a fresh ResNet-18 with load_state_dict (strict) and
+                           prints the largest difference of its logits from DIR/torch-logits.safetensors
+Safetensors are read and written here with struct/json only (no extra packages).
+"""
+import json, os, struct, sys
+import torch
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')
+sys.path.insert(0, os.path.join(ROOT, '..', 'shared', 'reference'))
+from pytorch_seed_nets import res_net  # noqa: E402
+
+DTYPES = {'F32': torch.float32, 'I64': torch.int64}
+
+def save(tensors, path):
+    header, blobs, offset = {}, [], 0
+    for k, t in tensors.items():
+        b = t.contiguous().numpy().tobytes()
+        header[k] = {'dtype': {torch.float32: 'F32', torch.int64: 'I64'}[t.dtype], 'shape': list(t.shape), 'data_offsets': [offset, offset + len(b)]}
+        blobs.append(b); offset += len(b)
+    h = json.dumps(header).encode()
+    open(path, 'wb').write(struct.pack('<Q', len(h)) + h + b''.join(blobs))
+
+def load(path):
+    b = open(path, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n]); d = b[8 + n:]
+    return {k: torch.frombuffer(bytearray(d[v['data_offsets'][0]:v['data_offsets'][1]]), dtype=DTYPES[v['dtype']]).reshape(v['shape'])
+            for k, v in h.items() if k != '__metadata__'}
+
+mode, folder = sys.argv[1], sys.argv[2]
+torch.manual_seed(0)
+if mode == 'make':
+    net = res_net().eval()
+    x = torch.randn(2, 3, 32, 32)
+    save(net.state_dict(), os.path.join(folder, 'weights.safetensors'))
+    save({'input': x}, os.path.join(folder, 'input.safetensors'))
+    with torch.no_grad():
+        save({'logits': net(x)}, os.path.join(folder, 'torch-logits.safetensors'))
+else:
+    net = res_net().eval()
+    net.load_state_dict(load(os.path.join(folder, 'exported.safetensors')), strict=True)
+    with torch.no_grad():
+        diff = (net(load(os.path.join(folder, 'input.safetensors'))['input']) - load(os.path.join(folder, 'torch-logits.safetensors'))['logits']).abs().max()
+    print(diff.item())
