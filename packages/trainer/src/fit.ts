@@ -120,16 +120,18 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
         logits = tf.keep(model.forward(x));
         return crossEntropy(logits, y, labelSmoothing);
       }, params);
-      const loss = value.dataSync()[0]!;
-      const right = correctCount(logits!, y);
+      // One read from the backend per batch: the loss and the number of correct predictions together.
+      const readout = tf.tidy(() => tf.stack([value, tf.cast(correctCount(logits!, y), 'float32')]));
+      const [loss, right] = readout.dataSync() as Float32Array;
       const n = x.shape[0]!;
+      tf.dispose([readout, value, logits!, x, y]);
       if (!Number.isFinite(loss)) {
-        tf.dispose([value, right, logits!, x, y, ...Object.values(grads)]);
+        tf.dispose(Object.values(grads));
         throw new TrainingDivergedError(`loss became ${loss} at epoch ${epoch}, batch ${batch} (last finite loss: ${lastFinite})`);
       }
       optimizer.step(params, params.map((p) => grads[p.name]!), lr);
-      correct += right.dataSync()[0]!;
-      tf.dispose([value, right, logits!, x, y, ...Object.values(grads)]);
+      correct += right!;
+      tf.dispose(Object.values(grads));
       lastFinite = loss;
       lossSum += loss * n;
       seen += n;
@@ -172,11 +174,12 @@ export async function evaluate(model: Module, batches: Batches, { labelSmoothing
   let confusion: number[][] = [];
   try {
     for await (const { x, y } of batches) {
+      let classes = 0;
       const [loss, predicted] = tf.tidy(() => {
         const logits = model.forward(x);
+        classes = logits.shape[1]!;
         return [crossEntropy(logits, y, labelSmoothing), tf.argMax(logits, 1)] as const;
       });
-      const classes = (model.inferShape(x.shape).at(-1) as number) ?? 0;
       if (confusion.length === 0) confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
       const truth = y.dataSync();
       const guess = predicted.dataSync();
