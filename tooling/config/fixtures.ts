@@ -1,6 +1,7 @@
 // Test helpers for the PyTorch golden files (tooling/pytorch): read them and turn NCHW activations into NHWC.
 // Weights go through the packages' own loadStateDict, so the tests exercise the real conversion.
 import * as tf from '@tensorflow/tfjs-core';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 export interface TorchTensor {
@@ -51,4 +52,14 @@ export function formulaTensor(name: string, shape: number[], k: number): Float32
 export function formulaInput(batch: number, channels: number, size: number): tf.Tensor4D {
   const total = batch * channels * size * size;
   return tf.tidy(() => tf.transpose(tf.tensor4d(Float32Array.from({ length: total }, (_, i) => Math.sin(0.9 * i)), [batch, channels, size, size]), [0, 2, 3, 1]));
+}
+
+/** Whether Debian's PyTorch is importable by /usr/bin/python3 (live checks run only then; CI installs it). */
+export function pythonHasTorch(): boolean {
+  try {
+    execFileSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { createModel } from '@convnets/architectures';
 import { decodeSafetensors, encodeSafetensors, loadStateDict } from '@convnets/nn';
+import { pythonHasTorch } from '@convnets/tooling/fixtures';
 import { run } from './program.js';
 
 async function cli(...argv: string[]) {
@@ -219,14 +220,7 @@ describe('round trip with PyTorch itself (tooling/pytorch/roundtrip.py; .ci/run 
   const script = fileURLToPath(new URL('../../../tooling/pytorch/roundtrip.py', import.meta.url));
   // The notebook's definitions live in the steering repo's shared/ (beside every clone in CI), not in this repo.
   const seedNets = fileURLToPath(new URL('../../../../shared/reference/pytorch_seed_nets.py', import.meta.url));
-  const hasTorch = (() => {
-    try {
-      execFileSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
+  const hasTorch = pythonHasTorch();
   // Runs wherever both exist (CI installs python3-torch); elsewhere it is reported as skipped.
   it.runIf(existsSync(seedNets) && hasTorch)('PyTorch weights -> predict equals PyTorch logits; export -> load_state_dict -> the same logits', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'convnets-torch-'));
