@@ -111,9 +111,38 @@ describe('convnets data inspect', () => {
 
   it('explains what is missing for fashion-mnist and cifar10, and rejects unknown names', async () => {
     expect(await cli('data', 'inspect', 'fashion-mnist')).toMatchObject({ code: 1, err: expect.stringContaining('fashion-mnist needs --root DIR') });
-    expect(await cli('data', 'inspect', 'cifar10')).toMatchObject({ code: 1, err: expect.stringContaining('cifar10 is not available yet') });
+    expect(await cli('data', 'inspect', 'cifar10')).toMatchObject({ code: 1, err: expect.stringContaining('cifar10 needs --root PATH (binary release folder, train|test/<class> image folders, or a .tar.gz of either) or --download') });
     expect(await cli('data', 'inspect', 'imagenet')).toMatchObject({ code: 2, err: expect.stringContaining("'imagenet' is invalid for argument 'dataset'. Allowed choices are mnist, fashion-mnist, cifar10.") });
   });
+});
+
+const cifarImages = path.resolve(import.meta.dirname, '../../../../shared/data/cifar10-images.tar.gz');
+
+describe.runIf(existsSync(cifarImages))('real CIFAR-10 JPEGs (shared/data) through the CLI', () => {
+  it('inspects them (extracted into the cache, not the repo) and trains a few steps on them', async () => {
+    const cache = mkdtempSync(path.join(os.tmpdir(), 'convnets-cache-'));
+    const out = mkdtempSync(path.join(os.tmpdir(), 'convnets-cifar-train-'));
+    const previous = process.env.CONVNETS_CACHE;
+    process.env.CONVNETS_CACHE = cache;
+    try {
+      const inspect = await cli('data', 'inspect', 'cifar10', '--root', cifarImages, '--json');
+      expect(inspect.code).toBe(0);
+      const r = JSON.parse(inspect.out);
+      expect(r.classes).toEqual(['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']);
+      expect([r.train.size, r.test.size]).toEqual([50000, 10000]);
+      expect(r.train.imageShape).toEqual([32, 32, 3]);
+      expect(readdirSync(cache)).toEqual(['cifar10-images']);
+      const train = await cli('train', '--dataset', 'cifar10', '--root', cifarImages, '--model', 'resnet18', '--limit-train', '64', '--limit-valid', '32', '--batch-size', '32', '--epochs', '1', '--backend', 'wasm', '--out', out);
+      expect(train.err, train.err).toContain('training resnet18 on cifar10 (64 train / 32 test images at 32x32)');
+      expect(train.code).toBe(0);
+      expect(existsSync(path.join(out, 'cifar10_resnet18.safetensors'))).toBe(true);
+    } finally {
+      if (previous === undefined) delete process.env.CONVNETS_CACHE;
+      else process.env.CONVNETS_CACHE = previous;
+      rmSync(cache, { recursive: true, force: true });
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 240_000);
 });
 
 describe('convnets train', () => {

@@ -1,4 +1,5 @@
 import '@tensorflow/tfjs-backend-cpu';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -92,7 +93,7 @@ describe('IDX sets from a directory', () => {
 });
 
 describe('IDX sets over HTTP (a local server on 127.0.0.1)', () => {
-  it('reads the same set from a URL, and names a server error', async () => {
+  it('reads the same set from a URL, names a server error, and rejects a file whose checksum differs', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'convnets-http-'));
     writeSet(dir, { gz: true });
     const server = createServer((req, res) => {
@@ -111,6 +112,14 @@ describe('IDX sets over HTTP (a local server on 127.0.0.1)', () => {
       const { train } = await loadIdxDataset(urlSource(`http://127.0.0.1:${port}/mnist/`), MNIST_CLASSES);
       expect(train.length).toBe(3);
       await expect(loadIdxDataset(urlSource(`http://127.0.0.1:${port}/broken`), MNIST_CLASSES)).rejects.toThrow(`http://127.0.0.1:${port}/broken/train-images-idx3-ubyte: HTTP 500`);
+      const name = 'train-labels-idx1-ubyte.gz';
+      const good = createHash('sha256').update(readFileSync(path.join(dir, name))).digest('hex');
+      const checked = await loadIdxDataset(urlSource(`http://127.0.0.1:${port}/mnist`, { sha256: { [name]: good } }), MNIST_CLASSES);
+      expect(checked.train.labels).toEqual(train.labels);
+      const bad = 'f'.repeat(64);
+      await expect(loadIdxDataset(urlSource(`http://127.0.0.1:${port}/mnist`, { sha256: { [name]: bad } }), MNIST_CLASSES)).rejects.toThrow(
+        `http://127.0.0.1:${port}/mnist/${name}: SHA-256 is ${good}, expected ${bad}: corrupt or wrong file, not used`,
+      );
     } finally {
       server.close();
       rmSync(dir, { recursive: true, force: true });

@@ -64,16 +64,34 @@ export async function loadIdxDataset(source: FileSource, classes: readonly strin
   return { train, test };
 }
 
-/** A FileSource over HTTP(S): `${baseUrl}/${name}`; a 404 means "no such file". */
-export function urlSource(baseUrl: string, fetchImpl: typeof fetch = fetch): FileSource {
+export interface UrlSourceOptions {
+  /** SHA-256 (hex) of files by name: a file that does not match is rejected, never used. */
+  sha256?: Record<string, string>;
+  fetchImpl?: typeof fetch;
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** A FileSource over HTTP(S): `${baseUrl}/${name}`; a 404 means "no such file". Works in browsers and Node. */
+export function urlSource(baseUrl: string, { sha256 = {}, fetchImpl = fetch }: UrlSourceOptions = {}): FileSource {
   const base = baseUrl.replace(/\/$/, '');
   return {
     describe: base,
     async read(name) {
-      const response = await fetchImpl(`${base}/${name}`);
+      const url = `${base}/${name}`;
+      const response = await fetchImpl(url);
       if (response.status === 404) return null;
-      if (!response.ok) throw new DatasetError(`${base}/${name}`, `HTTP ${response.status} ${response.statusText}`);
-      return new Uint8Array(await response.arrayBuffer());
+      if (!response.ok) throw new DatasetError(url, `HTTP ${response.status} ${response.statusText}`);
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      const expected = sha256[name]?.toLowerCase();
+      if (expected) {
+        const actual = await sha256Hex(bytes);
+        if (actual !== expected) throw new DatasetError(url, `SHA-256 is ${actual}, expected ${expected}: corrupt or wrong file, not used`);
+      }
+      return bytes;
     },
   };
 }

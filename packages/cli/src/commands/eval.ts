@@ -7,13 +7,14 @@ import { decodeSafetensors, loadStateDict } from '@convnets/nn';
 import { evaluate } from '@convnets/trainer';
 import { Command, Option } from 'commander';
 import { positiveInt, type Io } from '../io.js';
-import { loadDataset } from './data.js';
+import { DATASET_DOWNLOAD_HELP, DATASET_ROOT_HELP, datasetOption, loadDataset, type DatasetName } from './data.js';
 
 interface EvalFlags {
   model: string;
   checkpoint: string;
-  dataset: 'mnist' | 'fashion-mnist' | 'cifar10';
+  dataset: DatasetName;
   root?: string;
+  download?: boolean;
   imageSize?: number;
   batchSize: number;
   limit?: number;
@@ -26,8 +27,9 @@ export function evalCommand(io: Io): Command {
     .description('evaluate trained weights on a test set: loss, accuracy, per-class accuracy, confusion matrix')
     .addOption(new Option('--model <name>', `one of: ${listModels().join(', ')}`).makeOptionMandatory())
     .requiredOption('--checkpoint <file>', 'weights written by `convnets train` (or any PyTorch-named safetensors)')
-    .addOption(new Option('--dataset <name>', 'dataset').choices(['mnist', 'fashion-mnist', 'cifar10']).default('mnist'))
-    .option('--root <dir>', 'directory holding the dataset files')
+    .addOption(datasetOption())
+    .option('--root <path>', DATASET_ROOT_HELP)
+    .option('--download', DATASET_DOWNLOAD_HELP)
     .option('--image-size <n>', "input size the weights were trained at (default: the dataset's own size)", positiveInt)
     .option('--batch-size <n>', 'images per batch', positiveInt, 500)
     .option('--limit <n>', 'use only the first n test images', positiveInt)
@@ -39,7 +41,7 @@ export function evalCommand(io: Io): Command {
         throw new Error(`--checkpoint: cannot read ${flags.checkpoint}`);
       });
       const { tensors } = decodeSafetensors(new Uint8Array(bytes), flags.checkpoint);
-      const { train, test } = await loadDataset(flags.dataset, flags.root);
+      const { train, test } = await loadDataset(flags.dataset, flags);
       const [h, , channels] = test.imageShape;
       const inputSize = flags.imageSize ?? h;
       const model = createModel(flags.model, { inChannels: channels, numClasses: test.classes.length, inputSize });

