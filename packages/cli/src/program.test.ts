@@ -145,6 +145,40 @@ describe.runIf(existsSync(cifarImages))('real CIFAR-10 JPEGs (shared/data) throu
   }, 240_000);
 });
 
+describe('convnets plot', () => {
+  it('samples: a grid of shuffled real MNIST digits titled with their labels, and one sample as value heatmap', async () => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'convnets-plot-'));
+    try {
+      const r = await cli('plot', 'samples', '--dataset', 'mnist', '--count', '12', '--columns', '6', '--channels', '3', '--crop', '28', '--out', out);
+      expect(r.code, r.err).toBe(0);
+      expect(readdirSync(out).sort()).toEqual(['channels.png', 'channels.svg', 'samples.png', 'samples.svg']);
+      const grid = readFileSync(path.join(out, 'samples.svg'), 'utf8');
+      expect(grid.match(/href="data:image\/png;base64,/g)).toHaveLength(12);
+      const heat = readFileSync(path.join(out, 'channels.svg'), 'utf8');
+      expect(heat).toContain('grey channel');
+      expect(heat.match(/aria-roledescription="rect mark"/g)).toHaveLength(28 * 28);
+      const png = readFileSync(path.join(out, 'samples.png'));
+      expect(png.subarray(1, 4).toString()).toBe('PNG');
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('refuses a history with mismatched lengths and a sample outside the grid', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'convnets-plot-'));
+    try {
+      const file = path.join(dir, 'history.json');
+      writeFileSync(file, JSON.stringify({ trainLoss: [1, 2], validLoss: [1], trainAcc: [0.1, 0.2], validAcc: [0.1, 0.2] }));
+      expect(await cli('plot', 'history', file)).toMatchObject({ code: 1, err: expect.stringContaining('loss chart: history.trainLoss has 2 epochs but history.validLoss has 1') });
+      expect(await cli('plot', 'history', path.join(dir, 'none.json'))).toMatchObject({ code: 1, err: expect.stringContaining('none.json: cannot be read') });
+      expect(await cli('plot', 'samples', '--count', '5', '--channels', '5', '--out', dir)).toMatchObject({ code: 1, err: expect.stringContaining('--channels 5: the grid has samples 0..4') });
+      expect(await cli('plot', 'history', file, '--format', 'gif')).toMatchObject({ code: 2, err: expect.stringContaining('Expected svg, png or svg,png.') });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('convnets train', () => {
   it('trains on a slice of real MNIST, prints the notebook lines and writes weights and history atomically', async () => {
     const out = mkdtempSync(path.join(os.tmpdir(), 'convnets-train-'));
@@ -162,7 +196,13 @@ describe('convnets train', () => {
       const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
       expect(header['0.0.weight']).toMatchObject({ dtype: 'F32', shape: [64, 1, 7, 7] }); // PyTorch layout
       expect(header['1.0.bn1.num_batches_tracked']).toMatchObject({ dtype: 'I64', shape: [] });
-      expect(readdirSync(out).sort()).toEqual(['history.json', 'mnist_resnet18.safetensors', 'mnist_resnet18.train.safetensors']); // no temp files left
+      expect(readdirSync(out).sort()).toEqual(['accuracy.png', 'accuracy.svg', 'history.json', 'loss.png', 'loss.svg', 'mnist_resnet18.safetensors', 'mnist_resnet18.train.safetensors']); // no temp files left
+      // The curves show the history's two epochs for both series.
+      const lossSvg = readFileSync(path.join(out, 'loss.svg'), 'utf8');
+      expect(lossSvg).toContain('Loss vs. No. of epochs');
+      const point = /aria-label="epoch: 2; loss: ([\d.e+-]+); series: Validation"/.exec(lossSvg);
+      expect(Number(point?.[1])).toBeCloseTo(history.validLoss[1], 4);
+      expect(lossSvg.match(/aria-roledescription="point"/g)).toHaveLength(4);
 
       // `convnets eval` on the written weights reproduces the training run's own test evaluation.
       const evaluated = await cli('eval', '--model', 'resnet18', '--checkpoint', path.join(out, 'mnist_resnet18.safetensors'), '--limit', '50', '--backend', 'wasm', '--json');
@@ -171,6 +211,16 @@ describe('convnets train', () => {
       expect(e.confusion).toEqual(history.test.confusion);
       expect(e.accuracy).toBe(history.test.accuracy);
       expect(e.loss).toBeCloseTo(history.test.loss, 5);
+      // ... and draws its confusion matrix beside the checkpoint, one cell per (true, predicted) pair.
+      const confusion = readFileSync(path.join(out, 'confusion.svg'), 'utf8');
+      expect(confusion.match(/aria-roledescription="rect mark"/g)).toHaveLength(100);
+      expect(confusion).toContain(`aria-label="predicted: 7; true: 7; images: ${history.test.confusion[7][7]}"`);
+      expect(existsSync(path.join(out, 'confusion.png'))).toBe(true);
+      // `convnets plot history` re-draws the curves from history.json, elsewhere.
+      const redraw = path.join(out, 'redrawn');
+      expect((await cli('plot', 'history', path.join(out, 'history.json'), '--out', redraw, '--format', 'svg')).code).toBe(0);
+      expect(readdirSync(redraw).sort()).toEqual(['accuracy.svg', 'loss.svg']);
+      expect(readFileSync(path.join(redraw, 'loss.svg'), 'utf8')).toBe(lossSvg);
       // predict on an NCHW input file, with the checkpoint and with its export: the same logits, and the
       // same as the net computes in-process on the NHWC transpose.
       const checkpoint = path.join(out, 'mnist_resnet18.safetensors');

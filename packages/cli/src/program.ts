@@ -4,6 +4,7 @@ import { benchCommand } from './commands/bench.js';
 import { dataCommand } from './commands/data.js';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand, predictCommand } from './commands/interop.js';
+import { plotCommand } from './commands/plot.js';
 import { trainCommand } from './commands/train.js';
 import { modelsCommand, summaryCommand } from './commands/summary.js';
 import { processIo, type Io } from './io.js';
@@ -17,7 +18,7 @@ export function createProgram(io: Io = processIo): Command {
     .showHelpAfterError()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride();
-  for (const command of [trainCommand(io), evalCommand(io), predictCommand(io), exportCommand(io), summaryCommand(io), modelsCommand(io), benchCommand(io), dataCommand(io)]) program.addCommand(command);
+  for (const command of [trainCommand(io), evalCommand(io), predictCommand(io), exportCommand(io), summaryCommand(io), modelsCommand(io), benchCommand(io), dataCommand(io), plotCommand(io)]) program.addCommand(command);
   // Every command, nested ones included, reports through `io` and returns instead of exiting.
   const configure = (command: Command): void => {
     command.configureOutput({ writeOut: io.out, writeErr: io.err }).showHelpAfterError().exitOverride();

@@ -1,9 +1,12 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { createModel, listModels } from '@convnets/architectures';
 import { BACKEND_NAMES, initBackend, type BackendRequest } from '@convnets/backend';
 import { DataLoader, compose, normalize, resize, toTensor } from '@convnets/datasets';
 import { decodeSafetensors, loadStateDict } from '@convnets/nn';
+import { confusionMatrixChart } from '@convnets/plots';
+import { writeChart } from '@convnets/plots/node';
 import { evaluate } from '@convnets/trainer';
 import { Command, Option } from 'commander';
 import { positiveInt, type Io } from '../io.js';
@@ -20,6 +23,7 @@ interface EvalFlags {
   limit?: number;
   backend: BackendRequest;
   json?: boolean;
+  out?: string;
 }
 
 export function evalCommand(io: Io): Command {
@@ -35,6 +39,7 @@ export function evalCommand(io: Io): Command {
     .option('--limit <n>', 'use only the first n test images', positiveInt)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_NAMES).default('auto'))
     .option('--json', 'print one JSON object')
+    .option('--out <dir>', "where to write confusion.svg and confusion.png (default: the checkpoint's folder)")
     .action(async (flags: EvalFlags) => {
       await initBackend(flags.backend);
       const bytes = await readFile(flags.checkpoint).catch(() => {
@@ -55,6 +60,10 @@ export function evalCommand(io: Io): Command {
       const set = flags.limit ? test.head(flags.limit) : test;
       const result = await evaluate(model, new DataLoader(set, { batchSize: flags.batchSize, transform }));
       model.dispose();
+      const out = flags.out ?? path.dirname(flags.checkpoint);
+      await mkdir(out, { recursive: true });
+      const charts = await writeChart(confusionMatrixChart(result.confusion, test.classes, `Confusion matrix: ${flags.model} on ${flags.dataset} test`), path.join(out, 'confusion'));
+      io.err(`wrote ${charts.join(', ')}`);
       if (flags.json) return io.out(JSON.stringify({ model: flags.model, dataset: flags.dataset, images: set.length, ...result }));
       io.out(
         [

@@ -8,6 +8,7 @@ import { decodeSafetensors, encodeSafetensors, loadStateDict, stateDict } from '
 import { Adam, SCHEDULES, Sgd, evaluate, fit, scheduleByName, type BatchEvent, type EpochEvent, type ScheduleName, type TrainingState } from '@convnets/trainer';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { nonNegativeInt, positiveInt, type Io } from '../io.js';
+import { writeCurves } from './plot.js';
 import { DATASET_DOWNLOAD_HELP, DATASET_ROOT_HELP, datasetOption, loadDataset, type DatasetName } from './data.js';
 
 interface TrainFlags {
@@ -157,7 +158,10 @@ export function trainCommand(io: Io): Command {
         init: flags.init,
         seed: flags.seed,
         resume,
-        onCheckpoint: (training) => saveCheckpoint(base, model, training, run),
+        onCheckpoint: async (training) => {
+          await saveCheckpoint(base, model, training, run);
+          await writeCurves(flags.out, training.history);
+        },
         onBatch: progress(io, interactive),
         onEpoch: (e) => {
           if (interactive) process.stderr.write('\n');
@@ -170,7 +174,7 @@ export function trainCommand(io: Io): Command {
 
       const weightsFile = `${base}.safetensors`;
       await writeAtomically(path.join(flags.out, 'history.json'), `${JSON.stringify({ model: flags.model, dataset: flags.dataset, backend: info.backend, ...history, test: { loss: final.loss, accuracy: final.accuracy, perClassAccuracy: final.perClassAccuracy, confusion: final.confusion } }, null, 2)}\n`);
-      io.err(`wrote ${weightsFile} and ${path.join(flags.out, 'history.json')}`);
+      io.err(`wrote ${weightsFile}, ${path.join(flags.out, 'history.json')} and the curves ${['accuracy', 'loss'].map((n) => path.join(flags.out, `${n}.svg|png`)).join(', ')}`);
       optimizer.dispose();
       model.dispose();
     });
