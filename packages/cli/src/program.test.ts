@@ -268,7 +268,8 @@ describe('convnets train', () => {
       expect(resumed.out).toMatch(/^Epoch -> 2 /m);
       expect(resumed.out).not.toMatch(/^Epoch -> 1 /m);
       expect(readFileSync(path.join(b, 'mnist_resnet18.safetensors')).equals(readFileSync(path.join(a, 'mnist_resnet18.safetensors')))).toBe(true);
-      // The sidecar's metadata holds timings (images/s); its tensors (the momentum buffers) must match exactly.
+      // The training state's metadata holds timings (images/s); its tensors (weights, running statistics and
+      // momentum buffers) must match exactly.
       const optimizer = (dir: string) => decodeSafetensors(new Uint8Array(readFileSync(path.join(dir, 'mnist_resnet18.train.safetensors')))).tensors;
       const [oa, ob] = [optimizer(a), optimizer(b)];
       expect([...ob.keys()]).toEqual([...oa.keys()]);
@@ -281,12 +282,59 @@ describe('convnets train', () => {
       });
       expect(await cli('train', '--model', 'googlenet', '--limit-train', '32', '--batch-size', '32', '--schedule', 'constant', '--backend', 'wasm', '--epochs', '2', '--resume', '--out', b)).toMatchObject({
         code: 1,
-        err: expect.stringContaining('mnist_googlenet.safetensors does not exist'),
+        err: expect.stringContaining('mnist_googlenet.train.safetensors does not exist'),
       });
     } finally {
       [a, b].forEach((d) => rmSync(d, { recursive: true, force: true }));
     }
-  });
+  }, 180_000);
+
+  it('survives being killed between writing a checkpoint and renaming it: resume gives the uninterrupted result', async () => {
+    const dirs = [0, 1, 2].map(() => mkdtempSync(path.join(os.tmpdir(), 'convnets-crash-')));
+    const [straight, ...crashed] = dirs as [string, string, string];
+    // Preloaded into the real CLI process: SIGKILL itself at the n-th rename of a .safetensors file, i.e. after
+    // the temp file is fully written and before it replaces the previous checkpoint.
+    const preload = path.join(straight, 'crash.mjs');
+    writeFileSync(
+      preload,
+      `import fs from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
+const { rename } = fs;
+let n = 0;
+fs.rename = async (from, to) => {
+  if (String(to).endsWith('.safetensors') && ++n === Number(process.env.CRASH_AT_RENAME)) process.kill(process.pid, 'SIGKILL');
+  return rename(from, to);
+};
+syncBuiltinESMExports();
+`,
+    );
+    const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+    const args = ['train', '--limit-train', '64', '--limit-valid', '20', '--batch-size', '32', '--schedule', 'constant', '--backend', 'wasm', '--epochs', '2'];
+    const weights = (dir: string) => readFileSync(path.join(dir, 'mnist_resnet18.safetensors'));
+    try {
+      expect((await cli(...args, '--out', straight)).code).toBe(0);
+      // Renames per epoch: training state, then weights. 3 = epoch 2's training state; 4 = epoch 2's weights.
+      for (const [dir, at] of [
+        [crashed[0], 3],
+        [crashed[1], 4],
+      ] as const) {
+        const killed = await promisify(execFile)(process.execPath, ['--import', preload, bin, ...args, '--out', dir], { env: { ...process.env, CRASH_AT_RENAME: String(at) } }).catch((e: { signal?: string }) => e);
+        expect((killed as { signal?: string }).signal).toBe('SIGKILL');
+        const files = readdirSync(dir);
+        expect(files.filter((f) => f.endsWith('.tmp'))).toHaveLength(1); // the write that never landed
+        // The previous checkpoint is whole: epoch 1's weights, readable.
+        const epoch1 = decodeSafetensors(new Uint8Array(weights(dir)));
+        expect(epoch1.metadata.epoch).toBe('1');
+        tf.dispose([...epoch1.tensors.values()]);
+        const resumed = await cli(...args, '--resume', '--out', dir);
+        expect(resumed.code, resumed.err).toBe(0);
+        expect(resumed.err).toContain(`resuming after epoch ${at === 3 ? 1 : 2} of 2`);
+        expect(weights(dir).equals(weights(straight))).toBe(true);
+      }
+    } finally {
+      dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+    }
+  }, 120_000);
 
   it('rejects bad flags before doing any work', async () => {
     expect(await cli('train', '--dataset', 'imagenet')).toMatchObject({ code: 2, err: expect.stringContaining("'imagenet' is invalid") });

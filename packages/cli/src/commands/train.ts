@@ -43,32 +43,56 @@ const RUN_IDENTITY = ['model', 'dataset', 'batchSize', 'seed', 'lr', 'schedule',
  * Each is written to a temporary file and renamed; the sidecar goes last, so a crash leaves the previous
  * checkpoint pair or the new model with the old sidecar — which --resume detects by the epoch it records.
  */
+/**
+ * Two files per epoch, each written atomically (temp file + rename). The training state (`.train.safetensors`:
+ * model state under `model.`, optimizer state under `optimizer.`, epoch/history/RNG in the metadata) is complete
+ * on its own, so a crash at any moment leaves a consistent state to resume from; `.safetensors` holds only the
+ * weights, in PyTorch's names and layouts, for users.
+ */
 async function saveCheckpoint(base: string, model: Parameters<typeof stateDict>[0], training: TrainingState, run: Record<string, unknown>): Promise<void> {
   const state = stateDict(model);
-  await writeAtomically(`${base}.safetensors`, encodeSafetensors(state, { format: 'pt', epoch: String(training.epoch) }));
-  tf.dispose([...state.values()]);
-  const meta = { epoch: training.epoch, history: training.history, rng: training.rng, run };
-  await writeAtomically(`${base}.train.safetensors`, encodeSafetensors(training.optimizer, { convnets: JSON.stringify(meta) }));
+  try {
+    const meta = { epoch: training.epoch, history: training.history, rng: training.rng, run };
+    const tensors = new Map([...[...state].map(([k, t]) => [`model.${k}`, t] as const), ...[...training.optimizer].map(([k, t]) => [`optimizer.${k}`, t] as const)]);
+    await writeAtomically(`${base}.train.safetensors`, encodeSafetensors(tensors, { convnets: JSON.stringify(meta) }));
+  } finally {
+    tf.dispose([...state.values()]);
+  }
+  await saveWeights(`${base}.safetensors`, model, training.epoch);
+}
+
+async function saveWeights(file: string, model: Parameters<typeof stateDict>[0], epoch: number): Promise<void> {
+  const state = stateDict(model);
+  try {
+    await writeAtomically(file, encodeSafetensors(state, { format: 'pt', epoch: String(epoch) }));
+  } finally {
+    tf.dispose([...state.values()]);
+  }
 }
 
 async function loadCheckpoint(base: string, model: Parameters<typeof stateDict>[0], run: Record<string, unknown>): Promise<TrainingState> {
-  const read = async (file: string) => decodeSafetensors(new Uint8Array(await readFile(file).catch(() => {
+  const file = `${base}.train.safetensors`;
+  const bytes = await readFile(file).catch(() => {
     throw new Error(`--resume: ${file} does not exist (train without --resume first, with the same --out)`);
-  })), file);
-  const weights = await read(`${base}.safetensors`);
-  const sidecar = await read(`${base}.train.safetensors`);
+  });
+  const sidecar = decodeSafetensors(new Uint8Array(bytes), file);
   const meta = JSON.parse(sidecar.metadata.convnets ?? 'null') as { epoch: number; history: TrainingState['history']; rng: Record<string, number>; run: Record<string, unknown> } | null;
-  if (!meta) throw new Error(`--resume: ${base}.train.safetensors has no convnets training metadata`);
-  if (weights.metadata.epoch !== String(meta.epoch)) {
-    throw new Error(`--resume: ${base}.safetensors is from epoch ${weights.metadata.epoch} but the training state from epoch ${meta.epoch} (interrupted while saving?)`);
+  const part = (prefix: string) => new Map([...sidecar.tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
+  const weights = part('model.');
+  const optimizer = part('optimizer.');
+  try {
+    if (!meta || weights.size === 0) throw new Error(`--resume: ${file} is not a convnets training state (no metadata or no model tensors)`);
+    const differs = RUN_IDENTITY.filter((k) => JSON.stringify(meta.run[k]) !== JSON.stringify(run[k]));
+    if (differs.length) {
+      throw new Error(`--resume: the checkpoint was made with different ${differs.map((k) => `${k} (${JSON.stringify(meta.run[k])}, now ${JSON.stringify(run[k])})`).join(', ')}`);
+    }
+    loadStateDict(model, weights);
+  } catch (err) {
+    tf.dispose([...sidecar.tensors.values()]);
+    throw err;
   }
-  const differs = RUN_IDENTITY.filter((k) => JSON.stringify(meta.run[k]) !== JSON.stringify(run[k]));
-  if (differs.length) {
-    throw new Error(`--resume: the checkpoint was made with different ${differs.map((k) => `${k} (${JSON.stringify(meta.run[k])}, now ${JSON.stringify(run[k])})`).join(', ')}`);
-  }
-  loadStateDict(model, weights.tensors);
-  tf.dispose([...weights.tensors.values()]);
-  return { epoch: meta.epoch, history: meta.history, rng: meta.rng, optimizer: sidecar.tensors };
+  tf.dispose([...weights.values()]);
+  return { epoch: meta.epoch, history: meta.history, rng: meta.rng, optimizer };
 }
 
 function nonNegative(value: string): number {
@@ -173,6 +197,9 @@ export function trainCommand(io: Io): Command {
       io.out(`test accuracy ${(final.accuracy * 100).toFixed(2)}% (loss ${final.loss.toFixed(4)}); per class: ${final.perClassAccuracy.map((a, i) => `${train.classes[i]} ${(a * 100).toFixed(1)}%`).join(', ')}`);
 
       const weightsFile = `${base}.safetensors`;
+      // Once more at the end: a run resumed after a crash between its last two renames has nothing left to train.
+      await saveWeights(weightsFile, model, history.trainLoss.length);
+      await writeCurves(flags.out, history);
       await writeAtomically(path.join(flags.out, 'history.json'), `${JSON.stringify({ model: flags.model, dataset: flags.dataset, backend: info.backend, ...history, test: { loss: final.loss, accuracy: final.accuracy, perClassAccuracy: final.perClassAccuracy, confusion: final.confusion } }, null, 2)}\n`);
       io.err(`wrote ${weightsFile}, ${path.join(flags.out, 'history.json')} and the curves ${['accuracy', 'loss'].map((n) => path.join(flags.out, `${n}.svg|png`)).join(', ')}`);
       optimizer.dispose();
