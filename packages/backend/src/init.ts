@@ -88,9 +88,9 @@ async function load(name: BackendName, options: InitBackendOptions): Promise<Rec
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       if (options.wasmPaths) wasm.setWasmPaths(options.wasmPaths as string);
       if (isNode) {
-        const { availableParallelism, cpus } = await import('node:os');
-        const threads = options.threads ?? (availableParallelism?.() ?? cpus().length);
-        const { installThreadedWasm, installedWasmThreads } = await import('./wasm-threads-node.js');
+        // The package's `browser` field swaps this module out of browser bundles.
+        const { defaultWasmThreads, installThreadedWasm, installedWasmThreads } = await import('./wasm-threads-node.js');
+        const threads = options.threads ?? defaultWasmThreads();
         // Once a wasm backend runs, its thread count is fixed for the process.
         if (threads > 1 && !tf.findBackend('wasm')) installThreadedWasm(threads);
         return { threadedBuild: installedWasmThreads() > 1 };

@@ -84,3 +84,8 @@ export function installThreadedWasm(threads: number): void {
   );
   installedThreads = threads;
 }
+
+/** Threads to use by default: every core. */
+export function defaultWasmThreads(): number {
+  return os.availableParallelism?.() ?? os.cpus().length;
+}

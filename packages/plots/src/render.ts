@@ -34,7 +34,8 @@ export async function mountChart(element: HTMLElement | undefined, spec: TopLeve
   return {
     view: v,
     async setData(name, rows) {
-      await v.change(name, vega.changeset().remove(() => true).insert(rows)).runAsync();
+      // resize(): re-run the layout, so axes make room for labels the new data brings.
+      await v.change(name, vega.changeset().remove(() => true).insert(rows)).resize().runAsync();
     },
     finalize: () => v.finalize(),
   };

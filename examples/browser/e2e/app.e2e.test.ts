@@ -1,0 +1,101 @@
+/**
+ * The app as a user meets it: built (`pnpm build`), served on 127.0.0.1, driven in Debian's Chromium
+ * (`apt-get install -y chromium`) by playwright-core. WebGL2 runs on SwiftShader there: a correctness check.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const FLAGS = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--use-gl=angle', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'];
+const dist = path.resolve(import.meta.dirname, '../dist');
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json' };
+
+function serve(root: string): Promise<Server> {
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const file = path.join(root, path.normalize(decodeURIComponent(url.pathname)).replace(/^(\.\.[/\\])+/, ''));
+    if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+interface PageState {
+  status: string;
+  backend?: { backend: string };
+  renderer?: string;
+  batchLosses: number[];
+  tensorsAfterEpoch: number[];
+  history?: { trainLoss: number[]; validAcc: number[] };
+  error?: string;
+}
+
+describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
+  let server: Server;
+  let browser: Browser;
+  let page: Page;
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(path.join(dist, 'index.html'))) throw new Error(`${dist} has no built app: run pnpm --filter @convnets/example-browser build`);
+    server = await serve(dist);
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
+    page.on('pageerror', (e) => problems.push(`page: ${e.message}`));
+  });
+  afterAll(async () => {
+    await browser?.close();
+    server?.close();
+  });
+
+  it('trains a notebook net on real MNIST with WebGL: the loss falls, the charts draw, the logits match cpu', async () => {
+    const { port } = server.address() as AddressInfo;
+    await page.goto(`http://127.0.0.1:${port}/index.html?model=resnet18&backend=webgl&epochs=2&batch=16&limit=160&valid=100&lr=0.02&autostart=1`);
+    await page.waitForFunction(() => ['done', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status), undefined, { timeout: 12 * 60_000, polling: 1000 });
+    const state = await page.evaluate(() => {
+      const s = (window as unknown as { convnets: PageState }).convnets;
+      return { status: s.status, error: s.error, backend: s.backend?.backend, renderer: s.renderer, losses: s.batchLosses, tensors: s.tensorsAfterEpoch, history: s.history };
+    });
+    expect(state.error).toBeUndefined();
+    expect(state.status).toBe('done');
+    expect(state.backend).toBe('webgl');
+    expect(await page.textContent('#backend-info')).toContain('Backend: webgl');
+    // 2 epochs of 10 batches: the last few batches' loss is below the first batch's.
+    expect(state.losses).toHaveLength(20);
+    const tail = state.losses.slice(-3).reduce((a, b) => a + b, 0) / 3;
+    expect(tail).toBeLessThan(state.losses[0]!);
+    expect(state.history!.trainLoss).toHaveLength(2);
+    // No tensor growth from one epoch to the next (WebGL textures belong to tensors).
+    expect(state.tensors).toHaveLength(2);
+    expect(state.tensors[1]).toBe(state.tensors[0]);
+
+    // Logits of a fixed input, the same weights: WebGL against the cpu backend.
+    const diff = await page.evaluate(() => (window as unknown as { convnets: { compareWithCpu(): Promise<number> } }).convnets.compareWithCpu());
+    expect(diff).toBeLessThan(1e-3);
+
+    // The charts rendered: each canvas has many colours (not blank), and the grid shows predictions.
+    for (const id of ['accuracy-chart', 'loss-chart', 'grid-chart', 'confusion-chart']) {
+      const shot = await page.locator(`#${id} canvas`).screenshot();
+      const colours = await page.evaluate(async (b64) => {
+        const img = await createImageBitmap(await (await fetch(`data:image/png;base64,${b64}`)).blob());
+        const ctx = new OffscreenCanvas(img.width, img.height).getContext('2d')!;
+        ctx.drawImage(img, 0, 0);
+        const px = ctx.getImageData(0, 0, img.width, img.height).data;
+        const seen = new Set<number>();
+        for (let i = 0; i < px.length; i += 4) seen.add((px[i]! << 16) | (px[i + 1]! << 8) | px[i + 2]!);
+        return seen.size;
+      }, shot.toString('base64'));
+      expect(colours, id).toBeGreaterThan(20);
+    }
+    expect(await page.textContent('#grid-caption')).toContain('predicted');
+    expect(await page.locator('#summary tr').count()).toBeGreaterThan(5);
+    expect(await page.textContent('#memory')).toMatch(/tf\.memory\(\): \d+ tensors/);
+    expect(problems).toEqual([]);
+    if (process.env.E2E_SCREENSHOT) await page.screenshot({ path: process.env.E2E_SCREENSHOT, fullPage: true });
+  });
+});
