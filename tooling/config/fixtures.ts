@@ -54,6 +54,33 @@ export function formulaInput(batch: number, channels: number, size: number): tf.
   return tf.tidy(() => tf.transpose(tf.tensor4d(Float32Array.from({ length: total }, (_, i) => Math.sin(0.9 * i)), [batch, channels, size, size]), [0, 2, 3, 1]));
 }
 
+/** murmur3's finaliser over (i + k * 0x9E3779B9) mod 2^32, mapped to [-1, 1): tooling/pytorch/grad_fixtures.py's `uniform`. */
+export function hashUniform(n: number, k: number): Float64Array {
+  const offset = Math.imul(k, 0x9e3779b9) >>> 0;
+  return Float64Array.from({ length: n }, (_, i) => {
+    let x = (i + offset) >>> 0;
+    x = (x ^ (x >>> 16)) >>> 0;
+    x = Math.imul(x, 0x85ebca6b) >>> 0;
+    x = (x ^ (x >>> 13)) >>> 0;
+    x = Math.imul(x, 0xc2b2ae35) >>> 0;
+    x = (x ^ (x >>> 16)) >>> 0;
+    return (x / 2 ** 32) * 2 - 1;
+  });
+}
+
+/** grad_fixtures.py's `tensor`: the k-th state-dict tensor (PyTorch layout), scaled like PyTorch's default init. */
+export function hashTensor(name: string, shape: readonly number[], k: number): Float32Array {
+  const u = hashUniform(shape.reduce((a, b) => a * b, 1), k);
+  const fanIn = shape.slice(1).reduce((a, b) => a * b, 1);
+  return Float32Array.from(u, (v) => {
+    if (name.endsWith('running_var')) return 1;
+    if (name.endsWith('running_mean')) return 0;
+    if (shape.length >= 2) return v / Math.sqrt(fanIn);
+    if (name.endsWith('bias')) return 0.1 * v;
+    return 1 + 0.1 * v;
+  });
+}
+
 /** Whether Debian's PyTorch is importable by /usr/bin/python3 (live checks run only then; CI installs it). */
 export function pythonHasTorch(): boolean {
   try {
