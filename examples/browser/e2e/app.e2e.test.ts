@@ -53,7 +53,7 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
     server?.close();
   });
 
-  it('trains a notebook net on real MNIST with WebGL: the loss falls, the charts draw, the logits match cpu', async () => {
+  it('trains a notebook net on real MNIST with WebGL: the loss falls, the charts draw, the logits match cpu, the weights save and load', async () => {
     const { port } = server.address() as AddressInfo;
     await page.goto(`http://127.0.0.1:${port}/index.html?model=resnet18&backend=webgl&epochs=2&batch=16&limit=160&valid=100&lr=0.02&autostart=1`);
     await page.waitForFunction(() => ['done', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status), undefined, { timeout: 12 * 60_000, polling: 1000 });
@@ -95,6 +95,19 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
     expect(await page.textContent('#grid-caption')).toContain('predicted');
     expect(await page.locator('#summary tr').count()).toBeGreaterThan(5);
     expect(await page.textContent('#memory')).toMatch(/tf\.memory\(\): \d+ tensors/);
+
+    // Save the trained weights in the browser and load them back; download them as PyTorch-named safetensors.
+    await page.click('#save-idb');
+    await expect.poll(() => page.textContent('#status')).toContain('Saved resnet18@mnist in this browser.');
+    await page.click('#load-idb');
+    await expect.poll(() => page.textContent('#status')).toContain('Loaded resnet18@mnist into resnet18.');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    expect(download.suggestedFilename()).toBe('mnist_resnet18.safetensors');
+    const bytes = readFileSync((await download.path())!);
+    const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8'));
+    expect(header['0.0.weight']).toMatchObject({ dtype: 'F32', shape: [64, 1, 7, 7] });
+    expect(header['1.0.bn1.running_mean']).toMatchObject({ dtype: 'F32', shape: [64] });
+
     expect(problems).toEqual([]);
     if (process.env.E2E_SCREENSHOT) await page.screenshot({ path: process.env.E2E_SCREENSHOT, fullPage: true });
   });
