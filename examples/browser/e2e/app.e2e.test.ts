@@ -53,7 +53,7 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
     server?.close();
   });
 
-  it('trains a notebook net on real MNIST with WebGL: the loss falls, the charts draw, the logits match cpu, the weights save and load', async () => {
+  it('trains a notebook net on real MNIST with WebGL: the loss falls, the charts draw, the logits match cpu, the weights save and load, stop and resume', async () => {
     const { port } = server.address() as AddressInfo;
     await page.goto(`http://127.0.0.1:${port}/index.html?model=resnet18&backend=webgl&epochs=2&batch=16&limit=160&valid=100&lr=0.02&autostart=1`);
     await page.waitForFunction(() => ['done', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status), undefined, { timeout: 12 * 60_000, polling: 1000 });
@@ -98,15 +98,36 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
 
     // Save the trained weights in the browser and load them back; download them as PyTorch-named safetensors.
     await page.click('#save-idb');
-    await expect.poll(() => page.textContent('#status')).toContain('Saved resnet18@mnist in this browser.');
+    await expect.poll(() => page.textContent('#status'), { timeout: 120_000 }).toContain('Saved resnet18@mnist in this browser.');
     await page.click('#load-idb');
-    await expect.poll(() => page.textContent('#status')).toContain('Loaded resnet18@mnist into resnet18.');
+    await expect.poll(() => page.textContent('#status'), { timeout: 120_000 }).toContain('Loaded resnet18@mnist into resnet18.');
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
     expect(download.suggestedFilename()).toBe('mnist_resnet18.safetensors');
     const bytes = readFileSync((await download.path())!);
     const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8'));
     expect(header['0.0.weight']).toMatchObject({ dtype: 'F32', shape: [64, 1, 7, 7] });
     expect(header['1.0.bn1.running_mean']).toMatchObject({ dtype: 'F32', shape: [64] });
+
+    // Train again, stop in the second epoch, resume from the end of the first: the run completes both epochs.
+    type Win = { convnets: PageState };
+    await page.click('#train');
+    // status 'training' is set after the new run has reset its losses: 12 of them means epoch 2 is under way.
+    await page.waitForFunction(() => {
+      const s = (window as unknown as Win).convnets;
+      return s.status === 'training' && s.batchLosses.length >= 12;
+    }, undefined, { timeout: 10 * 60_000, polling: 200 });
+    // While a step runs the page only answers between batches: click without waiting for "stable" animation frames.
+    await page.click('#stop', { force: true, timeout: 120_000 });
+    await page.waitForFunction(() => ['stopped', 'error'].includes((window as unknown as Win).convnets.status), undefined, { timeout: 5 * 60_000, polling: 500 });
+    expect(await page.textContent('#status')).toContain('Stopped. Resume continues after epoch 1.');
+    await page.click('#resume');
+    await page.waitForFunction(() => ['done', 'error'].includes((window as unknown as Win).convnets.status), undefined, { timeout: 10 * 60_000, polling: 1000 });
+    const resumed = await page.evaluate(() => {
+      const s = (window as unknown as Win).convnets;
+      return { status: s.status, error: s.error, epochs: s.history?.trainLoss.length, tensors: s.tensorsAfterEpoch };
+    });
+    expect(resumed).toMatchObject({ status: 'done', error: undefined, epochs: 2 });
+    expect(resumed.tensors).toEqual([state.tensors[0], state.tensors[0]]); // the same count as the first run: nothing leaked
 
     expect(problems).toEqual([]);
     if (process.env.E2E_SCREENSHOT) await page.screenshot({ path: process.env.E2E_SCREENSHOT, fullPage: true });

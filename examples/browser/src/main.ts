@@ -60,7 +60,8 @@ interface Data {
 let data: Data | undefined;
 let model: Module | undefined;
 let modelKey = '';
-let lastState: TrainingState | undefined;
+/** The last completed epoch: optimizer state and history, plus a copy of the weights to go back to on Resume. */
+let lastState: (TrainingState & { weights: Map<string, tf.Tensor> }) | undefined;
 let controller: AbortController | undefined;
 let curves: { accuracy: MountedChart; loss: MountedChart } | undefined;
 
@@ -141,7 +142,7 @@ function currentModel(d: Data): Module {
   const key = `${form.model.value}/${h}/${c}/${d.train.classes.length}`;
   if (model && key === modelKey) return model;
   model?.dispose();
-  lastState = undefined;
+  forgetState();
   model = createModel(form.model.value, { inChannels: c, numClasses: d.train.classes.length, inputSize: h, seed: 0 });
   modelKey = key;
   showSummary(model, [1, h, h, c]);
@@ -190,10 +191,17 @@ async function resetCurves() {
   };
 }
 
-function keepState(state: TrainingState) {
-  // The optimizer's tensors are live: keep copies for a later resume.
-  if (lastState) tf.dispose([...lastState.optimizer.values()]);
-  lastState = { ...state, optimizer: new Map([...state.optimizer].map(([k, t]) => [k, tf.keep(t.clone())])) };
+function forgetState() {
+  if (lastState) tf.dispose([...lastState.optimizer.values(), ...lastState.weights.values()]);
+  lastState = undefined;
+}
+
+function keepState(state: TrainingState, net: Module) {
+  // The optimizer's tensors are live: keep copies for a later resume, with the weights they belong to.
+  forgetState();
+  const weights = stateDict(net);
+  weights.forEach((t) => tf.keep(t));
+  lastState = { ...state, weights, optimizer: new Map([...state.optimizer].map(([k, t]) => [k, tf.keep(t.clone())])) };
 }
 
 async function train(resume: boolean) {
@@ -203,9 +211,10 @@ async function train(resume: boolean) {
   try {
     await startBackend();
     const net = currentModel(d);
+    // Resume from exactly where the last completed epoch ended: a stop mid-epoch leaves half-updated weights.
+    if (resume && lastState) loadStateDict(net, lastState.weights);
     if (!resume) {
-      if (lastState) tf.dispose([...lastState.optimizer.values()]);
-      lastState = undefined;
+      forgetState();
       app.batchLosses = [];
       app.tensorsAfterEpoch = [];
       await resetCurves();
@@ -241,7 +250,7 @@ async function train(resume: boolean) {
           await tf.nextFrame(); // keep the page responsive between batches
         },
         onCheckpoint: async (state) => {
-          keepState(state);
+          keepState(state, net);
           app.tensorsAfterEpoch.push(tf.memory().numTensors);
           await updateCurves(curves!.accuracy, 'accuracy', state.history);
           await updateCurves(curves!.loss, 'loss', state.history);
