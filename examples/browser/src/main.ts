@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu'; // the reference the logits check compares against
 import { createModel, listModels } from '@convnets/architectures';
 import { initBackend, type BackendInfo, type BackendRequest } from '@convnets/backend';
-import { DataLoader, ImageDataset, MNIST_CLASSES, compose, imageFolder, loadIdxDataset, normalize, resize, toTensor, urlSource } from '@convnets/datasets';
+import { DataLoader, ImageDataset, MNIST_CLASSES, compose, imageFolder, loadIdxDataset, normalize, resize, toTensor, urlSource, type Transform } from '@convnets/datasets';
 import { decodeSafetensors, encodeSafetensors, loadStateDict, stateDict, summary, type Module } from '@convnets/nn';
 import { confusionMatrixChart, curveChart, imageGridChart, mountChart, updateCurves, type MountedChart } from '@convnets/plots';
 import { Sgd, evaluate, fit, scheduleByName, type History, type TrainingState } from '@convnets/trainer';
@@ -131,9 +131,10 @@ async function loadFolder(files: FileList): Promise<Data> {
   return { train: pick((i) => i % 5 !== 4), valid: pick((i) => i % 5 === 4), name: all.source };
 }
 
-function transformFor(set: ImageDataset, size: number) {
+/** The notebook's transforms, normalised with the training set's statistics. */
+function transformFor(set: ImageDataset, size: number): Transform {
   const { mean, std } = set.channelStats();
-  return compose(toTensor(), ...(size !== set.imageShape[0] ? [resize(size)] : []), normalize(mean, std));
+  return compose(toTensor(), resize(size), normalize(mean, std)); // resize is a no-op at the native size
 }
 
 /** The model for the current form, rebuilt only when the net or the data's shape changes. */
@@ -167,9 +168,9 @@ async function showGrid(d: Data, predictions?: Int32Array) {
   await mountChart($('grid-chart'), imageGridChart(shown, { columns: 10, titles, cellSize: 48 }));
 }
 
-async function predictions(net: Module, d: Data, size: number): Promise<Int32Array> {
+async function predictions(net: Module, d: Data, transform: Transform): Promise<Int32Array> {
   const set = d.valid.head(30);
-  const loader = new DataLoader(set, { batchSize: set.length, transform: transformFor(d.train, size) });
+  const loader = new DataLoader(set, { batchSize: set.length, transform });
   net.eval();
   for await (const { x, y } of loader) {
     const classes = tf.tidy(() => tf.argMax(net.forward(x), 1));
@@ -225,8 +226,9 @@ async function train(resume: boolean) {
     const validSet = d.valid.head(Number(params.get('valid')) || 1000);
     const batchSize = Number(form.batch.value) || 64;
     const epochs = Number(form.epochs.value) || 1;
-    const trainLoader = new DataLoader(trainSet, { batchSize, shuffle: true, seed: 0, transform: transformFor(d.train, size) });
-    const validLoader = new DataLoader(validSet, { batchSize: 250, transform: transformFor(d.train, size) });
+    const transform = transformFor(d.train, size);
+    const trainLoader = new DataLoader(trainSet, { batchSize, shuffle: true, seed: 0, transform });
+    const validLoader = new DataLoader(validSet, { batchSize: 250, transform });
     const optimizer = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
     controller = new AbortController();
     setStatus(`Training ${form.model.value} on ${d.name} (${trainSet.length} images, ${epochs} epoch(s))…`, 'training');
@@ -263,7 +265,7 @@ async function train(resume: boolean) {
     const result = await evaluate(net, validLoader);
     $('confusion-chart').replaceChildren();
     await mountChart($('confusion-chart'), confusionMatrixChart(result.confusion, d.valid.classes, `validation accuracy ${(result.accuracy * 100).toFixed(2)}%`));
-    await showGrid(d, await predictions(net, d, size));
+    await showGrid(d, await predictions(net, d, transform));
     showMemory();
     setStatus(`Done: validation accuracy ${(result.accuracy * 100).toFixed(2)}%, loss ${result.loss.toFixed(4)}`, 'done');
   } catch (err) {

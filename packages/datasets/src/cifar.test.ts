@@ -82,6 +82,13 @@ describe('the CIFAR-10 binary format', () => {
       expect(test.get(0).label).toBe(0); // image 100 -> label 0
     }
     expect(readdirSync(cacheDir)).toEqual(['cifar-10-binary']);
+    // Another archive of the same name (here: only 3 test images relabelled) is extracted afresh, not the cached folder reused.
+    const otherDir = tmp();
+    const other = path.join(otherDir, 'cifar-10-binary.tar.gz');
+    const relabelled = { ...files, 'test_batch.bin': encodeCifarBatch(synthetic(3, 105).images, Uint8Array.of(9, 9, 9)) };
+    writeFileSync(other, gzipSync(writeTar(Object.entries(relabelled).map(([name, data]) => ({ path: `cifar-10-batches-bin/${name}`, data })))));
+    expect(Array.from((await loadCifar10({ root: other, cacheDir })).test.labels)).toEqual([9, 9, 9]);
+    expect(Array.from((await loadCifar10({ root: archive, cacheDir })).test.labels)).toEqual([0, 1, 2]);
     const again = await cifar10FromArchive(new Uint8Array(gzipSync(writeTar(Object.entries(files).map(([name, data]) => ({ path: name, data }))))));
     expect(again.train.images).toEqual(expected.images);
   });

@@ -96,8 +96,12 @@ export async function readArchive(file: string): Promise<TarEntry[]> {
  * done, and returns `dest`. No entry can land outside `dest`; an interrupted extraction is never used.
  */
 export async function extractArchive(file: string, dest = path.join(cacheDirectory(), path.basename(file).replace(/\.(tar\.gz|tgz|tar)$/i, ''))): Promise<string> {
+  // The marker names the archive it came from (path, size, mtime): another archive with the same file name, or
+  // a changed one, is extracted afresh instead of silently reusing the old folder.
   const done = path.join(dest, '.convnets-extracted');
-  if (await exists(done)) return dest;
+  const info = await stat(file);
+  const origin = `${path.resolve(file)}\n${info.size}\n${info.mtimeMs}\n`;
+  if ((await readFile(done, 'utf8').catch(() => '')) === origin) return dest;
   const entries = await readArchive(file);
   const temp = `${dest}.${process.pid}.partial`;
   await rm(temp, { recursive: true, force: true });
@@ -107,7 +111,7 @@ export async function extractArchive(file: string, dest = path.join(cacheDirecto
     for (const e of entries) if (e.type === 'directory') dirs.add(path.join(temp, e.path));
     for (const dir of dirs) await mkdir(dir, { recursive: true });
     for (const e of entries) if (e.type === 'file') await writeFile(path.join(temp, e.path), e.data);
-    await writeFile(path.join(temp, '.convnets-extracted'), `${path.resolve(file)}\n`);
+    await writeFile(path.join(temp, '.convnets-extracted'), origin);
     await rm(dest, { recursive: true, force: true });
     await rename(temp, dest);
   } catch (err) {

@@ -56,7 +56,7 @@ export function evalCommand(io: Io): Command {
         tf.dispose([...tensors.values()]);
       }
       const { mean, std } = train.channelStats();
-      const transform = compose(toTensor(), ...(inputSize !== h ? [resize(inputSize)] : []), normalize(mean, std));
+      const transform = compose(toTensor(), resize(inputSize), normalize(mean, std)); // resize is a no-op at the native size
       const set = flags.limit ? test.head(flags.limit) : test;
       const result = await evaluate(model, new DataLoader(set, { batchSize: flags.batchSize, transform }));
       model.dispose();

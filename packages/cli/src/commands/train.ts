@@ -38,12 +38,6 @@ interface TrainFlags {
 const RUN_IDENTITY = ['model', 'dataset', 'batchSize', 'seed', 'lr', 'schedule', 'optimizer', 'imageSize', 'limitTrain'] as const;
 
 /**
- * A checkpoint is two files: the model (PyTorch names and layouts, loadable by PyTorch) and a training
- * sidecar (optimizer tensors, with epoch, history, dropout generators and run options as metadata).
- * Each is written to a temporary file and renamed; the sidecar goes last, so a crash leaves the previous
- * checkpoint pair or the new model with the old sidecar — which --resume detects by the epoch it records.
- */
-/**
  * Two files per epoch, each written atomically (temp file + rename). The training state (`.train.safetensors`:
  * model state under `model.`, optimizer state under `optimizer.`, epoch/history/RNG in the metadata) is complete
  * on its own, so a crash at any moment leaves a consistent state to resume from; `.safetensors` holds only the
@@ -55,19 +49,15 @@ async function saveCheckpoint(base: string, model: Parameters<typeof stateDict>[
     const meta = { epoch: training.epoch, history: training.history, rng: training.rng, run };
     const tensors = new Map([...[...state].map(([k, t]) => [`model.${k}`, t] as const), ...[...training.optimizer].map(([k, t]) => [`optimizer.${k}`, t] as const)]);
     await writeAtomically(`${base}.train.safetensors`, encodeSafetensors(tensors, { convnets: JSON.stringify(meta) }));
+    await writeAtomically(`${base}.safetensors`, weightsFile(state, training.epoch));
   } finally {
     tf.dispose([...state.values()]);
   }
-  await saveWeights(`${base}.safetensors`, model, training.epoch);
 }
 
-async function saveWeights(file: string, model: Parameters<typeof stateDict>[0], epoch: number): Promise<void> {
-  const state = stateDict(model);
-  try {
-    await writeAtomically(file, encodeSafetensors(state, { format: 'pt', epoch: String(epoch) }));
-  } finally {
-    tf.dispose([...state.values()]);
-  }
+/** The user-facing weights: PyTorch names and layouts, loadable by `model.load_state_dict`. */
+function weightsFile(state: Map<string, tf.Tensor>, epoch: number): Uint8Array {
+  return encodeSafetensors(state, { format: 'pt', epoch: String(epoch) });
 }
 
 async function loadCheckpoint(base: string, model: Parameters<typeof stateDict>[0], run: Record<string, unknown>): Promise<TrainingState> {
@@ -160,7 +150,7 @@ export function trainCommand(io: Io): Command {
       const inputSize = flags.imageSize ?? h;
       // Normalise with the training set's own statistics (MNIST: 0.1307, 0.3081).
       const { mean, std } = train.channelStats();
-      const transform = compose(toTensor(), ...(inputSize !== h ? [resize(inputSize)] : []), normalize(mean, std));
+      const transform = compose(toTensor(), resize(inputSize), normalize(mean, std)); // resize is a no-op at the native size
       const trainLoader = new DataLoader(trainSet, { batchSize: flags.batchSize, shuffle: true, seed: flags.seed, transform });
       const validLoader = new DataLoader(validSet, { batchSize: 500, transform });
       const model = createModel(flags.model, { inChannels: channels, numClasses: train.classes.length, inputSize, seed: flags.seed });
@@ -196,12 +186,15 @@ export function trainCommand(io: Io): Command {
       const final = await evaluate(model, validLoader);
       io.out(`test accuracy ${(final.accuracy * 100).toFixed(2)}% (loss ${final.loss.toFixed(4)}); per class: ${final.perClassAccuracy.map((a, i) => `${train.classes[i]} ${(a * 100).toFixed(1)}%`).join(', ')}`);
 
-      const weightsFile = `${base}.safetensors`;
-      // Once more at the end: a run resumed after a crash between its last two renames has nothing left to train.
-      await saveWeights(weightsFile, model, history.trainLoss.length);
-      await writeCurves(flags.out, history);
+      // Every trained epoch wrote its weights and curves. A run resumed with nothing left to train (after a crash
+      // between the last epoch's two renames) writes them here, from the training state it resumed.
+      if (history.trainLoss.length === (resume?.epoch ?? 0)) {
+        const state = stateDict(model);
+        await writeAtomically(`${base}.safetensors`, weightsFile(state, history.trainLoss.length)).finally(() => tf.dispose([...state.values()]));
+        await writeCurves(flags.out, history);
+      }
       await writeAtomically(path.join(flags.out, 'history.json'), `${JSON.stringify({ model: flags.model, dataset: flags.dataset, backend: info.backend, ...history, test: { loss: final.loss, accuracy: final.accuracy, perClassAccuracy: final.perClassAccuracy, confusion: final.confusion } }, null, 2)}\n`);
-      io.err(`wrote ${weightsFile}, ${path.join(flags.out, 'history.json')} and the curves ${['accuracy', 'loss'].map((n) => path.join(flags.out, `${n}.svg|png`)).join(', ')}`);
+      io.err(`wrote ${base}.safetensors, ${path.join(flags.out, 'history.json')} and the curves ${['accuracy', 'loss'].map((n) => path.join(flags.out, `${n}.svg|png`)).join(', ')}`);
       optimizer.dispose();
       model.dispose();
     });
