@@ -50,6 +50,19 @@ cases.append({'name': 'batchnorm2d', 'weight': t(bn.weight), 'bias': t(bn.bias),
               'running_mean': t(bn.running_mean), 'running_var': t(bn.running_var),
               'num_batches_tracked': int(bn.num_batches_tracked)})
 
+# Small maps, where some kernel taps only ever meet padding (ResNet's last stage at 32 px): output and
+# the weight gradient of sum(y^2)/2, whose dead taps must be exactly zero.
+for (h, w), cfg in [((1, 1), dict(kernel_size=3, padding=1)), ((2, 2), dict(kernel_size=3, stride=2, padding=1)),
+                    ((2, 3), dict(kernel_size=5, padding=2)), ((3, 3), dict(kernel_size=3, padding=2, dilation=2)),
+                    ((1, 2), dict(kernel_size=(7, 3), stride=2, padding=(3, 1)))]:
+    conv = nn.Conv2d(3, 4, **cfg)
+    xs = torch.randn(2, 3, h, w)
+    case('conv2d small map ' + json.dumps(cfg) + f' on {h}x{w}', conv, xs, config=cfg)
+    if 'dilation' not in cfg:  # tfjs-core has no gradient for dilated convolutions
+        conv.zero_grad()
+        (conv(xs).pow(2).sum() / 2).backward()
+        cases[-1]['weight_grad'] = t(conv.weight.grad)
+
 os.makedirs(os.path.dirname(OUT), exist_ok=True)
 with open(OUT, 'w') as f:
     json.dump({'torch': torch.__version__, 'cases': cases}, f)

@@ -130,6 +130,20 @@ describe('data-movement kernels on wasm equal tfjs cpu', () => {
     expect(await on('wasm', f)).toEqual(await on('cpu', f));
   });
 
+  it.each([
+    [[3, 3, 16, 8], [1, 1, 0, 0], [1, 1, 16, 8]], // the centre tap of a 3x3 weight: one contiguous run
+    [[3, 3, 16, 8], [1, 1, 0, 0], [2, 2, 16, 8]], // a 2x2 corner: a run per tap
+    [[5, 7, 6, 4], [1, 2, 3, 1], [3, 4, 2, 2]],
+    [[5, 7, 6, 4], [0, 0, 0, 0], [-1, -1, -1, -1]],
+    [[40, 33], [3, 5], [30, -1]],
+    [[12], [4], [0]],
+    [[2, 3, 4, 5, 6], [1, 0, 2, 1, 0], [1, 3, 1, 3, 6]],
+  ])('slice %j from %j, size %j', async (shape, begin, size) => {
+    const x = data(shape, shape.length * 5 + begin[0]!);
+    const f = () => tf.slice(tf.tensor(x.values, shape), begin, size);
+    expect(await on('wasm', f)).toEqual(await on('cpu', f));
+  });
+
   it('rotates a filter 180 degrees and swaps its channels, on both backends', async () => {
     const w = data([3, 2, 4, 5], 11);
     const viaKernel = () => tf.engine().runKernel('ConvnetsRotateFilter', { filter: t4(w) }, {}) as tf.Tensor;

@@ -105,6 +105,33 @@ export function transposeInto(src: Float32Array, srcShape: readonly number[], pe
   }
 }
 
+/**
+ * out = src[begin : begin + size] along every axis. Trailing axes taken whole merge with the last
+ * partly-taken axis into one contiguous run, copied with one `set`.
+ */
+export function sliceInto(src: Float32Array, shape: readonly number[], begin: readonly number[], size: readonly number[], out: Float32Array): void {
+  let axis = shape.length - 1;
+  let whole = 1; // elements per index of `axis`: the product of the axes after it
+  while (axis > 0 && begin[axis] === 0 && size[axis] === shape[axis]) whole *= shape[axis--]!;
+  const run = size[axis]! * whole;
+  const strides = new Array<number>(axis + 1);
+  strides[axis] = whole;
+  for (let a = axis - 1; a >= 0; a--) strides[a] = strides[a + 1]! * shape[a + 1]!;
+  const idx = new Array<number>(axis).fill(0);
+  let from = begin.slice(0, axis + 1).reduce((sum, b, a) => sum + b * strides[a]!, 0);
+  for (let to = 0; to < out.length; to += run) {
+    out.set(src.subarray(from, from + run), to);
+    // odometer over the axes before `axis`
+    for (let a = axis - 1; a >= 0; a--) {
+      idx[a]!++;
+      from += strides[a]!;
+      if (idx[a]! < size[a]!) break;
+      from -= strides[a]! * size[a]!;
+      idx[a] = 0;
+    }
+  }
+}
+
 /** Merges source axes that stay adjacent and in order under `perm`; drops size-1 axes. */
 function mergeAxes(shape: readonly number[], perm: readonly number[]): { shape: number[]; order: number[] } {
   const keep = perm.filter((a) => shape[a] !== 1);

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGrad, conv2dInputGrad } from './conv-grads.js';
 import { poolWindow, type ConvAttrs, type PoolAttrs } from './geometry.js';
-import { col2imInto, heapKernel, im2colInto, maxPoolGradInto, rotateFilterInto, transposeInto, type PoolGeometry } from './heap.js';
+import { col2imInto, heapKernel, im2colInto, maxPoolGradInto, rotateFilterInto, sliceInto, transposeInto, type PoolGeometry } from './heap.js';
 
 type Tensor4D = tf.Tensor4D;
 type Inputs = Record<string, tf.TensorInfo>;
@@ -36,6 +36,17 @@ const kernels = {
       return original!.kernelFunc(args as never) as tf.TensorInfo;
     }
     return heapKernel(backend, [x], perm.map((p) => x.shape[p]!), ([src], out) => transposeInto(src!, x.shape, perm, out));
+  },
+  /**
+   * Replaces wasm's Slice, which first copies the whole input out of the heap (readSync): slicing a
+   * conv weight to its live taps (nn's Conv2d on small maps) cost more than the convolution it saved.
+   */
+  Slice: (args, original) => {
+    const { inputs, attrs, backend } = args;
+    const x = inputs.x!;
+    if (x.dtype !== 'float32' || x.shape.length === 0) return original!.kernelFunc(args as never) as tf.TensorInfo;
+    const [begin, size] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs.begin as number[], attrs.size as number[]);
+    return heapKernel(backend, [x], size, ([src], out) => sliceInto(src!, x.shape, begin, size, out));
   },
   /** x [N, H, W, C] -> [N*Ho*Wo, kh*kw*C]; the attributes carry the window geometry. */
   ConvnetsIm2Col: ({ inputs, attrs, backend }) => {
@@ -89,11 +100,11 @@ export type TrainingKernel = keyof typeof kernels;
  * Which kernels each backend gets, and why (figures in docs/performance.md):
  * - wasm: no Conv2DBackpropFilter at all; Conv2DBackpropInput a scalar loop; MaxPoolGrad wrong where a
  *   window's maximum is <= 0; Transpose and Reverse slow scalar loops; BatchMatMul with a transpose
- *   flag 10-40x slower than without.
+ *   flag 10-40x slower than without; Slice copies its whole input out of the heap first.
  * - cpu: Conv2DBackpropFilter a naive loop (0.04 GFLOP/s); as a convolution it is ~17x faster.
  */
 export const TRAINING_KERNELS: Record<string, readonly TrainingKernel[]> = {
-  wasm: ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Transpose', 'BatchMatMul', 'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im'],
+  wasm: ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Transpose', 'Slice', 'BatchMatMul', 'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im'],
   cpu: ['Conv2DBackpropFilter', 'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im'],
 };
 

@@ -25,6 +25,8 @@ export class Conv2d extends Module {
   readonly groups: number;
   weight: tf.Variable;
   bias: tf.Variable | null;
+  /** The live-tap crop of the weight last used without a gradient tape (see liveWeight). */
+  private inferenceCrop: { source: object; key: string; weight: tf.Tensor4D } | null = null;
 
   constructor(
     readonly inChannels: number,
@@ -54,10 +56,8 @@ export class Conv2d extends Module {
   }
 
   forward(x: tf.Tensor): tf.Tensor {
-    const [ph, pw] = this.padding;
-    const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [ph, ph], [pw, pw], [0, 0]];
     const x4 = x as tf.Tensor4D;
-    const w = this.weight as tf.Tensor as tf.Tensor4D;
+    const { weight: w, pad } = this.liveWeight(x4.shape[1], x4.shape[2]);
     let y: tf.Tensor4D;
     if (this.groups === 1) {
       y = tf.conv2d(x4, w, this.stride, pad, 'NHWC', this.dilation);
@@ -68,6 +68,39 @@ export class Conv2d extends Module {
       y = tf.concat(xs.map((xg, g) => tf.conv2d(xg as tf.Tensor4D, ws[g] as tf.Tensor4D, this.stride, pad, 'NHWC', this.dilation)), 3);
     }
     return this.bias ? tf.add(y, this.bias) : y;
+  }
+
+  /**
+   * The weight and padding to convolve an H x W input with. Kernel taps that only ever meet the zero
+   * padding add nothing (ResNet's last stage at 32 px sees 1x1 maps through 3x3 kernels: 8 of 9 taps),
+   * so the weight is cropped to the taps that meet the input and the padding shifted to match; the
+   * output is the same and the cropped-away taps get zero gradient.
+   */
+  private liveWeight(height: number, width: number): { weight: tf.Tensor4D; pad: [[number, number], [number, number], [number, number], [number, number]] } {
+    const full = this.weight as tf.Tensor as tf.Tensor4D;
+    const rows = liveSpan(height, this.kernelSize[0], this.stride[0], this.padding[0], this.dilation[0]);
+    const cols = liveSpan(width, this.kernelSize[1], this.stride[1], this.padding[1], this.dilation[1]);
+    if (rows.taps === this.kernelSize[0] && cols.taps === this.kernelSize[1]) {
+      return { weight: full, pad: [[0, 0], rows.pad, cols.pad, [0, 0]] };
+    }
+    const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], rows.pad, cols.pad, [0, 0]];
+    const [, , cin, cout] = full.shape;
+    const crop = () => tf.slice(full, [rows.first, cols.first, 0, 0], [rows.taps, cols.taps, cin, cout]);
+    if (tf.engine().isTapeOn()) return { weight: crop(), pad };
+    // Nothing records gradients (inference): reuse one crop per weight value, so backends that cache
+    // work per weight tensor (XNNPACK's packed weights on wasm) keep that cache from call to call.
+    const key = `${rows.first} ${rows.taps} ${cols.first} ${cols.taps}`;
+    if (this.inferenceCrop?.source !== full.dataId || this.inferenceCrop.key !== key) {
+      this.inferenceCrop?.weight.dispose();
+      this.inferenceCrop = { source: full.dataId, key, weight: tf.keep(crop()) };
+    }
+    return { weight: this.inferenceCrop.weight, pad };
+  }
+
+  override dispose(): void {
+    this.inferenceCrop?.weight.dispose();
+    this.inferenceCrop = null;
+    super.dispose();
   }
 
   protected computeShape(input: Shape): Shape {
@@ -95,6 +128,32 @@ export class Conv2d extends Module {
     if (!this.bias) s += ', bias=False';
     return s;
   }
+}
+
+/**
+ * Along one axis: the contiguous run of kernel taps that meet at least one input pixel (`first`,
+ * `taps`), and the padding that gives the same output with only those taps. All taps when cropping
+ * would need negative padding.
+ */
+export function liveSpan(size: number, kernel: number, stride: number, padding: number, dilation: number): { first: number; taps: number; pad: [number, number] } {
+  const out = windowOutputSize(size, kernel, stride, padding, dilation);
+  const lastStart = (out - 1) * stride; // where the last window starts, in padded coordinates
+  const meetsInput = (k: number) => {
+    // some window start o*s (0 <= o*s <= lastStart) puts tap k on a row in [0, size)
+    const lo = Math.max(padding - k * dilation, 0);
+    const hi = Math.min(padding - k * dilation + size - 1, lastStart);
+    return lo <= hi && Math.ceil(lo / stride) * stride <= hi;
+  };
+  const whole = { first: 0, taps: kernel, pad: [padding, padding] as [number, number] };
+  let first = 0;
+  while (first < kernel && !meetsInput(first)) first++;
+  let last = kernel - 1;
+  while (last > first && !meetsInput(last)) last--;
+  const before = padding - first * dilation;
+  const span = (last - first) * dilation + 1;
+  const after = Math.max(0, lastStart + span - size - before);
+  if (first === kernel || before < 0 || windowOutputSize(size + before + after, span, stride, 0, 1) !== out) return whole;
+  return { first, taps: last - first + 1, pad: [before, after] };
 }
 
 /** PyTorch prints pairs as Python tuples. */
