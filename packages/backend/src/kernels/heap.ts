@@ -191,14 +191,19 @@ export function maxPoolGradInto(x: Float32Array, dy: Float32Array, g: PoolGeomet
         const x0 = ox * g.strideWidth - g.left;
         const xs = Math.max(0, x0);
         const xe = Math.min(W, x0 + g.kernelWidth);
-        best.fill(-Infinity);
-        where.fill(-1);
+        if (ys >= ye || xs >= xe) continue; // a window wholly in padding passes no gradient
+        // The window's first pixel starts the search; later ones win only when strictly greater.
+        const start = xBase + (ys * W + xs) * C;
+        for (let c = 0; c < C; c++) {
+          best[c] = x[start + c]!;
+          where[c] = start + c;
+        }
         for (let iy = ys; iy < ye; iy++) {
-          for (let ix = xs; ix < xe; ix++) {
+          for (let ix = iy === ys ? xs + 1 : xs; ix < xe; ix++) {
             const p = xBase + (iy * W + ix) * C;
             for (let c = 0; c < C; c++) {
               const v = x[p + c]!;
-              if (v > best[c]! || where[c] === -1) {
+              if (v > best[c]!) {
                 best[c] = v;
                 where[c] = p + c;
               }
@@ -206,12 +211,11 @@ export function maxPoolGradInto(x: Float32Array, dy: Float32Array, g: PoolGeomet
           }
         }
         const d = ((n * Ho + oy) * Wo + ox) * C;
-        for (let c = 0; c < C; c++) if (where[c]! >= 0) dx[where[c]!] += dy[d + c]!;
+        for (let c = 0; c < C; c++) dx[where[c]!] += dy[d + c]!;
       }
     }
   }
 }
-
 
 /**
  * Visits every (output pixel, kernel tap) pair in im2col order: `column` is where the tap's C values sit
