@@ -76,14 +76,12 @@ export class Conv2d extends Module {
    * so the weight is cropped to the taps that meet the input and the padding shifted to match; the
    * output is the same and the cropped-away taps get zero gradient.
    */
-  private liveWeight(height: number, width: number): { weight: tf.Tensor4D; pad: [[number, number], [number, number], [number, number], [number, number]] } {
+  private liveWeight(height: number, width: number): { weight: tf.Tensor4D; pad: tf.backend_util.ExplicitPadding } {
     const full = this.weight as tf.Tensor as tf.Tensor4D;
     const rows = liveSpan(height, this.kernelSize[0], this.stride[0], this.padding[0], this.dilation[0]);
     const cols = liveSpan(width, this.kernelSize[1], this.stride[1], this.padding[1], this.dilation[1]);
-    if (rows.taps === this.kernelSize[0] && cols.taps === this.kernelSize[1]) {
-      return { weight: full, pad: [[0, 0], rows.pad, cols.pad, [0, 0]] };
-    }
-    const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], rows.pad, cols.pad, [0, 0]];
+    const pad: tf.backend_util.ExplicitPadding = [[0, 0], rows.pad, cols.pad, [0, 0]];
+    if (rows.taps === this.kernelSize[0] && cols.taps === this.kernelSize[1]) return { weight: full, pad };
     const [, , cin, cout] = full.shape;
     const crop = () => tf.slice(full, [rows.first, cols.first, 0, 0], [rows.taps, cols.taps, cin, cout]);
     if (tf.engine().isTapeOn()) return { weight: crop(), pad };
