@@ -8,7 +8,7 @@ import { Linear } from './layers/linear.js';
 import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from './layers/pool.js';
 import { Flatten } from './layers/simple.js';
 import type { Module } from './module.js';
-import { loadStateDict } from './state-dict.js';
+import { loadStateDict, stateDict } from './state-dict.js';
 
 interface Case {
   name: string;
@@ -66,10 +66,9 @@ describe('layers agree with PyTorch 1.13 on fixed inputs', () => {
     tf.tidy(() => {
       const x = activation(c.input);
       const { grads } = tf.variableGrads(() => tf.div(tf.sum(tf.square(conv.forward(x))), 2) as tf.Scalar, [conv.weight]);
-      const ours = grads[conv.weight.name]!;
-      // PyTorch's [out, in, kh, kw] -> ours [kh, kw, in, out]
-      const expected = tf.transpose(tensor(c.weight_grad!), [2, 3, 1, 0]);
-      expect(maxAbsDiff(ours, expected)).toBeLessThanOrEqual(1e-5);
+      // Into PyTorch's layout through the one place that converts: the weight slot and stateDict.
+      conv.weight.assign(grads[conv.weight.name]!);
+      expect(maxAbsDiff(stateDict(conv).get('weight')!, tensor(c.weight_grad!))).toBeLessThanOrEqual(1e-5);
     });
     conv.dispose();
   });
@@ -143,14 +142,18 @@ describe('Conv2d skips kernel taps that only meet padding', () => {
               );
               const span = liveSpan(size, kernel, stride, padding, dilation);
               const where = `size ${size} k ${kernel} s ${stride} p ${padding} d ${dilation}`;
-              expect(span.first, where).toBeLessThanOrEqual(live[0] ?? 0);
-              expect(span.first + span.taps - 1, where).toBeGreaterThanOrEqual(live[live.length - 1] ?? kernel - 1);
               const [before, after] = span.pad;
+              const last = span.first + span.taps - 1;
+              // every live tap is kept; the crop is exact unless it would need negative padding
+              expect(span.first, where).toBeLessThanOrEqual(live[0] ?? 0);
+              expect(last, where).toBeGreaterThanOrEqual(live[live.length - 1] ?? kernel - 1);
+              if (live.length > 0 && padding - live[0]! * dilation >= 0) expect([span.first, last], where).toEqual([live[0], live[live.length - 1]]);
+              else expect([span.first, span.taps], where).toEqual([0, kernel]);
+              // each kept tap meets the same input rows as before, and the output size is unchanged
+              expect(before, where).toBe(padding - span.first * dilation);
               expect(before, where).toBeGreaterThanOrEqual(0);
+              expect(after, where).toBeGreaterThanOrEqual(0);
               expect(Math.floor((size + before + after - dilation * (span.taps - 1) - 1) / stride) + 1, where).toBe(out);
-              // the crop lines each kept tap up with the same input rows as before
-              expect(before, where).toBe(span.first === 0 && span.taps === kernel ? padding : padding - span.first * dilation);
-              if (live.length > 0 && padding - live[0]! * dilation >= 0) expect(span.first, where).toBe(live[0]);
             }
           }
         }
