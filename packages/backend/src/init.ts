@@ -4,7 +4,7 @@
  * skipped the others. Backends are imported on demand, so an app only loads the one it runs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { registerTrainingKernels, type TrainingKernel } from './kernels/register.js';
+import { loadWasmKernels, registerTrainingKernels, type TrainingKernel } from './kernels/register.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
 export type BackendRequest = BackendName | 'auto';
@@ -158,7 +158,12 @@ export async function initBackend(request: BackendRequest = 'auto', options: Ini
       const loaded = await load(name, options);
       await start(name);
       const trainingKernels = options.trainingKernels === false ? [] : registerTrainingKernels(name);
-      return { backend: tf.getBackend(), requested: request, skipped, details: { ...loaded, ...(await describe(name)) }, trainingKernels };
+      const details = { ...loaded, ...(await describe(name)) };
+      if (name === 'wasm' && trainingKernels.length) {
+        const own = await loadWasmKernels(Number(details.threads) || 1);
+        details.convnetsKernels = 'missing' in own ? `not loaded: ${own.missing}` : `convnets wasm SIMD, ${own.threads} thread${own.threads > 1 ? 's' : ''}`;
+      }
+      return { backend: tf.getBackend(), requested: request, skipped, details, trainingKernels };
     } catch (err) {
       skipped.push({ backend: name, reason: err instanceof Error ? err.message : String(err) });
     }

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@convnets/nn/gradients';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { conv2dFilterGrad, conv2dInputGrad } from './kernels/conv-grads.js';
-import { registerTrainingKernels } from './kernels/register.js';
+import { loadWasmKernels, registerTrainingKernels } from './kernels/register.js';
 
 /** Deterministic data as plain arrays, so the same numbers go to both backends. */
 function data(shape: number[], seed: number, ties = false): { values: Float32Array; shape: number[] } {
@@ -37,6 +37,8 @@ function expectClose(actual: { values: number[]; shape: number[] }, expected: { 
 beforeAll(async () => {
   await tf.setBackend('wasm');
   registerTrainingKernels('wasm');
+  // convnets' own wasm kernels, on one thread (tfjs's single-threaded build: its memory is not shared)
+  expect(await loadWasmKernels(1)).toEqual({ threads: 1 });
 });
 
 // kernel, stride, padding, input size, channels in/out, batch

@@ -15,6 +15,13 @@ export interface Optimizer {
   dispose(): void;
 }
 
+/**
+ * A backend may provide the momentum update as one kernel (`@convnets/backend` does on wasm): inputs
+ * param, grad, buffer; attributes lr, momentum, weightDecay, nesterov; outputs [param', buffer'], with
+ * the float operations of the ops below in their order. Sgd uses it where the running backend has it.
+ */
+const FUSED_SGD = 'ConvnetsSgdUpdate';
+
 export interface SgdOptions {
   momentum?: number;
   nesterov?: boolean;
@@ -35,12 +42,20 @@ export class Sgd implements Optimizer {
   }
 
   step(params: tf.Variable[], grads: tf.Tensor[], lr: number): void {
+    const fused = this.momentum && tf.getKernel(FUSED_SGD, tf.getBackend());
     params.forEach((p, i) =>
       tf.tidy(() => {
+        const previous = this.buffers.get(i);
+        if (fused && previous) {
+          const attrs = { lr, momentum: this.momentum, weightDecay: this.weightDecay, nesterov: this.nesterov };
+          const [param, buffer] = tf.engine().runKernel(FUSED_SGD, { param: p, grad: grads[i]!, buffer: previous }, attrs) as tf.Tensor[];
+          previous.assign(buffer!);
+          p.assign(param!);
+          return;
+        }
         // g = grad + wd * p;  buf = momentum * buf + g;  update = nesterov ? g + momentum * buf : buf
         let g = this.weightDecay ? tf.add(grads[i]!, tf.mul(p, this.weightDecay)) : grads[i]!;
         if (this.momentum) {
-          const previous = this.buffers.get(i);
           const buf = previous ? tf.add(tf.mul(previous, this.momentum), g) : g;
           if (previous) previous.assign(buf);
           else this.buffers.set(i, tf.variable(buf, false));

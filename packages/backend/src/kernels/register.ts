@@ -7,6 +7,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGrad, conv2dInputGrad } from './conv-grads.js';
 import { poolWindow, type ConvAttrs, type PoolAttrs } from './geometry.js';
 import { col2imInto, heapKernel, im2colInto, maxPoolGradInto, rotateFilterInto, sliceInto, transposeInto, type PoolGeometry } from './heap.js';
+import * as wasmOps from './wasm/ops.js';
+import { WasmKernels } from './wasm/runtime.js';
 
 type Tensor4D = tf.Tensor4D;
 type Inputs = Record<string, tf.TensorInfo>;
@@ -15,18 +17,125 @@ type Impl = (args: { inputs: Inputs; attrs: tf.NamedAttrMap; backend: unknown },
 /** The kernel a backend had before convnets replaced it, kept so a replacement can delegate to it. */
 const originals = new Map<string, tf.KernelConfig | undefined>();
 
+/** convnets' wasm kernels loaded into each running wasm backend (see `loadWasmKernels`). */
+const loaded = new WeakMap<object, WasmKernels>();
+
+/**
+ * Loads convnets' own wasm kernels into the current wasm backend (on `threads` threads where its memory
+ * is shared). Returns a description of what runs, or why they cannot.
+ */
+export async function loadWasmKernels(threads: number): Promise<{ threads: number } | { missing: string }> {
+  const backend = tf.backend();
+  const ready = loaded.get(backend);
+  if (ready) return { threads: ready.threads };
+  const k = await WasmKernels.load(backend, threads);
+  if (typeof k === 'string') return { missing: k };
+  loaded.set(backend, k);
+  registerFusedKernels(tf.getBackend());
+  return { threads: k.threads };
+}
+
+/**
+ * Fused training kernels, where our wasm kernels run; the packages that use them look them up by name
+ * and fall back to tfjs ops where the running backend lacks them:
+ * - FUSED_BATCH_NORM (`@convnets/nn`'s BatchNorm2d in train mode): inputs x, gamma, beta; attribute eps;
+ *   outputs [y, batch mean, biased batch variance]; its gradient gives [dx, dgamma, dbeta] in one kernel.
+ * - FUSED_SGD (`@convnets/trainer`'s Sgd with momentum): inputs param, grad, buffer; attributes lr,
+ *   momentum, weightDecay, nesterov; outputs [param', buffer'].
+ */
+export const FUSED_BATCH_NORM = 'ConvnetsBatchNormTrain';
+const FUSED_BATCH_NORM_GRAD = 'ConvnetsBatchNormTrainGrad';
+export const FUSED_SGD = 'ConvnetsSgdUpdate';
+
+function registerFusedKernels(backendName: string): void {
+  const fused = (op: WasmMultiOp, name: string): tf.KernelConfig => ({
+    kernelName: name,
+    backendName,
+    kernelFunc: ({ inputs, attrs, backend }) => {
+      const out = op(loaded.get(backend as object)!, inputs as Inputs, attrs as tf.NamedAttrMap);
+      if (!out) throw new Error(`${name}: expects float32 inputs of matching sizes (batch norm: at most 4096 channels)`);
+      return out;
+    },
+  });
+  const ops: Array<[WasmMultiOp, string]> = [[wasmOps.batchNormTrain, FUSED_BATCH_NORM], [wasmOps.batchNormTrainGrad, FUSED_BATCH_NORM_GRAD], [wasmOps.sgdUpdate, FUSED_SGD]];
+  for (const [op, name] of ops) {
+    if (!tf.getKernel(name, backendName)) tf.registerKernel(fused(op, name));
+  }
+  if (!tf.getGradient(FUSED_BATCH_NORM)) {
+    tf.registerGradient({
+      kernelName: FUSED_BATCH_NORM,
+      inputsToSave: ['x', 'gamma'],
+      outputsToSave: [false, true, true],
+      gradFunc: (dy, saved, attrs) => {
+        const [x, gamma, mean, variance] = saved;
+        const inputs = { dy: (Array.isArray(dy) ? dy[0] : dy)!, x: x!, gamma: gamma!, mean: mean!, variance: variance! };
+        // One kernel gives all three, run here: the tape calls each closure in a tidy of its own, which
+        // would free the other two. Backprop as a whole runs in a tidy that frees any it does not use.
+        const [dx, dgamma, dbeta] = tf.engine().runKernel(FUSED_BATCH_NORM_GRAD, inputs, attrs) as tf.Tensor[];
+        return { x: () => dx!, gamma: () => dgamma!, beta: () => dbeta! };
+      },
+    });
+  }
+}
+
+/**
+ * Caps the threads convnets' wasm kernels use on the current backend (Infinity: all it started with);
+ * returns the count now in force, 0 where they are not loaded.
+ */
+export function setWasmKernelThreads(limit: number): number {
+  const k = loaded.get(tf.backend());
+  if (!k) return 0;
+  k.limit = Math.max(1, limit);
+  return k.threads;
+}
+
+type WasmOp = (k: WasmKernels, inputs: Inputs, attrs: tf.NamedAttrMap) => tf.TensorInfo | null;
+type WasmMultiOp = (k: WasmKernels, inputs: Inputs, attrs: tf.NamedAttrMap) => tf.TensorInfo[] | null;
+
+/** Runs `op` on convnets' wasm kernels where they are loaded and it applies, else `fallback`. */
+function viaWasm(op: WasmOp, fallback: Impl): Impl {
+  return (args, original) => {
+    const k = loaded.get(args.backend as object);
+    return (k && op(k, args.inputs, args.attrs)) ?? fallback(args, original);
+  };
+}
+
+const delegate: Impl = (args, original) => original!.kernelFunc(args as never) as tf.TensorInfo;
+
+/**
+ * Whether a gradient tape is recording (training). Conv2D then runs on our GEMM, which packs no weights;
+ * outside a tape (inference, evaluation) XNNPACK keeps its packed weights between calls. The choice
+ * depends only on the call, never on history, so a resumed run computes exactly what a straight one does.
+ */
+const recording = () => (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
+
 const kernels = {
-  Conv2DBackpropFilter: ({ inputs, attrs }) =>
+  Conv2D: (args, original) => (recording() ? viaWasm(wasmOps.conv2d, delegate)(args, original) : delegate(args, original)),
+  Conv2DBackpropFilter: viaWasm(wasmOps.conv2dBackpropFilter, ({ inputs, attrs }) =>
     conv2dFilterGrad(inputs.x as Tensor4D, inputs.dy as Tensor4D, attrs.filterShape as number[], attrs as unknown as ConvAttrs),
-  Conv2DBackpropInput: ({ inputs, attrs }) =>
+  ),
+  Conv2DBackpropInput: viaWasm(wasmOps.conv2dBackpropInput, ({ inputs, attrs }) =>
     conv2dInputGrad(inputs.dy as Tensor4D, inputs.filter as Tensor4D, attrs.inputShape as number[], attrs as unknown as ConvAttrs),
-  MaxPoolGrad: ({ inputs, attrs, backend }) => {
+  ),
+  /**
+   * Shares the data instead of copying it (tensors are immutable; wasm's Reshape shares the same way):
+   * tfjs clones every tensor a gradient saves, so wasm's copying Identity cost ~5% of a training step.
+   */
+  Identity: (args, original) => {
+    const x = args.inputs.x!;
+    if (x.dtype === 'string') return delegate(args, original);
+    (args.backend as { incRef(dataId: object): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  },
+  Sum: viaWasm((k, inputs, attrs) => wasmOps.channelReduce(k, inputs, attrs, false), delegate),
+  Mean: viaWasm((k, inputs, attrs) => wasmOps.channelReduce(k, inputs, attrs, true), delegate),
+  MaxPoolGrad: viaWasm(wasmOps.maxPoolGrad, ({ inputs, attrs, backend }) => {
     const x = inputs.input!;
     const g = poolWindow(x.shape, attrs as unknown as PoolAttrs);
     const [batch, , , channels] = x.shape as [number, number, number, number];
     const geometry = { ...g, batch, channels };
     return heapKernel(backend, [x, inputs.dy!], x.shape, ([xv, dyv], dx) => maxPoolGradInto(xv!, dyv!, geometry, dx));
-  },
+  }),
   /** Replaces wasm's Transpose when the innermost axis moves (its scalar loop is 5-10x slower then). */
   Transpose: (args, original) => {
     const { inputs, attrs, backend } = args;
@@ -64,7 +173,7 @@ const kernels = {
    * sets. So multiply plainly after transposing (with the Transpose above) whichever is cheaper: the
    * flagged operands, or the other operands and the product, as (B'^T A'^T)^T.
    */
-  BatchMatMul: (args, original) => {
+  BatchMatMul: viaWasm(wasmOps.batchMatMul, (args, original) => {
     const { inputs, attrs, backend } = args;
     const tA = Boolean(attrs.transposeA);
     const tB = Boolean(attrs.transposeB);
@@ -85,7 +194,7 @@ const kernels = {
       if (direct <= reversed) return tf.engine().makeTensorFromTensorInfo(plain(tA ? swap(a) : a, tB ? swap(b) : b));
       return swap(tf.engine().makeTensorFromTensorInfo(plain(tB ? b : swap(b), tA ? a : swap(a))));
     });
-  },
+  }),
   /** [kh, kw, in, out] -> rotated 180 degrees with in/out swapped; used by the input gradient. */
   ConvnetsRotateFilter: ({ inputs, backend }) => {
     const f = inputs.filter!;
@@ -104,7 +213,7 @@ export type TrainingKernel = keyof typeof kernels;
  * - cpu: Conv2DBackpropFilter a naive loop (0.04 GFLOP/s); as a convolution it is ~17x faster.
  */
 export const TRAINING_KERNELS: Record<string, readonly TrainingKernel[]> = {
-  wasm: ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Transpose', 'Slice', 'BatchMatMul', 'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im'],
+  wasm: ['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Sum', 'Mean', 'Identity', 'Transpose', 'Slice', 'BatchMatMul', 'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im'],
   cpu: ['Conv2DBackpropFilter', 'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im'],
 };
 

@@ -12,6 +12,7 @@ interface BenchFlags {
   model: string;
   imageSize: number;
   batchSize: number;
+  inChannels: number;
   backends: string[];
   seconds: number;
   torch?: boolean;
@@ -37,10 +38,14 @@ function positiveNumber(value: string): number {
 }
 
 async function torchResult(flags: BenchFlags, flops: number): Promise<BenchResult> {
-  const args = [flags.torchScript, '--model', flags.model, '--image-size', String(flags.imageSize), '--batch-size', String(flags.batchSize), '--seconds', String(flags.seconds)];
+  const args = [flags.torchScript, '--model', flags.model, '--image-size', String(flags.imageSize), '--batch-size', String(flags.batchSize),
+    '--in-channels', String(flags.inChannels), '--seconds', String(flags.seconds)];
+  // PyTorch at its best: glibc would hand its large buffers back to the OS after every step of a short
+  // run (2-2.5x slower per step here); a long run stops doing so on its own, raising these thresholds.
+  const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: String(1 << 30), MALLOC_TRIM_THRESHOLD_: String(1 << 30) };
   let stdout: string;
   try {
-    ({ stdout } = await promisify(execFile)(flags.python, args, { maxBuffer: 1 << 20 }));
+    ({ stdout } = await promisify(execFile)(flags.python, args, { maxBuffer: 1 << 20, env }));
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new Error(`--torch: ${flags.python} could not run the PyTorch benchmark (apt-get install -y python3-torch): ${(e.stderr || e.message).trim().split('\n').pop()}`);
@@ -63,7 +68,7 @@ function table(results: BenchResult[], flags: BenchFlags, flops: number): string
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [
-    `${flags.model} at ${flags.imageSize}x${flags.imageSize}, batch ${flags.batchSize}; forward ${(flops / 1e9).toFixed(3)} GFLOP/image, a training step counted as 3x`,
+    `${flags.model} at ${flags.imageSize}x${flags.imageSize}x${flags.inChannels}, batch ${flags.batchSize}; forward ${(flops / 1e9).toFixed(3)} GFLOP/image, a training step counted as 3x`,
     line(header),
     ...rows.map(line),
   ].join('\n');
@@ -75,6 +80,7 @@ export function benchCommand(io: Io): Command {
     .addOption(new Option('--model <name>', `one of: ${listModels().join(', ')}`).default('resnet18'))
     .option('--image-size <n>', 'input height and width', positiveInt, 32)
     .option('--batch-size <n>', 'images per step', positiveInt, 32)
+    .option('--in-channels <n>', 'input channels (1: the main job, MNIST)', positiveInt, 3)
     .option('--backends <list>', 'comma-separated backends to measure', backendList, ['cpu', 'wasm'])
     .option('--seconds <s>', 'minimum measuring time per backend and mode', positiveNumber, 5)
     .option('--torch', 'also run the same net in PyTorch (needs /usr/bin/python3 with torch)')
@@ -91,17 +97,17 @@ export function benchCommand(io: Io): Command {
       let flops = 0;
       for (const backend of flags.backends) {
         const info = await initBackend(backend as BackendRequest);
-        flops ||= forwardFlops(flags.model, flags.imageSize);
+        flops ||= forwardFlops(flags.model, flags.imageSize, flags.inChannels);
         if (!flags.json) io.err(`measuring ${info.backend}${info.backend === 'wasm' ? ` (SIMD ${info.details.simd}, ${info.details.threads} thread(s))` : ''} ...`);
-        results.push(benchmark({ model: flags.model, imageSize: flags.imageSize, batchSize: flags.batchSize, seconds: flags.seconds }));
+        results.push(benchmark({ model: flags.model, imageSize: flags.imageSize, batchSize: flags.batchSize, inChannels: flags.inChannels, seconds: flags.seconds }));
       }
       if (flags.torch) {
-        flops ||= (await initBackend('cpu'), forwardFlops(flags.model, flags.imageSize));
+        flops ||= (await initBackend('cpu'), forwardFlops(flags.model, flags.imageSize, flags.inChannels));
         if (!flags.json) io.err('measuring torch ...');
         results.push(await torchResult(flags, flops));
       }
       if (flags.json) {
-        io.out(JSON.stringify({ model: flags.model, imageSize: flags.imageSize, batchSize: flags.batchSize, forwardFlops: flops, results }));
+        io.out(JSON.stringify({ model: flags.model, imageSize: flags.imageSize, batchSize: flags.batchSize, inChannels: flags.inChannels, forwardFlops: flops, results }));
       } else {
         io.out(table(results, flags, flops));
       }

@@ -10,6 +10,13 @@ export interface BatchNorm2dOptions {
 }
 
 /**
+ * A backend may provide train-mode batch norm as one kernel (`@convnets/backend` does on wasm): inputs
+ * x, gamma, beta; attribute eps; outputs y, the batch mean and the biased batch variance; with its
+ * gradient registered. Where the running backend has it, BatchNorm2d uses it; elsewhere the ops below.
+ */
+const FUSED_BATCH_NORM = 'ConvnetsBatchNormTrain';
+
+/**
  * Batch normalisation over N, H and W of NHWC input. Train mode normalises with the batch's
  * statistics and updates the running ones (variance unbiased, as PyTorch); eval mode uses the running ones.
  */
@@ -40,6 +47,11 @@ export class BatchNorm2d extends Module {
   forward(x: tf.Tensor): tf.Tensor {
     if (!this.training) {
       return tf.batchNorm(x, this.running_mean, this.running_var, this.bias ?? undefined, this.weight ?? undefined, this.eps);
+    }
+    if (this.weight && this.bias && tf.getKernel(FUSED_BATCH_NORM, tf.getBackend())) {
+      const [y, mean, variance] = tf.engine().runKernel(FUSED_BATCH_NORM, { x, gamma: this.weight, beta: this.bias }, { eps: this.eps }) as tf.Tensor[];
+      this.updateRunningStats(mean!, variance!, x.size / this.numFeatures);
+      return y!;
     }
     const { mean, variance } = tf.moments(x, [0, 1, 2]);
     this.updateRunningStats(mean, variance, x.size / this.numFeatures);

@@ -1,0 +1,259 @@
+/**
+ * tfjs kernels on convnets' wasm GEMM and loops (wasm/kernels.c): convolutions and their two gradients
+ * as one blocked matrix multiply that packs straight from NHWC tensors (no im2col, transpose or weight
+ * repacking pass), matrix multiplies in every transpose combination, the max-pool gradient and
+ * per-channel sums. Each returns null where it does not apply, so the caller keeps tfjs's kernel.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { WasmKernels } from './runtime.js';
+
+type Inputs = Record<string, tf.TensorInfo>;
+type Conv2DInfo = tf.backend_util.Conv2DInfo;
+
+// Operand kinds (kernels.c): how a GEMM operand is read.
+const STRIDED = 0;
+const WINDOWS = 1;
+const WINDOWS_T = 2;
+const ROTATED = 3;
+const TAP_T = 4;
+const RECT_ROWS = 5;
+/** An Operand (kernels.c) is 24 int32 fields: kind, p, rs, cs, then these 20 (geometry, tap, rectangle). */
+const NO_GEOMETRY = new Array<number>(20).fill(0);
+const NO_TAP = [0, 0, 0, 0, 0, 0];
+
+/** Element (i, j) at p[i * rs + j * cs] (byte address p). */
+const strided = (p: number, rs: number, cs: number) => [STRIDED, p, rs, cs, ...NO_GEOMETRY];
+
+/** The sliding windows of a convolution over x (its im2col matrix, or that matrix's transpose). */
+function windows(kind: typeof WINDOWS | typeof WINDOWS_T, p: number, info: Conv2DInfo, over: 'input' | 'output'): number[] {
+  if (over === 'input') {
+    // rows: the conv's output pixels; source: its input
+    return [kind, p, 0, 0, info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth,
+      info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
+      info.padInfo.top, info.padInfo.left, ...NO_TAP];
+  }
+  // The input gradient of a stride-1 conv: windows over dy, whose "outputs" are the input's pixels.
+  const kh = info.filterHeight;
+  const kw = info.filterWidth;
+  return [kind, p, 0, 0, info.batchSize, info.outHeight, info.outWidth, info.outChannels, info.inHeight, info.inWidth,
+    kh, kw, 1, 1, info.dilationHeight, info.dilationWidth,
+    (kh - 1) * info.dilationHeight - info.padInfo.top, (kw - 1) * info.dilationWidth - info.padInfo.left, ...NO_TAP];
+}
+
+/** The filter [kh, kw, in, out] as B of an input gradient: rows (ky, kx, out) of the rotated filter. */
+const rotated = (p: number, info: Conv2DInfo) =>
+  [ROTATED, p, 0, 0, info.outChannels, 0, 0, info.inChannels, 0, 0, info.filterHeight, info.filterWidth, 0, 0, 0, 0, 0, 0, ...NO_TAP];
+
+/** C[m, n] (+)= A[m, k] B[k, n], C row-major with leading dimension n. */
+function gemm(k: WasmKernels, a: number[], b: number[], c: number, m: number, n: number, depth: number): void {
+  if (m === 0 || n === 0) return;
+  k.run('gemm', [...a, ...b, c, n, m, n, depth, 0, k.scratch], m * n * depth);
+}
+
+/** Taps the indirect convolution kernel takes at most (kernels.c's MAX_TAPS). */
+const MAX_TAPS = 256;
+
+/**
+ * C [pixels, n] = windows . B without packing the windows: B is packed once into panels (pack_b), then
+ * each strip of four images at one output position reads its live taps straight from the source
+ * (conv_indirect), skipping the taps that read only padding.
+ */
+function convIndirect(k: WasmKernels, a: number[], b: number[], c: number, pixels: number, n: number, depth: number): void {
+  if (pixels === 0 || n === 0) return;
+  const packed = k.output([Math.ceil(n / 8) * 8 * depth]);
+  try {
+    k.run('pack_b', [...b, k.address(packed), depth, n], depth * n);
+    k.run('conv_indirect', [...a, k.address(packed), c, n], pixels * n * depth);
+  } finally {
+    k.free(packed);
+  }
+}
+
+const isPointwise = (info: Conv2DInfo) =>
+  info.filterHeight === 1 && info.filterWidth === 1 && info.strideHeight === 1 && info.strideWidth === 1 &&
+  info.padInfo.top === 0 && info.padInfo.left === 0;
+
+function convInfo(inShape: number[], filterShape: number[], attrs: tf.NamedAttrMap, dilations: unknown = 1): Conv2DInfo | null {
+  if (attrs.dataFormat && attrs.dataFormat !== 'NHWC') return null;
+  return tf.backend_util.computeConv2DInfo(
+    inShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as number,
+    dilations as number,
+    attrs.pad as 'same',
+    attrs.dimRoundingMode as 'floor' | undefined,
+  );
+}
+
+const allFloat = (...ts: tf.TensorInfo[]) => ts.every((t) => t.dtype === 'float32');
+
+/** y [N, Ho, Wo, Cout] = windows(x) [N*Ho*Wo, kh*kw*Cin] . filter [kh*kw*Cin, Cout]. */
+export function conv2d(k: WasmKernels, { x, filter }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+  if (!allFloat(x!, filter!)) return null;
+  const info = convInfo(x!.shape, filter!.shape, attrs, attrs.dilations);
+  if (!info) return null;
+  const y = k.output([info.batchSize, info.outHeight, info.outWidth, info.outChannels]);
+  const depth = info.filterHeight * info.filterWidth * info.inChannels;
+  const pixels = info.batchSize * info.outHeight * info.outWidth;
+  const b = strided(k.address(filter!), info.outChannels, 1);
+  if (isPointwise(info)) gemm(k, strided(k.address(x!), depth, 1), b, k.address(y), pixels, info.outChannels, depth);
+  else if (info.filterHeight * info.filterWidth <= MAX_TAPS) {
+    convIndirect(k, windows(WINDOWS, k.address(x!), info, 'input'), b, k.address(y), pixels, info.outChannels, depth);
+  } else gemm(k, windows(WINDOWS, k.address(x!), info, 'input'), b, k.address(y), pixels, info.outChannels, depth);
+  return y;
+}
+
+/**
+ * dW [kh*kw*Cin, Cout] = windows(x)^T [kh*kw*Cin, N*Ho*Wo] . dy [N*Ho*Wo, Cout]. With enough input
+ * channels, one GEMM per tap over only the pixels where the tap meets the input (padding costs nothing);
+ * with few (a stem's 1 or 3), one GEMM over the whole windows matrix packs less.
+ */
+export function conv2dBackpropFilter(k: WasmKernels, { x, dy }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+  if (!allFloat(x!, dy!)) return null;
+  const filterShape = attrs.filterShape as number[];
+  const info = convInfo(x!.shape, filterShape, attrs);
+  if (!info) return null;
+  const dw = k.output(filterShape);
+  const rows = info.filterHeight * info.filterWidth * info.inChannels;
+  const pixels = info.batchSize * info.outHeight * info.outWidth;
+  if (isPointwise(info)) {
+    gemm(k, strided(k.address(x!), 1, info.inChannels), strided(k.address(dy!), info.outChannels, 1), k.address(dw), rows, info.outChannels, pixels);
+  } else if (info.inChannels >= 16) {
+    const taps = [TAP_T, ...windows(WINDOWS_T, k.address(x!), info, 'input').slice(1)];
+    const dyRows = [RECT_ROWS, k.address(dy!), 0, 0, info.batchSize, 0, 0, info.outChannels, info.outHeight, info.outWidth, ...NO_GEOMETRY.slice(6)];
+    k.run('conv_filter_grad', [...taps, ...dyRows, k.address(dw), k.scratch], rows * info.outChannels * pixels);
+  } else {
+    gemm(k, windows(WINDOWS_T, k.address(x!), info, 'input'), strided(k.address(dy!), info.outChannels, 1), k.address(dw), rows, info.outChannels, pixels);
+  }
+  return dw;
+}
+
+/**
+ * dx. Stride 1: a convolution of dy with the rotated filter, packed straight from both. Strided: the
+ * column gradient dy . filter^T (exact FLOPs, no inserted zeros), summed back into dx by col2im.
+ */
+export function conv2dBackpropInput(k: WasmKernels, { dy, filter }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+  if (!allFloat(dy!, filter!)) return null;
+  const inputShape = attrs.inputShape as number[];
+  const info = convInfo(inputShape, filter!.shape, attrs);
+  if (!info) return null;
+  const dx = k.output(inputShape);
+  const pixels = info.batchSize * info.inHeight * info.inWidth;
+  const taps = info.filterHeight * info.filterWidth;
+  if (info.strideHeight === 1 && info.strideWidth === 1) {
+    const depth = taps * info.outChannels;
+    const b = rotated(k.address(filter!), info);
+    if (isPointwise(info)) gemm(k, strided(k.address(dy!), info.outChannels, 1), b, k.address(dx), pixels, info.inChannels, depth);
+    else if (taps <= MAX_TAPS) convIndirect(k, windows(WINDOWS, k.address(dy!), info, 'output'), b, k.address(dx), pixels, info.inChannels, depth);
+    else gemm(k, windows(WINDOWS, k.address(dy!), info, 'output'), b, k.address(dx), pixels, info.inChannels, depth);
+    return dx;
+  }
+  const outPixels = info.batchSize * info.outHeight * info.outWidth;
+  const width = taps * info.inChannels;
+  const cols = k.output([outPixels, width]);
+  try {
+    // B[co, j] = filter[j, co]: the filter [kh*kw*Cin, Cout] read transposed
+    gemm(k, strided(k.address(dy!), info.outChannels, 1), strided(k.address(filter!), 1, info.outChannels), k.address(cols), outPixels, width, info.outChannels);
+    k.run('col2im', [k.address(cols), k.address(dx), ...windows(WINDOWS, 0, info, 'input').slice(4, 18)], outPixels * width);
+  } finally {
+    k.free(cols);
+  }
+  return dx;
+}
+
+/** Batched C = op(A) . op(B) with either operand transposed and a batch of 1 broadcast. */
+export function batchMatMul(k: WasmKernels, { a, b }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+  if (!allFloat(a!, b!) || a!.shape.length !== 3 || b!.shape.length !== 3) return null;
+  const tA = Boolean(attrs.transposeA);
+  const tB = Boolean(attrs.transposeB);
+  const [batchA, ar, ac] = a!.shape as [number, number, number];
+  const [batchB, br, bc] = b!.shape as [number, number, number];
+  const [m, depth] = tA ? [ac, ar] : [ar, ac];
+  const n = tB ? br : bc;
+  if ((tB ? bc : br) !== depth || (batchA !== batchB && batchA !== 1 && batchB !== 1)) return null;
+  const batch = Math.max(batchA, batchB);
+  const c = k.output([batch, m, n]);
+  for (let i = 0; i < batch; i++) {
+    const pa = k.address(a!) + (batchA === 1 ? 0 : i * ar * ac * 4);
+    const pb = k.address(b!) + (batchB === 1 ? 0 : i * br * bc * 4);
+    gemm(k, tA ? strided(pa, 1, m) : strided(pa, depth, 1), tB ? strided(pb, 1, depth) : strided(pb, n, 1), k.address(c) + i * m * n * 4, m, n, depth);
+  }
+  return c;
+}
+
+/** dx of a max-pool: each window's gradient to its first maximum (tfjs cpu's and PyTorch's rule). */
+export function maxPoolGrad(k: WasmKernels, { dy, input }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+  if (!allFloat(dy!, input!)) return null;
+  const info = tf.backend_util.computePool2DInfo(
+    input!.shape as [number, number, number, number],
+    attrs.filterSize as number,
+    attrs.strides as number,
+    1,
+    attrs.pad as 'same',
+    attrs.dimRoundingMode as 'floor' | undefined,
+  );
+  const dx = k.output(input!.shape);
+  k.run('max_pool_grad', [k.address(input!), k.address(dy!), k.address(dx), info.batchSize, info.inHeight, info.inWidth,
+    info.inChannels, info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
+    info.padInfo.top, info.padInfo.left], input!.shape.reduce((p, q) => p * q, 1) * 4);
+  return dx;
+}
+
+/** Sum or mean over every axis but the last (the per-channel reductions of NHWC batch norm). */
+export function channelReduce(k: WasmKernels, { x }: Inputs, attrs: tf.NamedAttrMap, mean: boolean): tf.TensorInfo | null {
+  const rank = x!.shape.length;
+  if (x!.dtype !== 'float32' || rank < 2) return null;
+  const axes = tf.util.parseAxisParam(attrs.axis as number[], x!.shape).sort((p, q) => p - q);
+  if (axes.length !== rank - 1 || axes.some((axis, i) => axis !== i)) return null;
+  const channels = x!.shape[rank - 1]!;
+  const rows = x!.shape.slice(0, -1).reduce((p, q) => p * q, 1);
+  if (rows === 0 || channels === 0) return null;
+  const out = k.output(attrs.keepDims ? [...new Array<number>(rank - 1).fill(1), channels] : [channels]);
+  k.run('channel_sum', [k.address(x!), k.address(out), rows, channels, mean ? 1 / rows : 1], rows * channels, [4]);
+  return out;
+}
+
+/** Channels the fused batch norm takes at most (its per-channel scratch lives on a 64 KiB stack). */
+const MAX_BATCH_NORM_CHANNELS = 4096;
+
+function batchNormShape(x: tf.TensorInfo): { rows: number; channels: number } | null {
+  const channels = x.shape[x.shape.length - 1]!;
+  if (x.dtype !== 'float32' || x.shape.length < 2 || channels > MAX_BATCH_NORM_CHANNELS) return null;
+  return { rows: x.shape.slice(0, -1).reduce((p, q) => p * q, 1), channels };
+}
+
+/** Train-mode batch norm in one kernel: [y, batch mean, biased batch variance]. */
+export function batchNormTrain(k: WasmKernels, { x, gamma, beta }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo[] | null {
+  const size = batchNormShape(x!);
+  if (!size || !allFloat(gamma!, beta!)) return null;
+  const y = k.output(x!.shape);
+  const mean = k.output([size.channels]);
+  const variance = k.output([size.channels]);
+  k.run('batch_norm_forward', [k.address(x!), k.address(gamma!), k.address(beta!), k.address(y), k.address(mean), k.address(variance),
+    size.rows, size.channels, attrs.eps as number], size.rows * size.channels, [8]);
+  return [y, mean, variance];
+}
+
+/** Its gradient: [dx, dgamma, dbeta] from dy and the forward's input and statistics. */
+export function batchNormTrainGrad(k: WasmKernels, { dy, x, gamma, mean, variance }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo[] | null {
+  const size = batchNormShape(x!);
+  if (!size || !allFloat(dy!, gamma!, mean!, variance!)) return null;
+  const dx = k.output(x!.shape);
+  const dgamma = k.output([size.channels]);
+  const dbeta = k.output([size.channels]);
+  k.run('batch_norm_backward', [k.address(dy!), k.address(x!), k.address(gamma!), k.address(mean!), k.address(variance!), k.address(dx),
+    k.address(dgamma), k.address(dbeta), size.rows, size.channels, attrs.eps as number], size.rows * size.channels, [10]);
+  return [dx, dgamma, dbeta];
+}
+
+/** One SGD-with-momentum step of one parameter: [param', buffer'] (see kernels.c's sgd_update). */
+export function sgdUpdate(k: WasmKernels, { param, grad, buffer }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo[] | null {
+  if (!allFloat(param!, grad!, buffer!)) return null;
+  const size = param!.shape.reduce((p, q) => p * q, 1);
+  if (grad!.shape.reduce((p, q) => p * q, 1) !== size || buffer!.shape.reduce((p, q) => p * q, 1) !== size) return null;
+  const paramOut = k.output(param!.shape);
+  const bufferOut = k.output(param!.shape);
+  k.run('sgd_update', [k.address(param!), k.address(grad!), k.address(buffer!), k.address(paramOut), k.address(bufferOut), size,
+    attrs.nesterov ? 1 : 0, attrs.lr as number, attrs.momentum as number, attrs.weightDecay as number], size * 8, [7, 8, 9]);
+  return [paramOut, bufferOut];
+}
