@@ -19,6 +19,9 @@ describe('initBackend in Node', () => {
     expect(info.details.simd).toBe(true);
     // every core, through the threaded build (tfjs alone would run one thread under Node)
     expect(info.details.threads).toBe(availableParallelism());
+    // convnets' kernels on every core; XNNPACK, for the rest, on one (its spinning pool thread slowed ours)
+    expect(info.details.convnetsKernels).toBe(`convnets wasm SIMD, ${availableParallelism()} thread${availableParallelism() > 1 ? 's' : ''}`);
+    expect(info.details.xnnpackThreads).toBe(1);
     expect(info.details.threadedBuild).toBe(availableParallelism() > 1);
     expect(info.trainingKernels).toEqual(TRAINING_KERNELS.wasm);
     // gradients are registered: a convolution trains

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { loadWasmKernels, registerTrainingKernels, type TrainingKernel } from './kernels/register.js';
+import { wasmKernelsBuilt } from './kernels/wasm/runtime.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
 export type BackendRequest = BackendName | 'auto';
@@ -14,7 +15,11 @@ export const BACKEND_NAMES: readonly BackendRequest[] = ['auto', 'tensorflow', '
 export interface InitBackendOptions {
   /** Where the wasm binaries are served from (browsers; Node finds them in node_modules). */
   wasmPaths?: string | Record<string, string>;
-  /** XNNPACK threads for wasm in Node (default: all cores; 1 keeps tfjs's single-threaded build). */
+  /**
+   * Threads for wasm in Node (default: all cores; 1 keeps tfjs's single-threaded build). convnets' own
+   * kernels use them all; XNNPACK (tfjs's, for the rest) then runs on one, since its pool thread, spinning
+   * between its small ops, slowed our kernels' second thread (~8-10% of a training step, measured).
+   */
   threads?: number;
   /** Register the convnets training kernels (default true). */
   trainingKernels?: boolean;
@@ -92,10 +97,10 @@ async function load(name: BackendName, options: InitBackendOptions): Promise<Rec
         const { defaultWasmThreads, installThreadedWasm, installedWasmThreads } = await import('./wasm-threads-node.js');
         const threads = options.threads ?? defaultWasmThreads();
         // Once a wasm backend runs, its thread count is fixed for the process.
-        if (threads > 1 && !tf.findBackend('wasm')) installThreadedWasm(threads);
-        return { threadedBuild: installedWasmThreads() > 1 };
+        if (threads > 1 && !tf.findBackend('wasm')) installThreadedWasm(threads, wasmKernelsBuilt() ? 1 : threads);
+        return { threadedBuild: installedWasmThreads() > 1, kernelThreads: Math.max(1, installedWasmThreads()) };
       }
-      return {};
+      return { kernelThreads: (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount() };
     }
     case 'webgl':
       if (isNode) throw new Error('WebGL needs a browser');
@@ -129,7 +134,7 @@ async function describe(name: string): Promise<Record<string, string | number | 
     const { getThreadsCount } = await import('@tensorflow/tfjs-backend-wasm');
     return {
       simd: Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')),
-      threads: getThreadsCount(),
+      xnnpackThreads: getThreadsCount(),
     };
   }
   if (name === 'webgl') {
@@ -158,9 +163,10 @@ export async function initBackend(request: BackendRequest = 'auto', options: Ini
       const loaded = await load(name, options);
       await start(name);
       const trainingKernels = options.trainingKernels === false ? [] : registerTrainingKernels(name);
-      const details = { ...loaded, ...(await describe(name)) };
-      if (name === 'wasm' && trainingKernels.length) {
-        const own = await loadWasmKernels(Number(details.threads) || 1);
+      const { kernelThreads, ...details } = { ...loaded, ...(await describe(name)) };
+      if (name === 'wasm') {
+        const own = trainingKernels.length ? await loadWasmKernels(Number(kernelThreads) || 1) : { missing: 'training kernels off' };
+        details.threads = 'missing' in own ? Number(details.xnnpackThreads) : own.threads;
         details.convnetsKernels = 'missing' in own ? `not loaded: ${own.missing}` : `convnets wasm SIMD, ${own.threads} thread${own.threads > 1 ? 's' : ''}`;
       }
       return { backend: tf.getBackend(), requested: request, skipped, details, trainingKernels };

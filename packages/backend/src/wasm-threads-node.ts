@@ -28,10 +28,11 @@ export function installedWasmThreads(): number {
 }
 
 /**
- * Replaces tfjs's 'wasm' backend factory by one that runs XNNPACK on `threads` threads. Call before the
- * backend is first started; later calls with the same count do nothing.
+ * Replaces tfjs's 'wasm' backend factory by tfjs's threaded build (its memory shared, so `threads` threads
+ * can work on it), with XNNPACK's own pool on `xnnpackThreads` of them. Call before the backend is first
+ * started; later calls with the same count do nothing.
  */
-export function installThreadedWasm(threads: number): void {
+export function installThreadedWasm(threads: number, xnnpackThreads = threads): void {
   if (installedThreads === threads) return;
   if (installedThreads !== 0 || tf.findBackend('wasm')) {
     throw new Error('wasm threads must be set up before the wasm backend first starts');
@@ -54,7 +55,7 @@ export function installThreadedWasm(threads: number): void {
       // The contents are a JS string whose string literals hold raw newlines: escape them, as tfjs does.
       writeFileSync(workerFile, wasmWorkerContents.replace(/\n/g, '\\n'));
       // XNNPACK sizes its pool as half the logical cores (it assumes two hyperthreads per core); report
-      // twice the real count while the module and backend start, so `threads` is honoured, then restore.
+      // twice the real count while the module and backend start, so its count is honoured, then restore.
       const cpus = os.cpus;
       os.cpus = () => [...cpus(), ...cpus()];
       try {
@@ -71,7 +72,7 @@ export function installThreadedWasm(threads: number): void {
           disposeData: module.cwrap('dispose_data', null, ['number']),
           dispose: module.cwrap('dispose', null, []),
         };
-        wasmPkg.setThreadsCount(threads);
+        wasmPkg.setThreadsCount(xnnpackThreads);
         const backend = new wasmPkg.BackendWasm(module);
         // XNNPACK's pool threads wait forever; unref them so they never keep the process alive.
         for (const worker of module.PThread.runningWorkers) worker.unref();

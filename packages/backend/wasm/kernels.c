@@ -543,6 +543,70 @@ EXPORT("conv_filter_grad") void conv_filter_grad(const FilterGrad *f, int t, int
 }
 
 // ---------------------------------------------------------------------------------------------------
+// The filter gradient of a stride-1 convolution without per-tap packing. x and dy are each reordered once
+// into channel groups with the batch innermost ([C/g][H][W][N][g]): then, for a tap and one output row of
+// the pixels that tap reads, the columns of A (x at the tap's sources, 4 channels) and the rows of B (dy,
+// 8 channels) are contiguous runs in exactly the micro-kernel's packed formats. dW[tap] accumulates over
+// those rows; taps that read only padding are zero. Threads split the input channels.
+
+// dst [c/group][h][w][n][group] = src [n][h][w][c] (c a multiple of group). Threads split the groups.
+typedef struct {
+  const float *src;
+  float *dst;
+  int32_t n, h, w, c, group;
+} Interleave;
+
+EXPORT("interleave_channels") void interleave_channels(const Interleave *g, int t, int threads) {
+  int g0, g1, G = g->group, pixels = g->h * g->w;
+  share(g->c / G, 1, t, threads, &g0, &g1);
+  for (int q = g0; q < g1; q++) {
+    float *dst = g->dst + q * pixels * g->n * G;
+    for (int p = 0; p < pixels; p++) {
+      for (int n = 0; n < g->n; n++, dst += G) {
+        const float *src = g->src + (n * pixels + p) * g->c + q * G;
+        wasm_v128_store(dst, wasm_v128_load(src));
+        if (G == 8) wasm_v128_store(dst + 4, wasm_v128_load(src + 4));
+      }
+    }
+  }
+}
+
+typedef struct {
+  const float *x4;   // x interleaved by 4 channels: [c_in/4][h][w][n][4]
+  const float *dy8;  // dy interleaved by 8 channels: [c_out/8][oh][ow][n][8]
+  float *dw;         // [kh, kw, c_in, c_out]
+  int32_t n, h, w, cin, oh, ow, cout, kh, kw, dh, dw_, ph, pw;
+} FilterGradS1;
+
+EXPORT("conv_filter_grad_s1") void conv_filter_grad_s1(const FilterGradS1 *g, int t, int threads) {
+  int s0, s1, N = g->n;
+  share(g->cin / MR, 1, t, threads, &s0, &s1);
+  for (int ky = 0; ky < g->kh; ky++) {
+    for (int kx = 0; kx < g->kw; kx++) {
+      float *dw = g->dw + (ky * g->kw + kx) * g->cin * g->cout;
+      int y0, y1, x0, x1;
+      tap_range(g->oh, 1, ky, g->dh, g->ph, g->h, &y0, &y1);
+      tap_range(g->ow, 1, kx, g->dw_, g->pw, g->w, &x0, &x1);
+      if (y0 >= y1 || x0 >= x1) {
+        for (int i = s0 * MR * g->cout; i < s1 * MR * g->cout; i++) dw[i] = 0.0f;
+        continue;
+      }
+      int run = (x1 - x0) * N;  // columns per output row of the tap's pixels
+      for (int oy = y0; oy < y1; oy++) {
+        int iy = oy + ky * g->dh - g->ph, ix = x0 + kx * g->dw_ - g->pw;
+        for (int s = s0; s < s1; s++) {
+          const float *a = g->x4 + ((s * g->h + iy) * g->w + ix) * N * MR;
+          for (int q = 0; q < g->cout / NR; q++) {
+            const float *b = g->dy8 + ((q * g->oh + oy) * g->ow + x0) * N * NR;
+            micro_kernel(run, a, b, dw + s * MR * g->cout + q * NR, g->cout, oy > y0, MR, NR);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
 // col2im: dx [n, h, w, c] = the sum, over every output pixel and tap, of that row of cols
 // [n*oh*ow, kh*kw*c] at the pixel the tap reads (the adjoint of WINDOWS). Threads split the batch.
 typedef struct {

@@ -103,14 +103,23 @@ function viaWasm(op: WasmOp, fallback: Impl): Impl {
 const delegate: Impl = (args, original) => original!.kernelFunc(args as never) as tf.TensorInfo;
 
 /**
- * Whether a gradient tape is recording (training). Conv2D then runs on our GEMM, which packs no weights;
- * outside a tape (inference, evaluation) XNNPACK keeps its packed weights between calls. The choice
+ * Where Conv2D runs. Training (a gradient tape recording): always our kernel, which packs no input and
+ * skips padding. Inference: XNNPACK keeps packed weights between calls, which wins on small batches;
+ * ours packs the weights each call, which pays off from a few hundred output pixels on. The choice
  * depends only on the call, never on history, so a resumed run computes exactly what a straight one does.
  */
+const INFERENCE_PIXELS = 256;
 const recording = () => (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
+function convOnOurs(x: tf.TensorInfo, filter: tf.TensorInfo, attrs: tf.NamedAttrMap): boolean {
+  if (recording()) return true;
+  const [n, h, w] = x.shape as [number, number, number];
+  const stride = typeof attrs.strides === 'number' ? attrs.strides ** 2 : (attrs.strides as number[]).reduce((a, b) => a * b, 1);
+  return (n * h * w) / stride >= INFERENCE_PIXELS && filter.shape.length === 4;
+}
 
 const kernels = {
-  Conv2D: (args, original) => (recording() ? viaWasm(wasmOps.conv2d, delegate)(args, original) : delegate(args, original)),
+  Conv2D: (args, original) =>
+    convOnOurs(args.inputs.x!, args.inputs.filter!, args.attrs) ? viaWasm(wasmOps.conv2d, delegate)(args, original) : delegate(args, original),
   Conv2DBackpropFilter: viaWasm(wasmOps.conv2dBackpropFilter, ({ inputs, attrs }) =>
     conv2dFilterGrad(inputs.x as Tensor4D, inputs.dy as Tensor4D, attrs.filterShape as number[], attrs as unknown as ConvAttrs),
   ),

@@ -82,6 +82,8 @@ const convCases: ConvCase[] = [
   [3, 3, 0, 1, 13, 11, 5, 7, 2],
   [4, 4, 1, 1, 17, 17, 12, 20, 2],
   [9, 1, 0, 1, 9, 10, 4, 9, 2],
+  [5, 1, 2, 1, 6, 5, 12, 16, 3], // stride 1, channels in 4s and 8s: the filter gradient's interleaved path
+  [3, 1, 2, 2, 7, 8, 8, 8, 2], // ... with dilation in the forward pass only
 ];
 
 const nhwc = (n: number, h: number, w: number, c: number) => [n, h, w, c] as [number, number, number, number];

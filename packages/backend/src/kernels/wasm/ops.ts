@@ -118,6 +118,8 @@ export function conv2dBackpropFilter(k: WasmKernels, { x, dy }: Inputs, attrs: t
   const pixels = info.batchSize * info.outHeight * info.outWidth;
   if (isPointwise(info)) {
     gemm(k, strided(k.address(x!), 1, info.inChannels), strided(k.address(dy!), info.outChannels, 1), k.address(dw), rows, info.outChannels, pixels);
+  } else if (info.strideHeight === 1 && info.strideWidth === 1 && info.inChannels % 4 === 0 && info.outChannels % 8 === 0) {
+    filterGradStride1(k, x!, dy!, dw, info);
   } else if (info.inChannels >= 16) {
     const taps = [TAP_T, ...windows(WINDOWS_T, k.address(x!), info, 'input').slice(1)];
     const dyRows = [RECT_ROWS, k.address(dy!), 0, 0, info.batchSize, 0, 0, info.outChannels, info.outHeight, info.outWidth, ...NO_GEOMETRY.slice(6)];
@@ -126,6 +128,26 @@ export function conv2dBackpropFilter(k: WasmKernels, { x, dy }: Inputs, attrs: t
     gemm(k, windows(WINDOWS_T, k.address(x!), info, 'input'), strided(k.address(dy!), info.outChannels, 1), k.address(dw), rows, info.outChannels, pixels);
   }
   return dw;
+}
+
+/**
+ * The stride-1 filter gradient: x and dy reordered once (channel groups of 4 and 8, batch innermost), then
+ * each tap accumulates over contiguous runs of both, in the micro-kernel's own formats (no per-tap packing).
+ */
+function filterGradStride1(k: WasmKernels, x: tf.TensorInfo, dy: tf.TensorInfo, dw: tf.TensorInfo, info: Conv2DInfo): void {
+  const x4 = k.output(x.shape);
+  const dy8 = k.output(dy.shape);
+  try {
+    const { batchSize: n, inHeight: h, inWidth: w, inChannels: cin, outHeight: oh, outWidth: ow, outChannels: cout } = info;
+    k.run('interleave_channels', [k.address(x), k.address(x4), n, h, w, cin, 4], n * h * w * cin);
+    k.run('interleave_channels', [k.address(dy), k.address(dy8), n, oh, ow, cout, 8], n * oh * ow * cout);
+    k.run('conv_filter_grad_s1', [k.address(x4), k.address(dy8), k.address(dw), n, h, w, cin, oh, ow, cout,
+      info.filterHeight, info.filterWidth, info.dilationHeight, info.dilationWidth, info.padInfo.top, info.padInfo.left],
+      n * oh * ow * cin * cout * info.filterHeight * info.filterWidth);
+  } finally {
+    k.free(x4);
+    k.free(dy8);
+  }
 }
 
 /**
