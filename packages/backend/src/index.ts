@@ -7,5 +7,14 @@ export {
   type BackendInfo,
   type InitBackendOptions,
 } from './init.js';
-export { registerTrainingKernels, loadWasmKernels, setWasmKernelThreads, TRAINING_KERNELS, type TrainingKernel } from './kernels/register.js';
+export {
+  registerTrainingKernels,
+  loadWasmKernels,
+  setWasmKernelThreads,
+  TRAINING_KERNELS,
+  FUSED_BATCH_NORM,
+  FUSED_SGD,
+  FUSED_ADAM,
+  type TrainingKernel,
+} from './kernels/register.js';
 export { conv2dFilterGrad, conv2dInputGrad } from './kernels/conv-grads.js';

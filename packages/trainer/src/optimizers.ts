@@ -21,6 +21,8 @@ export interface Optimizer {
  * the float operations of the ops below in their order. Sgd uses it where the running backend has it.
  */
 const FUSED_SGD = 'ConvnetsSgdUpdate';
+/** Adam's step as one kernel, likewise: inputs param, grad, m, v; outputs [param', m', v']. */
+const FUSED_ADAM = 'ConvnetsAdamUpdate';
 
 export interface SgdOptions {
   momentum?: number;
@@ -109,8 +111,21 @@ export class Adam implements Optimizer {
     this.t += 1;
     const c1 = 1 - beta1 ** this.t;
     const c2 = 1 - beta2 ** this.t;
+    const fused = tf.getKernel(FUSED_ADAM, tf.getBackend());
     params.forEach((p, i) =>
       tf.tidy(() => {
+        if (fused) {
+          const m = this.moment(this.m, i, p);
+          const v = this.moment(this.v, i, p);
+          const l2 = Boolean(weightDecay) && !decoupled;
+          const keep = weightDecay && decoupled ? 1 - lr * weightDecay : 1;
+          const attrs = { lr, beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, c1, c2, eps, weightDecay, keep, l2, decoupled: Boolean(weightDecay && decoupled) };
+          const [param, mNext, vNext] = tf.engine().runKernel(FUSED_ADAM, { param: p, grad: grads[i]!, m, v }, attrs) as tf.Tensor[];
+          m.assign(mNext!);
+          v.assign(vNext!);
+          p.assign(param!);
+          return;
+        }
         let g = grads[i]!;
         if (weightDecay && !decoupled) g = tf.add(g, tf.mul(p, weightDecay));
         const m = this.moment(this.m, i, p);

@@ -42,10 +42,13 @@ export async function loadWasmKernels(threads: number): Promise<{ threads: numbe
  *   outputs [y, batch mean, biased batch variance]; its gradient gives [dx, dgamma, dbeta] in one kernel.
  * - FUSED_SGD (`@convnets/trainer`'s Sgd with momentum): inputs param, grad, buffer; attributes lr,
  *   momentum, weightDecay, nesterov; outputs [param', buffer'].
+ * - FUSED_ADAM (`@convnets/trainer`'s Adam): inputs param, grad, m, v; attributes lr, beta1, oneMinusBeta1,
+ *   beta2, oneMinusBeta2, c1, c2, eps, weightDecay, keep, l2, decoupled; outputs [param', m', v'].
  */
 export const FUSED_BATCH_NORM = 'ConvnetsBatchNormTrain';
 const FUSED_BATCH_NORM_GRAD = 'ConvnetsBatchNormTrainGrad';
 export const FUSED_SGD = 'ConvnetsSgdUpdate';
+export const FUSED_ADAM = 'ConvnetsAdamUpdate';
 
 function registerFusedKernels(backendName: string): void {
   const fused = (op: WasmMultiOp, name: string): tf.KernelConfig => ({
@@ -57,7 +60,7 @@ function registerFusedKernels(backendName: string): void {
       return out;
     },
   });
-  const ops: Array<[WasmMultiOp, string]> = [[wasmOps.batchNormTrain, FUSED_BATCH_NORM], [wasmOps.batchNormTrainGrad, FUSED_BATCH_NORM_GRAD], [wasmOps.sgdUpdate, FUSED_SGD]];
+  const ops: Array<[WasmMultiOp, string]> = [[wasmOps.batchNormTrain, FUSED_BATCH_NORM], [wasmOps.batchNormTrainGrad, FUSED_BATCH_NORM_GRAD], [wasmOps.sgdUpdate, FUSED_SGD], [wasmOps.adamUpdate, FUSED_ADAM]];
   for (const [op, name] of ops) {
     if (!tf.getKernel(name, backendName)) tf.registerKernel(fused(op, name));
   }

@@ -290,3 +290,33 @@ describe("training on convnets' wasm kernels", () => {
     net.dispose();
   });
 });
+
+describe("the trainer's optimizers on convnets' fused wasm updates", () => {
+  const optimizers = {
+    'Sgd, momentum and weight decay': async () => new (await import('@convnets/trainer')).Sgd({ momentum: 0.9, weightDecay: 5e-4 }),
+    'Sgd, Nesterov': async () => new (await import('@convnets/trainer')).Sgd({ momentum: 0.8, nesterov: true }),
+    'Adam, L2 weight decay': async () => new (await import('@convnets/trainer')).Adam({ weightDecay: 1e-2 }),
+    'AdamW (decoupled weight decay)': async () => new (await import('@convnets/trainer')).Adam({ weightDecay: 1e-2, decoupled: true }),
+    'Adam, no weight decay': async () => new (await import('@convnets/trainer')).Adam(),
+  };
+  it.each(Object.keys(optimizers))('%s: three steps give the same bits as its tfjs ops on cpu', async (name) => {
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      const optimizer = await optimizers[name as keyof typeof optimizers]();
+      const params = [tf.variable(tf.tensor(values([3, 3, 16, 8], 1), [3, 3, 16, 8])), tf.variable(tf.tensor1d(values([70001], 2)))];
+      for (let step = 0; step < 3; step++) {
+        const grads = params.map((p, i) => tf.tensor(values(p.shape, 10 * step + i), p.shape));
+        optimizer.step(params, grads, 0.05 / (step + 1));
+        tf.dispose(grads);
+      }
+      const out = params.map((p) => p.dataSync().slice());
+      const state = [...optimizer.state().values()].map((t) => t.dataSync().slice());
+      optimizer.dispose();
+      tf.dispose(params);
+      return [...out, ...state];
+    };
+    const cpu = await run('cpu');
+    expect(tf.getKernel(name.startsWith('Sgd') ? 'ConvnetsSgdUpdate' : 'ConvnetsAdamUpdate', 'wasm')).toBeDefined();
+    expect(await run('wasm')).toEqual(cpu);
+  });
+});

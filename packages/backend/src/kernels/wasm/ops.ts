@@ -279,3 +279,16 @@ export function sgdUpdate(k: WasmKernels, { param, grad, buffer }: Inputs, attrs
     attrs.nesterov ? 1 : 0, attrs.lr as number, attrs.momentum as number, attrs.weightDecay as number], size * 8, [7, 8, 9]);
   return [paramOut, bufferOut];
 }
+
+/** One Adam step of one parameter: [param', m', v'] (see kernels.c's adam_update for the attributes' roles). */
+export function adamUpdate(k: WasmKernels, { param, grad, m, v }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo[] | null {
+  if (!allFloat(param!, grad!, m!, v!)) return null;
+  const size = param!.shape.reduce((p, q) => p * q, 1);
+  if ([grad!, m!, v!].some((t) => t.shape.reduce((p, q) => p * q, 1) !== size)) return null;
+  const [paramOut, mOut, vOut] = [0, 1, 2].map(() => k.output(param!.shape));
+  const a = attrs as Record<string, number | boolean>;
+  const scalars = [a.lr, a.beta1, a.oneMinusBeta1, a.beta2, a.oneMinusBeta2, a.c1, a.c2, a.eps, a.weightDecay, a.keep].map(Number);
+  k.run('adam_update', [k.address(param!), k.address(grad!), k.address(m!), k.address(v!), k.address(paramOut!), k.address(mOut!),
+    k.address(vOut!), size, a.l2 ? 1 : 0, a.decoupled ? 1 : 0, ...scalars], size * 12, scalars.map((_, i) => 10 + i));
+  return [paramOut!, mOut!, vOut!];
+}

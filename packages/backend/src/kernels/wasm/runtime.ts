@@ -20,7 +20,7 @@ interface TfjsWasmBackend {
   disposeData(dataId: object): boolean;
 }
 
-export const KERNEL_EXPORTS = ['gemm', 'pack_b', 'conv_indirect', 'conv_filter_grad', 'interleave_channels', 'conv_filter_grad_s1', 'col2im', 'channel_sum', 'max_pool_grad', 'batch_norm_forward', 'batch_norm_backward', 'sgd_update'] as const;
+export const KERNEL_EXPORTS = ['gemm', 'pack_b', 'conv_indirect', 'conv_filter_grad', 'interleave_channels', 'conv_filter_grad_s1', 'col2im', 'channel_sum', 'max_pool_grad', 'batch_norm_forward', 'batch_norm_backward', 'sgd_update', 'adam_update'] as const;
 export type KernelExport = (typeof KERNEL_EXPORTS)[number];
 type Kernel = (args: number, thread: number, threads: number) => void;
 
