@@ -26,7 +26,7 @@ function serve(root: string): Promise<Server> {
 
 interface PageState {
   status: string;
-  backend?: { backend: string };
+  backend?: { backend: string; details: Record<string, unknown> };
   renderer?: string;
   batchLosses: number[];
   tensorsAfterEpoch: number[];
@@ -131,5 +131,24 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
 
     expect(problems).toEqual([]);
     if (process.env.E2E_SCREENSHOT) await page.screenshot({ path: process.env.E2E_SCREENSHOT, fullPage: true });
+  });
+
+  it("trains on wasm with convnets' own kernels (one thread: the page is not cross-origin isolated): the loss falls, the logits match cpu", async () => {
+    const { port } = server.address() as AddressInfo;
+    await page.goto(`http://127.0.0.1:${port}/index.html?model=resnet18&backend=wasm&epochs=2&batch=16&limit=160&valid=100&lr=0.02&autostart=1`);
+    await page.waitForFunction(() => ['done', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status), undefined, { timeout: 5 * 60_000, polling: 500 });
+    const state = await page.evaluate(() => {
+      const s = (window as unknown as { convnets: PageState }).convnets;
+      return { status: s.status, error: s.error, backend: s.backend, losses: s.batchLosses, tensors: s.tensorsAfterEpoch };
+    });
+    expect(state.error).toBeUndefined();
+    expect(state.backend?.backend).toBe('wasm');
+    expect(state.backend?.details.convnetsKernels).toBe('convnets wasm SIMD, 1 thread');
+    expect(state.losses).toHaveLength(20);
+    expect(state.losses.slice(-3).reduce((a, b) => a + b, 0) / 3).toBeLessThan(state.losses[0]!);
+    expect(state.tensors[1]).toBe(state.tensors[0]);
+    const diff = await page.evaluate(() => (window as unknown as { convnets: { compareWithCpu(): Promise<number> } }).convnets.compareWithCpu());
+    expect(diff).toBeLessThan(1e-3);
+    expect(problems).toEqual([]);
   });
 });

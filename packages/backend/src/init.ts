@@ -100,7 +100,7 @@ async function load(name: BackendName, options: InitBackendOptions): Promise<Rec
         if (threads > 1 && !tf.findBackend('wasm')) installThreadedWasm(threads, wasmKernelsBuilt() ? 1 : threads);
         return { threadedBuild: installedWasmThreads() > 1, kernelThreads: Math.max(1, installedWasmThreads()) };
       }
-      return { kernelThreads: (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount() };
+      return {}; // in a browser tfjs's own loader sets the threads (cross-origin isolated pages only)
     }
     case 'webgl':
       if (isNode) throw new Error('WebGL needs a browser');
@@ -165,7 +165,8 @@ export async function initBackend(request: BackendRequest = 'auto', options: Ini
       const trainingKernels = options.trainingKernels === false ? [] : registerTrainingKernels(name);
       const { kernelThreads, ...details } = { ...loaded, ...(await describe(name)) };
       if (name === 'wasm') {
-        const own = trainingKernels.length ? await loadWasmKernels(Number(kernelThreads) || 1) : { missing: 'training kernels off' };
+        const threads = Number(kernelThreads ?? details.xnnpackThreads) || 1;
+        const own = trainingKernels.length ? await loadWasmKernels(threads) : { missing: 'training kernels off' };
         details.threads = 'missing' in own ? Number(details.xnnpackThreads) : own.threads;
         details.convnetsKernels = 'missing' in own ? `not loaded: ${own.missing}` : `convnets wasm SIMD, ${own.threads} thread${own.threads > 1 ? 's' : ''}`;
       }
