@@ -55,7 +55,9 @@ function registerFusedKernels(backendName: string): void {
     kernelName: name,
     backendName,
     kernelFunc: ({ inputs, attrs, backend }) => {
-      const out = op(loaded.get(backend as object)!, inputs as Inputs, attrs as tf.NamedAttrMap);
+      const k = loaded.get(backend as object);
+      if (!k) throw new Error(`${name}: convnets' wasm kernels are not loaded into this wasm backend (start it with initBackend)`);
+      const out = op(k, inputs as Inputs, attrs as tf.NamedAttrMap);
       if (!out) throw new Error(`${name}: expects float32 inputs of matching sizes (batch norm: at most 4096 channels)`);
       return out;
     },

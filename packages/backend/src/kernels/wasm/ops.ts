@@ -1,8 +1,9 @@
 /**
- * tfjs kernels on convnets' wasm GEMM and loops (wasm/kernels.c): convolutions and their two gradients
- * as one blocked matrix multiply that packs straight from NHWC tensors (no im2col, transpose or weight
- * repacking pass), matrix multiplies in every transpose combination, the max-pool gradient and
- * per-channel sums. Each returns null where it does not apply, so the caller keeps tfjs's kernel.
+ * tfjs kernels on convnets' wasm kernels (wasm/kernels.c): convolutions as an indirect GEMM that skips
+ * padding taps, filter gradients per tap, matrix multiplies in every transpose combination (one blocked
+ * GEMM that packs straight from NHWC tensors: no im2col, transpose or rotation pass), the max-pool
+ * gradient, per-channel sums, fused batch norm and optimizer updates. Each returns null where it does not
+ * apply, so the caller keeps tfjs's kernel (or its own composite).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { WasmKernels } from './runtime.js';
