@@ -97,7 +97,9 @@ async function load(name: BackendName, options: InitBackendOptions): Promise<Rec
         const { defaultWasmThreads, installThreadedWasm, installedWasmThreads } = await import('./wasm-threads-node.js');
         const threads = options.threads ?? defaultWasmThreads();
         // Once a wasm backend runs, its thread count is fixed for the process.
-        if (threads > 1 && !tf.findBackend('wasm')) installThreadedWasm(threads, wasmKernelsBuilt() ? 1 : threads);
+        // XNNPACK gets one thread only where our kernels will take the others.
+        const ours = wasmKernelsBuilt() && options.trainingKernels !== false;
+        if (threads > 1 && !tf.findBackend('wasm')) installThreadedWasm(threads, ours ? 1 : threads);
         return { threadedBuild: installedWasmThreads() > 1, kernelThreads: Math.max(1, installedWasmThreads()) };
       }
       return {}; // in a browser tfjs's own loader sets the threads (cross-origin isolated pages only)

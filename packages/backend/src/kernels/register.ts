@@ -122,9 +122,10 @@ function convOnOurs(x: tf.TensorInfo, filter: tf.TensorInfo, attrs: tf.NamedAttr
   return (n * h * w) / stride >= INFERENCE_PIXELS && filter.shape.length === 4;
 }
 
+const conv2dOnWasm = viaWasm(wasmOps.conv2d, delegate);
+
 const kernels = {
-  Conv2D: (args, original) =>
-    convOnOurs(args.inputs.x!, args.inputs.filter!, args.attrs) ? viaWasm(wasmOps.conv2d, delegate)(args, original) : delegate(args, original),
+  Conv2D: (args, original) => (convOnOurs(args.inputs.x!, args.inputs.filter!, args.attrs) ? conv2dOnWasm : delegate)(args, original),
   Conv2DBackpropFilter: viaWasm(wasmOps.conv2dBackpropFilter, ({ inputs, attrs }) =>
     conv2dFilterGrad(inputs.x as Tensor4D, inputs.dy as Tensor4D, attrs.filterShape as number[], attrs as unknown as ConvAttrs),
   ),
