@@ -106,7 +106,7 @@ async function startBackend() {
   app.backend = info;
   app.renderer = info.backend === 'webgl' ? webglRenderer() : undefined;
   const skipped = info.skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ');
-  $('backend-info').textContent = `Backend: ${info.backend}${app.renderer ? ` (renderer: ${app.renderer})` : ''}${skipped ? ` — skipped ${skipped}` : ''}`;
+  $('backend-info').textContent = `Backend: ${info.label}${app.renderer ? ` (renderer: ${app.renderer})` : ''}${skipped ? ` — skipped ${skipped}` : ''}`;
 }
 
 async function loadMnist(): Promise<Data> {

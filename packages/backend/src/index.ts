@@ -11,6 +11,8 @@ export {
   registerTrainingKernels,
   loadWasmKernels,
   setWasmKernelThreads,
+  attachNativeKernels,
+  NATIVE_KERNELS,
   TRAINING_KERNELS,
   FUSED_BATCH_NORM,
   FUSED_SGD,

@@ -2,12 +2,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { availableParallelism } from 'node:os';
 import { BackendUnavailableError, describeImportFailure, initBackend } from './init.js';
-import { TRAINING_KERNELS } from './kernels/register.js';
+import { NATIVE_KERNELS, TRAINING_KERNELS } from './kernels/register.js';
+import { nativeMissing } from './test-utils/kernel-checks.js';
 
 describe('initBackend in Node', () => {
-  it("'auto' skips tfjs-node(-gpu) when absent, says why, and starts wasm with the training kernels", async () => {
+  it("'auto' skips tfjs-node(-gpu) when absent, says why, and starts wasm with the training kernels (native ones where oneDNN runs)", async () => {
     const info = await initBackend('auto');
+    const missing = nativeMissing();
     expect(info.backend).toBe('wasm');
+    expect(info.name).toBe(missing ? 'wasm' : 'native');
     expect(tf.getBackend()).toBe('wasm');
     expect(info.skipped).toEqual([
       {
@@ -15,7 +18,9 @@ describe('initBackend in Node', () => {
         reason:
           '@tensorflow/tfjs-node-gpu is not installed (npm install @tensorflow/tfjs-node-gpu); @tensorflow/tfjs-node is not installed (npm install @tensorflow/tfjs-node)',
       },
+      ...(missing ? [{ backend: 'native', reason: missing }] : []),
     ]);
+    if (!missing) expect(info.details.nativeKernels).toMatch(new RegExp(`^oneDNN 2\\.\\d+\\.\\d+ \\(OpenMP\\): ${NATIVE_KERNELS.join(', ').replace(/[()+]/g, '\\$&')}$`));
     expect(info.details.simd).toBe(true);
     // every core, through the threaded build (tfjs alone would run one thread under Node)
     expect(info.details.threads).toBe(availableParallelism());
@@ -48,7 +53,7 @@ describe('initBackend in Node', () => {
   });
 
   it('rejects an unknown backend name, listing the valid ones', async () => {
-    await expect(initBackend('cuda' as never)).rejects.toThrow("Unknown backend 'cuda'. Expected one of: auto, tensorflow, wasm, cpu, webgl, webgpu");
+    await expect(initBackend('cuda' as never)).rejects.toThrow("Unknown backend 'cuda'. Expected one of: auto, tensorflow, native, wasm, cpu, webgl, webgpu");
   });
 
   it('tells a missing package from missing CUDA libraries', () => {

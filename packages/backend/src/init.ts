@@ -1,16 +1,19 @@
 /**
  * Picks and starts a tfjs backend. `auto` takes the fastest that works here — in Node
- * tfjs-node-gpu, tfjs-node, wasm, cpu; in a browser webgl, webgpu, wasm, cpu — and says why it
+ * tfjs-node-gpu, tfjs-node, native, wasm, cpu; in a browser webgl, webgpu, wasm, cpu — and says why it
  * skipped the others. Backends are imported on demand, so an app only loads the one it runs.
+ * `native` is tfjs's wasm backend with the training hot path (convolutions, matmuls, batch norm) run by
+ * the optional oneDNN addon, @convnets/backend-native, in place on wasm's heap.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { loadWasmKernels, registerTrainingKernels, type TrainingKernel } from './kernels/register.js';
+import type { NativeLoad } from '@convnets/backend-native';
+import { attachNativeKernels, loadWasmKernels, registerTrainingKernels, type TrainingKernel } from './kernels/register.js';
 import { wasmKernelsBuilt } from './kernels/wasm/runtime.js';
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
+export type BackendName = 'tensorflow' | 'native' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
 export type BackendRequest = BackendName | 'auto';
 
-export const BACKEND_NAMES: readonly BackendRequest[] = ['auto', 'tensorflow', 'wasm', 'cpu', 'webgl', 'webgpu'];
+export const BACKEND_NAMES: readonly BackendRequest[] = ['auto', 'tensorflow', 'native', 'wasm', 'cpu', 'webgl', 'webgpu'];
 
 export interface InitBackendOptions {
   /** Where the wasm binaries are served from (browsers; Node finds them in node_modules). */
@@ -21,13 +24,17 @@ export interface InitBackendOptions {
    * between its small ops, slowed our kernels' second thread (~8-10% of a training step, measured).
    */
   threads?: number;
-  /** Register the convnets training kernels (default true). */
+  /** Register the convnets training kernels (default true; `native` needs them). */
   trainingKernels?: boolean;
 }
 
 export interface BackendInfo {
-  /** The tfjs backend now running: 'tensorflow', 'wasm', 'cpu', 'webgl' or 'webgpu'. */
+  /** The tfjs backend now running: 'tensorflow', 'wasm', 'cpu', 'webgl' or 'webgpu' ('native' runs on 'wasm'). */
   backend: string;
+  /** Which of initBackend's names runs: as `backend`, except 'native' (tfjs's wasm with the oneDNN kernels). */
+  name: BackendName;
+  /** One line for people: the backend and what runs its kernels, e.g. "wasm (SIMD on, 2 threads) + oneDNN 2.6.3 native kernels". */
+  label: string;
   requested: BackendRequest;
   /** Better backends that were tried or passed over, and why. */
   skipped: Array<{ backend: string; reason: string }>;
@@ -41,7 +48,7 @@ const isNode = typeof process !== 'undefined' && process.versions?.node != null 
 
 function order(request: BackendRequest): BackendName[] {
   if (request !== 'auto') return [request];
-  return isNode ? ['tensorflow', 'wasm', 'cpu'] : ['webgl', 'webgpu', 'wasm', 'cpu'];
+  return isNode ? ['tensorflow', 'native', 'wasm', 'cpu'] : ['webgl', 'webgpu', 'wasm', 'cpu'];
 }
 
 /** Thrown when the requested backend (or, for 'auto', every candidate) cannot start. */
@@ -73,9 +80,27 @@ export function describeImportFailure(pkg: string, err: unknown): string {
   return `${pkg} failed to load: ${message.split('\n')[0]}`;
 }
 
+/** The oneDNN addon, or why it cannot run here. */
+async function loadNative(options: InitBackendOptions): Promise<NativeLoad> {
+  if (!isNode) return { missing: 'native kernels run only in Node' };
+  if (options.trainingKernels === false) return { missing: 'they replace training kernels, which were turned off' };
+  try {
+    const { loadNativeKernels } = (await importOptional('@convnets/backend-native')) as typeof import('@convnets/backend-native');
+    return loadNativeKernels({ threads: options.threads });
+  } catch (err) {
+    if (process.env.CONVNETS_NATIVE_REQUIRED === '1') throw err;
+    return { missing: describeImportFailure('@convnets/backend-native', err) };
+  }
+}
+
 /** Loads a backend's package; returns details, or throws with the reason it is unavailable. */
 async function load(name: BackendName, options: InitBackendOptions): Promise<Record<string, string | number | boolean>> {
   switch (name) {
+    case 'native': {
+      const native = await loadNative(options);
+      if ('missing' in native) throw new Error(native.missing);
+      return load('wasm', options);
+    }
     case 'tensorflow': {
       if (!isNode) throw new Error('tfjs-node runs only in Node');
       const reasons: string[] = [];
@@ -120,7 +145,7 @@ async function load(name: BackendName, options: InitBackendOptions): Promise<Rec
   }
 }
 
-async function start(name: BackendName): Promise<void> {
+async function start(name: Exclude<BackendName, 'native'>): Promise<void> {
   let ok: boolean;
   try {
     ok = await tf.setBackend(name);
@@ -163,17 +188,30 @@ export async function initBackend(request: BackendRequest = 'auto', options: Ini
   for (const name of order(request)) {
     try {
       const loaded = await load(name, options);
-      await start(name);
-      const trainingKernels = options.trainingKernels === false ? [] : registerTrainingKernels(name);
-      const { kernelThreads, ...details } = { ...loaded, ...(await describe(name)) };
-      if (name === 'wasm') {
+      const tfName = name === 'native' ? 'wasm' : name;
+      await start(tfName);
+      const trainingKernels = options.trainingKernels === false ? [] : registerTrainingKernels(tfName);
+      const { kernelThreads, ...details } = { ...loaded, ...(await describe(tfName)) };
+      let label: string = tfName;
+      if (tfName === 'wasm') {
         const threads = Number(kernelThreads ?? details.xnnpackThreads) || 1;
         const own = trainingKernels.length ? await loadWasmKernels(threads) : { missing: 'training kernels off' };
         details.threads = 'missing' in own ? Number(details.xnnpackThreads) : own.threads;
         details.convnetsKernels = 'missing' in own ? `not loaded: ${own.missing}` : `convnets wasm SIMD, ${own.threads} thread${own.threads > 1 ? 's' : ''}`;
+        label = `wasm (SIMD ${details.simd ? 'on' : 'off'}, ${details.threads} thread${details.threads === 1 ? '' : 's'})`;
+        // `native` needs the wasm kernels' heap access; plain `wasm` detaches the addon if a native run attached it.
+        const native = name === 'native' ? await loadNative(options) : null;
+        const attached = native && 'kernels' in native && !('missing' in own) ? attachNativeKernels(native.kernels) : null;
+        if (name === 'native' && !attached) throw new Error(`convnets' wasm kernels are needed under the native ones: ${'missing' in own ? own.missing : 'not loaded'}`);
+        if (name === 'wasm') attachNativeKernels(null);
+        if (attached) {
+          details.nativeKernels = `oneDNN ${attached.version} (${attached.runtime}): ${attached.kernels.join(', ')}`;
+          label += ` + oneDNN ${attached.version} native kernels`;
+        }
       }
-      return { backend: tf.getBackend(), requested: request, skipped, details, trainingKernels };
+      return { backend: tf.getBackend(), name, label, requested: request, skipped, details, trainingKernels };
     } catch (err) {
+      if (name === 'native' && process.env.CONVNETS_NATIVE_REQUIRED === '1') throw err;
       skipped.push({ backend: name, reason: err instanceof Error ? err.message : String(err) });
     }
   }

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createModel } from '@convnets/architectures';
 import { BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential, withSeed, type Module } from '@convnets/nn';
 import { initBackend } from './init.js';
+import { nativeMissing } from './test-utils/kernel-checks.js';
 
 const BATCH = 4;
 const CLASSES = 10;
@@ -20,7 +21,7 @@ function loss(net: Module, x: tf.Tensor, y: tf.Tensor): tf.Scalar {
 }
 
 /** One SGD step (lr 0.1, train mode) from seed-0 weights; returns the loss and every updated parameter. */
-async function sgdStep(backend: 'cpu' | 'wasm', name: string, inputSize: number) {
+async function sgdStep(backend: 'cpu' | 'wasm' | 'native', name: string, inputSize: number) {
   await initBackend(backend);
   const net = createModel(name, { inputSize, seed: 0 }).train();
   const data = batch(inputSize);
@@ -51,7 +52,7 @@ function relativeError(a: Float32Array, b: Float32Array): number {
   return diff / Math.max(scale, 1e-12);
 }
 
-describe('one SGD step on wasm equals the same step on cpu', () => {
+describe.each(['wasm', ...(nativeMissing() ? [] : ['native'])] as const)('one SGD step on %s equals the same step on cpu', (backend) => {
   it.each([
     ['alexnet', 67],
     ['vgg11', 32],
@@ -64,10 +65,10 @@ describe('one SGD step on wasm equals the same step on cpu', () => {
     ['densenet', 32],
   ] as const)('%s at %i px', async (name, inputSize) => {
     const cpu = await sgdStep('cpu', name, inputSize);
-    const wasm = await sgdStep('wasm', name, inputSize);
-    expect(Math.abs(wasm.loss - cpu.loss) / Math.abs(cpu.loss)).toBeLessThan(1e-4);
-    expect([...wasm.updated.keys()]).toEqual([...cpu.updated.keys()]);
-    const worst = [...cpu.updated].map(([n, w]) => [n, relativeError(wasm.updated.get(n)!, w)] as const).sort((a, b) => b[1] - a[1])[0]!;
+    const ours = await sgdStep(backend, name, inputSize);
+    expect(Math.abs(ours.loss - cpu.loss) / Math.abs(cpu.loss)).toBeLessThan(1e-4);
+    expect([...ours.updated.keys()]).toEqual([...cpu.updated.keys()]);
+    const worst = [...cpu.updated].map(([n, w]) => [n, relativeError(ours.updated.get(n)!, w)] as const).sort((a, b) => b[1] - a[1])[0]!;
     expect(worst[1], `worst parameter: ${worst[0]}`).toBeLessThan(1e-4);
   });
 });

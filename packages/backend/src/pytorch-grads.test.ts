@@ -1,7 +1,7 @@
 /**
  * A full net's train-mode gradients against PyTorch's: ResNet-18 at 64 px, batch 4, weights and input from a
  * hash both sides compute (tooling/pytorch/grad_fixtures.py), one forward/backward pass on wasm with our
- * training kernels. Gradients and BatchNorm running statistics come back in PyTorch's names and layouts
+ * training kernels (and on native, with the oneDNN ones). Gradients and BatchNorm running statistics come back in PyTorch's names and layouts
  * through stateDict, and are compared by sum, L2 norm and sampled elements.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,6 +10,10 @@ import { createModel } from '@convnets/architectures';
 import { loadStateDict, stateDict } from '@convnets/nn';
 import { hashTensor, hashUniform, readJson } from '@convnets/tooling/fixtures';
 import { initBackend } from './init.js';
+import { nativeMissing } from './test-utils/kernel-checks.js';
+
+/** wasm, and native where the oneDNN addon runs. */
+const backends = ['wasm', ...(nativeMissing() ? [] : ['native'])] as const;
 
 interface Summary {
   shape: number[];
@@ -33,8 +37,8 @@ function expectClose(name: string, values: Float32Array, want: Summary, toleranc
 }
 
 describe("ResNet-18's train-mode gradients equal PyTorch's", () => {
-  it('loss, every parameter gradient (1e-3) and the updated BatchNorm running statistics', async () => {
-    await initBackend('wasm');
+  it.each(backends)('on %s: loss, every parameter gradient (1e-3) and the updated BatchNorm running statistics', async (backend) => {
+    await initBackend(backend);
     const { inputSize: size, batch } = fixture;
     const model = createModel('resnet18', { inputSize: size, inChannels: 3 }).train();
     const template = stateDict(model);

@@ -9,7 +9,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createModel } from '@convnets/architectures';
 import { decodeSafetensors, encodeSafetensors, loadStateDict } from '@convnets/nn';
 import { pythonHasTorch } from '@convnets/tooling/fixtures';
+import { loadNativeKernels } from '@convnets/backend-native';
 import { run } from './program.js';
+
+/** Backends whose training must resume bit-exactly: wasm, and native where the oneDNN addon runs. */
+const resumeBackends = ['wasm', ...('kernels' in loadNativeKernels() ? ['native'] : [])];
 
 async function cli(...argv: string[]) {
   let out = '';
@@ -87,7 +91,7 @@ describe('the built binary under plain Node', () => {
 
 describe('convnets bench', () => {
   it('rejects an unknown backend list entry and a missing torch script clearly', async () => {
-    expect(await cli('bench', '--backends', 'cpu,cuda')).toMatchObject({ code: 2, err: expect.stringContaining("Expected a comma-separated list of cpu, wasm, tensorflow, auto; got 'cpu,cuda'") });
+    expect(await cli('bench', '--backends', 'cpu,cuda')).toMatchObject({ code: 2, err: expect.stringContaining("Expected a comma-separated list of auto, tensorflow, native, wasm, cpu, webgl, webgpu; got 'cpu,cuda'") });
     expect(await cli('bench', '--model', 'lenet')).toMatchObject({ code: 1, err: expect.stringContaining("Unknown model 'lenet'") });
     expect(await cli('bench', '--backends', 'cpu', '--image-size', '16', '--batch-size', '2', '--seconds', '0.05', '--torch', '--torch-script', '/nonexistent.py')).toMatchObject({
       code: 1,
@@ -187,7 +191,7 @@ describe('convnets train', () => {
       expect(r.code).toBe(0);
       expect(r.out).toMatch(/^Epoch -> 1 \t train_loss -> [\d.]+ \t\t\t train_acc -> [\d.]+ \n==========\t valid_loss -> [\d.]+ \t\t\t valid_acc -> [\d.]+$/m);
       expect(r.out).toMatch(/^Epoch -> 2 /m);
-      expect(r.err).toContain('backend: wasm');
+      expect(r.err).toMatch(/backend: wasm \(SIMD on, \d+ threads?\)\n/);
       const history = JSON.parse(readFileSync(path.join(out, 'history.json'), 'utf8'));
       for (const key of ['trainLoss', 'trainAcc', 'validLoss', 'validAcc', 'imagesPerSec']) expect(history[key]).toHaveLength(2);
       expect(history.test.confusion.flat().reduce((a: number, b: number) => a + b, 0)).toBe(50);
@@ -257,10 +261,10 @@ describe('convnets train', () => {
     }
   });
 
-  it('checkpoints every epoch; 1 epoch + --resume to 2 writes the same weights as 2 epochs; mismatches are refused', async () => {
+  it.each(resumeBackends)('on %s: checkpoints every epoch; 1 epoch + --resume to 2 writes the same weights as 2 epochs; mismatches are refused', async (backend) => {
     const [a, b] = [0, 1].map(() => mkdtempSync(path.join(os.tmpdir(), 'convnets-resume-')));
     try {
-      const args = ['train', '--limit-train', '64', '--limit-valid', '20', '--batch-size', '32', '--schedule', 'constant', '--backend', 'wasm'];
+      const args = ['train', '--limit-train', '64', '--limit-valid', '20', '--batch-size', '32', '--schedule', 'constant', '--backend', backend];
       expect((await cli(...args, '--epochs', '2', '--out', a)).code).toBe(0);
       expect((await cli(...args, '--epochs', '1', '--out', b)).code).toBe(0);
       const resumed = await cli(...args, '--epochs', '2', '--resume', '--out', b);
@@ -280,7 +284,7 @@ describe('convnets train', () => {
         code: 1,
         err: expect.stringContaining('--resume: the checkpoint was made with different lr (0.05, now 0.1)'),
       });
-      expect(await cli('train', '--model', 'googlenet', '--limit-train', '32', '--batch-size', '32', '--schedule', 'constant', '--backend', 'wasm', '--epochs', '2', '--resume', '--out', b)).toMatchObject({
+      expect(await cli('train', '--model', 'googlenet', '--limit-train', '32', '--batch-size', '32', '--schedule', 'constant', '--backend', backend, '--epochs', '2', '--resume', '--out', b)).toMatchObject({
         code: 1,
         err: expect.stringContaining('mnist_googlenet.train.safetensors does not exist'),
       });
@@ -289,7 +293,7 @@ describe('convnets train', () => {
     }
   }, 180_000);
 
-  it('survives being killed between writing a checkpoint and renaming it: resume gives the uninterrupted result', async () => {
+  it.each(resumeBackends)('on %s: survives being killed between writing a checkpoint and renaming it: resume gives the uninterrupted result', async (backend) => {
     const dirs = [0, 1, 2].map(() => mkdtempSync(path.join(os.tmpdir(), 'convnets-crash-')));
     const [straight, ...crashed] = dirs as [string, string, string];
     // Preloaded into the real CLI process: SIGKILL itself at the n-th rename of a .safetensors file, i.e. after
@@ -309,7 +313,7 @@ syncBuiltinESMExports();
 `,
     );
     const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
-    const args = ['train', '--limit-train', '64', '--limit-valid', '20', '--batch-size', '32', '--schedule', 'constant', '--backend', 'wasm', '--epochs', '2'];
+    const args = ['train', '--limit-train', '64', '--limit-valid', '20', '--batch-size', '32', '--schedule', 'constant', '--backend', backend, '--epochs', '2'];
     const weights = (dir: string) => readFileSync(path.join(dir, 'mnist_resnet18.safetensors'));
     try {
       expect((await cli(...args, '--out', straight)).code).toBe(0);

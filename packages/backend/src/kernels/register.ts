@@ -3,10 +3,12 @@
  * does not record ops run inside a kernel on the gradient tape); heap kernels are loops over the
  * backend's memory (see heap.ts).
  */
+import type { NativeKernels } from '@convnets/backend-native';
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGrad, conv2dInputGrad } from './conv-grads.js';
 import { poolWindow, type ConvAttrs, type PoolAttrs } from './geometry.js';
 import { col2imInto, heapKernel, im2colInto, maxPoolGradInto, rotateFilterInto, sliceInto, transposeInto, type PoolGeometry } from './heap.js';
+import * as nativeOps from './native/ops.js';
 import * as wasmOps from './wasm/ops.js';
 import { WasmKernels } from './wasm/runtime.js';
 
@@ -35,6 +37,21 @@ export async function loadWasmKernels(threads: number): Promise<{ threads: numbe
   return { threads: k.threads };
 }
 
+/** The kernels the oneDNN addon takes over where it is attached (see kernels/native/ops.ts). */
+export const NATIVE_KERNELS = ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'BatchMatMul', 'ConvnetsBatchNormTrain(+Grad)',
+  'MaxPoolGrad', 'Add', 'Sub', 'Multiply', 'Relu', 'Step', 'PadV2', 'ConvnetsSgdUpdate'] as const;
+
+/**
+ * Runs the hot kernels of the current wasm backend on the oneDNN addon (null: back on our wasm kernels).
+ * Needs `loadWasmKernels` first (the native ops use its heap access); returns what runs natively, or null.
+ */
+export function attachNativeKernels(native: NativeKernels | null): { version: string; runtime: string; kernels: string[] } | null {
+  const k = loaded.get(tf.backend());
+  if (!k) return null;
+  k.native = native;
+  return native ? { version: native.version, runtime: native.runtime, kernels: [...NATIVE_KERNELS] } : null;
+}
+
 /**
  * Fused training kernels, where our wasm kernels run; the packages that use them look them up by name
  * and fall back to tfjs ops where the running backend lacks them:
@@ -51,20 +68,25 @@ export const FUSED_SGD = 'ConvnetsSgdUpdate';
 export const FUSED_ADAM = 'ConvnetsAdamUpdate';
 
 function registerFusedKernels(backendName: string): void {
-  const fused = (op: WasmMultiOp, name: string): tf.KernelConfig => ({
+  const fused = (op: WasmMultiOp, name: string, native?: WasmMultiOp): tf.KernelConfig => ({
     kernelName: name,
     backendName,
     kernelFunc: ({ inputs, attrs, backend }) => {
       const k = loaded.get(backend as object);
       if (!k) throw new Error(`${name}: convnets' wasm kernels are not loaded into this wasm backend (start it with initBackend)`);
-      const out = op(k, inputs as Inputs, attrs as tf.NamedAttrMap);
+      const out = (k.native && native?.(k, inputs as Inputs, attrs as tf.NamedAttrMap)) || op(k, inputs as Inputs, attrs as tf.NamedAttrMap);
       if (!out) throw new Error(`${name}: expects float32 inputs of matching sizes (batch norm: at most 4096 channels)`);
       return out;
     },
   });
-  const ops: Array<[WasmMultiOp, string]> = [[wasmOps.batchNormTrain, FUSED_BATCH_NORM], [wasmOps.batchNormTrainGrad, FUSED_BATCH_NORM_GRAD], [wasmOps.sgdUpdate, FUSED_SGD], [wasmOps.adamUpdate, FUSED_ADAM]];
-  for (const [op, name] of ops) {
-    if (!tf.getKernel(name, backendName)) tf.registerKernel(fused(op, name));
+  const ops: Array<[WasmMultiOp, string, WasmMultiOp?]> = [
+    [wasmOps.batchNormTrain, FUSED_BATCH_NORM, nativeOps.batchNormTrain],
+    [wasmOps.batchNormTrainGrad, FUSED_BATCH_NORM_GRAD, nativeOps.batchNormTrainGrad],
+    [wasmOps.sgdUpdate, FUSED_SGD, nativeOps.sgdUpdate],
+    [wasmOps.adamUpdate, FUSED_ADAM],
+  ];
+  for (const [op, name, native] of ops) {
+    if (!tf.getKernel(name, backendName)) tf.registerKernel(fused(op, name, native));
   }
   if (!tf.getGradient(FUSED_BATCH_NORM)) {
     tf.registerGradient({
@@ -97,15 +119,26 @@ export function setWasmKernelThreads(limit: number): number {
 type WasmOp = (k: WasmKernels, inputs: Inputs, attrs: tf.NamedAttrMap) => tf.TensorInfo | null;
 type WasmMultiOp = (k: WasmKernels, inputs: Inputs, attrs: tf.NamedAttrMap) => tf.TensorInfo[] | null;
 
-/** Runs `op` on convnets' wasm kernels where they are loaded and it applies, else `fallback`. */
-function viaWasm(op: WasmOp, fallback: Impl): Impl {
+/**
+ * Runs `native` where the oneDNN addon is attached and it applies, else `op` on convnets' wasm kernels
+ * where they are loaded and it applies, else `fallback`.
+ */
+function viaWasm(op: WasmOp, fallback: Impl, native?: WasmOp): Impl {
   return (args, original) => {
     const k = loaded.get(args.backend as object);
-    return (k && op(k, args.inputs, args.attrs)) ?? fallback(args, original);
+    return (k?.native && native?.(k, args.inputs, args.attrs)) || (k && op(k, args.inputs, args.attrs)) || fallback(args, original);
   };
 }
 
 const delegate: Impl = (args, original) => original!.kernelFunc(args as never) as tf.TensorInfo;
+
+/** `native` where the oneDNN addon is attached and it applies; tfjs's kernel otherwise. */
+function onlyNative(native: WasmOp): Impl {
+  return (args, original) => {
+    const k = loaded.get(args.backend as object);
+    return (k?.native && native(k, args.inputs, args.attrs)) || delegate(args, original);
+  };
+}
 
 /**
  * Where Conv2D runs. Training (a gradient tape recording): always our kernel, which packs no input and
@@ -122,15 +155,19 @@ function convOnOurs(x: tf.TensorInfo, filter: tf.TensorInfo, attrs: tf.NamedAttr
   return (n * h * w) / stride >= INFERENCE_PIXELS && filter.shape.length === 4;
 }
 
-const conv2dOnWasm = viaWasm(wasmOps.conv2d, delegate);
+const conv2dOnWasm = viaWasm(wasmOps.conv2d, delegate, nativeOps.conv2d);
 
 const kernels = {
   Conv2D: (args, original) => (convOnOurs(args.inputs.x!, args.inputs.filter!, args.attrs) ? conv2dOnWasm : delegate)(args, original),
-  Conv2DBackpropFilter: viaWasm(wasmOps.conv2dBackpropFilter, ({ inputs, attrs }) =>
-    conv2dFilterGrad(inputs.x as Tensor4D, inputs.dy as Tensor4D, attrs.filterShape as number[], attrs as unknown as ConvAttrs),
+  Conv2DBackpropFilter: viaWasm(
+    wasmOps.conv2dBackpropFilter,
+    ({ inputs, attrs }) => conv2dFilterGrad(inputs.x as Tensor4D, inputs.dy as Tensor4D, attrs.filterShape as number[], attrs as unknown as ConvAttrs),
+    nativeOps.conv2dBackpropFilter,
   ),
-  Conv2DBackpropInput: viaWasm(wasmOps.conv2dBackpropInput, ({ inputs, attrs }) =>
-    conv2dInputGrad(inputs.dy as Tensor4D, inputs.filter as Tensor4D, attrs.inputShape as number[], attrs as unknown as ConvAttrs),
+  Conv2DBackpropInput: viaWasm(
+    wasmOps.conv2dBackpropInput,
+    ({ inputs, attrs }) => conv2dInputGrad(inputs.dy as Tensor4D, inputs.filter as Tensor4D, attrs.inputShape as number[], attrs as unknown as ConvAttrs),
+    nativeOps.conv2dBackpropInput,
   ),
   /**
    * Shares the data instead of copying it (tensors are immutable; wasm's Reshape shares the same way):
@@ -144,13 +181,24 @@ const kernels = {
   },
   Sum: viaWasm((k, inputs, attrs) => wasmOps.channelReduce(k, inputs, attrs, false), delegate),
   Mean: viaWasm((k, inputs, attrs) => wasmOps.channelReduce(k, inputs, attrs, true), delegate),
-  MaxPoolGrad: viaWasm(wasmOps.maxPoolGrad, ({ inputs, attrs, backend }) => {
-    const x = inputs.input!;
-    const g = poolWindow(x.shape, attrs as unknown as PoolAttrs);
-    const [batch, , , channels] = x.shape as [number, number, number, number];
-    const geometry = { ...g, batch, channels };
-    return heapKernel(backend, [x, inputs.dy!], x.shape, ([xv, dyv], dx) => maxPoolGradInto(xv!, dyv!, geometry, dx));
-  }),
+  MaxPoolGrad: viaWasm(
+    wasmOps.maxPoolGrad,
+    ({ inputs, attrs, backend }) => {
+      const x = inputs.input!;
+      const g = poolWindow(x.shape, attrs as unknown as PoolAttrs);
+      const [batch, , , channels] = x.shape as [number, number, number, number];
+      const geometry = { ...g, batch, channels };
+      return heapKernel(backend, [x, inputs.dy!], x.shape, ([xv, dyv], dx) => maxPoolGradInto(xv!, dyv!, geometry, dx));
+    },
+    nativeOps.maxPoolGrad,
+  ),
+  /** Elementwise ops run by the native addon on every core where it is attached; otherwise tfjs's own. */
+  Add: onlyNative(nativeOps.binary('add')),
+  Sub: onlyNative(nativeOps.binary('sub')),
+  Multiply: onlyNative(nativeOps.binary('mul')),
+  Relu: onlyNative(nativeOps.unary('relu')),
+  Step: onlyNative(nativeOps.unary('step')),
+  PadV2: onlyNative(nativeOps.padV2),
   /** Replaces wasm's Transpose when the innermost axis moves (its scalar loop is 5-10x slower then). */
   Transpose: (args, original) => {
     const { inputs, attrs, backend } = args;
@@ -209,7 +257,7 @@ const kernels = {
       if (direct <= reversed) return tf.engine().makeTensorFromTensorInfo(plain(tA ? swap(a) : a, tB ? swap(b) : b));
       return swap(tf.engine().makeTensorFromTensorInfo(plain(tB ? b : swap(b), tA ? a : swap(a))));
     });
-  }),
+  }, nativeOps.batchMatMul),
   /** [kh, kw, in, out] -> rotated 180 degrees with in/out swapped; used by the input gradient. */
   ConvnetsRotateFilter: ({ inputs, backend }) => {
     const f = inputs.filter!;
@@ -225,10 +273,13 @@ export type TrainingKernel = keyof typeof kernels;
  * - wasm: no Conv2DBackpropFilter at all; Conv2DBackpropInput a scalar loop; MaxPoolGrad wrong where a
  *   window's maximum is <= 0; Transpose and Reverse slow scalar loops; BatchMatMul with a transpose
  *   flag 10-40x slower than without; Slice copies its whole input out of the heap first.
+ *   Add, Sub, Multiply, Relu, Step and PadV2 (one thread in tfjs-wasm) are replaced only where the native addon
+ *   is attached; elsewhere they pass straight to tfjs's kernels.
  * - cpu: Conv2DBackpropFilter a naive loop (0.04 GFLOP/s); as a convolution it is ~17x faster.
  */
 export const TRAINING_KERNELS: Record<string, readonly TrainingKernel[]> = {
-  wasm: ['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Sum', 'Mean', 'Identity', 'Transpose', 'Slice', 'BatchMatMul', 'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im'],
+  wasm: ['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Sum', 'Mean', 'Identity', 'Transpose', 'Slice', 'BatchMatMul',
+    'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im', 'Add', 'Sub', 'Multiply', 'Relu', 'Step', 'PadV2'],
   cpu: ['Conv2DBackpropFilter', 'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im'],
 };
 

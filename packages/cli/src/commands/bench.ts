@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { initBackend, type BackendRequest } from '@convnets/backend';
+import { BACKEND_NAMES, initBackend, type BackendRequest } from '@convnets/backend';
 import { getModelInfo, listModels } from '@convnets/architectures';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { benchmark, forwardFlops, type BenchResult } from '../benchmark.js';
@@ -26,8 +26,8 @@ const DEFAULT_TORCH_SCRIPT = fileURLToPath(new URL('../../../../bench/torch_benc
 
 function backendList(value: string): string[] {
   const names = value.split(',').map((s) => s.trim()).filter(Boolean);
-  const bad = names.filter((n) => !['cpu', 'wasm', 'webgl', 'webgpu', 'tensorflow', 'auto'].includes(n));
-  if (names.length === 0 || bad.length) throw new InvalidArgumentError(`Expected a comma-separated list of cpu, wasm, tensorflow, auto; got '${value}'.`);
+  const bad = names.filter((n) => !BACKEND_NAMES.includes(n as BackendRequest));
+  if (names.length === 0 || bad.length) throw new InvalidArgumentError(`Expected a comma-separated list of ${BACKEND_NAMES.join(', ')}; got '${value}'.`);
   return names;
 }
 
@@ -98,8 +98,9 @@ export function benchCommand(io: Io): Command {
       for (const backend of flags.backends) {
         const info = await initBackend(backend as BackendRequest);
         flops ||= forwardFlops(flags.model, flags.imageSize, flags.inChannels);
-        if (!flags.json) io.err(`measuring ${info.backend}${info.backend === 'wasm' ? ` (SIMD ${info.details.simd}, ${info.details.threads} thread(s))` : ''} ...`);
-        results.push(benchmark({ model: flags.model, imageSize: flags.imageSize, batchSize: flags.batchSize, inChannels: flags.inChannels, seconds: flags.seconds }));
+        if (!flags.json) io.err(`measuring ${info.label} ...`);
+        const result = benchmark({ model: flags.model, imageSize: flags.imageSize, batchSize: flags.batchSize, inChannels: flags.inChannels, seconds: flags.seconds });
+        results.push({ ...result, backend: info.name });
       }
       if (flags.torch) {
         flops ||= (await initBackend('cpu'), forwardFlops(flags.model, flags.imageSize, flags.inChannels));

@@ -142,7 +142,9 @@ export function trainCommand(io: Io): Command {
     .option('--resume', 'continue the run whose checkpoint is in --out (same options; --epochs is the new total)')
     .action(async (flags: TrainFlags) => {
       const info = await initBackend(flags.backend);
-      io.err(`backend: ${info.backend}${info.backend === 'wasm' ? ` (SIMD ${info.details.simd}, ${info.details.threads} threads)` : ''}`);
+      io.err(`backend: ${info.label}`);
+      const native = info.skipped.find((s) => s.backend === 'native');
+      if (native) io.err(`(no native kernels: ${native.reason})`);
       const { train, test } = await loadDataset(flags.dataset, flags);
       const trainSet: ImageDataset = flags.limitTrain ? train.head(flags.limitTrain) : train;
       const validSet: ImageDataset = flags.limitValid ? test.head(flags.limitValid) : test;
@@ -193,7 +195,7 @@ export function trainCommand(io: Io): Command {
         await writeAtomically(`${base}.safetensors`, weightsFile(state, history.trainLoss.length)).finally(() => tf.dispose([...state.values()]));
         await writeCurves(flags.out, history);
       }
-      await writeAtomically(path.join(flags.out, 'history.json'), `${JSON.stringify({ model: flags.model, dataset: flags.dataset, backend: info.backend, ...history, test: { loss: final.loss, accuracy: final.accuracy, perClassAccuracy: final.perClassAccuracy, confusion: final.confusion } }, null, 2)}\n`);
+      await writeAtomically(path.join(flags.out, 'history.json'), `${JSON.stringify({ model: flags.model, dataset: flags.dataset, backend: info.name, ...history, test: { loss: final.loss, accuracy: final.accuracy, perClassAccuracy: final.perClassAccuracy, confusion: final.confusion } }, null, 2)}\n`);
       io.err(`wrote ${base}.safetensors, ${path.join(flags.out, 'history.json')} and the curves ${['accuracy', 'loss'].map((n) => path.join(flags.out, `${n}.svg|png`)).join(', ')}`);
       optimizer.dispose();
       model.dispose();

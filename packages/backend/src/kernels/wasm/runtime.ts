@@ -3,6 +3,7 @@
  * imports tfjs's memory, so kernels read and write tensors where they are. Where that memory is shared
  * (the threaded build), worker threads instantiate the same module on it and take a share of each call.
  */
+import type { NativeKernels } from '@convnets/backend-native';
 import type * as tf from '@tensorflow/tfjs-core';
 import { KERNELS_WASM, KERNELS_WASM_MISSING } from './binary.generated.js';
 import { startPool, type Pool } from './pool-node.js';
@@ -54,6 +55,18 @@ export class WasmKernels {
 
   /** At most this many threads per call (tests compare 1 with all; benchmarks measure scaling). */
   limit = Infinity;
+
+  /** The oneDNN addon, where it runs the hot kernels on this heap (see kernels/native/ops.ts). */
+  native: NativeKernels | null = null;
+
+  private view: Float32Array | null = null;
+
+  /** A float32 view of the whole heap (fresh after the memory grows), for the native kernels. */
+  heap(): Float32Array {
+    const buffer = this.memory.buffer;
+    if (this.view?.buffer !== buffer) this.view = new Float32Array(buffer);
+    return this.view;
+  }
 
   /** Threads a call may use: the pool's workers and this thread, up to `limit`. */
   get threads(): number {

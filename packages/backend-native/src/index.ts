@@ -1,0 +1,8 @@
+export {
+  loadNativeKernels,
+  type NativeKernels,
+  type NativeLoad,
+  type ConvGeometry,
+  type MaxPoolGeometry,
+  type ElementwiseOp,
+} from './load.js';

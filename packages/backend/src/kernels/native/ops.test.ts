@@ -1,0 +1,152 @@
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../init.js';
+import {
+  batchNormShapes,
+  batchNormStep,
+  convCases,
+  convFunctions,
+  expectFlatTraining,
+  expectLikeCpu,
+  matMulFunction,
+  matMulShapes,
+  maxPoolCases,
+  maxPoolGradFunction,
+  nativeMissing,
+  on,
+  transposes,
+  underTape,
+  values,
+} from '../../test-utils/kernel-checks.js';
+
+const missing = nativeMissing();
+
+describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
+  beforeAll(async () => {
+    const info = await initBackend('native');
+    expect(info.backend).toBe('wasm');
+    expect(info.label).toMatch(/^wasm \(SIMD on, \d+ threads?\) \+ oneDNN 2\.\d+\.\d+ native kernels$/);
+    expect(info.details.nativeKernels).toMatch(/Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter, BatchMatMul/);
+  });
+
+  it.each(convCases)('convolution: kernel %i stride %i padding %i dilation %i, %ix%i, %i->%i channels, batch %i', async (...c) => {
+    const { forward, gradients } = convFunctions(c);
+    await expectLikeCpu(forward);
+    if (gradients) {
+      await expectLikeCpu(gradients.filterGrad);
+      await expectLikeCpu(gradients.inputGrad);
+    }
+  });
+
+  it("convolution: 'same' padding with an odd total pads more at the bottom/right, as tfjs", async () => {
+    const x = values([2, 10, 9, 8], 3);
+    const filter = values([4, 4, 8, 8], 4);
+    await expectLikeCpu(underTape(() => tf.conv2d(tf.tensor4d(x, [2, 10, 9, 8]), tf.tensor4d(filter, [4, 4, 8, 8]), 2, 'same')));
+    const stride2 = () => tf.grad((t) => tf.sum(tf.conv2d(t as tf.Tensor4D, tf.tensor4d(filter, [4, 4, 8, 8]), 2, 'same')))(tf.tensor4d(x, [2, 10, 9, 8]));
+    await expectLikeCpu(stride2);
+  });
+
+  for (const shape of matMulShapes) {
+    for (const [tA, tB] of transposes) {
+      const [m, k, n, ba, bb] = shape;
+      it(`matmul: ${ba}x[${m}, ${k}] . ${bb}x[${k}, ${n}], transposeA ${tA}, transposeB ${tB}`, async () => {
+        await expectLikeCpu(matMulFunction(shape, tA, tB));
+      });
+    }
+  }
+
+  it.each(batchNormShapes)("batch norm (train mode) on [%i, %i, %i, %i] equals nn's composite: output, statistics, gradients", async (n, h, w, c) => {
+    await expectLikeCpu(batchNormStep(n, h, w, c));
+  });
+
+  it.each(maxPoolCases)('max-pool %i stride %i padding %i gradient, input [%i, %i, %i, %i], with ties', async (...c) => {
+    await expectLikeCpu(maxPoolGradFunction(c), 1e-6);
+  });
+
+  const a = values([16, 7, 7, 64], 1);
+  const b = values([16, 7, 7, 64], 2);
+  const operand = (shape: number[], seed: number) => tf.tensor(values(shape, seed), shape);
+  it.each([
+    ['same shapes', [16, 7, 7, 64], [16, 7, 7, 64]],
+    ['a per-channel vector', [16, 7, 7, 64], [64]],
+    ['a per-channel vector first', [1, 1, 64], [16, 7, 7, 64]],
+    ['a scalar', [5, 3], []],
+    ['a row across a matrix', [3, 1, 5], [4, 5]], // not a trailing-axes repeat: tfjs's kernel
+  ] as const)('add, sub, multiply with %s equal cpu exactly', async (_, sa, sb) => {
+    for (const op of [tf.add, tf.sub, tf.mul]) await expectLikeCpu(() => op(operand([...sa], 3), operand([...sb], 4)), 1e-7);
+  });
+
+  it('relu and its gradient (step), with NaN, -0 and infinities, give exactly cpu\'s values; int32 arithmetic keeps tfjs kernels', async () => {
+    const special = Float32Array.from([...a.slice(0, 1000), NaN, -0, 0, Infinity, -Infinity]);
+    for (const f of [() => tf.relu(tf.tensor1d(special)), () => tf.step(tf.tensor1d(special))]) {
+      expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
+    }
+    await expectLikeCpu(() => tf.grad((t) => tf.sum(tf.mul(tf.relu(t), tf.tensor4d(b, [16, 7, 7, 64]))))(tf.tensor4d(a, [16, 7, 7, 64])), 1e-7);
+    const ints = await on('wasm', () => tf.cast(tf.add(tf.tensor1d([1, 2], 'int32'), tf.tensor1d([3, 4], 'int32')), 'float32'));
+    expect(Array.from(ints.values)).toEqual([4, 6]);
+  });
+
+  it.each([
+    [[1, 1, 64, 32], [[1, 1], [1, 1], [0, 0], [0, 0]], 0],
+    [[5, 7], [[2, 0], [0, 3]], 1.5],
+    [[2, 3, 4, 5, 6], [[0, 1], [1, 0], [2, 2], [0, 0], [3, 1]], -2],
+    [[9], [[4, 5]], 0],
+  ] as const)('pad %j by %j with %f equals cpu', async (shape, paddings, value) => {
+    const x = values([...shape], shape.length);
+    const f = () => tf.pad(tf.tensor(x, [...shape]), paddings.map((p) => [...p] as [number, number]), value);
+    expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
+  });
+
+  it.each([
+    [[3, 3, 64, 64], 0.9, 5e-4, false],
+    [[1000003], 0.9, 0, true],
+  ] as const)('SGD update on %j (momentum %f, weight decay %f, Nesterov %s): the bits of the ops it replaces', async (shape, momentum, weightDecay, nesterov) => {
+    const size = shape.reduce((p, q) => p * q, 1);
+    const [p, g, buf] = [1, 2, 3].map((seed) => values([size], seed));
+    const lr = 0.0372;
+    const tensors = () => [p!, g!, buf!].map((v) => tf.tensor(v, [...shape]));
+    const fused = () => {
+      const [param, grad, buffer] = tensors();
+      const out = tf.engine().runKernel('ConvnetsSgdUpdate', { param: param!, grad: grad!, buffer: buffer! }, { lr, momentum, weightDecay, nesterov }) as tf.Tensor[];
+      return tf.concat([tf.reshape(out[0]!, [-1]), tf.reshape(out[1]!, [-1])]);
+    };
+    const ops = () => {
+      const [param, grad, buffer] = tensors();
+      const d = weightDecay ? tf.add(grad!, tf.mul(param!, weightDecay)) : grad!;
+      const next = tf.add(tf.mul(buffer!, momentum), d);
+      const update = nesterov ? tf.add(d, tf.mul(next, momentum)) : next;
+      return tf.concat([tf.reshape(tf.sub(param!, tf.mul(update, lr)), [-1]), tf.reshape(next, [-1])]);
+    };
+    expect((await on('wasm', fused)).values).toEqual((await on('cpu', ops)).values);
+  });
+
+  it('training keeps tensor and heap-buffer counts flat over 1000 steps while the loss falls', async () => {
+    await tf.setBackend('wasm');
+    await expectFlatTraining();
+  });
+
+  it('gives the same bits on every run (a resumed run computes what a straight one does)', async () => {
+    const { forward, gradients } = convFunctions(convCases[2]!);
+    for (const f of [forward, gradients!.filterGrad, gradients!.inputGrad, batchNormStep(16, 7, 7, 64)]) {
+      expect((await on('wasm', f)).values).toEqual((await on('wasm', f)).values);
+    }
+  });
+
+  it('a request for plain wasm afterwards runs without them', async () => {
+    const info = await initBackend('wasm');
+    expect(info.details.nativeKernels).toBeUndefined();
+    expect(info.label).not.toMatch(/oneDNN/);
+    const back = await initBackend('native');
+    expect(back.details.nativeKernels).toBeDefined();
+  });
+});
+
+describe.runIf(missing)('without the oneDNN addon', () => {
+  it("'native' fails with the reason and 'auto' falls back to wasm, saying why", async () => {
+    await expect(initBackend('native')).rejects.toThrow(missing);
+    const info = await initBackend('auto');
+    expect(info.backend).toBe('wasm');
+    expect(info.skipped.find((s) => s.backend === 'native')?.reason).toBe(missing);
+  });
+});

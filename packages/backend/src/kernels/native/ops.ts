@@ -1,0 +1,202 @@
+/**
+ * tfjs kernels on the optional oneDNN addon (@convnets/backend-native): convolutions (forward, input and
+ * filter gradients), batched matmuls and train-mode batch norm, computed natively on tfjs-wasm's heap in
+ * place (operands are byte offsets into it). Each returns null where it does not apply, so the caller
+ * falls back to convnets' wasm kernels.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { WasmKernels } from '../wasm/runtime.js';
+
+type Inputs = Record<string, tf.TensorInfo>;
+
+const allFloat = (...ts: tf.TensorInfo[]) => ts.every((t) => t.dtype === 'float32');
+
+/**
+ * Calls `f` with the tensors' heap addresses and then a view of the heap, taken last: finding an address
+ * can move a tensor in from another backend, which can grow the heap and leave an older view short.
+ */
+function withHeap(k: WasmKernels, tensors: tf.TensorInfo[], f: (heap: Float32Array, ...addresses: number[]) => void): void {
+  const addresses = tensors.map((t) => k.address(t));
+  f(k.heap(), ...addresses);
+}
+const sizeOf = (shape: readonly number[]) => shape.reduce((p, q) => p * q, 1);
+
+/** The addon's 17-number convolution geometry, or null for layouts it does not take (NCHW, empty tensors). */
+function geometry(inShape: number[], filterShape: number[], attrs: tf.NamedAttrMap, dilations: unknown = 1): number[] | null {
+  if ((attrs.dataFormat && attrs.dataFormat !== 'NHWC') || filterShape.length !== 4) return null;
+  const info = tf.backend_util.computeConv2DInfo(
+    inShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as number,
+    dilations as number,
+    attrs.pad as 'same',
+    attrs.dimRoundingMode as 'floor' | undefined,
+  );
+  const g = [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.filterHeight, info.filterWidth, info.outChannels,
+    info.outHeight, info.outWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
+    info.padInfo.top, info.padInfo.left, info.padInfo.bottom, info.padInfo.right];
+  return g.slice(0, 9).some((d) => d <= 0) ? null : g;
+}
+
+/** y [N, Ho, Wo, Cout] = conv(x, filter). */
+export function conv2d(k: WasmKernels, { x, filter }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+  const g = allFloat(x!, filter!) ? geometry(x!.shape, filter!.shape, attrs, attrs.dilations) : null;
+  if (!g) return null;
+  const y = k.output([g[0]!, g[7]!, g[8]!, g[6]!]);
+  withHeap(k, [x!, filter!, y], (heap, p0, p1, p2) =>
+    k.native!.conv2dForward(heap, p0, p1, p2, ...g));
+  return y;
+}
+
+/** dx [N, H, W, Cin], given dy and the filter. */
+export function conv2dBackpropInput(k: WasmKernels, { dy, filter }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+  const inputShape = attrs.inputShape as number[];
+  const g = allFloat(dy!, filter!) ? geometry(inputShape, filter!.shape, attrs, attrs.dilations) : null;
+  if (!g) return null;
+  const dx = k.output(inputShape);
+  withHeap(k, [dy!, filter!, dx], (heap, p0, p1, p2) =>
+    k.native!.conv2dInputGrad(heap, p0, p1, p2, ...g));
+  return dx;
+}
+
+/** dW [kh, kw, Cin, Cout], given x and dy. */
+export function conv2dBackpropFilter(k: WasmKernels, { x, dy }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+  const filterShape = attrs.filterShape as number[];
+  const g = allFloat(x!, dy!) ? geometry(x!.shape, filterShape, attrs, attrs.dilations) : null;
+  if (!g) return null;
+  const dw = k.output(filterShape);
+  withHeap(k, [x!, dy!, dw], (heap, p0, p1, p2) =>
+    k.native!.conv2dFilterGrad(heap, p0, p1, p2, ...g));
+  return dw;
+}
+
+/** Batched C = op(A) . op(B) with either operand transposed and a batch of 1 broadcast. */
+export function batchMatMul(k: WasmKernels, { a, b }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+  if (!allFloat(a!, b!) || a!.shape.length !== 3 || b!.shape.length !== 3) return null;
+  const tA = Boolean(attrs.transposeA);
+  const tB = Boolean(attrs.transposeB);
+  const [batchA, ar, ac] = a!.shape as [number, number, number];
+  const [batchB, br, bc] = b!.shape as [number, number, number];
+  const [m, depth] = tA ? [ac, ar] : [ar, ac];
+  const n = tB ? br : bc;
+  if ((tB ? bc : br) !== depth || (batchA !== batchB && batchA !== 1 && batchB !== 1)) return null;
+  if (sizeOf(a!.shape) === 0 || sizeOf(b!.shape) === 0) return null;
+  const c = k.output([Math.max(batchA, batchB), m, n]);
+  withHeap(k, [a!, b!, c], (heap, p0, p1, p2) =>
+    k.native!.matmul(heap, p0, p1, p2, batchA, batchB, m, depth, n, tA ? 1 : 0, tB ? 1 : 0));
+  return c;
+}
+
+function batchNormShape(x: tf.TensorInfo): { rows: number; channels: number } | null {
+  const channels = x.shape[x.shape.length - 1]!;
+  const rows = sizeOf(x.shape.slice(0, -1));
+  return x.dtype === 'float32' && x.shape.length >= 2 && rows > 0 && channels > 0 ? { rows, channels } : null;
+}
+
+/** Train-mode batch norm: [y, batch mean, biased batch variance]. */
+export function batchNormTrain(k: WasmKernels, { x, gamma, beta }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo[] | null {
+  const size = batchNormShape(x!);
+  if (!size || !allFloat(gamma!, beta!)) return null;
+  const y = k.output(x!.shape);
+  const mean = k.output([size.channels]);
+  const variance = k.output([size.channels]);
+  withHeap(k, [x!, gamma!, beta!, y, mean, variance], (heap, ...at) =>
+    k.native!.batchNormTrain(heap, at[0]!, at[1]!, at[2]!, at[3]!, at[4]!, at[5]!, size.rows, size.channels, attrs.eps as number));
+  return [y, mean, variance];
+}
+
+/** Its gradient: [dx, dgamma, dbeta]. */
+export function batchNormTrainGrad(k: WasmKernels, { dy, x, gamma, mean, variance }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo[] | null {
+  const size = batchNormShape(x!);
+  if (!size || !allFloat(dy!, gamma!, mean!, variance!)) return null;
+  const dx = k.output(x!.shape);
+  const dgamma = k.output([size.channels]);
+  const dbeta = k.output([size.channels]);
+  withHeap(k, [dy!, x!, gamma!, mean!, variance!, dx, dgamma, dbeta], (heap, ...at) =>
+    k.native!.batchNormTrainGrad(heap, at[0]!, at[1]!, at[2]!, at[3]!, at[4]!, at[5]!, at[6]!, at[7]!, size.rows, size.channels, attrs.eps as number));
+  return [dx, dgamma, dbeta];
+}
+
+/** dx of a max-pool: each window's gradient to its first maximum (tfjs cpu's and PyTorch's rule). */
+export function maxPoolGrad(k: WasmKernels, { dy, input }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+  if (!allFloat(dy!, input!) || sizeOf(input!.shape) === 0) return null;
+  const info = tf.backend_util.computePool2DInfo(
+    input!.shape as [number, number, number, number],
+    attrs.filterSize as number,
+    attrs.strides as number,
+    1,
+    attrs.pad as 'same',
+    attrs.dimRoundingMode as 'floor' | undefined,
+  );
+  const dx = k.output(input!.shape);
+  withHeap(k, [input!, dy!, dx], (heap, p0, p1, p2) =>
+    k.native!.maxPoolGrad(heap, p0, p1, p2, info.batchSize, info.inHeight, info.inWidth,
+    info.inChannels, info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
+    info.padInfo.top, info.padInfo.left));
+  return dx;
+}
+
+/** `shape` without its leading 1s. */
+const trimmed = (shape: readonly number[]) => shape.slice(Math.max(0, shape.findIndex((d) => d !== 1)));
+
+/** Whether `small` broadcasts against `out` by repeating along leading axes only (a trailing-axes broadcast). */
+function repeatsInto(small: readonly number[], out: readonly number[]): boolean {
+  const s = small.findIndex((d) => d !== 1) < 0 ? [] : trimmed(small);
+  return s.length <= out.length && s.every((d, i) => d === out[out.length - s.length + i]);
+}
+
+/**
+ * a op b for float32 operands of one shape, or where one repeats along the other's leading axes (a
+ * per-channel vector, a scalar): tfjs-wasm runs these on one thread.
+ */
+export function binary(op: 'add' | 'sub' | 'mul') {
+  return (k: WasmKernels, { a, b }: Inputs): tf.TensorInfo | null => {
+    if (!allFloat(a!, b!)) return null;
+    const out = tf.backend_util.assertAndGetBroadcastShape(a!.shape, b!.shape);
+    const size = sizeOf(out);
+    if (size === 0) return null;
+    const swapped = sizeOf(a!.shape) !== size;
+    const [big, small] = swapped ? [b!, a!] : [a!, b!];
+    if (sizeOf(big.shape) !== size || !repeatsInto(small.shape, out)) return null;
+    const y = k.output(out);
+    withHeap(k, [big, small, y], (heap, p0, p1, p2) => k.native!.elementwise(heap, op, p0, p1, p2, size, sizeOf(small.shape), swapped ? 1 : 0));
+    return y;
+  };
+}
+
+/** relu(x), or step(x) (1 where x > 0, else 0: ReLU's gradient mask) for Step's alpha 0. */
+export function unary(op: 'relu' | 'step') {
+  return (k: WasmKernels, { x }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null => {
+    const size = sizeOf(x!.shape);
+    if (x!.dtype !== 'float32' || size === 0 || (op === 'step' && attrs.alpha)) return null;
+    const y = k.output(x!.shape);
+    withHeap(k, [x!, y], (heap, p0, p1) => k.native!.elementwise(heap, op, p0, p0, p1, size, size, 0));
+    return y;
+  };
+}
+
+/** Padding with a constant (the gradient of a slice, e.g. nn's live-tap weight crop); ranks up to 6. */
+export function padV2(k: WasmKernels, { x }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+  const paddings = attrs.paddings as Array<[number, number]>;
+  const rank = x!.shape.length;
+  if (x!.dtype !== 'float32' || rank === 0 || rank > 6 || sizeOf(x!.shape) === 0) return null;
+  const out = k.output(x!.shape.map((d, i) => d + paddings[i]![0] + paddings[i]![1]));
+  const lead = 6 - rank;
+  const shape = [...new Array<number>(lead).fill(1), ...x!.shape];
+  const before = [...new Array<number>(lead).fill(0), ...paddings.map((p) => p[0])];
+  const after = [...new Array<number>(lead).fill(0), ...paddings.map((p) => p[1])];
+  withHeap(k, [x!, out], (heap, p0, p1) => k.native!.pad(heap, p0, p1, Number(attrs.constantValue ?? 0), ...shape, ...before, ...after));
+  return out;
+}
+
+/** One SGD-with-momentum step of one parameter: [param', buffer'], the same bits as convnets' wasm kernel. */
+export function sgdUpdate(k: WasmKernels, { param, grad, buffer }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo[] | null {
+  const size = sizeOf(param!.shape);
+  if (!allFloat(param!, grad!, buffer!) || sizeOf(grad!.shape) !== size || sizeOf(buffer!.shape) !== size) return null;
+  const paramOut = k.output(param!.shape);
+  const bufferOut = k.output(param!.shape);
+  withHeap(k, [param!, grad!, buffer!, paramOut, bufferOut], (heap, p0, p1, p2, p3, p4) =>
+    k.native!.sgdUpdate(heap, p0, p1, p2, p3, p4, size,
+    attrs.nesterov ? 1 : 0, attrs.lr as number, attrs.momentum as number, attrs.weightDecay as number));
+  return [paramOut, bufferOut];
+}
