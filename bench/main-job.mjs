@@ -2,7 +2,7 @@
 // our Sgd + crossEntropy, the DataLoader with the CLI's transforms) against its PyTorch twin
 // (main_job_torch.py, glibc's buffer trimming off as in a long run), after a warm-up. The two sides take
 // turns for --rounds rounds, since this VM's speed drifts by minutes: compare the ratios, not the figures.
-// usage: pnpm --filter @convnets/bench main-job [--rounds 3] [--steps 20] [--warmup 5] [--backend wasm] [--no-torch]
+// usage: pnpm --filter @convnets/bench main-job [--rounds 3] [--steps 20] [--warmup 5] [--backend auto] [--no-torch]
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@convnets/backend';
 import { createModel } from '@convnets/architectures';
@@ -18,7 +18,7 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string', default: '3' },
     steps: { type: 'string', default: '20' },
     warmup: { type: 'string', default: '5' },
-    backend: { type: 'string', default: 'wasm' },
+    backend: { type: 'string', default: 'auto' },
     'no-torch': { type: 'boolean', default: false },
   },
 });
@@ -67,7 +67,7 @@ function torch() {
 }
 
 const side = await ours();
-console.log(`convnets on ${side.info.backend} (${JSON.stringify(side.info.details)}); PyTorch on /usr/bin/python3`);
+console.log(`convnets on ${side.info.label} (${JSON.stringify(side.info.details)}); PyTorch on /usr/bin/python3`);
 const ratios = [];
 for (let round = 1; round <= Number(flags.rounds); round++) {
   const a = await side.measure();

@@ -1,7 +1,7 @@
 // Per-kernel profile of the main job's training step (ResNet-18, real MNIST at 28x28, batch 128, our Sgd
 // and crossEntropy): ms per step over --steps steps, then tf.profile of one step, by kernel name and by
 // kernel and input shapes. On wasm, tf.profile's kernel times are wall times.
-// usage: pnpm --filter @convnets/bench profile-step [--backend wasm] [--steps 8] [--top 30]
+// usage: pnpm --filter @convnets/bench profile-step [--backend auto] [--steps 8] [--top 30]
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@convnets/backend';
 import { createModel } from '@convnets/architectures';
@@ -11,10 +11,10 @@ import { Sgd, crossEntropy } from '@convnets/trainer';
 import { parseArgs } from 'node:util';
 
 const { values: flags } = parseArgs({
-  options: { backend: { type: 'string', default: 'wasm' }, steps: { type: 'string', default: '8' }, top: { type: 'string', default: '30' } },
+  options: { backend: { type: 'string', default: 'auto' }, steps: { type: 'string', default: '8' }, top: { type: 'string', default: '30' } },
 });
 const info = await initBackend(flags.backend);
-console.log(info.backend, JSON.stringify(info.details));
+console.log(info.label, JSON.stringify(info.details));
 const { train } = await loadMnist();
 const net = createModel('resnet18', { numClasses: 10, inChannels: 1, inputSize: 28, seed: 0 });
 initWeights(net, 'xavier', 0);

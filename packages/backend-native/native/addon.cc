@@ -39,6 +39,7 @@ napi_value init(napi_env env, napi_value exports) {
       function<batchNormTrainGrad>("batchNormTrainGrad"),
       function<maxPoolGrad>("maxPoolGrad"),
       function<elementwise>("elementwise"),
+      function<batchNormInference>("batchNormInference"),
       function<pad>("pad"),
       function<sgdUpdate>("sgdUpdate"),
       function<describe>("info"),

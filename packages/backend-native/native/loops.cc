@@ -120,6 +120,31 @@ napi_value elementwise(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// batchNormInference(heap, x, mean, variance, scale, offset, y, rows, C, eps): y = offset + (x - mean) * scale /
+// sqrt(variance + eps) per channel over [rows, C] (eval mode, tfjs's FusedBatchNorm); scale or offset at byte
+// offset -1 means none (1 and 0).
+napi_value batchNormInference(napi_env env, napi_callback_info info) {
+  Args a(env, info, "batchNormInference", 9);
+  int64_t rows = a.n[6], C = a.n[7];
+  double eps = a.d[8];
+  const float *x = a.at(0, rows * C, "x"), *mean = a.at(1, C, "mean"), *variance = a.at(2, C, "variance");
+  const float *scale = a.n[3] < 0 ? nullptr : a.at(3, C, "scale"), *offset = a.n[4] < 0 ? nullptr : a.at(4, C, "offset");
+  float *y = a.at(5, rows * C, "y");
+  std::vector<float> factor(C), shift(C);
+  for (int64_t c = 0; c < C; c++) {
+    factor[c] = float((scale ? scale[c] : 1.0) / std::sqrt(double(variance[c]) + eps));
+    shift[c] = offset ? offset[c] : 0.0f;
+  }
+  const float *__restrict f = factor.data(), *__restrict b = shift.data(), *__restrict m = mean;
+#pragma omp parallel for schedule(static) if (rows * C >= PARALLEL)
+  for (int64_t r = 0; r < rows; r++) {
+    const float *__restrict xr = x + r * C;
+    float *__restrict yr = y + r * C;
+    for (int64_t c = 0; c < C; c++) yr[c] = b[c] + (xr[c] - m[c]) * f[c];
+  }
+  return nullptr;
+}
+
 // pad(heap, x, out, value, ...shape, ...before, ...after): out = x surrounded by `value`; shape and
 // padding have 6 axes (lower ranks put 1s and 0s in front).
 constexpr int64_t PAD_RANK = 6;

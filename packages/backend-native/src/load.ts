@@ -34,6 +34,8 @@ export interface NativeKernels {
   matmul(heap: Float32Array, a: number, b: number, c: number, batchA: number, batchB: number, m: number, k: number, n: number, transposeA: number, transposeB: number): void;
   /** Training-mode batch norm over [rows, C]: y, and the batch mean and biased variance per channel. */
   batchNormTrain(heap: Float32Array, x: number, gamma: number, beta: number, y: number, mean: number, variance: number, rows: number, channels: number, eps: number): void;
+  /** Eval-mode batch norm over [rows, C] with given statistics (tfjs's FusedBatchNorm); scale or offset -1: none. */
+  batchNormInference(heap: Float32Array, x: number, mean: number, variance: number, scale: number, offset: number, y: number, rows: number, channels: number, eps: number): void;
   /** The max-pool gradient: each window's dy to its first maximum. */
   maxPoolGrad(heap: Float32Array, x: number, dy: number, dx: number, ...geometry: MaxPoolGeometry): void;
   /** out = a op b, where b (bSize elements) repeats along a's leading axes; `swapped` computes b op a. */

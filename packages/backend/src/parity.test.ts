@@ -52,7 +52,7 @@ function relativeError(a: Float32Array, b: Float32Array): number {
   return diff / Math.max(scale, 1e-12);
 }
 
-describe.each(['wasm', ...(nativeMissing() ? [] : ['native'])] as const)('one SGD step on %s equals the same step on cpu', (backend) => {
+describe.each<'wasm' | 'native'>(['wasm', ...(nativeMissing() ? [] : ['native' as const])])('one SGD step on %s equals the same step on cpu', (backend) => {
   it.each([
     ['alexnet', 67],
     ['vgg11', 32],

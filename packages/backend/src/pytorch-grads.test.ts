@@ -13,7 +13,7 @@ import { initBackend } from './init.js';
 import { nativeMissing } from './test-utils/kernel-checks.js';
 
 /** wasm, and native where the oneDNN addon runs. */
-const backends = ['wasm', ...(nativeMissing() ? [] : ['native'])] as const;
+const backends: Array<'wasm' | 'native'> = ['wasm', ...(nativeMissing() ? [] : ['native' as const])];
 
 interface Summary {
   shape: number[];

@@ -39,7 +39,7 @@ export async function loadWasmKernels(threads: number): Promise<{ threads: numbe
 
 /** The kernels the oneDNN addon takes over where it is attached (see kernels/native/ops.ts). */
 export const NATIVE_KERNELS = ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'BatchMatMul', 'ConvnetsBatchNormTrain(+Grad)',
-  'MaxPoolGrad', 'Add', 'Sub', 'Multiply', 'Relu', 'Step', 'PadV2', 'ConvnetsSgdUpdate'] as const;
+  'MaxPoolGrad', 'Add', 'Sub', 'Multiply', 'Relu', 'Step', 'PadV2', 'FusedBatchNorm', 'ConvnetsSgdUpdate'] as const;
 
 /**
  * Runs the hot kernels of the current wasm backend on the oneDNN addon (null: back on our wasm kernels).
@@ -158,7 +158,11 @@ function convOnOurs(x: tf.TensorInfo, filter: tf.TensorInfo, attrs: tf.NamedAttr
 const conv2dOnWasm = viaWasm(wasmOps.conv2d, delegate, nativeOps.conv2d);
 
 const kernels = {
-  Conv2D: (args, original) => (convOnOurs(args.inputs.x!, args.inputs.filter!, args.attrs) ? conv2dOnWasm : delegate)(args, original),
+  Conv2D: (args, original) => {
+    // oneDNN, where attached, takes every call: its AVX-512 convolution beats XNNPACK's cached weights too.
+    const native = loaded.get(args.backend as object)?.native;
+    return (native || convOnOurs(args.inputs.x!, args.inputs.filter!, args.attrs) ? conv2dOnWasm : delegate)(args, original);
+  },
   Conv2DBackpropFilter: viaWasm(
     wasmOps.conv2dBackpropFilter,
     ({ inputs, attrs }) => conv2dFilterGrad(inputs.x as Tensor4D, inputs.dy as Tensor4D, attrs.filterShape as number[], attrs as unknown as ConvAttrs),
@@ -199,6 +203,7 @@ const kernels = {
   Relu: onlyNative(nativeOps.unary('relu')),
   Step: onlyNative(nativeOps.unary('step')),
   PadV2: onlyNative(nativeOps.padV2),
+  FusedBatchNorm: onlyNative(nativeOps.fusedBatchNorm),
   /** Replaces wasm's Transpose when the innermost axis moves (its scalar loop is 5-10x slower then). */
   Transpose: (args, original) => {
     const { inputs, attrs, backend } = args;
@@ -273,13 +278,13 @@ export type TrainingKernel = keyof typeof kernels;
  * - wasm: no Conv2DBackpropFilter at all; Conv2DBackpropInput a scalar loop; MaxPoolGrad wrong where a
  *   window's maximum is <= 0; Transpose and Reverse slow scalar loops; BatchMatMul with a transpose
  *   flag 10-40x slower than without; Slice copies its whole input out of the heap first.
- *   Add, Sub, Multiply, Relu, Step and PadV2 (one thread in tfjs-wasm) are replaced only where the native addon
+ *   Add, Sub, Multiply, Relu, Step, PadV2 and FusedBatchNorm (one thread in tfjs-wasm) are replaced only where the native addon
  *   is attached; elsewhere they pass straight to tfjs's kernels.
  * - cpu: Conv2DBackpropFilter a naive loop (0.04 GFLOP/s); as a convolution it is ~17x faster.
  */
 export const TRAINING_KERNELS: Record<string, readonly TrainingKernel[]> = {
   wasm: ['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Sum', 'Mean', 'Identity', 'Transpose', 'Slice', 'BatchMatMul',
-    'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im', 'Add', 'Sub', 'Multiply', 'Relu', 'Step', 'PadV2'],
+    'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im', 'Add', 'Sub', 'Multiply', 'Relu', 'Step', 'PadV2', 'FusedBatchNorm'],
   cpu: ['Conv2DBackpropFilter', 'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im'],
 };
 

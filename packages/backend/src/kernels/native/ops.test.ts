@@ -60,6 +60,24 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
     await expectLikeCpu(batchNormStep(n, h, w, c));
   });
 
+  it.each([
+    [[16, 7, 7, 64], true, true],
+    [[3, 5, 21], false, true],
+    [[2, 1, 1, 512], true, false],
+  ] as const)('eval-mode batch norm (FusedBatchNorm) on %j, scale %s, offset %s, equals cpu', async (shape, withScale, withOffset) => {
+    const c = shape[shape.length - 1]!;
+    const x = values([...shape], 3);
+    const [mean, variance, scale, offset] = [5, 6, 7, 8].map((seed) => values([c], seed));
+    await expectLikeCpu(() => tf.batchNorm(tf.tensor(x, [...shape]), tf.tensor1d(mean!), tf.tensor1d(variance!.map((v) => v + 1)),
+      withOffset ? tf.tensor1d(offset!) : undefined, withScale ? tf.tensor1d(scale!) : undefined, 1e-5), 1e-5);
+  });
+
+  it('runs an inference convolution too, also below the pixel count where wasm keeps XNNPACK', async () => {
+    const x = values([1, 3, 3, 16], 1);
+    const filter = values([3, 3, 16, 8], 2);
+    await expectLikeCpu(() => tf.conv2d(tf.tensor4d(x, [1, 3, 3, 16]), tf.tensor4d(filter, [3, 3, 16, 8]), 1, 'same'));
+  });
+
   it.each(maxPoolCases)('max-pool %i stride %i padding %i gradient, input [%i, %i, %i, %i], with ties', async (...c) => {
     await expectLikeCpu(maxPoolGradFunction(c), 1e-6);
   });

@@ -117,6 +117,22 @@ export function batchNormTrainGrad(k: WasmKernels, { dy, x, gamma, mean, varianc
   return [dx, dgamma, dbeta];
 }
 
+/** Eval-mode batch norm with given statistics (tfjs's FusedBatchNorm): per-channel vectors over NHWC's last axis. */
+export function fusedBatchNorm(k: WasmKernels, { x, mean, variance, scale, offset }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+  const size = batchNormShape(x!);
+  const vectors = [mean!, variance!, ...(scale ? [scale] : []), ...(offset ? [offset] : [])];
+  if (!size || !allFloat(...vectors) || vectors.some((v) => sizeOf(v.shape) !== size.channels)) return null;
+  const y = k.output(x!.shape);
+  const addresses = [x!, mean!, variance!, ...(scale ? [scale] : []), ...(offset ? [offset] : []), y];
+  withHeap(k, addresses, (heap, ...at) => {
+    const [px, pm, pv] = at as [number, number, number];
+    const ps = scale ? at[3]! : -1;
+    const po = offset ? at[scale ? 4 : 3]! : -1;
+    k.native!.batchNormInference(heap, px, pm, pv, ps, po, at[at.length - 1]!, size.rows, size.channels, Number(attrs.varianceEpsilon ?? 0.001));
+  });
+  return y;
+}
+
 /** dx of a max-pool: each window's gradient to its first maximum (tfjs cpu's and PyTorch's rule). */
 export function maxPoolGrad(k: WasmKernels, { dy, input }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
   if (!allFloat(dy!, input!) || sizeOf(input!.shape) === 0) return null;
