@@ -38,6 +38,8 @@ napi_value init(napi_env env, napi_value exports) {
       function<batchNormTrain>("batchNormTrain"),
       function<batchNormTrainGrad>("batchNormTrainGrad"),
       function<maxPoolGrad>("maxPoolGrad"),
+      function<avgPoolGrad>("avgPoolGrad"),
+      function<copyBlocks>("copyBlocks"),
       function<elementwise>("elementwise"),
       function<batchNormInference>("batchNormInference"),
       function<pad>("pad"),

@@ -77,6 +77,8 @@ napi_value describe(napi_env, napi_callback_info);
 
 // Plain loops on OpenMP threads (loops.cc).
 napi_value maxPoolGrad(napi_env, napi_callback_info);
+napi_value avgPoolGrad(napi_env, napi_callback_info);
+napi_value copyBlocks(napi_env, napi_callback_info);
 napi_value elementwise(napi_env, napi_callback_info);
 napi_value batchNormInference(napi_env, napi_callback_info);
 napi_value pad(napi_env, napi_callback_info);

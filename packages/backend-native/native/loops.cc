@@ -62,6 +62,49 @@ napi_value maxPoolGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// avgPoolGrad(heap, dy, dx, N, H, W, C, Ho, Wo, kh, kw, strideH, strideW, padTop, padLeft): each pixel gets the
+// sum of dy over the windows that hold it, times 1 / (kh * kw) (tfjs's rule, padding counted in the window).
+napi_value avgPoolGrad(napi_env env, napi_callback_info info) {
+  Args a(env, info, "avgPoolGrad", 14);
+  int64_t N = a.n[2], H = a.n[3], W = a.n[4], C = a.n[5], Ho = a.n[6], Wo = a.n[7];
+  int64_t kh = a.n[8], kw = a.n[9], sh = a.n[10], sw = a.n[11], pt = a.n[12], pl = a.n[13];
+  const float *dy = a.at(0, N * Ho * Wo * C, "dy");
+  float *dx = a.at(1, N * H * W * C, "dx");
+  float scale = float(1.0 / double(kh * kw));
+#pragma omp parallel for schedule(static) if (N * Ho * Wo * C * kh * kw >= PARALLEL)
+  for (int64_t n = 0; n < N; n++) {
+    float *dxn = dx + n * H * W * C;
+    std::fill(dxn, dxn + H * W * C, 0.0f);
+    for (int64_t oy = 0; oy < Ho; oy++) {
+      int64_t ys = std::max<int64_t>(0, oy * sh - pt), ye = std::min(H, oy * sh - pt + kh);
+      for (int64_t ox = 0; ox < Wo; ox++) {
+        int64_t xs = std::max<int64_t>(0, ox * sw - pl), xe = std::min(W, ox * sw - pl + kw);
+        const float *__restrict g = dy + ((n * Ho + oy) * Wo + ox) * C;
+        for (int64_t iy = ys; iy < ye; iy++)
+          for (int64_t ix = xs; ix < xe; ix++) {
+            float *__restrict d = dxn + (iy * W + ix) * C;
+            for (int64_t c = 0; c < C; c++) d[c] += g[c];
+          }
+      }
+    }
+    for (int64_t i = 0; i < H * W * C; i++) dxn[i] *= scale;
+  }
+  return nullptr;
+}
+
+// copyBlocks(heap, src, dst, blocks, count, srcStride, dstStride): `blocks` runs of `count` floats, the r-th from
+// src + r * srcStride to dst + r * dstStride (strides in floats): concatenation and its gradient, a split.
+napi_value copyBlocks(napi_env env, napi_callback_info info) {
+  Args a(env, info, "copyBlocks", 6);
+  int64_t blocks = a.n[2], count = a.n[3], srcStride = a.n[4], dstStride = a.n[5];
+  if (blocks < 0 || count < 0 || srcStride < count || dstStride < count) a.fail("bad block geometry");
+  const float *src = a.at(0, blocks == 0 ? 0 : (blocks - 1) * srcStride + count, "src");
+  float *dst = a.at(1, blocks == 0 ? 0 : (blocks - 1) * dstStride + count, "dst");
+#pragma omp parallel for schedule(static) if (blocks * count >= PARALLEL)
+  for (int64_t r = 0; r < blocks; r++) std::copy_n(src + r * srcStride, count, dst + r * dstStride);
+  return nullptr;
+}
+
 // elementwise(heap, op, a, b, out, size, bSize, swapped): out[i] = a[i] op b[i % bSize]; b repeats (a
 // trailing-axes broadcast). `swapped` computes b op a instead. Unary ops ignore b.
 enum Op { ADD = 0, SUB = 1, MUL = 2, RELU = 3, STEP = 4 };

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
  */
 export type ConvGeometry = readonly number[];
 
-/** A max-pool gradient's geometry: N H W C, Ho Wo, kh kw, strideH strideW, padTop padLeft. */
+/** A pool gradient's geometry: N H W C, Ho Wo, kh kw, strideH strideW, padTop padLeft. */
 export type MaxPoolGeometry = readonly number[];
 
 /** Elementwise ops: binary ones read b, unary ones (relu; step, which is 1 where x > 0, else 0) do not. */
@@ -38,6 +38,10 @@ export interface NativeKernels {
   batchNormInference(heap: Float32Array, x: number, mean: number, variance: number, scale: number, offset: number, y: number, rows: number, channels: number, eps: number): void;
   /** The max-pool gradient: each window's dy to its first maximum. */
   maxPoolGrad(heap: Float32Array, x: number, dy: number, dx: number, ...geometry: MaxPoolGeometry): void;
+  /** The average-pool gradient (tfjs's rule: dy / (kh * kw) to every pixel of the window); geometry as maxPoolGrad's. */
+  avgPoolGrad(heap: Float32Array, dy: number, dx: number, ...geometry: MaxPoolGeometry): void;
+  /** `blocks` runs of `count` floats from src + r * srcStride to dst + r * dstStride (strides in floats). */
+  copyBlocks(heap: Float32Array, src: number, dst: number, blocks: number, count: number, srcStride: number, dstStride: number): void;
   /** out = a op b, where b (bSize elements) repeats along a's leading axes; `swapped` computes b op a. */
   elementwise(heap: Float32Array, op: ElementwiseOp, a: number, b: number, out: number, size: number, bSize: number, swapped: number): void;
   /** out = x surrounded by `value`: `geometry` is x's shape, the padding before and after, 6 numbers each (leading 1s and 0s for lower ranks). */

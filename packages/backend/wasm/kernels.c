@@ -700,7 +700,28 @@ EXPORT("max_pool_grad") void max_pool_grad(const MaxPoolGrad *g, int t, int thre
         int x0 = ox * g->sw - g->pw, xs = MAX(0, x0), xe = MIN(g->w, x0 + g->kw);
         if (ys >= ye || xs >= xe) continue;
         const float *dy = g->dy + ((n * g->oh + oy) * g->ow + ox) * C;
-        for (int ch = 0; ch < C; ch++) {
+        int ch = 0;
+        // Four channels at a time: the running maximum and where it is, updated by compare-and-select
+        // (strictly greater, so the first maximum stays).
+        for (; ch + 4 <= C; ch += 4) {
+          int first = (ys * g->w + xs) * C + ch;
+          v128_t top = wasm_v128_load(x + first);
+          v128_t best = wasm_i32x4_add(wasm_i32x4_splat(first), wasm_i32x4_make(0, 1, 2, 3));
+          for (int iy = ys; iy < ye; iy++) {
+            for (int ix = iy == ys ? xs + 1 : xs; ix < xe; ix++) {
+              int at = (iy * g->w + ix) * C + ch;
+              v128_t v = wasm_v128_load(x + at);
+              v128_t greater = wasm_f32x4_gt(v, top);
+              top = wasm_v128_bitselect(v, top, greater);
+              best = wasm_v128_bitselect(wasm_i32x4_add(wasm_i32x4_splat(at), wasm_i32x4_make(0, 1, 2, 3)), best, greater);
+            }
+          }
+          dxn[wasm_i32x4_extract_lane(best, 0)] += dy[ch];
+          dxn[wasm_i32x4_extract_lane(best, 1)] += dy[ch + 1];
+          dxn[wasm_i32x4_extract_lane(best, 2)] += dy[ch + 2];
+          dxn[wasm_i32x4_extract_lane(best, 3)] += dy[ch + 3];
+        }
+        for (; ch < C; ch++) {
           int best = (ys * g->w + xs) * C + ch;
           float top = x[best];
           for (int iy = ys; iy < ye; iy++) {

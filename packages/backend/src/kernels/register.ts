@@ -39,7 +39,7 @@ export async function loadWasmKernels(threads: number): Promise<{ threads: numbe
 
 /** The kernels the oneDNN addon takes over where it is attached (see kernels/native/ops.ts). */
 export const NATIVE_KERNELS = ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'BatchMatMul', 'ConvnetsBatchNormTrain(+Grad)',
-  'MaxPoolGrad', 'Add', 'Sub', 'Multiply', 'Relu', 'Step', 'PadV2', 'FusedBatchNorm', 'ConvnetsSgdUpdate'] as const;
+  'MaxPoolGrad', 'Add', 'Sub', 'Multiply', 'Relu', 'Step', 'PadV2', 'FusedBatchNorm', 'AvgPoolGrad', 'Concat', 'SplitV', 'ConvnetsSgdUpdate'] as const;
 
 /**
  * Runs the hot kernels of the current wasm backend on the oneDNN addon (null: back on our wasm kernels).
@@ -204,6 +204,12 @@ const kernels = {
   Step: onlyNative(nativeOps.unary('step')),
   PadV2: onlyNative(nativeOps.padV2),
   FusedBatchNorm: onlyNative(nativeOps.fusedBatchNorm),
+  AvgPoolGrad: onlyNative(nativeOps.avgPoolGrad),
+  Concat: onlyNative(nativeOps.concat),
+  SplitV: (args, original) => {
+    const k = loaded.get(args.backend as object);
+    return ((k?.native && nativeOps.splitV(k, args.inputs, args.attrs)) || original!.kernelFunc(args as never)) as tf.TensorInfo;
+  },
   /** Replaces wasm's Transpose when the innermost axis moves (its scalar loop is 5-10x slower then). */
   Transpose: (args, original) => {
     const { inputs, attrs, backend } = args;
@@ -278,13 +284,14 @@ export type TrainingKernel = keyof typeof kernels;
  * - wasm: no Conv2DBackpropFilter at all; Conv2DBackpropInput a scalar loop; MaxPoolGrad wrong where a
  *   window's maximum is <= 0; Transpose and Reverse slow scalar loops; BatchMatMul with a transpose
  *   flag 10-40x slower than without; Slice copies its whole input out of the heap first.
- *   Add, Sub, Multiply, Relu, Step, PadV2 and FusedBatchNorm (one thread in tfjs-wasm) are replaced only where the native addon
+ *   Add, Sub, Multiply, Relu, Step, PadV2, FusedBatchNorm, AvgPoolGrad, Concat and SplitV (one thread, or
+ *   JS loops, in tfjs-wasm) are replaced only where the native addon
  *   is attached; elsewhere they pass straight to tfjs's kernels.
  * - cpu: Conv2DBackpropFilter a naive loop (0.04 GFLOP/s); as a convolution it is ~17x faster.
  */
 export const TRAINING_KERNELS: Record<string, readonly TrainingKernel[]> = {
   wasm: ['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Sum', 'Mean', 'Identity', 'Transpose', 'Slice', 'BatchMatMul',
-    'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im', 'Add', 'Sub', 'Multiply', 'Relu', 'Step', 'PadV2', 'FusedBatchNorm'],
+    'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im', 'Add', 'Sub', 'Multiply', 'Relu', 'Step', 'PadV2', 'FusedBatchNorm', 'AvgPoolGrad', 'Concat', 'SplitV'],
   cpu: ['Conv2DBackpropFilter', 'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im'],
 };
 

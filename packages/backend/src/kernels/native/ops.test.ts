@@ -78,6 +78,35 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
     await expectLikeCpu(() => tf.conv2d(tf.tensor4d(x, [1, 3, 3, 16]), tf.tensor4d(filter, [3, 3, 16, 8]), 1, 'same'));
   });
 
+  it.each([
+    [2, 2, 'valid', [8, 8, 8, 96]],
+    [3, 2, 'same', [3, 7, 6, 5]],
+    [3, 1, 'same', [2, 5, 5, 4]],
+  ] as const)('average-pool %i stride %i (%s) gradient on %j equals cpu', async (k, st, pad, shape) => {
+    const x = values([...shape], k);
+    await expectLikeCpu(() => tf.grad((t) => tf.sum(tf.mul(tf.avgPool(t as tf.Tensor4D, k, st, pad), 1.5)))(tf.tensor4d(x, [...shape])), 1e-6);
+  });
+
+  it('concatenation along any axis (an empty part skipped) and its gradient, a split, equal cpu exactly', async () => {
+    const parts = [[4, 3, 2, 5], [4, 3, 2, 3], [4, 3, 2, 0], [4, 3, 2, 1]].map((shape, i) => [shape, values(shape, i + 1)] as const);
+    for (const axis of [3, -1]) {
+      const f = () => tf.concat(parts.map(([shape, v]) => tf.tensor(v, shape)), axis);
+      expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
+    }
+    for (const axis of [0, 1, 2]) {
+      const same = [values([2, 3, 4], 7), values([2, 3, 4], 8)];
+      const f = () => tf.concat(same.map((v) => tf.tensor(v, [2, 3, 4])), axis);
+      expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
+    }
+    const x = values([4, 3, 2, 9], 9);
+    for (const sizes of [[5, 3, 1], [2, -1], 3] as const) {
+      const f = () => tf.concat(tf.split(tf.tensor4d(x, [4, 3, 2, 9]), sizes as number[] | number, 3).map((t, i) => tf.mul(t, i + 1)), 3);
+      expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
+    }
+    const gradient = () => tf.grad((t) => tf.sum(tf.mul(tf.concat([t, tf.mul(t, 2)], 3), tf.tensor4d(values([4, 3, 2, 18], 3), [4, 3, 2, 18]))))(tf.tensor4d(x, [4, 3, 2, 9]));
+    expect((await on('wasm', gradient)).values).toEqual((await on('cpu', gradient)).values);
+  });
+
   it.each(maxPoolCases)('max-pool %i stride %i padding %i gradient, input [%i, %i, %i, %i], with ties', async (...c) => {
     await expectLikeCpu(maxPoolGradFunction(c), 1e-6);
   });

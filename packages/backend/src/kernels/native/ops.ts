@@ -133,23 +133,74 @@ export function fusedBatchNorm(k: WasmKernels, { x, mean, variance, scale, offse
   return y;
 }
 
-/** dx of a max-pool: each window's gradient to its first maximum (tfjs cpu's and PyTorch's rule). */
-export function maxPoolGrad(k: WasmKernels, { dy, input }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
-  if (!allFloat(dy!, input!) || sizeOf(input!.shape) === 0) return null;
+/** A pool's geometry as the addon takes it: N H W C, Ho Wo, kh kw, strides, top and left padding. */
+function poolGeometry(inShape: number[], attrs: tf.NamedAttrMap): number[] {
   const info = tf.backend_util.computePool2DInfo(
-    input!.shape as [number, number, number, number],
+    inShape as [number, number, number, number],
     attrs.filterSize as number,
     attrs.strides as number,
     1,
     attrs.pad as 'same',
     attrs.dimRoundingMode as 'floor' | undefined,
   );
+  return [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.filterHeight,
+    info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
+}
+
+/** dx of a max-pool: each window's gradient to its first maximum (tfjs cpu's and PyTorch's rule). */
+export function maxPoolGrad(k: WasmKernels, { dy, input }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+  if (!allFloat(dy!, input!) || sizeOf(input!.shape) === 0) return null;
+  const g = poolGeometry(input!.shape, attrs);
   const dx = k.output(input!.shape);
-  withHeap(k, [input!, dy!, dx], (heap, p0, p1, p2) =>
-    k.native!.maxPoolGrad(heap, p0, p1, p2, info.batchSize, info.inHeight, info.inWidth,
-    info.inChannels, info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
-    info.padInfo.top, info.padInfo.left));
+  withHeap(k, [input!, dy!, dx], (heap, p0, p1, p2) => k.native!.maxPoolGrad(heap, p0, p1, p2, ...g));
   return dx;
+}
+
+/** dx of an average pool: dy / (kh * kw) to every pixel of each window (tfjs's rule). */
+export function avgPoolGrad(k: WasmKernels, { dy, input }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+  if (!allFloat(dy!, input!) || sizeOf(input!.shape) === 0) return null;
+  const g = poolGeometry(input!.shape, attrs);
+  const dx = k.output(input!.shape);
+  withHeap(k, [dy!, dx], (heap, p0, p1) => k.native!.avgPoolGrad(heap, p0, p1, ...g));
+  return dx;
+}
+
+/** float32 tensors joined along `axis`: each input is a run of blocks copied into its columns of the output. */
+export function concat(k: WasmKernels, inputs: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+  const parts = Object.values(inputs).filter((t) => sizeOf(t.shape) > 0);
+  if (parts.length < 2 || !allFloat(...parts)) return null;
+  const axis = tf.util.parseAxisParam(attrs.axis as number, parts[0]!.shape)[0]!;
+  const shape = [...parts[0]!.shape];
+  shape[axis] = parts.reduce((n, t) => n + t.shape[axis]!, 0);
+  const blocks = sizeOf(shape.slice(0, axis));
+  const row = sizeOf(shape.slice(axis));
+  const y = k.output(shape);
+  let column = 0;
+  for (const part of parts) {
+    const count = sizeOf(part.shape.slice(axis));
+    withHeap(k, [part, y], (heap, p0, p1) => k.native!.copyBlocks(heap, p0, p1 + column * 4, blocks, count, count, row));
+    column += count;
+  }
+  return y;
+}
+
+/** x split along `axis` into pieces of the given sizes (concatenation's gradient). */
+export function splitV(k: WasmKernels, { x }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo[] | null {
+  if (x!.dtype !== 'float32' || sizeOf(x!.shape) === 0) return null;
+  const axis = tf.util.parseAxisParam(attrs.axis as number, x!.shape)[0]!;
+  const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, attrs.numOrSizeSplits as number[], axis);
+  const blocks = sizeOf(x!.shape.slice(0, axis));
+  const row = sizeOf(x!.shape.slice(axis));
+  let column = 0;
+  return sizes.map((size) => {
+    const shape = [...x!.shape];
+    shape[axis] = size;
+    const piece = k.output(shape);
+    const count = sizeOf(shape.slice(axis));
+    if (count > 0) withHeap(k, [x!, piece], (heap, p0, p1) => k.native!.copyBlocks(heap, p0 + column * 4, p1, blocks, count, row, count));
+    column += count;
+    return piece;
+  });
 }
 
 /** `shape` without its leading 1s. */
