@@ -83,6 +83,13 @@ struct Weights {
     if (gradient) toUser = reorder(reorder::primitive_desc(cpu(), md, cpu(), g.wUser));
     else toChosen = reorder(reorder::primitive_desc(cpu(), g.wUser, cpu(), md));
   }
+  // The caller's weights w as the primitive reads them (reordered into `blocked` where the layouts differ).
+  memory from(const Conv &g, float *w) {
+    memory user = wrap(g.wUser, w);
+    if (same) return user;
+    toChosen.execute(queue(), user, blocked);
+    return blocked;
+  }
 };
 
 struct ConvForward {
@@ -139,6 +146,12 @@ memory::desc matrix(int64_t rows, int64_t cols, bool transposed = false) {
 }
 matmul product(const memory::desc &a, const memory::desc &b, const memory::desc &c) {
   return matmul(matmul::primitive_desc(matmul::desc(a, b, c), cpu()));
+}
+
+// c = a b on the caller's pointers.
+void multiply(const matmul &m, const memory &a, const memory &b, const memory &c) {
+  m.execute(queue(), {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
+  queue().wait();
 }
 
 Unrolled &unrolled(const std::vector<int64_t> &key, const Conv &g) {
@@ -198,8 +211,7 @@ napi_value conv2dForward(napi_env env, napi_callback_info info) {
   if (smallMap(g)) {
     Unrolled &u = unrolled(key, g);
     unroll(g, u, w);
-    u.forward.execute(queue(), {{DNNL_ARG_SRC, wrap(u.x, x)}, {DNNL_ARG_WEIGHTS, wrap(u.tPlain, data(u.t))}, {DNNL_ARG_DST, wrap(u.y, y)}});
-    queue().wait();
+    multiply(u.forward, wrap(u.x, x), wrap(u.tPlain, data(u.t)), wrap(u.y, y));
     return nullptr;
   }
   auto &c = cached(cache, key, [&] {
@@ -209,11 +221,7 @@ napi_value conv2dForward(napi_env env, napi_callback_info info) {
     c->w.init(g, pd.weights_desc(), false);
     return c;
   });
-  memory wUser = wrap(g.wUser, w), wUsed = wUser;
-  if (!c.w.same) {
-    c.w.toChosen.execute(queue(), wUser, c.w.blocked);
-    wUsed = c.w.blocked;
-  }
+  memory wUsed = c.w.from(g, w);
   c.prim.execute(queue(), {{DNNL_ARG_SRC, wrap(g.x, x)}, {DNNL_ARG_WEIGHTS, wUsed}, {DNNL_ARG_DST, wrap(g.y, y)}});
   queue().wait();
   return nullptr;
@@ -229,8 +237,7 @@ napi_value conv2dInputGrad(napi_env env, napi_callback_info info) {
   if (smallMap(g)) {
     Unrolled &u = unrolled(key, g);
     unroll(g, u, w);
-    u.inputGrad.execute(queue(), {{DNNL_ARG_SRC, wrap(u.y, dy)}, {DNNL_ARG_WEIGHTS, wrap(u.tTransposed, data(u.t))}, {DNNL_ARG_DST, wrap(u.x, dx)}});
-    queue().wait();
+    multiply(u.inputGrad, wrap(u.y, dy), wrap(u.tTransposed, data(u.t)), wrap(u.x, dx));
     return nullptr;
   }
   auto &c = cached(cache, key, [&] {
@@ -241,11 +248,7 @@ napi_value conv2dInputGrad(napi_env env, napi_callback_info info) {
     c->w.init(g, pd.weights_desc(), false);
     return c;
   });
-  memory wUser = wrap(g.wUser, w), wUsed = wUser;
-  if (!c.w.same) {
-    c.w.toChosen.execute(queue(), wUser, c.w.blocked);
-    wUsed = c.w.blocked;
-  }
+  memory wUsed = c.w.from(g, w);
   c.prim.execute(queue(), {{DNNL_ARG_DIFF_DST, wrap(g.y, dy)}, {DNNL_ARG_WEIGHTS, wUsed}, {DNNL_ARG_DIFF_SRC, wrap(g.x, dx)}});
   queue().wait();
   return nullptr;
@@ -260,8 +263,7 @@ napi_value conv2dFilterGrad(napi_env env, napi_callback_info info) {
   float *x = a.at(0, g.xSize(), "x"), *dy = a.at(1, g.ySize(), "dy"), *dw = a.at(2, g.wSize(), "dw");
   if (smallMap(g)) {
     Unrolled &u = unrolled(key, g);
-    u.filterGrad.execute(queue(), {{DNNL_ARG_SRC, wrap(u.xTransposed, x)}, {DNNL_ARG_WEIGHTS, wrap(u.y, dy)}, {DNNL_ARG_DST, wrap(u.tPlain, data(u.t))}});
-    queue().wait();
+    multiply(u.filterGrad, wrap(u.xTransposed, x), wrap(u.y, dy), wrap(u.tPlain, data(u.t)));
     fold(g, u, dw);
     return nullptr;
   }
@@ -316,8 +318,7 @@ napi_value matMul(napi_env env, napi_callback_info info) {
     m->prim = matmul(matmul::primitive_desc(matmul::desc(m->a, m->b, m->c), cpu()));
     return m;
   });
-  m.prim.execute(queue(), {{DNNL_ARG_SRC, wrap(m.a, pa)}, {DNNL_ARG_WEIGHTS, wrap(m.b, pb)}, {DNNL_ARG_DST, wrap(m.c, pc)}});
-  queue().wait();
+  multiply(m.prim, wrap(m.a, pa), wrap(m.b, pb), wrap(m.c, pc));
   return nullptr;
 }
 

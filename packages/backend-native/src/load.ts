@@ -77,7 +77,9 @@ function load({ threads }: { threads?: number }): NativeLoad {
   const file = fileURLToPath(new URL('convnets_native.node', buildDir));
   if (!existsSync(file)) {
     const why = fileURLToPath(new URL('skipped.txt', buildDir));
-    const reason = existsSync(why) ? readFileSync(why, 'utf8').trim() : 'the addon has not been built (pnpm build)';
+    const script = fileURLToPath(new URL('../scripts/build-native.mjs', import.meta.url));
+    // No record at all: the install script never ran (pnpm 10 runs a dependency's only once approved).
+    const reason = existsSync(why) ? readFileSync(why, 'utf8').trim() : `its build never ran (pnpm approve-builds, or node ${script})`;
     return { missing: `@convnets/backend-native is not built: ${reason}` };
   }
   if (threads !== undefined && process.env.OMP_NUM_THREADS === undefined) process.env.OMP_NUM_THREADS = String(Math.max(1, threads));

@@ -102,3 +102,30 @@ export function padOrCrop(x: tf.Tensor4D, top: number, bottom: number, left: num
   const [pt, pb, pl, pr] = [top, bottom, left, right].map((p) => Math.max(0, p)) as [number, number, number, number];
   return pt || pb || pl || pr ? tf.pad(y, [[0, 0], [pt, pb], [pl, pr], [0, 0]], value) : y;
 }
+
+/** A batched matmul's sizes: C [batch, m, n] = op(A) [batchA, m, depth] . op(B) [batchB, depth, n]. */
+export interface MatMulDims {
+  batchA: number;
+  batchB: number;
+  m: number;
+  depth: number;
+  n: number;
+  transposeA: boolean;
+  transposeB: boolean;
+}
+
+/**
+ * The sizes of BatchMatMul(a, b) for rank-3 float32 operands whose depths agree and whose batches are equal
+ * or 1 (broadcast); null for anything else (the caller keeps tfjs's kernel).
+ */
+export function matMulDims(a: tf.TensorInfo, b: tf.TensorInfo, attrs: tf.NamedAttrMap): MatMulDims | null {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length !== 3 || b.shape.length !== 3) return null;
+  const transposeA = Boolean(attrs.transposeA);
+  const transposeB = Boolean(attrs.transposeB);
+  const [batchA, ar, ac] = a.shape as [number, number, number];
+  const [batchB, br, bc] = b.shape as [number, number, number];
+  const [m, depth] = transposeA ? [ac, ar] : [ar, ac];
+  const n = transposeB ? br : bc;
+  if ((transposeB ? bc : br) !== depth || (batchA !== batchB && batchA !== 1 && batchB !== 1)) return null;
+  return { batchA, batchB, m, depth, n, transposeA, transposeB };
+}

@@ -5,6 +5,7 @@
  * falls back to convnets' wasm kernels.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { matMulDims } from '../geometry.js';
 import type { WasmKernels } from '../wasm/runtime.js';
 
 type Inputs = Record<string, tf.TensorInfo>;
@@ -38,52 +39,41 @@ function geometry(inShape: number[], filterShape: number[], attrs: tf.NamedAttrM
   return g.slice(0, 9).some((d) => d <= 0) ? null : g;
 }
 
-/** y [N, Ho, Wo, Cout] = conv(x, filter). */
-export function conv2d(k: WasmKernels, { x, filter }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
-  const g = allFloat(x!, filter!) ? geometry(x!.shape, filter!.shape, attrs, attrs.dilations) : null;
+/** One of the addon's convolutions: reads a and b, writes a fresh output of `outShape(geometry)`. */
+function convolve(
+  k: WasmKernels,
+  call: 'conv2dForward' | 'conv2dInputGrad' | 'conv2dFilterGrad',
+  [a, b]: [tf.TensorInfo, tf.TensorInfo],
+  [inShape, filterShape]: [number[], number[]],
+  attrs: tf.NamedAttrMap,
+  outShape: (g: number[]) => number[],
+): tf.TensorInfo | null {
+  const g = allFloat(a, b) ? geometry(inShape, filterShape, attrs, attrs.dilations) : null;
   if (!g) return null;
-  const y = k.output([g[0]!, g[7]!, g[8]!, g[6]!]);
-  withHeap(k, [x!, filter!, y], (heap, p0, p1, p2) =>
-    k.native!.conv2dForward(heap, p0, p1, p2, ...g));
-  return y;
+  const out = k.output(outShape(g));
+  withHeap(k, [a, b, out], (heap, p0, p1, p2) => k.native![call](heap, p0, p1, p2, ...g));
+  return out;
 }
+
+/** y [N, Ho, Wo, Cout] = conv(x, filter). */
+export const conv2d = (k: WasmKernels, { x, filter }: Inputs, attrs: tf.NamedAttrMap) =>
+  convolve(k, 'conv2dForward', [x!, filter!], [x!.shape, filter!.shape], attrs, (g) => [g[0]!, g[7]!, g[8]!, g[6]!]);
 
 /** dx [N, H, W, Cin], given dy and the filter. */
-export function conv2dBackpropInput(k: WasmKernels, { dy, filter }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
-  const inputShape = attrs.inputShape as number[];
-  const g = allFloat(dy!, filter!) ? geometry(inputShape, filter!.shape, attrs, attrs.dilations) : null;
-  if (!g) return null;
-  const dx = k.output(inputShape);
-  withHeap(k, [dy!, filter!, dx], (heap, p0, p1, p2) =>
-    k.native!.conv2dInputGrad(heap, p0, p1, p2, ...g));
-  return dx;
-}
+export const conv2dBackpropInput = (k: WasmKernels, { dy, filter }: Inputs, attrs: tf.NamedAttrMap) =>
+  convolve(k, 'conv2dInputGrad', [dy!, filter!], [attrs.inputShape as number[], filter!.shape], attrs, () => attrs.inputShape as number[]);
 
 /** dW [kh, kw, Cin, Cout], given x and dy. */
-export function conv2dBackpropFilter(k: WasmKernels, { x, dy }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
-  const filterShape = attrs.filterShape as number[];
-  const g = allFloat(x!, dy!) ? geometry(x!.shape, filterShape, attrs, attrs.dilations) : null;
-  if (!g) return null;
-  const dw = k.output(filterShape);
-  withHeap(k, [x!, dy!, dw], (heap, p0, p1, p2) =>
-    k.native!.conv2dFilterGrad(heap, p0, p1, p2, ...g));
-  return dw;
-}
+export const conv2dBackpropFilter = (k: WasmKernels, { x, dy }: Inputs, attrs: tf.NamedAttrMap) =>
+  convolve(k, 'conv2dFilterGrad', [x!, dy!], [x!.shape, attrs.filterShape as number[]], attrs, () => attrs.filterShape as number[]);
 
 /** Batched C = op(A) . op(B) with either operand transposed and a batch of 1 broadcast. */
 export function batchMatMul(k: WasmKernels, { a, b }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
-  if (!allFloat(a!, b!) || a!.shape.length !== 3 || b!.shape.length !== 3) return null;
-  const tA = Boolean(attrs.transposeA);
-  const tB = Boolean(attrs.transposeB);
-  const [batchA, ar, ac] = a!.shape as [number, number, number];
-  const [batchB, br, bc] = b!.shape as [number, number, number];
-  const [m, depth] = tA ? [ac, ar] : [ar, ac];
-  const n = tB ? br : bc;
-  if ((tB ? bc : br) !== depth || (batchA !== batchB && batchA !== 1 && batchB !== 1)) return null;
-  if (sizeOf(a!.shape) === 0 || sizeOf(b!.shape) === 0) return null;
-  const c = k.output([Math.max(batchA, batchB), m, n]);
+  const d = matMulDims(a!, b!, attrs);
+  if (!d || sizeOf(a!.shape) === 0 || sizeOf(b!.shape) === 0) return null;
+  const c = k.output([Math.max(d.batchA, d.batchB), d.m, d.n]);
   withHeap(k, [a!, b!, c], (heap, p0, p1, p2) =>
-    k.native!.matmul(heap, p0, p1, p2, batchA, batchB, m, depth, n, tA ? 1 : 0, tB ? 1 : 0));
+    k.native!.matmul(heap, p0, p1, p2, d.batchA, d.batchB, d.m, d.depth, d.n, d.transposeA ? 1 : 0, d.transposeB ? 1 : 0));
   return c;
 }
 

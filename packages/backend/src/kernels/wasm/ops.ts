@@ -6,6 +6,7 @@
  * apply, so the caller keeps tfjs's kernel (or its own composite).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { matMulDims } from '../geometry.js';
 import type { WasmKernels } from './runtime.js';
 
 type Inputs = Record<string, tf.TensorInfo>;
@@ -186,14 +187,11 @@ export function conv2dBackpropInput(k: WasmKernels, { dy, filter }: Inputs, attr
 
 /** Batched C = op(A) . op(B) with either operand transposed and a batch of 1 broadcast. */
 export function batchMatMul(k: WasmKernels, { a, b }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
-  if (!allFloat(a!, b!) || a!.shape.length !== 3 || b!.shape.length !== 3) return null;
-  const tA = Boolean(attrs.transposeA);
-  const tB = Boolean(attrs.transposeB);
-  const [batchA, ar, ac] = a!.shape as [number, number, number];
-  const [batchB, br, bc] = b!.shape as [number, number, number];
-  const [m, depth] = tA ? [ac, ar] : [ar, ac];
-  const n = tB ? br : bc;
-  if ((tB ? bc : br) !== depth || (batchA !== batchB && batchA !== 1 && batchB !== 1)) return null;
+  const d = matMulDims(a!, b!, attrs);
+  if (!d) return null;
+  const { batchA, batchB, m, depth, n, transposeA: tA, transposeB: tB } = d;
+  const [ar, ac] = [a!.shape[1]!, a!.shape[2]!];
+  const [br, bc] = [b!.shape[1]!, b!.shape[2]!];
   const batch = Math.max(batchA, batchB);
   const c = k.output([batch, m, n]);
   for (let i = 0; i < batch; i++) {
