@@ -32,7 +32,9 @@ const rows = [
   await throughput(compose(toTensor(), normalize(0.5, 0.5)), 'toTensor + normalize (28x28)'),
   await throughput(compose(toTensor(), resize(224), normalize(0.5, 0.5)), 'toTensor + resize 224 + normalize', 4),
 ];
-console.log(`backend ${info.backend}; MNIST train+test parsed in ${loadMs.toFixed(0)} ms (goal < 1000 ms: ${(1000 / loadMs).toFixed(1)}x the goal)`);
+console.log(
+  `backend ${info.backend}; MNIST train+test parsed in ${loadMs.toFixed(0)} ms (goal < 1000 ms: ${(1000 / loadMs).toFixed(1)}x the goal)`,
+);
 for (const r of rows) console.log(`${r.label.padEnd(36)} ${r.imagesPerSec.toFixed(0).padStart(8)} images/s`);
 
 // CIFAR-10 as 60,000 JPEGs (shared/data): the first load extracts into a cache, later loads only decode.
@@ -47,7 +49,9 @@ if (existsSync(jpegs)) {
     };
     const first = await time();
     const again = await time();
-    console.log(`CIFAR-10 JPEGs: first load (extract + decode) ${first.toFixed(1)} s, cached load (decode 60,000 JPEGs) ${again.toFixed(1)} s`);
+    console.log(
+      `CIFAR-10 JPEGs: first load (extract + decode) ${first.toFixed(1)} s, cached load (decode 60,000 JPEGs) ${again.toFixed(1)} s`,
+    );
   } finally {
     rmSync(cacheDir, { recursive: true, force: true });
   }

@@ -30,7 +30,12 @@ async function ours() {
   const info = await initBackend(flags.backend);
   const { train } = await loadMnist();
   const { mean, std } = train.channelStats();
-  const loader = new DataLoader(train, { batchSize: 128, shuffle: true, seed: 0, transform: compose(toTensor(), normalize(mean, std)) });
+  const loader = new DataLoader(train, {
+    batchSize: 128,
+    shuffle: true,
+    seed: 0,
+    transform: compose(toTensor(), normalize(mean, std)),
+  });
   const net = createModel('resnet18', { numClasses: 10, inChannels: 1, inputSize: 28, seed: 0 });
   initWeights(net, 'xavier', 0);
   const params = net.parameters();
@@ -44,7 +49,11 @@ async function ours() {
       const { x, y } = next.value;
       const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(x), y), params);
       value.dataSync();
-      optimizer.step(params, params.map((p) => grads[p.name]), 0.01);
+      optimizer.step(
+        params,
+        params.map((p) => grads[p.name]),
+        0.01,
+      );
       tf.dispose([value, x, y, ...Object.values(grads)]);
     }
   }
@@ -81,6 +90,8 @@ for (let round = 1; round <= Number(flags.rounds); round++) {
 }
 if (ratios.length) {
   const sorted = [...ratios].sort((p, q) => p - q);
-  console.log(`convnets takes ${sorted[sorted.length >> 1].toFixed(2)}x PyTorch's time per step (median of ${ratios.length} rounds)`);
+  console.log(
+    `convnets takes ${sorted[sorted.length >> 1].toFixed(2)}x PyTorch's time per step (median of ${ratios.length} rounds)`,
+  );
 }
 console.log(`tensors at the end: ${tf.memory().numTensors}`);

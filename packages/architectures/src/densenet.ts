@@ -1,4 +1,14 @@
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, type Module } from '@convnets/nn';
+import {
+  AdaptiveAvgPool2d,
+  BatchNorm2d,
+  Conv2d,
+  Flatten,
+  Linear,
+  MaxPool2d,
+  ReLU,
+  Sequential,
+  type Module,
+} from '@convnets/nn';
 import { DenseBlock, transitionBlock } from '@convnets/blocks';
 import { checked, resolveOptions, type ModelOptions } from './options.js';
 
@@ -32,8 +42,17 @@ export function densenet(options: ModelOptions = {}, arch: DensenetArch = DENSEN
       channels = Math.floor(channels / 2);
     }
   });
-  return checked(name, new Sequential(
-    b1, ...body,
-    new BatchNorm2d(channels), new ReLU(), new AdaptiveAvgPool2d(1), new Flatten(), new Linear(channels, opts.numClasses),
-  ), opts);
+  return checked(
+    name,
+    new Sequential(
+      b1,
+      ...body,
+      new BatchNorm2d(channels),
+      new ReLU(),
+      new AdaptiveAvgPool2d(1),
+      new Flatten(),
+      new Linear(channels, opts.numClasses),
+    ),
+    opts,
+  );
 }

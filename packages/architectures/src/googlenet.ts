@@ -7,9 +7,21 @@ type InceptionArgs = readonly [number, readonly [number, number], readonly [numb
 
 /** GoogLeNet's inception stages as data: b3, b4, b5. b3 and b4 end with a max-pool, b5 with global pooling. */
 const STAGES: ReadonlyArray<ReadonlyArray<InceptionArgs>> = [
-  [[64, [96, 128], [16, 32], 32], [128, [128, 192], [32, 96], 64]],
-  [[192, [96, 208], [16, 48], 64], [160, [112, 224], [24, 64], 64], [128, [128, 256], [24, 64], 64], [112, [144, 288], [32, 64], 64], [256, [160, 320], [32, 128], 128]],
-  [[256, [160, 320], [32, 128], 128], [384, [192, 384], [48, 128], 128]],
+  [
+    [64, [96, 128], [16, 32], 32],
+    [128, [128, 192], [32, 96], 64],
+  ],
+  [
+    [192, [96, 208], [16, 48], 64],
+    [160, [112, 224], [24, 64], 64],
+    [128, [128, 256], [24, 64], 64],
+    [112, [144, 288], [32, 64], 64],
+    [256, [160, 320], [32, 128], 128],
+  ],
+  [
+    [256, [160, 320], [32, 128], 128],
+    [384, [192, 384], [48, 128], 128],
+  ],
 ];
 
 const outChannels = ([c1, c2, c3, c4]: InceptionArgs) => c1 + c2[1] + c3[1] + c4;
@@ -17,10 +29,16 @@ const outChannels = ([c1, c2, c3, c4]: InceptionArgs) => c1 + c2[1] + c3[1] + c4
 /** GoogLeNet as in the notebook (trained there at 96x96). */
 export function googlenet(options: ModelOptions = {}): Sequential {
   const opts = resolveOptions('googlenet', options, 96);
-  const b1 = new Sequential(new Conv2d(opts.inChannels, 64, 7, { stride: 2, padding: 3 }), new ReLU(), new MaxPool2d(3, { stride: 2, padding: 1 }));
+  const b1 = new Sequential(
+    new Conv2d(opts.inChannels, 64, 7, { stride: 2, padding: 3 }),
+    new ReLU(),
+    new MaxPool2d(3, { stride: 2, padding: 1 }),
+  );
   const b2 = new Sequential(
-    new Conv2d(64, 64, 1), new ReLU(),
-    new Conv2d(64, 192, 3, { padding: 1 }), new ReLU(),
+    new Conv2d(64, 64, 1),
+    new ReLU(),
+    new Conv2d(64, 192, 3, { padding: 1 }),
+    new ReLU(),
     new MaxPool2d(3, { stride: 2, padding: 1 }),
   );
   let channels = 192;
@@ -30,7 +48,8 @@ export function googlenet(options: ModelOptions = {}): Sequential {
       channels = outChannels(args);
       return block;
     });
-    const last = i < STAGES.length - 1 ? new MaxPool2d(3, { stride: 2, padding: 1 }) : [new AdaptiveAvgPool2d(1), new Flatten()];
+    const last =
+      i < STAGES.length - 1 ? new MaxPool2d(3, { stride: 2, padding: 1 }) : [new AdaptiveAvgPool2d(1), new Flatten()];
     return new Sequential(...blocks, ...[last].flat());
   });
   return checked('googlenet', new Sequential(b1, b2, ...stages, new Linear(channels, opts.numClasses)), opts);

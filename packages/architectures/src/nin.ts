@@ -5,16 +5,20 @@ import { checked, resolveOptions, type ModelOptions } from './options.js';
 /** Network in Network: NiN blocks and max-pools, the last block producing one channel per class, averaged. */
 export function nin(options: ModelOptions = {}): Sequential {
   const opts = resolveOptions('nin', options, 224);
-  return checked('nin', new Sequential(
-    ninBlock(opts.inChannels, 96, 11, 4, 0),
-    new MaxPool2d(3, { stride: 2 }),
-    ninBlock(96, 256, 5, 1, 2),
-    new MaxPool2d(3, { stride: 2 }),
-    ninBlock(256, 384, 3, 1, 1),
-    new MaxPool2d(3, { stride: 2 }),
-    new Dropout(0.5),
-    ninBlock(384, opts.numClasses, 3, 1, 1),
-    new AdaptiveAvgPool2d(1),
-    new Flatten(),
-  ), opts);
+  return checked(
+    'nin',
+    new Sequential(
+      ninBlock(opts.inChannels, 96, 11, 4, 0),
+      new MaxPool2d(3, { stride: 2 }),
+      ninBlock(96, 256, 5, 1, 2),
+      new MaxPool2d(3, { stride: 2 }),
+      ninBlock(256, 384, 3, 1, 1),
+      new MaxPool2d(3, { stride: 2 }),
+      new Dropout(0.5),
+      ninBlock(384, opts.numClasses, 3, 1, 1),
+      new AdaptiveAvgPool2d(1),
+      new Flatten(),
+    ),
+    opts,
+  );
 }

@@ -11,21 +11,30 @@ const fixture = JSON.parse(readFileSync(new URL('./__fixtures__/logits.json', im
   nets: Record<string, { inputSize: number; inChannels: number; logits: number[][] }>;
 };
 
-describe.each(Object.entries(fixture.nets))("%s's logits equal PyTorch's (eval mode) within 1e-4", (key, { inputSize, inChannels, logits }) => {
-  it('with the same PyTorch-named, PyTorch-layout weights loaded through loadStateDict', () => {
-    const name = key === 'nin-1ch' ? 'nin' : key;
-    const model = createModel(name, { inputSize, inChannels }).eval();
-    const template = stateDict(model);
-    const weights = new Map(
-      [...template].map(([n, t], k) => [n, t.dtype === 'int32' ? tf.zeros(t.shape, 'int32') : tf.tensor(formulaTensor(n, t.shape, k), t.shape)] as const),
-    );
-    loadStateDict(model, weights);
-    const x = formulaInput(2, inChannels, inputSize);
-    const ours = tf.tidy(() => model.forward(x));
-    const got = ours.arraySync() as number[][];
-    const worst = Math.max(...got.flatMap((row, r) => row.map((v, c) => Math.abs(v - logits[r]![c]!))));
-    expect(worst).toBeLessThan(1e-4);
-    tf.dispose([x, ours, ...template.values(), ...weights.values()]);
-    model.dispose();
-  });
-});
+describe.each(Object.entries(fixture.nets))(
+  "%s's logits equal PyTorch's (eval mode) within 1e-4",
+  (key, { inputSize, inChannels, logits }) => {
+    it('with the same PyTorch-named, PyTorch-layout weights loaded through loadStateDict', () => {
+      const name = key === 'nin-1ch' ? 'nin' : key;
+      const model = createModel(name, { inputSize, inChannels }).eval();
+      const template = stateDict(model);
+      const weights = new Map(
+        [...template].map(
+          ([n, t], k) =>
+            [
+              n,
+              t.dtype === 'int32' ? tf.zeros(t.shape, 'int32') : tf.tensor(formulaTensor(n, t.shape, k), t.shape),
+            ] as const,
+        ),
+      );
+      loadStateDict(model, weights);
+      const x = formulaInput(2, inChannels, inputSize);
+      const ours = tf.tidy(() => model.forward(x));
+      const got = ours.arraySync() as number[][];
+      const worst = Math.max(...got.flatMap((row, r) => row.map((v, c) => Math.abs(v - logits[r]![c]!))));
+      expect(worst).toBeLessThan(1e-4);
+      tf.dispose([x, ours, ...template.values(), ...weights.values()]);
+      model.dispose();
+    });
+  },
+);

@@ -18,7 +18,12 @@ export interface ModelInfo {
 const models: ModelInfo[] = [
   { name: 'alexnet', description: 'AlexNet (notebook variant)', defaultInputSize: 224, build: alexnet },
   { name: 'vgg11', description: 'VGG-11', defaultInputSize: 224, build: (o) => vgg(VGG11, o, 'vgg11') },
-  { name: 'vgg11-small', description: 'VGG-11 with a quarter of the channels', defaultInputSize: 224, build: (o) => vgg(VGG11_SMALL, o, 'vgg11-small') },
+  {
+    name: 'vgg11-small',
+    description: 'VGG-11 with a quarter of the channels',
+    defaultInputSize: 224,
+    build: (o) => vgg(VGG11_SMALL, o, 'vgg11-small'),
+  },
   { name: 'nin', description: 'Network in Network', defaultInputSize: 224, build: nin },
   { name: 'googlenet', description: 'GoogLeNet (Inception v1)', defaultInputSize: 96, build: googlenet },
   { name: 'resnet18', description: 'ResNet-18 (notebook variant)', defaultInputSize: 224, build: resnet18 },

@@ -18,7 +18,9 @@ export const RESNET18: ResnetArch = { blocks: [2, 2, 2, 2], channels: [64, 128, 
 function stage(inChannels: number, channels: number, numBlocks: number, first: boolean): Sequential {
   return new Sequential(
     ...Array.from({ length: numBlocks }, (_, i) =>
-      i === 0 && !first ? new Residual(inChannels, channels, { use1x1conv: true, strides: 2 }) : new Residual(channels, channels),
+      i === 0 && !first
+        ? new Residual(inChannels, channels, { use1x1conv: true, strides: 2 })
+        : new Residual(channels, channels),
     ),
   );
 }
@@ -32,9 +34,15 @@ export function resnet(arch: ResnetArch, options: ModelOptions = {}, name = 'res
     new ReLU(),
     new MaxPool2d(3, { stride: 2, padding: 1 }),
   );
-  const stages = arch.channels.map((channels, i) => stage(i === 0 ? stem : arch.channels[i - 1]!, channels, arch.blocks[i]!, i === 0));
+  const stages = arch.channels.map((channels, i) =>
+    stage(i === 0 ? stem : arch.channels[i - 1]!, channels, arch.blocks[i]!, i === 0),
+  );
   const last = arch.channels[arch.channels.length - 1]!;
-  return checked(name, new Sequential(b1, ...stages, new AdaptiveAvgPool2d(1), new Flatten(), new Linear(last, opts.numClasses)), opts);
+  return checked(
+    name,
+    new Sequential(b1, ...stages, new AdaptiveAvgPool2d(1), new Flatten(), new Linear(last, opts.numClasses)),
+    opts,
+  );
 }
 
 export function resnet18(options: ModelOptions = {}): Sequential {

@@ -5,7 +5,13 @@ import { checked, flattenedSize, resolveOptions, type ModelOptions } from './opt
 /** A VGG variant as data: one `[numConvs, outChannels]` pair per block. */
 export type VggArch = ReadonlyArray<readonly [number, number]>;
 
-export const VGG11: VggArch = [[1, 64], [1, 128], [2, 256], [2, 512], [2, 512]];
+export const VGG11: VggArch = [
+  [1, 64],
+  [1, 128],
+  [2, 256],
+  [2, 512],
+  [2, 512],
+];
 /** The notebook's smaller VGG-11: every block's channels divided by 4. */
 export const VGG11_SMALL: VggArch = VGG11.map(([n, c]) => [n, c / 4] as const);
 
@@ -19,11 +25,19 @@ export function vgg(convArch: VggArch, options: ModelOptions = {}, name = 'vgg')
     return block;
   });
   const flat = flattenedSize(name, blocks, opts);
-  return checked(name, new Sequential(
-    ...blocks,
-    new Flatten(),
-    new Linear(flat, 4096), new ReLU(), new Dropout(0.5),
-    new Linear(4096, 4096), new ReLU(), new Dropout(0.5),
-    new Linear(4096, opts.numClasses),
-  ), opts);
+  return checked(
+    name,
+    new Sequential(
+      ...blocks,
+      new Flatten(),
+      new Linear(flat, 4096),
+      new ReLU(),
+      new Dropout(0.5),
+      new Linear(4096, 4096),
+      new ReLU(),
+      new Dropout(0.5),
+      new Linear(4096, opts.numClasses),
+    ),
+    opts,
+  );
 }

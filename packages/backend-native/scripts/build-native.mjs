@@ -26,7 +26,8 @@ const NAME = '@convnets/backend-native';
 /** Stops without building; an addon built from these same sources stays (a compiler may be gone since). */
 function skip(reason) {
   mkdirSync(outDir, { recursive: true });
-  const current = existsSync(target) && existsSync(stamp) && readFileSync(stamp, 'utf8').startsWith(`${sourcesDigest}\n`);
+  const current =
+    existsSync(target) && existsSync(stamp) && readFileSync(stamp, 'utf8').startsWith(`${sourcesDigest}\n`);
   if (current) {
     console.log(`${NAME}: ${reason}; keeping the addon already built from these sources`);
     process.exit(0);
@@ -61,7 +62,8 @@ const compiler = [process.env.CXX, 'g++', 'c++', 'clang++'].filter(Boolean).find
 const openmp = compiler && !version(compiler).includes('clang') ? ['-fopenmp'] : ['-Wno-unknown-pragmas'];
 
 if (!dnnlRoot) skip("oneDNN's headers are missing (apt-get install --no-install-recommends libdnnl-dev g++)");
-if (!existsSync(path.join(nodeInclude, 'node_api.h'))) skip(`Node's headers are missing (no ${nodeInclude}/node_api.h)`);
+if (!existsSync(path.join(nodeInclude, 'node_api.h')))
+  skip(`Node's headers are missing (no ${nodeInclude}/node_api.h)`);
 if (!compiler) skip('no C++ compiler (apt-get install --no-install-recommends g++, or set CXX)');
 
 const args = [
@@ -83,7 +85,9 @@ const args = [
   `-L${path.join(dnnlRoot, 'lib')}`,
   '-ldnnl',
 ];
-const key = `${sourcesDigest}\n${createHash('sha256').update(JSON.stringify([compiler, args, process.versions.napi])).digest('hex')}`;
+const key = `${sourcesDigest}\n${createHash('sha256')
+  .update(JSON.stringify([compiler, args, process.versions.napi]))
+  .digest('hex')}`;
 if (existsSync(target) && existsSync(stamp) && readFileSync(stamp, 'utf8') === key) process.exit(0);
 
 mkdirSync(outDir, { recursive: true });
@@ -92,10 +96,15 @@ try {
   execFileSync(compiler, [...args, '-o', partial], { stdio: ['ignore', 'ignore', 'pipe'] });
 } catch (err) {
   rmSync(partial, { force: true });
-  const detail = String(err.stderr ?? err.message).split('\n').find((l) => l.includes('error')) ?? String(err.message);
+  const detail =
+    String(err.stderr ?? err.message)
+      .split('\n')
+      .find((l) => l.includes('error')) ?? String(err.message);
   skip(`${compiler} failed: ${detail.trim()}`);
 }
 renameSync(partial, target);
 writeFileSync(stamp, key);
 rmSync(skipped, { force: true });
-console.log(`${NAME}: built build/convnets_native.node (${version(compiler)}${openmp[0] === '-fopenmp' ? ', OpenMP' : ', one thread for its own loops'})`);
+console.log(
+  `${NAME}: built build/convnets_native.node (${version(compiler)}${openmp[0] === '-fopenmp' ? ', OpenMP' : ', one thread for its own loops'})`,
+);

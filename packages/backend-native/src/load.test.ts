@@ -13,7 +13,11 @@ function heap(): Float32Array {
 }
 
 /** A direct convolution (NHWC x, HWIO w), the reference. */
-function naiveConv(x: Float32Array, w: Float32Array, [n, h, wd, c, kh, kw, co, ho, wo, sh, sw, , , pt, pl]: number[]): Float32Array {
+function naiveConv(
+  x: Float32Array,
+  w: Float32Array,
+  [n, h, wd, c, kh, kw, co, ho, wo, sh, sw, , , pt, pl]: number[],
+): Float32Array {
   const y = new Float32Array(n! * ho! * wo! * co!);
   for (let b = 0; b < n!; b++)
     for (let oy = 0; oy < ho!; oy++)
@@ -25,7 +29,8 @@ function naiveConv(x: Float32Array, w: Float32Array, [n, h, wd, c, kh, kw, co, h
               const iy = oy * sh! - pt! + ky;
               const ix = ox * sw! - pl! + kx;
               if (iy < 0 || iy >= h! || ix < 0 || ix >= wd!) continue;
-              for (let i = 0; i < c!; i++) sum += x[((b * h! + iy) * wd! + ix) * c! + i]! * w[((ky * kw! + kx) * c! + i) * co! + o]!;
+              for (let i = 0; i < c!; i++)
+                sum += x[((b * h! + iy) * wd! + ix) * c! + i]! * w[((ky * kw! + kx) * c! + i) * co! + o]!;
             }
           y[((b * ho! + oy) * wo! + ox) * co! + o] = sum;
         }
@@ -52,7 +57,17 @@ describe.skipIf(!native)('the oneDNN addon', () => {
     [[2, 10, 9, 4, 4, 4, 6, 5, 5, 2, 2, 1, 1, 1, 1, 2, 2]], // asymmetric padding ('same', stride 2)
   ])('convolves in place on a shared heap as a direct loop does: geometry %j', (g) => {
     const h = heap();
-    const [n, hh, ww, c, kh, kw, co, ho, wo] = g as [number, number, number, number, number, number, number, number, number];
+    const [n, hh, ww, c, kh, kw, co, ho, wo] = g as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     const xBytes = n * hh * ww * c * 4;
     const wBytes = kh * kw * c * co * 4;
     const x = h.slice(0, xBytes / 4);
@@ -81,8 +96,12 @@ describe.skipIf(!native)('the oneDNN addon', () => {
       new RangeError(`matmul: c (4 floats at byte ${h.length * 4}) lies outside the heap of ${h.length * 4} bytes`),
     );
     expect(() => native!.elementwise(h, 'add', 0, 4, -8, 4, 4, 0)).toThrow(/elementwise: out .* lies outside the heap/);
-    expect(() => native!.matmul(new Int32Array(16) as unknown as Float32Array, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0)).toThrow(new TypeError('matmul: its first argument must be a Float32Array'));
-    expect(() => (native!.sgdUpdate as (...a: unknown[]) => void)(h, 0, 0)).toThrow(new TypeError('sgdUpdate: expects a heap and 10 numbers'));
+    expect(() => native!.matmul(new Int32Array(16) as unknown as Float32Array, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0)).toThrow(
+      new TypeError('matmul: its first argument must be a Float32Array'),
+    );
+    expect(() => (native!.sgdUpdate as (...a: unknown[]) => void)(h, 0, 0)).toThrow(
+      new TypeError('sgdUpdate: expects a heap and 10 numbers'),
+    );
     expect(() => native!.elementwise(h, 'add', 0, 0, 64, 10, 3, 0)).toThrow("elementwise: b's size must divide a's");
   });
 

@@ -31,25 +31,101 @@ export interface NativeKernels {
   /** dw (HWIO) = the gradient of conv(x, filter) with respect to the filter, given dy. */
   conv2dFilterGrad(heap: Float32Array, x: number, dy: number, dw: number, ...geometry: ConvGeometry): void;
   /** c[b] = op(a[b]) . op(b[b]) for [batch, M, K] . [batch, K, N]; a batch of 1 broadcasts; op transposes when asked. */
-  matmul(heap: Float32Array, a: number, b: number, c: number, batchA: number, batchB: number, m: number, k: number, n: number, transposeA: number, transposeB: number): void;
+  matmul(
+    heap: Float32Array,
+    a: number,
+    b: number,
+    c: number,
+    batchA: number,
+    batchB: number,
+    m: number,
+    k: number,
+    n: number,
+    transposeA: number,
+    transposeB: number,
+  ): void;
   /** Training-mode batch norm over [rows, C]: y, and the batch mean and biased variance per channel. */
-  batchNormTrain(heap: Float32Array, x: number, gamma: number, beta: number, y: number, mean: number, variance: number, rows: number, channels: number, eps: number): void;
+  batchNormTrain(
+    heap: Float32Array,
+    x: number,
+    gamma: number,
+    beta: number,
+    y: number,
+    mean: number,
+    variance: number,
+    rows: number,
+    channels: number,
+    eps: number,
+  ): void;
   /** Eval-mode batch norm over [rows, C] with given statistics (tfjs's FusedBatchNorm); scale or offset -1: none. */
-  batchNormInference(heap: Float32Array, x: number, mean: number, variance: number, scale: number, offset: number, y: number, rows: number, channels: number, eps: number): void;
+  batchNormInference(
+    heap: Float32Array,
+    x: number,
+    mean: number,
+    variance: number,
+    scale: number,
+    offset: number,
+    y: number,
+    rows: number,
+    channels: number,
+    eps: number,
+  ): void;
   /** The max-pool gradient: each window's dy to its first maximum. */
   maxPoolGrad(heap: Float32Array, x: number, dy: number, dx: number, ...geometry: MaxPoolGeometry): void;
   /** The average-pool gradient (tfjs's rule: dy / (kh * kw) to every pixel of the window); geometry as maxPoolGrad's. */
   avgPoolGrad(heap: Float32Array, dy: number, dx: number, ...geometry: MaxPoolGeometry): void;
   /** `blocks` runs of `count` floats from src + r * srcStride to dst + r * dstStride (strides in floats). */
-  copyBlocks(heap: Float32Array, src: number, dst: number, blocks: number, count: number, srcStride: number, dstStride: number): void;
+  copyBlocks(
+    heap: Float32Array,
+    src: number,
+    dst: number,
+    blocks: number,
+    count: number,
+    srcStride: number,
+    dstStride: number,
+  ): void;
   /** out = a op b, where b (bSize elements) repeats along a's leading axes; `swapped` computes b op a. */
-  elementwise(heap: Float32Array, op: ElementwiseOp, a: number, b: number, out: number, size: number, bSize: number, swapped: number): void;
+  elementwise(
+    heap: Float32Array,
+    op: ElementwiseOp,
+    a: number,
+    b: number,
+    out: number,
+    size: number,
+    bSize: number,
+    swapped: number,
+  ): void;
   /** out = x surrounded by `value`: `geometry` is x's shape, the padding before and after, 6 numbers each (leading 1s and 0s for lower ranks). */
   pad(heap: Float32Array, x: number, out: number, value: number, ...geometry: readonly number[]): void;
   /** One SGD-with-momentum step (PyTorch's), the same float operations as the trainer's ops. */
-  sgdUpdate(heap: Float32Array, param: number, grad: number, buffer: number, paramOut: number, bufferOut: number, size: number, nesterov: number, lr: number, momentum: number, weightDecay: number): void;
+  sgdUpdate(
+    heap: Float32Array,
+    param: number,
+    grad: number,
+    buffer: number,
+    paramOut: number,
+    bufferOut: number,
+    size: number,
+    nesterov: number,
+    lr: number,
+    momentum: number,
+    weightDecay: number,
+  ): void;
   /** Its gradient: dx, dgamma, dbeta from dy and the forward's inputs and statistics. */
-  batchNormTrainGrad(heap: Float32Array, dy: number, x: number, gamma: number, mean: number, variance: number, dx: number, dgamma: number, dbeta: number, rows: number, channels: number, eps: number): void;
+  batchNormTrainGrad(
+    heap: Float32Array,
+    dy: number,
+    x: number,
+    gamma: number,
+    mean: number,
+    variance: number,
+    dx: number,
+    dgamma: number,
+    dbeta: number,
+    rows: number,
+    channels: number,
+    eps: number,
+  ): void;
 }
 
 export type NativeLoad = { kernels: NativeKernels } | { missing: string };
@@ -79,10 +155,13 @@ function load({ threads }: { threads?: number }): NativeLoad {
     const why = fileURLToPath(new URL('skipped.txt', buildDir));
     const script = fileURLToPath(new URL('../scripts/build-native.mjs', import.meta.url));
     // No record at all: the install script never ran (pnpm 10 runs a dependency's only once approved).
-    const reason = existsSync(why) ? readFileSync(why, 'utf8').trim() : `its build never ran (pnpm approve-builds, or node ${script})`;
+    const reason = existsSync(why)
+      ? readFileSync(why, 'utf8').trim()
+      : `its build never ran (pnpm approve-builds, or node ${script})`;
     return { missing: `@convnets/backend-native is not built: ${reason}` };
   }
-  if (threads !== undefined && process.env.OMP_NUM_THREADS === undefined) process.env.OMP_NUM_THREADS = String(Math.max(1, threads));
+  if (threads !== undefined && process.env.OMP_NUM_THREADS === undefined)
+    process.env.OMP_NUM_THREADS = String(Math.max(1, threads));
   try {
     type Addon = Omit<NativeKernels, 'version' | 'runtime' | 'elementwise'> & {
       info(): { version: string; runtime: string };
@@ -90,11 +169,15 @@ function load({ threads }: { threads?: number }): NativeLoad {
     };
     const addon = createRequire(import.meta.url)(file) as Addon;
     const { version, runtime } = addon.info();
-    const elementwise: NativeKernels['elementwise'] = (heap, op, ...rest) => addon.elementwise(heap, ELEMENTWISE[op], ...rest);
+    const elementwise: NativeKernels['elementwise'] = (heap, op, ...rest) =>
+      addon.elementwise(heap, ELEMENTWISE[op], ...rest);
     return { kernels: { ...addon, elementwise, version, runtime } };
   } catch (err) {
     const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
-    if (/libdnnl/.test(message)) return { missing: `oneDNN's library is missing (apt-get install --no-install-recommends libdnnl-dev): ${message}` };
+    if (/libdnnl/.test(message))
+      return {
+        missing: `oneDNN's library is missing (apt-get install --no-install-recommends libdnnl-dev): ${message}`,
+      };
     return { missing: `@convnets/backend-native failed to load: ${message}` };
   }
 }

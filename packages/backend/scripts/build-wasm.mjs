@@ -19,7 +19,16 @@ const source = path.join(root, 'wasm/kernels.c');
 const target = path.join(root, 'src/kernels/wasm/binary.generated.ts');
 const clang = process.env.CONVNETS_CLANG ?? 'clang';
 
-const common = ['--target=wasm32', '-O3', '-msimd128', '-mbulk-memory', '-mmutable-globals', '-nostdlib', '-Wall', '-Werror'];
+const common = [
+  '--target=wasm32',
+  '-O3',
+  '-msimd128',
+  '-mbulk-memory',
+  '-mmutable-globals',
+  '-nostdlib',
+  '-Wall',
+  '-Werror',
+];
 const link = ['-Wl,--no-entry', '-Wl,--import-memory', '-Wl,--export=__stack_pointer'];
 // A shared memory import must declare a maximum: the largest, so that any tfjs heap fits.
 const variants = { shared: ['-matomics', '-Wl,--shared-memory', '-Wl,--max-memory=4294967296'], single: [] };
@@ -38,7 +47,9 @@ function write(binaries, reason) {
 function withoutCompiler(missing) {
   const committed = existsSync(target) ? readFileSync(target, 'utf8') : '';
   if (committed.includes(`// source sha256: ${sourceHash}\n`) && !committed.includes('= null;')) {
-    console.log(`@convnets/backend: ${missing}; using the committed build of wasm/kernels.c (apt-get install clang lld to rebuild it)`);
+    console.log(
+      `@convnets/backend: ${missing}; using the committed build of wasm/kernels.c (apt-get install clang lld to rebuild it)`,
+    );
     process.exit(0);
   }
   const reason = `${missing} and wasm/kernels.c changed since its committed build: convnets' wasm kernels are off (apt-get install clang lld)`;
@@ -90,12 +101,16 @@ try {
     const bytes = readFileSync(out);
     const ids = sections(bytes);
     if (ids.includes(11) || ids.includes(12)) {
-      throw new Error(`@convnets/backend: the ${name} kernels module has static data; it must not (it runs in tfjs's heap)`);
+      throw new Error(
+        `@convnets/backend: the ${name} kernels module has static data; it must not (it runs in tfjs's heap)`,
+      );
     }
     binaries[name] = bytes.toString('base64');
   }
   write(binaries);
-  console.log(`@convnets/backend: wasm kernels built with ${version} (${Math.round(binaries.shared.length * 0.75 / 1024)} KiB)`);
+  console.log(
+    `@convnets/backend: wasm kernels built with ${version} (${Math.round((binaries.shared.length * 0.75) / 1024)} KiB)`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -20,12 +20,17 @@ describe('initBackend in Node', () => {
       },
       ...(missing ? [{ backend: 'native', reason: missing }] : []),
     ]);
-    if (!missing) expect(info.details.nativeKernels).toMatch(new RegExp(`^oneDNN 2\\.\\d+\\.\\d+ \\(OpenMP\\): ${NATIVE_KERNELS.join(', ').replace(/[()+]/g, '\\$&')}$`));
+    if (!missing)
+      expect(info.details.nativeKernels).toMatch(
+        new RegExp(`^oneDNN 2\\.\\d+\\.\\d+ \\(OpenMP\\): ${NATIVE_KERNELS.join(', ').replace(/[()+]/g, '\\$&')}$`),
+      );
     expect(info.details.simd).toBe(true);
     // every core, through the threaded build (tfjs alone would run one thread under Node)
     expect(info.details.threads).toBe(availableParallelism());
     // convnets' kernels on every core; XNNPACK, for the rest, on one (its spinning pool thread slowed ours)
-    expect(info.details.convnetsKernels).toBe(`convnets wasm SIMD, ${availableParallelism()} thread${availableParallelism() > 1 ? 's' : ''}`);
+    expect(info.details.convnetsKernels).toBe(
+      `convnets wasm SIMD, ${availableParallelism()} thread${availableParallelism() > 1 ? 's' : ''}`,
+    );
     expect(info.details.xnnpackThreads).toBe(1);
     expect(info.details.threadedBuild).toBe(availableParallelism() > 1);
     expect(info.trainingKernels).toEqual(TRAINING_KERNELS.wasm);
@@ -38,13 +43,20 @@ describe('initBackend in Node', () => {
 
   it("'cpu' starts cpu with its faster filter gradient", async () => {
     const info = await initBackend('cpu');
-    expect(info).toMatchObject({ backend: 'cpu', requested: 'cpu', skipped: [], trainingKernels: TRAINING_KERNELS.cpu });
+    expect(info).toMatchObject({
+      backend: 'cpu',
+      requested: 'cpu',
+      skipped: [],
+      trainingKernels: TRAINING_KERNELS.cpu,
+    });
   });
 
   it("'tensorflow' fails with the reason for each package when neither is installed", async () => {
     const error = await initBackend('tensorflow').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BackendUnavailableError);
-    expect((error as Error).message).toContain("Backend 'tensorflow' is not available here. tensorflow: @tensorflow/tfjs-node-gpu is not installed");
+    expect((error as Error).message).toContain(
+      "Backend 'tensorflow' is not available here. tensorflow: @tensorflow/tfjs-node-gpu is not installed",
+    );
   });
 
   it("'webgl' and 'webgpu' explain that they need a browser", async () => {
@@ -53,13 +65,21 @@ describe('initBackend in Node', () => {
   });
 
   it('rejects an unknown backend name, listing the valid ones', async () => {
-    await expect(initBackend('cuda' as never)).rejects.toThrow("Unknown backend 'cuda'. Expected one of: auto, tensorflow, native, wasm, cpu, webgl, webgpu");
+    await expect(initBackend('cuda' as never)).rejects.toThrow(
+      "Unknown backend 'cuda'. Expected one of: auto, tensorflow, native, wasm, cpu, webgl, webgpu",
+    );
   });
 
   it('tells a missing package from missing CUDA libraries', () => {
-    const notFound = Object.assign(new Error("Cannot find package '@tensorflow/tfjs-node-gpu' imported from x"), { code: 'ERR_MODULE_NOT_FOUND' });
-    expect(describeImportFailure('@tensorflow/tfjs-node-gpu', notFound)).toBe('@tensorflow/tfjs-node-gpu is not installed (npm install @tensorflow/tfjs-node-gpu)');
-    const noBinding = new Error('The Node.js native addon module (tfjs_binding.node) can not be found at path: /x/tfjs_binding.node.');
+    const notFound = Object.assign(new Error("Cannot find package '@tensorflow/tfjs-node-gpu' imported from x"), {
+      code: 'ERR_MODULE_NOT_FOUND',
+    });
+    expect(describeImportFailure('@tensorflow/tfjs-node-gpu', notFound)).toBe(
+      '@tensorflow/tfjs-node-gpu is not installed (npm install @tensorflow/tfjs-node-gpu)',
+    );
+    const noBinding = new Error(
+      'The Node.js native addon module (tfjs_binding.node) can not be found at path: /x/tfjs_binding.node.',
+    );
     expect(describeImportFailure('@tensorflow/tfjs-node', noBinding)).toBe(
       '@tensorflow/tfjs-node is installed but its native binding is missing (its install step downloads libtensorflow: reinstall it with network access)',
     );

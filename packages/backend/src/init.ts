@@ -7,13 +7,26 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeLoad } from '@convnets/backend-native';
-import { attachNativeKernels, loadWasmKernels, registerTrainingKernels, type TrainingKernel } from './kernels/register.js';
+import {
+  attachNativeKernels,
+  loadWasmKernels,
+  registerTrainingKernels,
+  type TrainingKernel,
+} from './kernels/register.js';
 import { wasmKernelsBuilt } from './kernels/wasm/runtime.js';
 
 export type BackendName = 'tensorflow' | 'native' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
 export type BackendRequest = BackendName | 'auto';
 
-export const BACKEND_NAMES: readonly BackendRequest[] = ['auto', 'tensorflow', 'native', 'wasm', 'cpu', 'webgl', 'webgpu'];
+export const BACKEND_NAMES: readonly BackendRequest[] = [
+  'auto',
+  'tensorflow',
+  'native',
+  'wasm',
+  'cpu',
+  'webgl',
+  'webgpu',
+];
 
 export interface InitBackendOptions {
   /** Where the wasm binaries are served from (browsers; Node finds them in node_modules). */
@@ -68,7 +81,11 @@ const importOptional = (specifier: string): Promise<unknown> => import(/* @vite-
 export function describeImportFailure(pkg: string, err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   const code = (err as { code?: string })?.code;
-  if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || /Cannot find (package|module)|Could not resolve|Failed to (resolve|fetch dynamically imported) module/.test(message)) {
+  if (
+    code === 'ERR_MODULE_NOT_FOUND' ||
+    code === 'MODULE_NOT_FOUND' ||
+    /Cannot find (package|module)|Could not resolve|Failed to (resolve|fetch dynamically imported) module/.test(message)
+  ) {
     return `${pkg} is not installed (npm install ${pkg})`;
   }
   if (/tfjs_binding\.node/.test(message)) {
@@ -85,7 +102,9 @@ async function loadNative(options: InitBackendOptions): Promise<NativeLoad> {
   if (!isNode) return { missing: 'native kernels run only in Node' };
   if (options.trainingKernels === false) return { missing: 'they replace training kernels, which were turned off' };
   try {
-    const { loadNativeKernels } = (await importOptional('@convnets/backend-native')) as typeof import('@convnets/backend-native');
+    const { loadNativeKernels } = (await importOptional(
+      '@convnets/backend-native',
+    )) as typeof import('@convnets/backend-native');
     return loadNativeKernels({ threads: options.threads });
   } catch (err) {
     if (process.env.CONVNETS_NATIVE_REQUIRED === '1') throw err;
@@ -94,7 +113,10 @@ async function loadNative(options: InitBackendOptions): Promise<NativeLoad> {
 }
 
 /** Loads a backend's package; returns details, or throws with the reason it is unavailable. */
-async function load(name: BackendName, options: InitBackendOptions): Promise<Record<string, string | number | boolean>> {
+async function load(
+  name: BackendName,
+  options: InitBackendOptions,
+): Promise<Record<string, string | number | boolean>> {
   switch (name) {
     case 'native': {
       const native = await loadNative(options);
@@ -119,7 +141,9 @@ async function load(name: BackendName, options: InitBackendOptions): Promise<Rec
       if (options.wasmPaths) wasm.setWasmPaths(options.wasmPaths as string);
       if (isNode) {
         // The package's `browser` field swaps this module out of browser bundles.
-        const { defaultWasmThreads, installThreadedWasm, installedWasmThreads } = await import('./wasm-threads-node.js');
+        const { defaultWasmThreads, installThreadedWasm, installedWasmThreads } = await import(
+          './wasm-threads-node.js'
+        );
         const threads = options.threads ?? defaultWasmThreads();
         // Once a wasm backend runs, its thread count is fixed for the process.
         // XNNPACK gets one thread only where our kernels will take the others.
@@ -134,7 +158,8 @@ async function load(name: BackendName, options: InitBackendOptions): Promise<Rec
       await import('@tensorflow/tfjs-backend-webgl');
       return {};
     case 'webgpu':
-      if (isNode || !(globalThis.navigator as { gpu?: unknown } | undefined)?.gpu) throw new Error('WebGPU is not available here (navigator.gpu is missing)');
+      if (isNode || !(globalThis.navigator as { gpu?: unknown } | undefined)?.gpu)
+        throw new Error('WebGPU is not available here (navigator.gpu is missing)');
       await importOptional('@tensorflow/tfjs-backend-webgpu').catch((err) => {
         throw new Error(describeImportFailure('@tensorflow/tfjs-backend-webgpu', err));
       });
@@ -179,7 +204,10 @@ async function describe(name: string): Promise<Record<string, string | number | 
  * Starts the requested backend (or the best available for 'auto'), registers gradients and the
  * convnets training kernels, and reports what runs and why the better ones were skipped.
  */
-export async function initBackend(request: BackendRequest = 'auto', options: InitBackendOptions = {}): Promise<BackendInfo> {
+export async function initBackend(
+  request: BackendRequest = 'auto',
+  options: InitBackendOptions = {},
+): Promise<BackendInfo> {
   if (!BACKEND_NAMES.includes(request)) {
     throw new RangeError(`Unknown backend '${request}'. Expected one of: ${BACKEND_NAMES.join(', ')}`);
   }
@@ -197,12 +225,19 @@ export async function initBackend(request: BackendRequest = 'auto', options: Ini
         const threads = Number(kernelThreads ?? details.xnnpackThreads) || 1;
         const own = trainingKernels.length ? await loadWasmKernels(threads) : { missing: 'training kernels off' };
         details.threads = 'missing' in own ? Number(details.xnnpackThreads) : own.threads;
-        details.convnetsKernels = 'missing' in own ? `not loaded: ${own.missing}` : `convnets wasm SIMD, ${own.threads} thread${own.threads > 1 ? 's' : ''}`;
+        details.convnetsKernels =
+          'missing' in own
+            ? `not loaded: ${own.missing}`
+            : `convnets wasm SIMD, ${own.threads} thread${own.threads > 1 ? 's' : ''}`;
         label = `wasm (SIMD ${details.simd ? 'on' : 'off'}, ${details.threads} thread${details.threads === 1 ? '' : 's'})`;
         // `native` needs the wasm kernels' heap access; plain `wasm` detaches the addon if a native run attached it.
         const native = name === 'native' ? await loadNative(options) : null;
-        const attached = native && 'kernels' in native && !('missing' in own) ? attachNativeKernels(native.kernels) : null;
-        if (name === 'native' && !attached) throw new Error(`convnets' wasm kernels are needed under the native ones: ${'missing' in own ? own.missing : 'not loaded'}`);
+        const attached =
+          native && 'kernels' in native && !('missing' in own) ? attachNativeKernels(native.kernels) : null;
+        if (name === 'native' && !attached)
+          throw new Error(
+            `convnets' wasm kernels are needed under the native ones: ${'missing' in own ? own.missing : 'not loaded'}`,
+          );
         if (name === 'wasm') attachNativeKernels(null);
         if (attached) {
           details.nativeKernels = `oneDNN ${attached.version} (${attached.runtime}): ${attached.kernels.join(', ')}`;

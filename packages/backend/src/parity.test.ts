@@ -1,7 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { createModel } from '@convnets/architectures';
-import { BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential, withSeed, type Module } from '@convnets/nn';
+import {
+  BatchNorm2d,
+  Conv2d,
+  Dropout,
+  Flatten,
+  Linear,
+  MaxPool2d,
+  ReLU,
+  Sequential,
+  withSeed,
+  type Module,
+} from '@convnets/nn';
 import { initBackend } from './init.js';
 import { nativeMissing } from './test-utils/kernel-checks.js';
 
@@ -28,7 +39,10 @@ async function sgdStep(backend: 'cpu' | 'wasm' | 'native', name: string, inputSi
   const x = tf.tensor4d(data.x, [BATCH, inputSize, inputSize, 3]);
   const y = tf.tensor1d(data.y, 'int32');
   const named = [...net.namedParameters()];
-  const { value, grads } = tf.variableGrads(() => loss(net, x, y), named.map(([, v]) => v));
+  const { value, grads } = tf.variableGrads(
+    () => loss(net, x, y),
+    named.map(([, v]) => v),
+  );
   const updated = new Map<string, Float32Array>();
   for (const [n, v] of named) {
     const next = tf.tidy(() => tf.sub(v, tf.mul(grads[v.name]!, 0.1)));
@@ -52,34 +66,50 @@ function relativeError(a: Float32Array, b: Float32Array): number {
   return diff / Math.max(scale, 1e-12);
 }
 
-describe.each<'wasm' | 'native'>(['wasm', ...(nativeMissing() ? [] : ['native' as const])])('one SGD step on %s equals the same step on cpu', (backend) => {
-  it.each([
-    ['alexnet', 67],
-    ['vgg11', 32],
-    ['vgg11-small', 32],
-    ['nin', 67],
-    ['googlenet', 32],
-    // At 32 px ResNet-18's last stage is 1x1, so BatchNorm normalises 4 numbers per channel and float32
-    // summation order alone moves the step by ~2e-4; at 64 px (2x2) the step is well conditioned.
-    ['resnet18', 64],
-    ['densenet', 32],
-  ] as const)('%s at %i px', async (name, inputSize) => {
-    const cpu = await sgdStep('cpu', name, inputSize);
-    const ours = await sgdStep(backend, name, inputSize);
-    expect(Math.abs(ours.loss - cpu.loss) / Math.abs(cpu.loss)).toBeLessThan(1e-4);
-    expect([...ours.updated.keys()]).toEqual([...cpu.updated.keys()]);
-    const worst = [...cpu.updated].map(([n, w]) => [n, relativeError(ours.updated.get(n)!, w)] as const).sort((a, b) => b[1] - a[1])[0]!;
-    expect(worst[1], `worst parameter: ${worst[0]}`).toBeLessThan(1e-4);
-  });
-});
+describe.each<'wasm' | 'native'>(['wasm', ...(nativeMissing() ? [] : ['native' as const])])(
+  'one SGD step on %s equals the same step on cpu',
+  (backend) => {
+    it.each([
+      ['alexnet', 67],
+      ['vgg11', 32],
+      ['vgg11-small', 32],
+      ['nin', 67],
+      ['googlenet', 32],
+      // At 32 px ResNet-18's last stage is 1x1, so BatchNorm normalises 4 numbers per channel and float32
+      // summation order alone moves the step by ~2e-4; at 64 px (2x2) the step is well conditioned.
+      ['resnet18', 64],
+      ['densenet', 32],
+    ] as const)('%s at %i px', async (name, inputSize) => {
+      const cpu = await sgdStep('cpu', name, inputSize);
+      const ours = await sgdStep(backend, name, inputSize);
+      expect(Math.abs(ours.loss - cpu.loss) / Math.abs(cpu.loss)).toBeLessThan(1e-4);
+      expect([...ours.updated.keys()]).toEqual([...cpu.updated.keys()]);
+      const worst = [...cpu.updated]
+        .map(([n, w]) => [n, relativeError(ours.updated.get(n)!, w)] as const)
+        .sort((a, b) => b[1] - a[1])[0]!;
+      expect(worst[1], `worst parameter: ${worst[0]}`).toBeLessThan(1e-4);
+    });
+  },
+);
 
 describe('training on wasm', () => {
   it('keeps tf.memory().numTensors flat over 200 steps', async () => {
     await initBackend('wasm');
-    const net = withSeed(1, () => new Sequential(
-      new Conv2d(3, 8, 3, { padding: 1 }), new BatchNorm2d(8), new ReLU(), new MaxPool2d(3, { stride: 2, padding: 1 }),
-      new Conv2d(8, 8, 3, { stride: 2, padding: 1 }), new ReLU(), new Flatten(), new Dropout(0.2, { seed: 2 }), new Linear(8 * 4 * 4, CLASSES),
-    ));
+    const net = withSeed(
+      1,
+      () =>
+        new Sequential(
+          new Conv2d(3, 8, 3, { padding: 1 }),
+          new BatchNorm2d(8),
+          new ReLU(),
+          new MaxPool2d(3, { stride: 2, padding: 1 }),
+          new Conv2d(8, 8, 3, { stride: 2, padding: 1 }),
+          new ReLU(),
+          new Flatten(),
+          new Dropout(0.2, { seed: 2 }),
+          new Linear(8 * 4 * 4, CLASSES),
+        ),
+    );
     const data = batch(16);
     const x = tf.tensor4d(data.x, [BATCH, 16, 16, 3]);
     const y = tf.tensor1d(data.y, 'int32');

@@ -21,9 +21,15 @@ interface Summary {
   norm: number;
   samples: [number, number][];
 }
-const fixture = readJson<{ inputSize: number; batch: number; labels: number[]; loss: number; float32VsFloat64: number; grads: Record<string, Summary>; buffers: Record<string, Summary> }>(
-  new URL('./__fixtures__/resnet18-grads.json', import.meta.url),
-);
+const fixture = readJson<{
+  inputSize: number;
+  batch: number;
+  labels: number[];
+  loss: number;
+  float32VsFloat64: number;
+  grads: Record<string, Summary>;
+  buffers: Record<string, Summary>;
+}>(new URL('./__fixtures__/resnet18-grads.json', import.meta.url));
 
 /**
  * Norm (relative) and sampled elements (absolute). Not the sum: over thousands of float32 elements it mostly
@@ -37,32 +43,53 @@ function expectClose(name: string, values: Float32Array, want: Summary, toleranc
 }
 
 describe("ResNet-18's train-mode gradients equal PyTorch's", () => {
-  it.each(backends)('on %s: loss, every parameter gradient (1e-3) and the updated BatchNorm running statistics', async (backend) => {
-    await initBackend(backend);
-    const { inputSize: size, batch } = fixture;
-    const model = createModel('resnet18', { inputSize: size, inChannels: 3 }).train();
-    const template = stateDict(model);
-    const weights = new Map([...template].map(([n, t], k) => [n, t.dtype === 'int32' ? tf.zeros(t.shape, 'int32') : tf.tensor(hashTensor(n, t.shape, k), t.shape)] as const));
-    loadStateDict(model, weights);
-    tf.dispose([...template.values(), ...weights.values()]);
+  it.each(backends)(
+    'on %s: loss, every parameter gradient (1e-3) and the updated BatchNorm running statistics',
+    async (backend) => {
+      await initBackend(backend);
+      const { inputSize: size, batch } = fixture;
+      const model = createModel('resnet18', { inputSize: size, inChannels: 3 }).train();
+      const template = stateDict(model);
+      const weights = new Map(
+        [...template].map(
+          ([n, t], k) =>
+            [
+              n,
+              t.dtype === 'int32' ? tf.zeros(t.shape, 'int32') : tf.tensor(hashTensor(n, t.shape, k), t.shape),
+            ] as const,
+        ),
+      );
+      loadStateDict(model, weights);
+      tf.dispose([...template.values(), ...weights.values()]);
 
-    const x = tf.tidy(() => tf.transpose(tf.tensor4d(Float32Array.from(hashUniform(batch * 3 * size * size, 1000)), [batch, 3, size, size]), [0, 2, 3, 1]));
-    const y = tf.oneHot(tf.tensor1d(fixture.labels, 'int32'), 10);
-    const params = [...model.namedParameters()];
-    const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.forward(x)) as tf.Scalar, params.map(([, v]) => v));
-    expect(Math.abs((await value.data())[0]! - fixture.loss)).toBeLessThan(1e-5);
+      const x = tf.tidy(() =>
+        tf.transpose(
+          tf.tensor4d(Float32Array.from(hashUniform(batch * 3 * size * size, 1000)), [batch, 3, size, size]),
+          [0, 2, 3, 1],
+        ),
+      );
+      const y = tf.oneHot(tf.tensor1d(fixture.labels, 'int32'), 10);
+      const params = [...model.namedParameters()];
+      const { value, grads } = tf.variableGrads(
+        () => tf.losses.softmaxCrossEntropy(y, model.forward(x)) as tf.Scalar,
+        params.map(([, v]) => v),
+      );
+      expect(Math.abs((await value.data())[0]! - fixture.loss)).toBeLessThan(1e-5);
 
-    // Gradients in PyTorch's layout: put each into its parameter and read the state dict back.
-    for (const [, v] of params) v.assign(grads[v.name]!);
-    const state = stateDict(model);
-    expect(Object.keys(fixture.grads).length).toBe(params.length);
-    for (const [name, want] of Object.entries(fixture.grads)) {
-      const got = state.get(name)!;
-      expect(got.shape, name).toEqual(want.shape);
-      expectClose(name, (await got.data()) as Float32Array, want, 1e-3);
-    }
-    for (const [name, want] of Object.entries(fixture.buffers)) expectClose(name, (await state.get(name)!.data()) as Float32Array, want, 1e-4);
-    tf.dispose([x, y, value, ...Object.values(grads), ...state.values()]);
-    model.dispose();
-  }, 120_000);
+      // Gradients in PyTorch's layout: put each into its parameter and read the state dict back.
+      for (const [, v] of params) v.assign(grads[v.name]!);
+      const state = stateDict(model);
+      expect(Object.keys(fixture.grads).length).toBe(params.length);
+      for (const [name, want] of Object.entries(fixture.grads)) {
+        const got = state.get(name)!;
+        expect(got.shape, name).toEqual(want.shape);
+        expectClose(name, (await got.data()) as Float32Array, want, 1e-3);
+      }
+      for (const [name, want] of Object.entries(fixture.buffers))
+        expectClose(name, (await state.get(name)!.data()) as Float32Array, want, 1e-4);
+      tf.dispose([x, y, value, ...Object.values(grads), ...state.values()]);
+      model.dispose();
+    },
+    120_000,
+  );
 });

@@ -43,7 +43,9 @@ export function installThreadedWasm(threads: number, xnnpackThreads = threads): 
     setThreadsCount(n: number): void;
   };
   const factory = require(path.join(root, 'wasm-out/tfjs-backend-wasm-threaded-simd.js')) as Factory;
-  const { wasmWorkerContents } = require(path.join(root, 'wasm-out/tfjs-backend-wasm-threaded-simd.worker.js')) as { wasmWorkerContents: string };
+  const { wasmWorkerContents } = require(path.join(root, 'wasm-out/tfjs-backend-wasm-threaded-simd.worker.js')) as {
+    wasmWorkerContents: string;
+  };
 
   tf.removeBackend('wasm');
   tf.registerBackend(
@@ -61,7 +63,11 @@ export function installThreadedWasm(threads: number, xnnpackThreads = threads): 
       try {
         const module = await factory({
           locateFile: (file: string) =>
-            file.endsWith('.worker.js') ? workerFile : file.endsWith('.wasm') ? path.join(root, 'dist', file) : path.join(root, 'wasm-out', file),
+            file.endsWith('.worker.js')
+              ? workerFile
+              : file.endsWith('.wasm')
+                ? path.join(root, 'dist', file)
+                : path.join(root, 'wasm-out', file),
           mainScriptUrlOrBlob: path.join(root, 'wasm-out/tfjs-backend-wasm-threaded-simd.js'),
         });
         module.tfjs = {

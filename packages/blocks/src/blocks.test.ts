@@ -30,7 +30,7 @@ const builders: Record<string, () => Module> = {
   'nin-block': () => ninBlock(3, 4, 3, 2, 1),
 };
 
-describe.each(Object.keys(builders))('%s agrees with the notebook\'s PyTorch block', (name) => {
+describe.each(Object.keys(builders))("%s agrees with the notebook's PyTorch block", (name) => {
   it('in train mode (batch statistics), then eval mode (running statistics)', () => {
     const c = fixtures[name]!;
     const block = builders[name]!();
@@ -73,7 +73,10 @@ describe.each(Object.keys(builders))("%s backpropagates as PyTorch's block does 
     tf.tidy(() => {
       expect(maxAbsDiff(dx, activation(c.grads.input!))).toBeLessThan(1e-4);
     });
-    const { grads } = tf.variableGrads(loss, params.map(([, v]) => v));
+    const { grads } = tf.variableGrads(
+      loss,
+      params.map(([, v]) => v),
+    );
     // Express our gradients in PyTorch's layout through the one conversion place: stateDict of a twin.
     const twin = builders[name]!();
     for (const [n, v] of twin.namedParameters()) v.assign(grads[params.find(([pn]) => pn === n)![1].name]!);

@@ -4,7 +4,11 @@ import { concatChannels } from './inception.js';
 
 /** DenseNet's pre-activation unit: BatchNorm, ReLU, then a 3x3 convolution. */
 export function convBlock(inputChannels: number, numChannels: number): Sequential {
-  return new Sequential(new BatchNorm2d(inputChannels), new ReLU(), new Conv2d(inputChannels, numChannels, 3, { padding: 1 }));
+  return new Sequential(
+    new BatchNorm2d(inputChannels),
+    new ReLU(),
+    new Conv2d(inputChannels, numChannels, 3, { padding: 1 }),
+  );
 }
 
 /** `numConvs` conv blocks, each fed the concatenation of the input and every earlier block's output. */
@@ -29,5 +33,10 @@ export class DenseBlock extends Module {
 
 /** Halves height and width and sets the channel count: BatchNorm, ReLU, 1x1 conv, 2x2 average pool. */
 export function transitionBlock(inputChannels: number, numChannels: number): Sequential {
-  return new Sequential(new BatchNorm2d(inputChannels), new ReLU(), new Conv2d(inputChannels, numChannels, 1), new AvgPool2d(2, { stride: 2 }));
+  return new Sequential(
+    new BatchNorm2d(inputChannels),
+    new ReLU(),
+    new Conv2d(inputChannels, numChannels, 1),
+    new AvgPool2d(2, { stride: 2 }),
+  );
 }

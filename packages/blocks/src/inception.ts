@@ -14,7 +14,13 @@ export class Inception extends Module {
   p4_1: MaxPool2d;
   p4_2: Conv2d;
 
-  constructor(inChannels: number, c1: number, c2: readonly [number, number], c3: readonly [number, number], c4: number) {
+  constructor(
+    inChannels: number,
+    c1: number,
+    c2: readonly [number, number],
+    c3: readonly [number, number],
+    c4: number,
+  ) {
     super();
     this.p1_1 = new Conv2d(inChannels, c1, 1);
     this.p2_1 = new Conv2d(inChannels, c2[0], 1);
@@ -47,7 +53,11 @@ export function concatChannels(module: Module, parts: Shape[], input: Shape): Sh
   const [first] = parts;
   for (const p of parts) {
     if (p.length !== 4 || p[0] !== first![0] || p[1] !== first![1] || p[2] !== first![2]) {
-      throw new ShapeError(`cannot concatenate ${parts.map((s) => `[${s.join(', ')}]`).join(' and ')} along channels`, module, input);
+      throw new ShapeError(
+        `cannot concatenate ${parts.map((s) => `[${s.join(', ')}]`).join(' and ')} along channels`,
+        module,
+        input,
+      );
     }
   }
   return [first![0]!, first![1]!, first![2]!, parts.reduce((c, p) => c + p[3]!, 0)];

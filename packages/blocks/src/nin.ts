@@ -1,7 +1,13 @@
 import { Conv2d, ReLU, Sequential, type Pair } from '@convnets/nn';
 
 /** One spatial convolution followed by two 1x1 convolutions ("MLP over channels"), each with ReLU. */
-export function ninBlock(inChannels: number, outChannels: number, kernelSize: Pair, strides: Pair, padding: Pair): Sequential {
+export function ninBlock(
+  inChannels: number,
+  outChannels: number,
+  kernelSize: Pair,
+  strides: Pair,
+  padding: Pair,
+): Sequential {
   return new Sequential(
     new Conv2d(inChannels, outChannels, kernelSize, { stride: strides, padding }),
     new ReLU(),

@@ -31,7 +31,10 @@ export class Residual extends Module {
   }
 
   protected computeShape(input: Shape, trace?: ShapeTrace): Shape {
-    const y = this.bn2.inferShape(this.conv2.inferShape(this.bn1.inferShape(this.conv1.inferShape(input, trace), trace), trace), trace);
+    const y = this.bn2.inferShape(
+      this.conv2.inferShape(this.bn1.inferShape(this.conv1.inferShape(input, trace), trace), trace),
+      trace,
+    );
     const shortcut = this.conv3 ? this.conv3.inferShape(input, trace) : input;
     if (y.join() !== shortcut.join()) {
       throw new ShapeError(

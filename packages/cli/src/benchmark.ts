@@ -55,8 +55,15 @@ export function benchmark(options: BenchOptions): BenchResult {
   const { model, imageSize, batchSize, seconds, inChannels = 3 } = options;
   const net = createModel(model, { inputSize: imageSize, inChannels, seed: 0 });
   const flops = summary(net, [1, imageSize, imageSize, inChannels]).flops;
-  const xs = Array.from({ length: POOL }, (_, i) => tf.randomNormal([batchSize, imageSize, imageSize, inChannels], 0, 1, 'float32', i + 1));
-  const ys = Array.from({ length: POOL }, (_, i) => tf.tensor1d(Array.from({ length: batchSize }, (_, j) => (j * 7 + i) % 10), 'int32'));
+  const xs = Array.from({ length: POOL }, (_, i) =>
+    tf.randomNormal([batchSize, imageSize, imageSize, inChannels], 0, 1, 'float32', i + 1),
+  );
+  const ys = Array.from({ length: POOL }, (_, i) =>
+    tf.tensor1d(
+      Array.from({ length: batchSize }, (_, j) => (j * 7 + i) % 10),
+      'int32',
+    ),
+  );
   const optimizer = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
   const params = net.parameters();
   try {
@@ -70,7 +77,11 @@ export function benchmark(options: BenchOptions): BenchResult {
     const train = rate((i) => {
       const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(xs[i % POOL]!), ys[i % POOL]!), params);
       value.dataSync();
-      optimizer.step(params, params.map((p) => grads[p.name]!), 0.01);
+      optimizer.step(
+        params,
+        params.map((p) => grads[p.name]!),
+        0.01,
+      );
       tf.dispose([value, ...Object.values(grads)]);
     }, seconds);
     return {

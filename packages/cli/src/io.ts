@@ -23,6 +23,7 @@ export function positiveInt(value: string): number {
 /** Parses a non-negative integer option value (seeds). */
 export function nonNegativeInt(value: string): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('Expected a non-negative integer.');
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
+    throw new InvalidArgumentError('Expected a non-negative integer.');
   return n;
 }

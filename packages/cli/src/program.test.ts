@@ -37,7 +37,13 @@ describe('convnets summary', () => {
     expect(Object.keys(s)).toEqual(['model', 'input', 'params', 'flops', 'layers']);
     expect(s.input).toEqual([1, 224, 224, 1]);
     expect(s.params).toBe(1992166); // PyTorch's count for nin_net(1)
-    expect(s.layers[0]).toEqual({ path: '0', type: 'Sequential', outputShape: [1, 54, 54, 96], params: expect.any(Number), flops: expect.any(Number) });
+    expect(s.layers[0]).toEqual({
+      path: '0',
+      type: 'Sequential',
+      outputShape: [1, 54, 54, 96],
+      params: expect.any(Number),
+      flops: expect.any(Number),
+    });
   });
 
   it('--depth 2 lists the blocks inside the stages, --tree prints the module tree', async () => {
@@ -47,10 +53,15 @@ describe('convnets summary', () => {
   });
 
   it('fails with a clear message and exit code 1 for an unknown model or an impossible input size', async () => {
-    expect(await cli('summary', 'lenet')).toMatchObject({ code: 1, err: expect.stringContaining("Unknown model 'lenet'. Available models:") });
+    expect(await cli('summary', 'lenet')).toMatchObject({
+      code: 1,
+      err: expect.stringContaining("Unknown model 'lenet'. Available models:"),
+    });
     expect(await cli('summary', 'vgg11', '--input-size', '16')).toMatchObject({
       code: 1,
-      err: expect.stringContaining("vgg11: layer '4.4' (MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)) cannot take input [1, 1, 1, 512] (model input [1, 16, 16, 3])"),
+      err: expect.stringContaining(
+        "vgg11: layer '4.4' (MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)) cannot take input [1, 1, 1, 512] (model input [1, 16, 16, 3])",
+      ),
     });
   });
 
@@ -70,14 +81,35 @@ describe('the built binary under plain Node', () => {
     const s = JSON.parse(stdout);
     expect(s.params).toBe(5983802);
     expect(s.layers.map((l: { outputShape: number[] }) => l.outputShape)).toEqual([
-      [1, 24, 24, 64], [1, 12, 12, 192], [1, 6, 6, 480], [1, 3, 3, 832], [1, 1024], [1, 10],
+      [1, 24, 24, 64],
+      [1, 12, 12, 192],
+      [1, 6, 6, 480],
+      [1, 3, 3, 832],
+      [1, 1024],
+      [1, 10],
     ]);
   });
 
   it('trains on threaded wasm and cpu in `convnets bench --json` (gradients and kernels from the built packages)', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, [
-      bin, 'bench', '--model', 'resnet18', '--image-size', '16', '--batch-size', '4', '--seconds', '0.2', '--backends', 'cpu,wasm', '--json',
-    ], { timeout: 120_000 });
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [
+        bin,
+        'bench',
+        '--model',
+        'resnet18',
+        '--image-size',
+        '16',
+        '--batch-size',
+        '4',
+        '--seconds',
+        '0.2',
+        '--backends',
+        'cpu,wasm',
+        '--json',
+      ],
+      { timeout: 120_000 },
+    );
     const r = JSON.parse(stdout);
     expect(r).toMatchObject({ model: 'resnet18', imageSize: 16, batchSize: 4 });
     expect(r.results.map((x: { backend: string }) => x.backend)).toEqual(['cpu', 'wasm']);
@@ -91,9 +123,32 @@ describe('the built binary under plain Node', () => {
 
 describe('convnets bench', () => {
   it('rejects an unknown backend list entry and a missing torch script clearly', async () => {
-    expect(await cli('bench', '--backends', 'cpu,cuda')).toMatchObject({ code: 2, err: expect.stringContaining("Expected a comma-separated list of auto, tensorflow, native, wasm, cpu, webgl, webgpu; got 'cpu,cuda'") });
-    expect(await cli('bench', '--model', 'lenet')).toMatchObject({ code: 1, err: expect.stringContaining("Unknown model 'lenet'") });
-    expect(await cli('bench', '--backends', 'cpu', '--image-size', '16', '--batch-size', '2', '--seconds', '0.05', '--torch', '--torch-script', '/nonexistent.py')).toMatchObject({
+    expect(await cli('bench', '--backends', 'cpu,cuda')).toMatchObject({
+      code: 2,
+      err: expect.stringContaining(
+        "Expected a comma-separated list of auto, tensorflow, native, wasm, cpu, webgl, webgpu; got 'cpu,cuda'",
+      ),
+    });
+    expect(await cli('bench', '--model', 'lenet')).toMatchObject({
+      code: 1,
+      err: expect.stringContaining("Unknown model 'lenet'"),
+    });
+    expect(
+      await cli(
+        'bench',
+        '--backends',
+        'cpu',
+        '--image-size',
+        '16',
+        '--batch-size',
+        '2',
+        '--seconds',
+        '0.05',
+        '--torch',
+        '--torch-script',
+        '/nonexistent.py',
+      ),
+    ).toMatchObject({
       code: 1,
       err: expect.stringContaining('--torch: the PyTorch script /nonexistent.py does not exist'),
     });
@@ -114,9 +169,22 @@ describe('convnets data inspect', () => {
   });
 
   it('explains what is missing for fashion-mnist and cifar10, and rejects unknown names', async () => {
-    expect(await cli('data', 'inspect', 'fashion-mnist')).toMatchObject({ code: 1, err: expect.stringContaining('fashion-mnist needs --root DIR') });
-    expect(await cli('data', 'inspect', 'cifar10')).toMatchObject({ code: 1, err: expect.stringContaining('cifar10 needs --root PATH (binary release folder, train|test/<class> image folders, or a .tar.gz of either) or --download') });
-    expect(await cli('data', 'inspect', 'imagenet')).toMatchObject({ code: 2, err: expect.stringContaining("'imagenet' is invalid for argument 'dataset'. Allowed choices are mnist, fashion-mnist, cifar10.") });
+    expect(await cli('data', 'inspect', 'fashion-mnist')).toMatchObject({
+      code: 1,
+      err: expect.stringContaining('fashion-mnist needs --root DIR'),
+    });
+    expect(await cli('data', 'inspect', 'cifar10')).toMatchObject({
+      code: 1,
+      err: expect.stringContaining(
+        'cifar10 needs --root PATH (binary release folder, train|test/<class> image folders, or a .tar.gz of either) or --download',
+      ),
+    });
+    expect(await cli('data', 'inspect', 'imagenet')).toMatchObject({
+      code: 2,
+      err: expect.stringContaining(
+        "'imagenet' is invalid for argument 'dataset'. Allowed choices are mnist, fashion-mnist, cifar10.",
+      ),
+    });
   });
 });
 
@@ -132,11 +200,42 @@ describe.runIf(existsSync(cifarImages))('real CIFAR-10 JPEGs (shared/data) throu
       const inspect = await cli('data', 'inspect', 'cifar10', '--root', cifarImages, '--json');
       expect(inspect.code).toBe(0);
       const r = JSON.parse(inspect.out);
-      expect(r.classes).toEqual(['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']);
+      expect(r.classes).toEqual([
+        'airplane',
+        'automobile',
+        'bird',
+        'cat',
+        'deer',
+        'dog',
+        'frog',
+        'horse',
+        'ship',
+        'truck',
+      ]);
       expect([r.train.size, r.test.size]).toEqual([50000, 10000]);
       expect(r.train.imageShape).toEqual([32, 32, 3]);
       expect(readdirSync(cache)).toEqual(['cifar10-images']);
-      const train = await cli('train', '--dataset', 'cifar10', '--root', cifarImages, '--model', 'resnet18', '--limit-train', '64', '--limit-valid', '32', '--batch-size', '32', '--epochs', '1', '--backend', 'wasm', '--out', out);
+      const train = await cli(
+        'train',
+        '--dataset',
+        'cifar10',
+        '--root',
+        cifarImages,
+        '--model',
+        'resnet18',
+        '--limit-train',
+        '64',
+        '--limit-valid',
+        '32',
+        '--batch-size',
+        '32',
+        '--epochs',
+        '1',
+        '--backend',
+        'wasm',
+        '--out',
+        out,
+      );
       expect(train.err, train.err).toContain('training resnet18 on cifar10 (64 train / 32 test images at 32x32)');
       expect(train.code).toBe(0);
       expect(existsSync(path.join(out, 'cifar10_resnet18.safetensors'))).toBe(true);
@@ -153,7 +252,22 @@ describe('convnets plot', () => {
   it('samples: a grid of shuffled real MNIST digits titled with their labels, and one sample as value heatmap', async () => {
     const out = mkdtempSync(path.join(os.tmpdir(), 'convnets-plot-'));
     try {
-      const r = await cli('plot', 'samples', '--dataset', 'mnist', '--count', '12', '--columns', '6', '--channels', '3', '--crop', '28', '--out', out);
+      const r = await cli(
+        'plot',
+        'samples',
+        '--dataset',
+        'mnist',
+        '--count',
+        '12',
+        '--columns',
+        '6',
+        '--channels',
+        '3',
+        '--crop',
+        '28',
+        '--out',
+        out,
+      );
       expect(r.code, r.err).toBe(0);
       expect(readdirSync(out).sort()).toEqual(['channels.png', 'channels.svg', 'samples.png', 'samples.svg']);
       const grid = readFileSync(path.join(out, 'samples.svg'), 'utf8');
@@ -172,11 +286,26 @@ describe('convnets plot', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'convnets-plot-'));
     try {
       const file = path.join(dir, 'history.json');
-      writeFileSync(file, JSON.stringify({ trainLoss: [1, 2], validLoss: [1], trainAcc: [0.1, 0.2], validAcc: [0.1, 0.2] }));
-      expect(await cli('plot', 'history', file)).toMatchObject({ code: 1, err: expect.stringContaining('loss chart: history.trainLoss has 2 epochs but history.validLoss has 1') });
-      expect(await cli('plot', 'history', path.join(dir, 'none.json'))).toMatchObject({ code: 1, err: expect.stringContaining('none.json: cannot be read') });
-      expect(await cli('plot', 'samples', '--count', '5', '--channels', '5', '--out', dir)).toMatchObject({ code: 1, err: expect.stringContaining('--channels 5: the grid has samples 0..4') });
-      expect(await cli('plot', 'history', file, '--format', 'gif')).toMatchObject({ code: 2, err: expect.stringContaining('Expected svg, png or svg,png.') });
+      writeFileSync(
+        file,
+        JSON.stringify({ trainLoss: [1, 2], validLoss: [1], trainAcc: [0.1, 0.2], validAcc: [0.1, 0.2] }),
+      );
+      expect(await cli('plot', 'history', file)).toMatchObject({
+        code: 1,
+        err: expect.stringContaining('loss chart: history.trainLoss has 2 epochs but history.validLoss has 1'),
+      });
+      expect(await cli('plot', 'history', path.join(dir, 'none.json'))).toMatchObject({
+        code: 1,
+        err: expect.stringContaining('none.json: cannot be read'),
+      });
+      expect(await cli('plot', 'samples', '--count', '5', '--channels', '5', '--out', dir)).toMatchObject({
+        code: 1,
+        err: expect.stringContaining('--channels 5: the grid has samples 0..4'),
+      });
+      expect(await cli('plot', 'history', file, '--format', 'gif')).toMatchObject({
+        code: 2,
+        err: expect.stringContaining('Expected svg, png or svg,png.'),
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -187,20 +316,47 @@ describe('convnets train', () => {
   it('trains on a slice of real MNIST, prints the notebook lines and writes weights and history atomically', async () => {
     const out = mkdtempSync(path.join(os.tmpdir(), 'convnets-train-'));
     try {
-      const r = await cli('train', '--model', 'resnet18', '--limit-train', '64', '--limit-valid', '50', '--batch-size', '32', '--epochs', '2', '--backend', 'wasm', '--out', out);
+      const r = await cli(
+        'train',
+        '--model',
+        'resnet18',
+        '--limit-train',
+        '64',
+        '--limit-valid',
+        '50',
+        '--batch-size',
+        '32',
+        '--epochs',
+        '2',
+        '--backend',
+        'wasm',
+        '--out',
+        out,
+      );
       expect(r.code).toBe(0);
-      expect(r.out).toMatch(/^Epoch -> 1 \t train_loss -> [\d.]+ \t\t\t train_acc -> [\d.]+ \n==========\t valid_loss -> [\d.]+ \t\t\t valid_acc -> [\d.]+$/m);
+      expect(r.out).toMatch(
+        /^Epoch -> 1 \t train_loss -> [\d.]+ \t\t\t train_acc -> [\d.]+ \n==========\t valid_loss -> [\d.]+ \t\t\t valid_acc -> [\d.]+$/m,
+      );
       expect(r.out).toMatch(/^Epoch -> 2 /m);
       expect(r.err).toMatch(/backend: wasm \(SIMD on, \d+ threads?\)\n/);
       const history = JSON.parse(readFileSync(path.join(out, 'history.json'), 'utf8'));
-      for (const key of ['trainLoss', 'trainAcc', 'validLoss', 'validAcc', 'imagesPerSec']) expect(history[key]).toHaveLength(2);
+      for (const key of ['trainLoss', 'trainAcc', 'validLoss', 'validAcc', 'imagesPerSec'])
+        expect(history[key]).toHaveLength(2);
       expect(history.test.confusion.flat().reduce((a: number, b: number) => a + b, 0)).toBe(50);
       const bytes = readFileSync(path.join(out, 'mnist_resnet18.safetensors'));
       const n = Number(bytes.readBigUInt64LE(0));
       const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
       expect(header['0.0.weight']).toMatchObject({ dtype: 'F32', shape: [64, 1, 7, 7] }); // PyTorch layout
       expect(header['1.0.bn1.num_batches_tracked']).toMatchObject({ dtype: 'I64', shape: [] });
-      expect(readdirSync(out).sort()).toEqual(['accuracy.png', 'accuracy.svg', 'history.json', 'loss.png', 'loss.svg', 'mnist_resnet18.safetensors', 'mnist_resnet18.train.safetensors']); // no temp files left
+      expect(readdirSync(out).sort()).toEqual([
+        'accuracy.png',
+        'accuracy.svg',
+        'history.json',
+        'loss.png',
+        'loss.svg',
+        'mnist_resnet18.safetensors',
+        'mnist_resnet18.train.safetensors',
+      ]); // no temp files left
       // The curves show the history's two epochs for both series.
       const lossSvg = readFileSync(path.join(out, 'loss.svg'), 'utf8');
       expect(lossSvg).toContain('Loss vs. No. of epochs');
@@ -209,7 +365,18 @@ describe('convnets train', () => {
       expect(lossSvg.match(/aria-roledescription="point"/g)).toHaveLength(4);
 
       // `convnets eval` on the written weights reproduces the training run's own test evaluation.
-      const evaluated = await cli('eval', '--model', 'resnet18', '--checkpoint', path.join(out, 'mnist_resnet18.safetensors'), '--limit', '50', '--backend', 'wasm', '--json');
+      const evaluated = await cli(
+        'eval',
+        '--model',
+        'resnet18',
+        '--checkpoint',
+        path.join(out, 'mnist_resnet18.safetensors'),
+        '--limit',
+        '50',
+        '--backend',
+        'wasm',
+        '--json',
+      );
       expect(evaluated.code).toBe(0);
       const e = JSON.parse(evaluated.out);
       expect(e.confusion).toEqual(history.test.confusion);
@@ -222,7 +389,9 @@ describe('convnets train', () => {
       expect(existsSync(path.join(out, 'confusion.png'))).toBe(true);
       // `convnets plot history` re-draws the curves from history.json, elsewhere.
       const redraw = path.join(out, 'redrawn');
-      expect((await cli('plot', 'history', path.join(out, 'history.json'), '--out', redraw, '--format', 'svg')).code).toBe(0);
+      expect(
+        (await cli('plot', 'history', path.join(out, 'history.json'), '--out', redraw, '--format', 'svg')).code,
+      ).toBe(0);
       expect(readdirSync(redraw).sort()).toEqual(['accuracy.svg', 'loss.svg']);
       expect(readFileSync(path.join(redraw, 'loss.svg'), 'utf8')).toBe(lossSvg);
       // predict on an NCHW input file, with the checkpoint and with its export: the same logits, and the
@@ -230,7 +399,10 @@ describe('convnets train', () => {
       const checkpoint = path.join(out, 'mnist_resnet18.safetensors');
       const exported = path.join(out, 'exported.safetensors');
       const input = path.join(out, 'input.safetensors');
-      const x = tf.tensor4d(Float32Array.from({ length: 3 * 28 * 28 }, (_, i) => Math.sin(i)), [3, 1, 28, 28]);
+      const x = tf.tensor4d(
+        Float32Array.from({ length: 3 * 28 * 28 }, (_, i) => Math.sin(i)),
+        [3, 1, 28, 28],
+      );
       writeFileSync(input, encodeSafetensors(new Map([['input', x]])));
       const net = ['--model', 'resnet18', '--input-size', '28', '--in-channels', '1', '--backend', 'wasm'];
       expect((await cli('export', ...net, '--checkpoint', checkpoint, '--output', exported)).code).toBe(0);
@@ -245,63 +417,125 @@ describe('convnets train', () => {
       const inProcess = createModel('resnet18', { inputSize: 28, inChannels: 1 }).eval();
       loadStateDict(inProcess, decodeSafetensors(new Uint8Array(readFileSync(checkpoint))).tensors);
       const direct = tf.tidy(() => inProcess.forward(tf.transpose(x, [0, 2, 3, 1])));
-      expect(Math.max(...Array.from(tf.tidy(() => tf.abs(tf.sub(direct, fromCheckpoint))).dataSync()))).toBeLessThan(1e-5);
-      expect(await cli('predict', ...net, '--weights', checkpoint, '--input', checkpoint, '--output', path.join(out, 'x'))).toMatchObject({
+      expect(Math.max(...Array.from(tf.tidy(() => tf.abs(tf.sub(direct, fromCheckpoint))).dataSync()))).toBeLessThan(
+        1e-5,
+      );
+      expect(
+        await cli('predict', ...net, '--weights', checkpoint, '--input', checkpoint, '--output', path.join(out, 'x')),
+      ).toMatchObject({
         code: 1,
-        err: expect.stringContaining("must hold a float32 tensor 'input' of shape [N, 1, H, W] (NCHW), got no tensor named input"),
+        err: expect.stringContaining(
+          "must hold a float32 tensor 'input' of shape [N, 1, H, W] (NCHW), got no tensor named input",
+        ),
       });
 
       // the wrong net is refused with the names that do not fit
-      expect(await cli('eval', '--model', 'googlenet', '--checkpoint', path.join(out, 'mnist_resnet18.safetensors'), '--limit', '10', '--backend', 'wasm')).toMatchObject({
+      expect(
+        await cli(
+          'eval',
+          '--model',
+          'googlenet',
+          '--checkpoint',
+          path.join(out, 'mnist_resnet18.safetensors'),
+          '--limit',
+          '10',
+          '--backend',
+          'wasm',
+        ),
+      ).toMatchObject({
         code: 1,
-        err: expect.stringMatching(/loadStateDict \(Sequential\): missing: .*2\.0\.p1_1\.weight.*\| unexpected: .*1\.0\.bn1\.weight/),
+        err: expect.stringMatching(
+          /loadStateDict \(Sequential\): missing: .*2\.0\.p1_1\.weight.*\| unexpected: .*1\.0\.bn1\.weight/,
+        ),
       });
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
   });
 
-  it.each(resumeBackends)('on %s: checkpoints every epoch; 1 epoch + --resume to 2 writes the same weights as 2 epochs; mismatches are refused', async (backend) => {
-    const [a, b] = [0, 1].map(() => mkdtempSync(path.join(os.tmpdir(), 'convnets-resume-')));
-    try {
-      const args = ['train', '--limit-train', '64', '--limit-valid', '20', '--batch-size', '32', '--schedule', 'constant', '--backend', backend];
-      expect((await cli(...args, '--epochs', '2', '--out', a)).code).toBe(0);
-      expect((await cli(...args, '--epochs', '1', '--out', b)).code).toBe(0);
-      const resumed = await cli(...args, '--epochs', '2', '--resume', '--out', b);
-      expect(resumed.err).toContain('resuming after epoch 1 of 2');
-      expect(resumed.out).toMatch(/^Epoch -> 2 /m);
-      expect(resumed.out).not.toMatch(/^Epoch -> 1 /m);
-      expect(readFileSync(path.join(b, 'mnist_resnet18.safetensors')).equals(readFileSync(path.join(a, 'mnist_resnet18.safetensors')))).toBe(true);
-      // The training state's metadata holds timings (images/s); its tensors (weights, running statistics and
-      // momentum buffers) must match exactly.
-      const optimizer = (dir: string) => decodeSafetensors(new Uint8Array(readFileSync(path.join(dir, 'mnist_resnet18.train.safetensors')))).tensors;
-      const [oa, ob] = [optimizer(a), optimizer(b)];
-      expect([...ob.keys()]).toEqual([...oa.keys()]);
-      for (const [k, t] of oa) expect(Array.from(ob.get(k)!.dataSync()), k).toEqual(Array.from(t.dataSync()));
-      const history = JSON.parse(readFileSync(path.join(b, 'history.json'), 'utf8'));
-      expect(history.trainLoss).toEqual(JSON.parse(readFileSync(path.join(a, 'history.json'), 'utf8')).trainLoss);
-      expect(await cli(...args, '--epochs', '3', '--resume', '--lr', '0.1', '--out', b)).toMatchObject({
-        code: 1,
-        err: expect.stringContaining('--resume: the checkpoint was made with different lr (0.05, now 0.1)'),
-      });
-      expect(await cli('train', '--model', 'googlenet', '--limit-train', '32', '--batch-size', '32', '--schedule', 'constant', '--backend', backend, '--epochs', '2', '--resume', '--out', b)).toMatchObject({
-        code: 1,
-        err: expect.stringContaining('mnist_googlenet.train.safetensors does not exist'),
-      });
-    } finally {
-      [a, b].forEach((d) => rmSync(d, { recursive: true, force: true }));
-    }
-  }, 180_000);
+  it.each(resumeBackends)(
+    'on %s: checkpoints every epoch; 1 epoch + --resume to 2 writes the same weights as 2 epochs; mismatches are refused',
+    async (backend) => {
+      const [a, b] = [0, 1].map(() => mkdtempSync(path.join(os.tmpdir(), 'convnets-resume-')));
+      try {
+        const args = [
+          'train',
+          '--limit-train',
+          '64',
+          '--limit-valid',
+          '20',
+          '--batch-size',
+          '32',
+          '--schedule',
+          'constant',
+          '--backend',
+          backend,
+        ];
+        expect((await cli(...args, '--epochs', '2', '--out', a)).code).toBe(0);
+        expect((await cli(...args, '--epochs', '1', '--out', b)).code).toBe(0);
+        const resumed = await cli(...args, '--epochs', '2', '--resume', '--out', b);
+        expect(resumed.err).toContain('resuming after epoch 1 of 2');
+        expect(resumed.out).toMatch(/^Epoch -> 2 /m);
+        expect(resumed.out).not.toMatch(/^Epoch -> 1 /m);
+        expect(
+          readFileSync(path.join(b, 'mnist_resnet18.safetensors')).equals(
+            readFileSync(path.join(a, 'mnist_resnet18.safetensors')),
+          ),
+        ).toBe(true);
+        // The training state's metadata holds timings (images/s); its tensors (weights, running statistics and
+        // momentum buffers) must match exactly.
+        const optimizer = (dir: string) =>
+          decodeSafetensors(new Uint8Array(readFileSync(path.join(dir, 'mnist_resnet18.train.safetensors')))).tensors;
+        const [oa, ob] = [optimizer(a), optimizer(b)];
+        expect([...ob.keys()]).toEqual([...oa.keys()]);
+        for (const [k, t] of oa) expect(Array.from(ob.get(k)!.dataSync()), k).toEqual(Array.from(t.dataSync()));
+        const history = JSON.parse(readFileSync(path.join(b, 'history.json'), 'utf8'));
+        expect(history.trainLoss).toEqual(JSON.parse(readFileSync(path.join(a, 'history.json'), 'utf8')).trainLoss);
+        expect(await cli(...args, '--epochs', '3', '--resume', '--lr', '0.1', '--out', b)).toMatchObject({
+          code: 1,
+          err: expect.stringContaining('--resume: the checkpoint was made with different lr (0.05, now 0.1)'),
+        });
+        expect(
+          await cli(
+            'train',
+            '--model',
+            'googlenet',
+            '--limit-train',
+            '32',
+            '--batch-size',
+            '32',
+            '--schedule',
+            'constant',
+            '--backend',
+            backend,
+            '--epochs',
+            '2',
+            '--resume',
+            '--out',
+            b,
+          ),
+        ).toMatchObject({
+          code: 1,
+          err: expect.stringContaining('mnist_googlenet.train.safetensors does not exist'),
+        });
+      } finally {
+        [a, b].forEach((d) => rmSync(d, { recursive: true, force: true }));
+      }
+    },
+    180_000,
+  );
 
-  it.each(resumeBackends)('on %s: survives being killed between writing a checkpoint and renaming it: resume gives the uninterrupted result', async (backend) => {
-    const dirs = [0, 1, 2].map(() => mkdtempSync(path.join(os.tmpdir(), 'convnets-crash-')));
-    const [straight, ...crashed] = dirs as [string, string, string];
-    // Preloaded into the real CLI process: SIGKILL itself at the n-th rename of a .safetensors file, i.e. after
-    // the temp file is fully written and before it replaces the previous checkpoint.
-    const preload = path.join(straight, 'crash.mjs');
-    writeFileSync(
-      preload,
-      `import fs from 'node:fs/promises';
+  it.each(resumeBackends)(
+    'on %s: survives being killed between writing a checkpoint and renaming it: resume gives the uninterrupted result',
+    async (backend) => {
+      const dirs = [0, 1, 2].map(() => mkdtempSync(path.join(os.tmpdir(), 'convnets-crash-')));
+      const [straight, ...crashed] = dirs as [string, string, string];
+      // Preloaded into the real CLI process: SIGKILL itself at the n-th rename of a .safetensors file, i.e. after
+      // the temp file is fully written and before it replaces the previous checkpoint.
+      const preload = path.join(straight, 'crash.mjs');
+      writeFileSync(
+        preload,
+        `import fs from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 const { rename } = fs;
 let n = 0;
@@ -311,39 +545,68 @@ fs.rename = async (from, to) => {
 };
 syncBuiltinESMExports();
 `,
-    );
-    const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
-    const args = ['train', '--limit-train', '64', '--limit-valid', '20', '--batch-size', '32', '--schedule', 'constant', '--backend', backend, '--epochs', '2'];
-    const weights = (dir: string) => readFileSync(path.join(dir, 'mnist_resnet18.safetensors'));
-    try {
-      expect((await cli(...args, '--out', straight)).code).toBe(0);
-      // Renames per epoch: training state, then weights. 3 = epoch 2's training state; 4 = epoch 2's weights.
-      for (const [dir, at] of [
-        [crashed[0], 3],
-        [crashed[1], 4],
-      ] as const) {
-        const killed = await promisify(execFile)(process.execPath, ['--import', preload, bin, ...args, '--out', dir], { env: { ...process.env, CRASH_AT_RENAME: String(at) } }).catch((e: { signal?: string }) => e);
-        expect((killed as { signal?: string }).signal).toBe('SIGKILL');
-        const files = readdirSync(dir);
-        expect(files.filter((f) => f.endsWith('.tmp'))).toHaveLength(1); // the write that never landed
-        // The previous checkpoint is whole: epoch 1's weights, readable.
-        const epoch1 = decodeSafetensors(new Uint8Array(weights(dir)));
-        expect(epoch1.metadata.epoch).toBe('1');
-        tf.dispose([...epoch1.tensors.values()]);
-        const resumed = await cli(...args, '--resume', '--out', dir);
-        expect(resumed.code, resumed.err).toBe(0);
-        expect(resumed.err).toContain(`resuming after epoch ${at === 3 ? 1 : 2} of 2`);
-        expect(weights(dir).equals(weights(straight))).toBe(true);
+      );
+      const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+      const args = [
+        'train',
+        '--limit-train',
+        '64',
+        '--limit-valid',
+        '20',
+        '--batch-size',
+        '32',
+        '--schedule',
+        'constant',
+        '--backend',
+        backend,
+        '--epochs',
+        '2',
+      ];
+      const weights = (dir: string) => readFileSync(path.join(dir, 'mnist_resnet18.safetensors'));
+      try {
+        expect((await cli(...args, '--out', straight)).code).toBe(0);
+        // Renames per epoch: training state, then weights. 3 = epoch 2's training state; 4 = epoch 2's weights.
+        for (const [dir, at] of [
+          [crashed[0], 3],
+          [crashed[1], 4],
+        ] as const) {
+          const killed = await promisify(execFile)(
+            process.execPath,
+            ['--import', preload, bin, ...args, '--out', dir],
+            { env: { ...process.env, CRASH_AT_RENAME: String(at) } },
+          ).catch((e: { signal?: string }) => e);
+          expect((killed as { signal?: string }).signal).toBe('SIGKILL');
+          const files = readdirSync(dir);
+          expect(files.filter((f) => f.endsWith('.tmp'))).toHaveLength(1); // the write that never landed
+          // The previous checkpoint is whole: epoch 1's weights, readable.
+          const epoch1 = decodeSafetensors(new Uint8Array(weights(dir)));
+          expect(epoch1.metadata.epoch).toBe('1');
+          tf.dispose([...epoch1.tensors.values()]);
+          const resumed = await cli(...args, '--resume', '--out', dir);
+          expect(resumed.code, resumed.err).toBe(0);
+          expect(resumed.err).toContain(`resuming after epoch ${at === 3 ? 1 : 2} of 2`);
+          expect(weights(dir).equals(weights(straight))).toBe(true);
+        }
+      } finally {
+        dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
       }
-    } finally {
-      dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
-    }
-  }, 120_000);
+    },
+    120_000,
+  );
 
   it('rejects bad flags before doing any work', async () => {
-    expect(await cli('train', '--dataset', 'imagenet')).toMatchObject({ code: 2, err: expect.stringContaining("'imagenet' is invalid") });
-    expect(await cli('train', '--lr', '-1')).toMatchObject({ code: 2, err: expect.stringContaining("option '--lr <x>' argument '-1' is invalid") });
-    expect(await cli('train', '--backend', 'cuda')).toMatchObject({ code: 2, err: expect.stringContaining("'cuda' is invalid") });
+    expect(await cli('train', '--dataset', 'imagenet')).toMatchObject({
+      code: 2,
+      err: expect.stringContaining("'imagenet' is invalid"),
+    });
+    expect(await cli('train', '--lr', '-1')).toMatchObject({
+      code: 2,
+      err: expect.stringContaining("option '--lr <x>' argument '-1' is invalid"),
+    });
+    expect(await cli('train', '--backend', 'cuda')).toMatchObject({
+      code: 2,
+      err: expect.stringContaining("'cuda' is invalid"),
+    });
   });
 });
 
@@ -353,20 +616,50 @@ describe('round trip with PyTorch itself (tooling/pytorch/roundtrip.py; .ci/run 
   const seedNets = fileURLToPath(new URL('../../../../shared/reference/pytorch_seed_nets.py', import.meta.url));
   const hasTorch = pythonHasTorch();
   // Runs wherever both exist (CI installs python3-torch); elsewhere it is reported as skipped.
-  it.runIf(existsSync(seedNets) && hasTorch)('PyTorch weights -> predict equals PyTorch logits; export -> load_state_dict -> the same logits', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'convnets-torch-'));
-    try {
-      await promisify(execFile)('/usr/bin/python3', [script, 'make', dir]);
-      const net = ['--model', 'resnet18', '--input-size', '32', '--backend', 'wasm'];
-      expect((await cli('predict', ...net, '--weights', path.join(dir, 'weights.safetensors'), '--input', path.join(dir, 'input.safetensors'), '--output', path.join(dir, 'ours.safetensors'))).code).toBe(0);
-      const read = (f: string) => decodeSafetensors(new Uint8Array(readFileSync(path.join(dir, f)))).tensors.get('logits')!;
-      const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(read('ours.safetensors'), read('torch-logits.safetensors')))).dataSync()[0]!);
-      expect(diff).toBeLessThan(1e-4);
-      expect((await cli('export', ...net, '--checkpoint', path.join(dir, 'weights.safetensors'), '--output', path.join(dir, 'exported.safetensors'))).code).toBe(0);
-      const { stdout } = await promisify(execFile)('/usr/bin/python3', [script, 'check', dir]);
-      expect(Number(stdout.trim())).toBeLessThan(1e-6);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  it.runIf(existsSync(seedNets) && hasTorch)(
+    'PyTorch weights -> predict equals PyTorch logits; export -> load_state_dict -> the same logits',
+    async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'convnets-torch-'));
+      try {
+        await promisify(execFile)('/usr/bin/python3', [script, 'make', dir]);
+        const net = ['--model', 'resnet18', '--input-size', '32', '--backend', 'wasm'];
+        expect(
+          (
+            await cli(
+              'predict',
+              ...net,
+              '--weights',
+              path.join(dir, 'weights.safetensors'),
+              '--input',
+              path.join(dir, 'input.safetensors'),
+              '--output',
+              path.join(dir, 'ours.safetensors'),
+            )
+          ).code,
+        ).toBe(0);
+        const read = (f: string) =>
+          decodeSafetensors(new Uint8Array(readFileSync(path.join(dir, f)))).tensors.get('logits')!;
+        const diff = tf.tidy(
+          () => tf.max(tf.abs(tf.sub(read('ours.safetensors'), read('torch-logits.safetensors')))).dataSync()[0]!,
+        );
+        expect(diff).toBeLessThan(1e-4);
+        expect(
+          (
+            await cli(
+              'export',
+              ...net,
+              '--checkpoint',
+              path.join(dir, 'weights.safetensors'),
+              '--output',
+              path.join(dir, 'exported.safetensors'),
+            )
+          ).code,
+        ).toBe(0);
+        const { stdout } = await promisify(execFile)('/usr/bin/python3', [script, 'check', dir]);
+        expect(Number(stdout.trim())).toBeLessThan(1e-6);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -18,7 +18,18 @@ export function createProgram(io: Io = processIo): Command {
     .showHelpAfterError()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride();
-  for (const command of [trainCommand(io), evalCommand(io), predictCommand(io), exportCommand(io), summaryCommand(io), modelsCommand(io), benchCommand(io), dataCommand(io), plotCommand(io)]) program.addCommand(command);
+  for (const command of [
+    trainCommand(io),
+    evalCommand(io),
+    predictCommand(io),
+    exportCommand(io),
+    summaryCommand(io),
+    modelsCommand(io),
+    benchCommand(io),
+    dataCommand(io),
+    plotCommand(io),
+  ])
+    program.addCommand(command);
   // Every command, nested ones included, reports through `io` and returns instead of exiting.
   const configure = (command: Command): void => {
     command.configureOutput({ writeOut: io.out, writeErr: io.err }).showHelpAfterError().exitOverride();

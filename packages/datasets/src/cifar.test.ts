@@ -23,7 +23,10 @@ afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 /** n images whose pixel (n, y, x, c) is (n + 7y + 3x + 50c) mod 256, labels n mod 10. */
 function synthetic(n: number, offset = 0) {
   const images = new Uint8Array(n * 32 * 32 * 3);
-  for (let i = 0; i < n; i++) for (let p = 0; p < 1024; p++) for (let c = 0; c < 3; c++) images[(i * 1024 + p) * 3 + c] = (i + offset + 7 * Math.floor(p / 32) + 3 * (p % 32) + 50 * c) % 256;
+  for (let i = 0; i < n; i++)
+    for (let p = 0; p < 1024; p++)
+      for (let c = 0; c < 3; c++)
+        images[(i * 1024 + p) * 3 + c] = (i + offset + 7 * Math.floor(p / 32) + 3 * (p % 32) + 50 * c) % 256;
   return { images, labels: Uint8Array.from({ length: n }, (_, i) => (i + offset) % 10) };
 }
 
@@ -53,10 +56,14 @@ describe('the CIFAR-10 binary format', () => {
   });
 
   it('names the file and what was expected for a wrong size or a bad label', () => {
-    expect(() => parseCifarBatch(new Uint8Array(3074), 'data_batch_1.bin')).toThrow('data_batch_1.bin: is 3074 bytes, expected a whole number of 3073-byte records');
+    expect(() => parseCifarBatch(new Uint8Array(3074), 'data_batch_1.bin')).toThrow(
+      'data_batch_1.bin: is 3074 bytes, expected a whole number of 3073-byte records',
+    );
     const bad = new Uint8Array(2 * 3073);
     bad[3073] = 10;
-    expect(() => parseCifarBatch(bad, 'test_batch.bin')).toThrow('test_batch.bin (byte 3073): record 1 has label 10, expected 0..9');
+    expect(() => parseCifarBatch(bad, 'test_batch.bin')).toThrow(
+      'test_batch.bin (byte 3073): record 1 has label 10, expected 0..9',
+    );
   });
 
   it('loads from a folder, its cifar-10-batches-bin/ subfolder, or the .tar.gz (extracted once into the cache)', async () => {
@@ -65,10 +72,14 @@ describe('the CIFAR-10 binary format', () => {
     for (const [name, bytes] of Object.entries(files)) writeFileSync(path.join(flat, name), bytes);
     const nested = tmp();
     mkdirSync(path.join(nested, 'cifar-10-batches-bin'));
-    for (const [name, bytes] of Object.entries(files)) writeFileSync(path.join(nested, 'cifar-10-batches-bin', name), bytes);
+    for (const [name, bytes] of Object.entries(files))
+      writeFileSync(path.join(nested, 'cifar-10-batches-bin', name), bytes);
     const archiveDir = tmp();
     const archive = path.join(archiveDir, 'cifar-10-binary.tar.gz');
-    writeFileSync(archive, gzipSync(writeTar(Object.entries(files).map(([name, data]) => ({ path: `cifar-10-batches-bin/${name}`, data })))));
+    writeFileSync(
+      archive,
+      gzipSync(writeTar(Object.entries(files).map(([name, data]) => ({ path: `cifar-10-batches-bin/${name}`, data })))),
+    );
     const cacheDir = tmp();
 
     const expected = synthetic(10);
@@ -85,33 +96,57 @@ describe('the CIFAR-10 binary format', () => {
     // Another archive of the same name (here: only 3 test images relabelled) is extracted afresh, not the cached folder reused.
     const otherDir = tmp();
     const other = path.join(otherDir, 'cifar-10-binary.tar.gz');
-    const relabelled = { ...files, 'test_batch.bin': encodeCifarBatch(synthetic(3, 105).images, Uint8Array.of(9, 9, 9)) };
-    writeFileSync(other, gzipSync(writeTar(Object.entries(relabelled).map(([name, data]) => ({ path: `cifar-10-batches-bin/${name}`, data })))));
+    const relabelled = {
+      ...files,
+      'test_batch.bin': encodeCifarBatch(synthetic(3, 105).images, Uint8Array.of(9, 9, 9)),
+    };
+    writeFileSync(
+      other,
+      gzipSync(
+        writeTar(Object.entries(relabelled).map(([name, data]) => ({ path: `cifar-10-batches-bin/${name}`, data }))),
+      ),
+    );
     expect(Array.from((await loadCifar10({ root: other, cacheDir })).test.labels)).toEqual([9, 9, 9]);
     expect(Array.from((await loadCifar10({ root: archive, cacheDir })).test.labels)).toEqual([0, 1, 2]);
-    const again = await cifar10FromArchive(new Uint8Array(gzipSync(writeTar(Object.entries(files).map(([name, data]) => ({ path: name, data }))))));
+    const again = await cifar10FromArchive(
+      new Uint8Array(gzipSync(writeTar(Object.entries(files).map(([name, data]) => ({ path: name, data }))))),
+    );
     expect(again.train.images).toEqual(expected.images);
   });
 
   it('rejects an archive whose entries would escape the extraction folder, writing nothing', async () => {
     const dir = tmp();
     const archive = path.join(dir, 'evil.tar');
-    writeFileSync(archive, writeTar([{ path: 'ok/data_batch_1.bin', data: new Uint8Array(3073) }, { path: '../escaped.bin', data: Uint8Array.of(1) }]));
+    writeFileSync(
+      archive,
+      writeTar([
+        { path: 'ok/data_batch_1.bin', data: new Uint8Array(3073) },
+        { path: '../escaped.bin', data: Uint8Array.of(1) },
+      ]),
+    );
     const cacheDir = path.join(dir, 'cache');
-    await expect(loadCifar10({ root: archive, cacheDir })).rejects.toThrow(`${archive}: entry "../escaped.bin" would escape the extraction folder`);
+    await expect(loadCifar10({ root: archive, cacheDir })).rejects.toThrow(
+      `${archive}: entry "../escaped.bin" would escape the extraction folder`,
+    );
     expect(existsSync(path.join(dir, 'escaped.bin'))).toBe(false);
     expect(existsSync(path.join(cacheDir, 'evil'))).toBe(false);
   });
 
   it('says what a folder should hold when it holds neither form', async () => {
     const root = tmp();
-    await expect(loadCifar10({ root, cacheDir: tmp() })).rejects.toThrow(`${root}: holds neither the CIFAR-10 binary release (data_batch_1.bin...) nor train/ and test/ image folders`);
+    await expect(loadCifar10({ root, cacheDir: tmp() })).rejects.toThrow(
+      `${root}: holds neither the CIFAR-10 binary release (data_batch_1.bin...) nor train/ and test/ image folders`,
+    );
     await expect(loadCifar10({})).rejects.toThrow(DatasetError);
   });
 });
 
 describe('downloading the release (from a local server on 127.0.0.1)', () => {
-  const archive = new Uint8Array(gzipSync(writeTar(Object.entries(binaryRelease()).map(([name, data]) => ({ path: `cifar-10-batches-bin/${name}`, data })))));
+  const archive = new Uint8Array(
+    gzipSync(
+      writeTar(Object.entries(binaryRelease()).map(([name, data]) => ({ path: `cifar-10-batches-bin/${name}`, data }))),
+    ),
+  );
   const md5 = createHash('md5').update(archive).digest('hex');
   let server: Server;
   let base = '';
@@ -145,11 +180,17 @@ describe('downloading the release (from a local server on 127.0.0.1)', () => {
   it('keeps nothing when the MD5 does not match or the transfer is cut short', async () => {
     const cacheDir = tmp();
     const wrong = '0'.repeat(32);
-    await expect(loadCifar10({ download: true, url: `${base}/cifar-10-binary.tar.gz`, md5: wrong, cacheDir })).rejects.toThrow(
+    await expect(
+      loadCifar10({ download: true, url: `${base}/cifar-10-binary.tar.gz`, md5: wrong, cacheDir }),
+    ).rejects.toThrow(
       `${base}/cifar-10-binary.tar.gz: MD5 is ${md5}, expected ${wrong}: corrupt or wrong file, nothing was kept`,
     );
-    await expect(loadCifar10({ download: true, url: `${base}/truncated/cifar-10-binary.tar.gz`, md5, cacheDir })).rejects.toThrow(/nothing was kept/);
-    await expect(loadCifar10({ download: true, url: `${base}/missing.tar.gz`, cacheDir })).rejects.toThrow(`${base}/missing.tar.gz: download failed: HTTP 404`);
+    await expect(
+      loadCifar10({ download: true, url: `${base}/truncated/cifar-10-binary.tar.gz`, md5, cacheDir }),
+    ).rejects.toThrow(/nothing was kept/);
+    await expect(loadCifar10({ download: true, url: `${base}/missing.tar.gz`, cacheDir })).rejects.toThrow(
+      `${base}/missing.tar.gz: download failed: HTTP 404`,
+    );
     expect(readdirSync(cacheDir)).toEqual([]);
   });
 });
@@ -157,9 +198,11 @@ describe('downloading the release (from a local server on 127.0.0.1)', () => {
 const shared = path.resolve(import.meta.dirname, '../../../../shared/data/cifar10-images.tar.gz');
 
 describe.runIf(existsSync(shared))('the real CIFAR-10 JPEGs (shared/data), against PIL', () => {
-  const reference = readJson<{ counts: Record<string, Record<string, number>>; mean: Record<string, number[]>; samples: Record<string, number[]> }>(
-    new URL('../fixtures/cifar10-images.json', import.meta.url),
-  );
+  const reference = readJson<{
+    counts: Record<string, Record<string, number>>;
+    mean: Record<string, number[]>;
+    samples: Record<string, number[]>;
+  }>(new URL('../fixtures/cifar10-images.json', import.meta.url));
   const cacheDir = tmp();
   let splits: Awaited<ReturnType<typeof loadCifar10>>;
   beforeAll(async () => {
@@ -169,7 +212,9 @@ describe.runIf(existsSync(shared))('the real CIFAR-10 JPEGs (shared/data), again
   it('has 50,000 + 10,000 images of 32x32x3 in the ten classes, as PIL counted them', () => {
     expect(splits.train.classes).toEqual(CIFAR10_CLASSES);
     for (const split of ['train', 'test'] as const) {
-      const counts = Object.fromEntries(CIFAR10_CLASSES.map((c, k) => [c, splits[split].labels.filter((l) => l === k).length]));
+      const counts = Object.fromEntries(
+        CIFAR10_CLASSES.map((c, k) => [c, splits[split].labels.filter((l) => l === k).length]),
+      );
       expect(counts).toEqual(reference.counts[split]);
       expect(splits[split].imageShape).toEqual([32, 32, 3]);
     }
@@ -189,10 +234,13 @@ describe.runIf(existsSync(shared))('the real CIFAR-10 JPEGs (shared/data), again
       // a neighbouring image differs by tens of levels, so this still pins down each image and its pixel order.
       const own = meanDiff(pixels, splits[split].get(at).image);
       expect(own, name).toBeLessThan(4);
-      for (const other of [at - 1, at + 1].filter((i) => i >= 0 && i < splits[split].length)) expect(meanDiff(pixels, splits[split].get(other).image), `${name} vs image ${other}`).toBeGreaterThan(5 * own);
+      for (const other of [at - 1, at + 1].filter((i) => i >= 0 && i < splits[split].length))
+        expect(meanDiff(pixels, splits[split].get(other).image), `${name} vs image ${other}`).toBeGreaterThan(5 * own);
     }
     for (const split of ['train', 'test'] as const) {
-      splits[split].channelStats().mean.forEach((m, c) => expect(Math.abs(m - reference.mean[split]![c]!)).toBeLessThan(3e-3));
+      splits[split]
+        .channelStats()
+        .mean.forEach((m, c) => expect(Math.abs(m - reference.mean[split]![c]!)).toBeLessThan(3e-3));
     }
   });
 });

@@ -8,7 +8,18 @@ import type { FileSource, MnistSplits } from './mnist.js';
 import { gunzip } from './mnist.js';
 import { readTar } from './tar.js';
 
-export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'] as const;
+export const CIFAR10_CLASSES = [
+  'airplane',
+  'automobile',
+  'bird',
+  'cat',
+  'deer',
+  'dog',
+  'frog',
+  'horse',
+  'ship',
+  'truck',
+] as const;
 
 /** The official archive and its published MD5. */
 export const CIFAR10_BINARY = {
@@ -26,7 +37,10 @@ const RECORD = 1 + 3 * PLANE;
 /** Parses one batch file into HWC pixels and labels. */
 export function parseCifarBatch(bytes: Uint8Array, file: string): { images: Uint8Array; labels: Uint8Array } {
   if (bytes.length === 0 || bytes.length % RECORD !== 0) {
-    throw new DatasetError(file, `is ${bytes.length} bytes, expected a whole number of ${RECORD}-byte records (1 label + 32x32x3 pixels)`);
+    throw new DatasetError(
+      file,
+      `is ${bytes.length} bytes, expected a whole number of ${RECORD}-byte records (1 label + 32x32x3 pixels)`,
+    );
   }
   const count = bytes.length / RECORD;
   const images = new Uint8Array(count * 3 * PLANE);
@@ -34,7 +48,8 @@ export function parseCifarBatch(bytes: Uint8Array, file: string): { images: Uint
   for (let n = 0; n < count; n++) {
     const record = n * RECORD;
     const label = bytes[record]!;
-    if (label >= CIFAR10_CLASSES.length) throw new DatasetError(file, `record ${n} has label ${label}, expected 0..9`, record);
+    if (label >= CIFAR10_CLASSES.length)
+      throw new DatasetError(file, `record ${n} has label ${label}, expected 0..9`, record);
     labels[n] = label;
     const out = n * 3 * PLANE;
     for (let c = 0; c < 3; c++) {
@@ -50,7 +65,8 @@ export function encodeCifarBatch(images: Uint8Array, labels: Uint8Array): Uint8A
   const out = new Uint8Array(labels.length * RECORD);
   labels.forEach((label, n) => {
     out[n * RECORD] = label;
-    for (let c = 0; c < 3; c++) for (let p = 0; p < PLANE; p++) out[n * RECORD + 1 + c * PLANE + p] = images[n * 3 * PLANE + p * 3 + c]!;
+    for (let c = 0; c < 3; c++)
+      for (let p = 0; p < PLANE; p++) out[n * RECORD + 1 + c * PLANE + p] = images[n * 3 * PLANE + p * 3 + c]!;
   });
   return out;
 }
@@ -69,21 +85,37 @@ async function readBatches(source: FileSource, names: readonly string[], split: 
   const parts = await Promise.all(
     names.map(async (name) => {
       const bytes = (await source.read(name)) ?? (await source.read(`${CIFAR10_BINARY.folder}/${name}`));
-      if (!bytes) throw new DatasetError(`${source.describe}/${name}`, `not found (nor in ${CIFAR10_BINARY.folder}/): expected the CIFAR-10 binary release`);
+      if (!bytes)
+        throw new DatasetError(
+          `${source.describe}/${name}`,
+          `not found (nor in ${CIFAR10_BINARY.folder}/): expected the CIFAR-10 binary release`,
+        );
       return parseCifarBatch(bytes, `${source.describe}/${name}`);
     }),
   );
-  return new ImageDataset(concat(parts.map((p) => p.images)), concat(parts.map((p) => p.labels)), [SIDE, SIDE, 3], CIFAR10_CLASSES, `${source.describe} (${split})`);
+  return new ImageDataset(
+    concat(parts.map((p) => p.images)),
+    concat(parts.map((p) => p.labels)),
+    [SIDE, SIDE, 3],
+    CIFAR10_CLASSES,
+    `${source.describe} (${split})`,
+  );
 }
 
 /** Both splits from the six batch files, found directly in `source` or in its `cifar-10-batches-bin/`. */
 export async function loadCifar10Binary(source: FileSource): Promise<MnistSplits> {
-  const [train, test] = await Promise.all([readBatches(source, CIFAR10_BINARY.train, 'train'), readBatches(source, CIFAR10_BINARY.test, 'test')]);
+  const [train, test] = await Promise.all([
+    readBatches(source, CIFAR10_BINARY.train, 'train'),
+    readBatches(source, CIFAR10_BINARY.test, 'test'),
+  ]);
   return { train, test };
 }
 
 /** Both splits from the bytes of `cifar-10-binary.tar.gz`, in memory (the browser path). */
-export async function cifar10FromArchive(archive: Uint8Array, name = CIFAR10_BINARY.url.split('/').pop()!): Promise<MnistSplits> {
+export async function cifar10FromArchive(
+  archive: Uint8Array,
+  name = CIFAR10_BINARY.url.split('/').pop()!,
+): Promise<MnistSplits> {
   const files = new Map(readTar(await gunzip(archive, name), name).map((e) => [e.path, e.data]));
   return loadCifar10Binary({ describe: name, read: async (file) => files.get(file) ?? null });
 }

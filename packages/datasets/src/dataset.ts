@@ -25,14 +25,21 @@ export class ImageDataset {
   ) {
     const pixels = imageShape[0] * imageShape[1] * imageShape[2];
     if (images.length % pixels !== 0) {
-      throw new DatasetError(source, `${images.length} image bytes are not a whole number of ${imageShape.join('x')} images`);
+      throw new DatasetError(
+        source,
+        `${images.length} image bytes are not a whole number of ${imageShape.join('x')} images`,
+      );
     }
     this.length = images.length / pixels;
     if (labels.length !== this.length) {
       throw new DatasetError(source, `${this.length} images but ${labels.length} labels`);
     }
     const bad = labels.findIndex((l) => l >= classes.length);
-    if (bad >= 0) throw new DatasetError(source, `label ${labels[bad]} of image ${bad} is out of range: expected 0..${classes.length - 1}`);
+    if (bad >= 0)
+      throw new DatasetError(
+        source,
+        `label ${labels[bad]} of image ${bad} is out of range: expected 0..${classes.length - 1}`,
+      );
   }
 
   get pixelsPerImage(): number {
@@ -50,7 +57,13 @@ export class ImageDataset {
   /** The first `count` images (a view, no copy), e.g. for a sample grid. */
   head(count: number): ImageDataset {
     const k = Math.min(count, this.length);
-    return new ImageDataset(this.images.subarray(0, k * this.pixelsPerImage), this.labels.subarray(0, k), this.imageShape, this.classes, this.source);
+    return new ImageDataset(
+      this.images.subarray(0, k * this.pixelsPerImage),
+      this.labels.subarray(0, k),
+      this.imageShape,
+      this.classes,
+      this.source,
+    );
   }
 
   /** Per-channel mean and standard deviation of the pixels scaled to [0, 1] (what Normalize wants). */

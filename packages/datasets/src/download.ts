@@ -17,11 +17,15 @@ import { readTar, type TarEntry } from './tar.js';
 
 /** `$CONVNETS_CACHE`, else `$XDG_CACHE_HOME/convnets`, else `~/.cache/convnets`. */
 export function cacheDirectory(): string {
-  return process.env.CONVNETS_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'convnets');
+  return (
+    process.env.CONVNETS_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'convnets')
+  );
 }
 
 async function md5Of(file: string): Promise<string> {
-  return createHash('md5').update(await readFile(file)).digest('hex');
+  return createHash('md5')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -44,7 +48,10 @@ export interface DownloadOptions {
 }
 
 /** Downloads `url` into the cache (or reuses a cached copy whose MD5 matches) and returns its path. */
-export async function download(url: string, { md5, cacheDir = cacheDirectory(), fileName, fetchImpl = fetch, onProgress }: DownloadOptions = {}): Promise<string> {
+export async function download(
+  url: string,
+  { md5, cacheDir = cacheDirectory(), fileName, fetchImpl = fetch, onProgress }: DownloadOptions = {},
+): Promise<string> {
   const name = fileName ?? decodeURIComponent(new URL(url).pathname.split('/').pop() || 'download');
   const target = path.join(cacheDir, name);
   if ((await exists(target)) && (!md5 || (await md5Of(target)) === md5.toLowerCase())) return target;
@@ -53,28 +60,39 @@ export async function download(url: string, { md5, cacheDir = cacheDirectory(), 
     const cause = err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
     throw new DatasetError(url, `download failed: ${cause}; nothing was kept`);
   });
-  if (!response.ok || !response.body) throw new DatasetError(url, `download failed: HTTP ${response.status} ${response.statusText}`);
+  if (!response.ok || !response.body)
+    throw new DatasetError(url, `download failed: HTTP ${response.status} ${response.statusText}`);
   const total = Number(response.headers.get('content-length')) || undefined;
   const partial = `${target}.${process.pid}.part`;
   const hash = createHash('md5');
   let received = 0;
   try {
-    const counted = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>).map((chunk: Buffer) => {
-      hash.update(chunk);
-      received += chunk.length;
-      onProgress?.(received, total);
-      return chunk;
-    });
+    const counted = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>).map(
+      (chunk: Buffer) => {
+        hash.update(chunk);
+        received += chunk.length;
+        onProgress?.(received, total);
+        return chunk;
+      },
+    );
     await pipeline(counted, createWriteStream(partial));
-    if (total !== undefined && received !== total) throw new DatasetError(url, `download ended after ${received} of ${total} bytes: incomplete, nothing was kept`);
+    if (total !== undefined && received !== total)
+      throw new DatasetError(url, `download ended after ${received} of ${total} bytes: incomplete, nothing was kept`);
     const actual = hash.digest('hex');
-    if (md5 && actual !== md5.toLowerCase()) throw new DatasetError(url, `MD5 is ${actual}, expected ${md5.toLowerCase()}: corrupt or wrong file, nothing was kept`);
+    if (md5 && actual !== md5.toLowerCase())
+      throw new DatasetError(
+        url,
+        `MD5 is ${actual}, expected ${md5.toLowerCase()}: corrupt or wrong file, nothing was kept`,
+      );
     await rename(partial, target);
     return target;
   } catch (err) {
     await rm(partial, { force: true });
     if (err instanceof DatasetError) throw err;
-    throw new DatasetError(url, `download failed after ${received} bytes: ${err instanceof Error ? err.message : String(err)}; nothing was kept`);
+    throw new DatasetError(
+      url,
+      `download failed after ${received} bytes: ${err instanceof Error ? err.message : String(err)}; nothing was kept`,
+    );
   }
 }
 
@@ -95,7 +113,10 @@ export async function readArchive(file: string): Promise<TarEntry[]> {
  * Extracts an archive into `dest` (default: a folder named after it in the cache) unless that was already
  * done, and returns `dest`. No entry can land outside `dest`; an interrupted extraction is never used.
  */
-export async function extractArchive(file: string, dest = path.join(cacheDirectory(), path.basename(file).replace(/\.(tar\.gz|tgz|tar)$/i, ''))): Promise<string> {
+export async function extractArchive(
+  file: string,
+  dest = path.join(cacheDirectory(), path.basename(file).replace(/\.(tar\.gz|tgz|tar)$/i, '')),
+): Promise<string> {
   // The marker names the archive it came from (path, size, mtime): another archive with the same file name, or
   // a changed one, is extracted afresh instead of silently reusing the old folder.
   const done = path.join(dest, '.convnets-extracted');

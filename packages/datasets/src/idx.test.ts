@@ -15,14 +15,38 @@ describe('parseIdx', () => {
   });
 
   it.each([
-    ['bad magic', Uint8Array.from([1, 0, 8, 1, 0, 0, 0, 0]), 'x (byte 0): bad magic number 0x01000801: an IDX file starts with two zero bytes'],
-    ['unsupported type', Uint8Array.from([0, 0, 0x0d, 1, 0, 0, 0, 0]), 'x (byte 2): type code 0x0d is not supported (expected 0x08, unsigned bytes)'],
+    [
+      'bad magic',
+      Uint8Array.from([1, 0, 8, 1, 0, 0, 0, 0]),
+      'x (byte 0): bad magic number 0x01000801: an IDX file starts with two zero bytes',
+    ],
+    [
+      'unsupported type',
+      Uint8Array.from([0, 0, 0x0d, 1, 0, 0, 0, 0]),
+      'x (byte 2): type code 0x0d is not supported (expected 0x08, unsigned bytes)',
+    ],
     ['zero dimensions', Uint8Array.from([0, 0, 8, 0]), 'x (byte 3): 0 dimensions: expected 1 to 4'],
-    ['truncated header', Uint8Array.from([0, 0, 8, 2, 0, 0, 0, 1]), 'x (byte 8): truncated header: 8 bytes, expected 12'],
-    ['truncated data', Uint8Array.from([0, 0, 8, 1, 0, 0, 0, 3, 7]), 'x (byte 9): truncated: 9 bytes, expected 11 for dimensions [3]'],
-    ['trailing data', Uint8Array.from([0, 0, 8, 1, 0, 0, 0, 1, 7, 7]), 'x (byte 9): trailing data: 10 bytes, expected 9 for dimensions [1]'],
+    [
+      'truncated header',
+      Uint8Array.from([0, 0, 8, 2, 0, 0, 0, 1]),
+      'x (byte 8): truncated header: 8 bytes, expected 12',
+    ],
+    [
+      'truncated data',
+      Uint8Array.from([0, 0, 8, 1, 0, 0, 0, 3, 7]),
+      'x (byte 9): truncated: 9 bytes, expected 11 for dimensions [3]',
+    ],
+    [
+      'trailing data',
+      Uint8Array.from([0, 0, 8, 1, 0, 0, 0, 1, 7, 7]),
+      'x (byte 9): trailing data: 10 bytes, expected 9 for dimensions [1]',
+    ],
     ['gzip', Uint8Array.from([0x1f, 0x8b, 8, 0]), 'x (byte 0): is gzip-compressed'],
-    ['huge dimensions', Uint8Array.from([0, 0, 8, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), 'x (byte 4): dimensions [4294967295, 4294967295] are implausibly large'],
+    [
+      'huge dimensions',
+      Uint8Array.from([0, 0, 8, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+      'x (byte 4): dimensions [4294967295, 4294967295] are implausibly large',
+    ],
   ])('rejects %s, naming the file, the byte and what was expected', (_, bytes, message) => {
     expect(() => parseIdx(bytes, 'x')).toThrow(DatasetError);
     expect(() => parseIdx(bytes, 'x')).toThrow(message);

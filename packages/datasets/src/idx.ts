@@ -14,23 +14,31 @@ const UBYTE = 0x08;
 const MAX_ELEMENTS = 1 << 30;
 
 export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
-  if (bytes.length < 4) throw new DatasetError(file, `truncated: ${bytes.length} bytes, an IDX header needs at least 4`, 0);
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) throw new DatasetError(file, 'is gzip-compressed: decompress it first (loaders do this for .gz files)', 0);
+  if (bytes.length < 4)
+    throw new DatasetError(file, `truncated: ${bytes.length} bytes, an IDX header needs at least 4`, 0);
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b)
+    throw new DatasetError(file, 'is gzip-compressed: decompress it first (loaders do this for .gz files)', 0);
   if (bytes[0] !== 0 || bytes[1] !== 0) {
     throw new DatasetError(file, `bad magic number 0x${hex(bytes, 0, 4)}: an IDX file starts with two zero bytes`, 0);
   }
-  if (bytes[2] !== UBYTE) throw new DatasetError(file, `type code 0x${hex(bytes, 2, 1)} is not supported (expected 0x08, unsigned bytes)`, 2);
+  if (bytes[2] !== UBYTE)
+    throw new DatasetError(file, `type code 0x${hex(bytes, 2, 1)} is not supported (expected 0x08, unsigned bytes)`, 2);
   const rank = bytes[3]!;
   if (rank < 1 || rank > 4) throw new DatasetError(file, `${rank} dimensions: expected 1 to 4`, 3);
   const headerSize = 4 + 4 * rank;
-  if (bytes.length < headerSize) throw new DatasetError(file, `truncated header: ${bytes.length} bytes, expected ${headerSize}`, bytes.length);
+  if (bytes.length < headerSize)
+    throw new DatasetError(file, `truncated header: ${bytes.length} bytes, expected ${headerSize}`, bytes.length);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const shape = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i, false));
   const size = shape.reduce((a, b) => a * b, 1);
   if (size > MAX_ELEMENTS) throw new DatasetError(file, `dimensions [${shape.join(', ')}] are implausibly large`, 4);
   const expected = headerSize + size;
   if (bytes.length !== expected) {
-    throw new DatasetError(file, `${bytes.length < expected ? 'truncated' : 'trailing data'}: ${bytes.length} bytes, expected ${expected} for dimensions [${shape.join(', ')}]`, Math.min(bytes.length, expected));
+    throw new DatasetError(
+      file,
+      `${bytes.length < expected ? 'truncated' : 'trailing data'}: ${bytes.length} bytes, expected ${expected} for dimensions [${shape.join(', ')}]`,
+      Math.min(bytes.length, expected),
+    );
   }
   return { shape, data: bytes.subarray(headerSize) };
 }

@@ -13,7 +13,8 @@ import { readTar, safeEntryPath, writeTar } from './tar.js';
 
 const rgb = (w: number, h: number, f: (x: number, y: number, c: number) => number) =>
   Uint8Array.from({ length: w * h * 3 }, (_, i) => f(Math.floor(i / 3) % w, Math.floor(i / 3 / w), i % 3));
-const png = (width: number, height: number, data: Uint8Array | Uint16Array, channels: number, depth: 8 | 16 = 8) => encodePng({ width, height, data, channels, depth });
+const png = (width: number, height: number, data: Uint8Array | Uint16Array, channels: number, depth: 8 | 16 = 8) =>
+  encodePng({ width, height, data, channels, depth });
 
 describe('decoding images', () => {
   it('reads PNG exactly: RGB, grey, RGBA (alpha dropped) and 16-bit', () => {
@@ -24,27 +25,46 @@ describe('decoding images', () => {
     expect([asRgb.height, asRgb.width, asRgb.channels]).toEqual([4, 5, 3]);
     expect(asRgb.data).toEqual(Uint8Array.from({ length: 60 }, (_, i) => grey[Math.floor(i / 3)]!));
     expect(decodeImage(png(5, 4, grey, 1), 'g.png', 1).data).toEqual(grey);
-    const rgba = Uint8Array.from({ length: 80 }, (_, i) => (i % 4 === 3 ? 7 : pixels[Math.floor(i / 4) * 3 + (i % 4)]!));
+    const rgba = Uint8Array.from({ length: 80 }, (_, i) =>
+      i % 4 === 3 ? 7 : pixels[Math.floor(i / 4) * 3 + (i % 4)]!,
+    );
     expect(decodeImage(png(5, 4, rgba, 4), 'a.png').data).toEqual(pixels);
     const deep = Uint16Array.from(pixels, (v) => v * 257);
     expect(decodeImage(png(5, 4, deep, 3, 16), 'd.png').data).toEqual(pixels);
   });
 
   it('converts colour to grey with the ITU-R 601 luma weights (as PIL does)', () => {
-    const one = (r: number, g: number, b: number) => decodeImage(png(1, 1, Uint8Array.of(r, g, b), 3), 'p.png', 1).data[0];
+    const one = (r: number, g: number, b: number) =>
+      decodeImage(png(1, 1, Uint8Array.of(r, g, b), 3), 'p.png', 1).data[0];
     expect([one(255, 0, 0), one(0, 255, 0), one(0, 0, 255), one(100, 100, 100)]).toEqual([76, 150, 29, 100]);
   });
 
   it('reads JPEG within its compression error', () => {
     const pixels = rgb(16, 16, (x, y, c) => 100 + 4 * x + 2 * y + 10 * c);
-    const encoded = jpeg.encode({ width: 16, height: 16, data: Uint8Array.from({ length: 1024 }, (_, i) => (i % 4 === 3 ? 255 : pixels[Math.floor(i / 4) * 3 + (i % 4)]!)) }, 100);
+    const encoded = jpeg.encode(
+      {
+        width: 16,
+        height: 16,
+        data: Uint8Array.from({ length: 1024 }, (_, i) =>
+          i % 4 === 3 ? 255 : pixels[Math.floor(i / 4) * 3 + (i % 4)]!,
+        ),
+      },
+      100,
+    );
     const decoded = decodeImage(new Uint8Array(encoded.data), 'smooth.jpg');
     expect(Math.max(...decoded.data.map((v, i) => Math.abs(v - pixels[i]!)))).toBeLessThanOrEqual(3);
   });
 
   it('names the file when it is not an image or is corrupt', () => {
-    expect(() => decodeImage(new TextEncoder().encode('hello'), 'cats/readme.jpg')).toThrow('cats/readme.jpg: cannot be decoded as an image: not a JPEG or PNG file');
-    const broken = png(5, 4, rgb(5, 4, () => 1), 3).slice(0, 40);
+    expect(() => decodeImage(new TextEncoder().encode('hello'), 'cats/readme.jpg')).toThrow(
+      'cats/readme.jpg: cannot be decoded as an image: not a JPEG or PNG file',
+    );
+    const broken = png(
+      5,
+      4,
+      rgb(5, 4, () => 1),
+      3,
+    ).slice(0, 40);
     expect(() => decodeImage(broken, 'cats/cut.png')).toThrow(/^cats\/cut\.png: cannot be decoded as an image/);
   });
 });
@@ -52,7 +72,13 @@ describe('decoding images', () => {
 describe('image folders', () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-  const image = (v: number) => png(3, 2, rgb(3, 2, () => v), 3);
+  const image = (v: number) =>
+    png(
+      3,
+      2,
+      rgb(3, 2, () => v),
+      3,
+    );
 
   it('takes class names from the sorted folder names and files in sorted order', () => {
     const set = imageFolder(
@@ -85,13 +111,27 @@ describe('image folders', () => {
     expect(test.classes).toEqual(['cat', 'dog']);
     expect(Array.from(test.labels)).toEqual([1]);
     expect(train.length).toBe(2);
-    writeFileSync(path.join(root, 'train/dog/2.png'), png(4, 4, rgb(4, 4, () => 0), 3));
-    await expect(loadImageFolders(root)).rejects.toThrow(`${path.join(root, 'train')}/dog/2.png: is 4x4 but the folder's first image is 3x2: all images must have one size`);
-    await expect(loadImageFolders(path.join(root, 'nope'))).rejects.toThrow('does not exist: expected a folder of <class>/<image> files');
+    writeFileSync(
+      path.join(root, 'train/dog/2.png'),
+      png(
+        4,
+        4,
+        rgb(4, 4, () => 0),
+        3,
+      ),
+    );
+    await expect(loadImageFolders(root)).rejects.toThrow(
+      `${path.join(root, 'train')}/dog/2.png: is 4x4 but the folder's first image is 3x2: all images must have one size`,
+    );
+    await expect(loadImageFolders(path.join(root, 'nope'))).rejects.toThrow(
+      'does not exist: expected a folder of <class>/<image> files',
+    );
   });
 
   it('rejects files outside class folders and an empty folder', () => {
-    expect(() => imageFolder([{ path: 'loose.png', bytes: image(1) }], 'mine')).toThrow('mine/loose.png: is not directly inside a class folder');
+    expect(() => imageFolder([{ path: 'loose.png', bytes: image(1) }], 'mine')).toThrow(
+      'mine/loose.png: is not directly inside a class folder',
+    );
     expect(() => imageFolder([], 'mine')).toThrow('mine: has no .jpg/.jpeg/.png images');
   });
 });
@@ -103,7 +143,8 @@ describe('tar archives', () => {
       { path: 'c.bin', data: new Uint8Array(1000).fill(9) },
     ];
     expect(readTar(writeTar(files), 't.tar').map((e) => ({ path: e.path, data: e.data }))).toEqual(files);
-    for (const bad of ['../x', '/etc/passwd', 'a/../../x', 'C:/x']) expect(() => safeEntryPath(bad, 'evil.tar')).toThrow(`evil.tar: entry "${bad}" would escape`);
+    for (const bad of ['../x', '/etc/passwd', 'a/../../x', 'C:/x'])
+      expect(() => safeEntryPath(bad, 'evil.tar')).toThrow(`evil.tar: entry "${bad}" would escape`);
     expect(safeEntryPath('./a//b/./c', 't.tar')).toBe('a/b/c');
   });
 
@@ -111,8 +152,12 @@ describe('tar archives', () => {
     const bytes = writeTar([{ path: 'x.bin', data: new Uint8Array(600) }]);
     const flipped = bytes.slice();
     flipped[0] ^= 1;
-    expect(() => readTar(flipped, 'x.tar')).toThrow(/^x\.tar \(byte 0\): tar header checksum is \d+ but the header sums to \d+/);
-    expect(() => readTar(bytes.subarray(0, 700), 'x.tar')).toThrow('x.tar (byte 0): entry "x.bin" needs 600 bytes but the archive ends after 188: truncated');
+    expect(() => readTar(flipped, 'x.tar')).toThrow(
+      /^x\.tar \(byte 0\): tar header checksum is \d+ but the header sums to \d+/,
+    );
+    expect(() => readTar(bytes.subarray(0, 700), 'x.tar')).toThrow(
+      'x.tar (byte 0): entry "x.bin" needs 600 bytes but the archive ends after 188: truncated',
+    );
   });
 
   it('never fails with anything but a DatasetError on mutated archives and batch files (fuzz)', () => {
@@ -123,13 +168,17 @@ describe('tar archives', () => {
     ]);
     fc.assert(
       fc.property(
-        fc.array(fc.record({ at: fc.nat({ max: archive.length - 1 }), value: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.record({ at: fc.nat({ max: archive.length - 1 }), value: fc.integer({ min: 0, max: 255 }) }), {
+          minLength: 1,
+          maxLength: 8,
+        }),
         fc.nat({ max: archive.length }),
         (edits, length) => {
           const mutated = archive.slice(0, Math.max(length, 1));
           for (const { at, value } of edits) if (at < mutated.length) mutated[at] = value;
           try {
-            for (const entry of readTar(mutated, 'fuzz.tar')) if (entry.path.endsWith('.bin')) parseCifarBatch(entry.data, entry.path);
+            for (const entry of readTar(mutated, 'fuzz.tar'))
+              if (entry.path.endsWith('.bin')) parseCifarBatch(entry.data, entry.path);
           } catch (err) {
             if (!(err instanceof DatasetError)) throw err;
           }

@@ -70,7 +70,12 @@ export function decodeImage(bytes: Uint8Array, name: string, channels: 1 | 3 = 3
   let decoded: { width: number; height: number; data: ArrayLike<number>; channels: number };
   try {
     if (isJpeg(bytes)) {
-      const image = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxResolutionInMP: 50, maxMemoryUsageInMB: 256 });
+      const image = jpeg.decode(bytes, {
+        useTArray: true,
+        formatAsRGBA: false,
+        maxResolutionInMP: 50,
+        maxMemoryUsageInMB: 256,
+      });
       decoded = { width: image.width, height: image.height, data: image.data, channels: 3 };
     } else if (isPng(bytes)) {
       decoded = decodePngPixels(bytes);
@@ -81,9 +86,16 @@ export function decodeImage(bytes: Uint8Array, name: string, channels: 1 | 3 = 3
     throw new DatasetError(name, `cannot be decoded as an image: ${err instanceof Error ? err.message : String(err)}`);
   }
   const pixels = decoded.width * decoded.height;
-  if (pixels === 0 || decoded.data.length < pixels * decoded.channels) throw new DatasetError(name, `decoded to ${decoded.width}x${decoded.height} with too few pixels: corrupt image`);
-  if (decoded.channels === channels && decoded.data instanceof Uint8Array) return { width: decoded.width, height: decoded.height, channels, data: decoded.data };
-  return { width: decoded.width, height: decoded.height, channels, data: toChannels(decoded.data, pixels, decoded.channels, channels) };
+  if (pixels === 0 || decoded.data.length < pixels * decoded.channels)
+    throw new DatasetError(name, `decoded to ${decoded.width}x${decoded.height} with too few pixels: corrupt image`);
+  if (decoded.channels === channels && decoded.data instanceof Uint8Array)
+    return { width: decoded.width, height: decoded.height, channels, data: decoded.data };
+  return {
+    width: decoded.width,
+    height: decoded.height,
+    channels,
+    data: toChannels(decoded.data, pixels, decoded.channels, channels),
+  };
 }
 
 export interface ImageFile {
@@ -103,12 +115,20 @@ export interface ImageFolderOptions {
  * An ImageDataset from image files named `<class>/<file>`. Files are taken in sorted path order; every image
  * must have the first one's size (resize offline or with a transform; silently resizing would hide mistakes).
  */
-export function imageFolder(files: ImageFile[], source: string, { channels = 3, classes }: ImageFolderOptions = {}): ImageDataset {
-  const images = files.filter((f) => isImageFile(f.path)).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  if (images.length === 0) throw new DatasetError(source, 'has no .jpg/.jpeg/.png images: expected <class>/<image> files');
+export function imageFolder(
+  files: ImageFile[],
+  source: string,
+  { channels = 3, classes }: ImageFolderOptions = {},
+): ImageDataset {
+  const images = files
+    .filter((f) => isImageFile(f.path))
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  if (images.length === 0)
+    throw new DatasetError(source, 'has no .jpg/.jpeg/.png images: expected <class>/<image> files');
   const classOf = (f: ImageFile) => {
     const parts = f.path.split('/');
-    if (parts.length !== 2) throw new DatasetError(`${source}/${f.path}`, 'is not directly inside a class folder: expected <class>/<image>');
+    if (parts.length !== 2)
+      throw new DatasetError(`${source}/${f.path}`, 'is not directly inside a class folder: expected <class>/<image>');
     return parts[0]!;
   };
   const names = classes ?? [...new Set(images.map(classOf))].sort();
@@ -120,13 +140,20 @@ export function imageFolder(files: ImageFile[], source: string, { channels = 3, 
   images.forEach((file, i) => {
     const where = `${source}/${file.path}`;
     const label = index.get(classOf(file));
-    if (label === undefined) throw new DatasetError(where, `is in folder '${classOf(file)}', which is not one of the classes ${names.join(', ')}`);
+    if (label === undefined)
+      throw new DatasetError(
+        where,
+        `is in folder '${classOf(file)}', which is not one of the classes ${names.join(', ')}`,
+      );
     const image = decodeImage(file.bytes, where, channels);
     if (!shape) {
       shape = [image.height, image.width, channels];
       pixels = new Uint8Array(images.length * image.data.length);
     } else if (image.height !== shape[0] || image.width !== shape[1]) {
-      throw new DatasetError(where, `is ${image.width}x${image.height} but the folder's first image is ${shape[1]}x${shape[0]}: all images must have one size`);
+      throw new DatasetError(
+        where,
+        `is ${image.width}x${image.height} but the folder's first image is ${shape[1]}x${shape[0]}: all images must have one size`,
+      );
     }
     pixels.set(image.data, i * image.data.length);
     labels[i] = label;

@@ -1,9 +1,42 @@
 export { DatasetError } from './errors.js';
 export { parseIdx, encodeIdx, type IdxArray } from './idx.js';
 export { ImageDataset, type Sample } from './dataset.js';
-export { loadIdxDataset, urlSource, gunzip, type UrlSourceOptions, MNIST_CLASSES, FASHION_MNIST_CLASSES, type FileSource, type MnistSplits, type Split } from './mnist.js';
-export { CIFAR10_CLASSES, CIFAR10_BINARY, parseCifarBatch, encodeCifarBatch, loadCifar10Binary, cifar10FromArchive } from './cifar.js';
-export { decodeImage, imageFolder, isImageFile, type DecodedImage, type ImageFile, type ImageFolderOptions } from './images.js';
+export {
+  loadIdxDataset,
+  urlSource,
+  gunzip,
+  type UrlSourceOptions,
+  MNIST_CLASSES,
+  FASHION_MNIST_CLASSES,
+  type FileSource,
+  type MnistSplits,
+  type Split,
+} from './mnist.js';
+export {
+  CIFAR10_CLASSES,
+  CIFAR10_BINARY,
+  parseCifarBatch,
+  encodeCifarBatch,
+  loadCifar10Binary,
+  cifar10FromArchive,
+} from './cifar.js';
+export {
+  decodeImage,
+  imageFolder,
+  isImageFile,
+  type DecodedImage,
+  type ImageFile,
+  type ImageFolderOptions,
+} from './images.js';
 export { readTar, writeTar, safeEntryPath, type TarEntry } from './tar.js';
-export { compose, toTensor, resize, normalize, randomHorizontalFlip, randomCrop, type Transform, type TransformContext } from './transforms.js';
+export {
+  compose,
+  toTensor,
+  resize,
+  normalize,
+  randomHorizontalFlip,
+  randomCrop,
+  type Transform,
+  type TransformContext,
+} from './transforms.js';
 export { DataLoader, type DataLoaderOptions, type Batch } from './loader.js';

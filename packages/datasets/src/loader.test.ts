@@ -18,7 +18,10 @@ async function collect(loader: DataLoader, epoch: number) {
   const out: Array<{ ids: number[]; labels: number[] }> = [];
   for await (const { x, y } of loader.batches(epoch)) {
     const values = Array.from(x.dataSync());
-    out.push({ ids: values.filter((_, i) => i % 4 === 0).map((v) => Math.round(v * 25.5)), labels: Array.from(y.dataSync()) });
+    out.push({
+      ids: values.filter((_, i) => i % 4 === 0).map((v) => Math.round(v * 25.5)),
+      labels: Array.from(y.dataSync()),
+    });
     tf.dispose([x, y]);
   }
   return out;
@@ -27,7 +30,11 @@ async function collect(loader: DataLoader, epoch: number) {
 describe('DataLoader', () => {
   it('batches in order without shuffling, keeping a short last batch unless dropLast', async () => {
     const batches = await collect(new DataLoader(dataset, { batchSize: 4 }), 0);
-    expect(batches.map((b) => b.ids)).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+    expect(batches.map((b) => b.ids)).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+      [8, 9],
+    ]);
     expect(batches[1]!.labels).toEqual([1, 2, 0, 1]);
     expect((await collect(new DataLoader(dataset, { batchSize: 4, dropLast: true }), 0)).length).toBe(2);
     expect(new DataLoader(dataset, { batchSize: 4 }).length).toBe(3);
@@ -39,13 +46,19 @@ describe('DataLoader', () => {
     const e1 = (await collect(loader, 1)).flatMap((b) => b.ids);
     expect([...e0].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(e0).not.toEqual(e1);
-    expect((await collect(new DataLoader(dataset, { batchSize: 3, shuffle: true, seed: 7 }), 0)).flatMap((b) => b.ids)).toEqual(e0);
+    expect(
+      (await collect(new DataLoader(dataset, { batchSize: 3, shuffle: true, seed: 7 }), 0)).flatMap((b) => b.ids),
+    ).toEqual(e0);
     // labels travel with their images
     for (const b of await collect(loader, 2)) expect(b.labels).toEqual(b.ids.map((i) => i % 3));
   });
 
   it('advances the epoch on each for-await, and leaves no tensors behind', async () => {
-    const loader = new DataLoader(dataset, { batchSize: 4, shuffle: true, transform: compose(toTensor(), resize(8), normalize(0.5, 0.5)) });
+    const loader = new DataLoader(dataset, {
+      batchSize: 4,
+      shuffle: true,
+      transform: compose(toTensor(), resize(8), normalize(0.5, 0.5)),
+    });
     const before = tf.memory().numTensors;
     for (let epoch = 0; epoch < 2; epoch++) {
       for await (const { x, y } of loader) {
@@ -58,7 +71,9 @@ describe('DataLoader', () => {
   });
 
   it('rejects a bad batch size', () => {
-    expect(() => new DataLoader(dataset, { batchSize: 0 })).toThrow('DataLoader: batchSize must be a positive integer, got 0');
+    expect(() => new DataLoader(dataset, { batchSize: 0 })).toThrow(
+      'DataLoader: batchSize must be a positive integer, got 0',
+    );
   });
 });
 
@@ -71,17 +86,26 @@ describe('transforms', () => {
   });
 
   it('resize(224) takes 28x28 to 224x224 bilinearly (a constant stays constant; a ramp stays monotonic)', () => {
-    const ramp = tf.tensor4d(Array.from({ length: 28 * 28 }, (_, i) => i % 28), [1, 28, 28, 1]);
+    const ramp = tf.tensor4d(
+      Array.from({ length: 28 * 28 }, (_, i) => i % 28),
+      [1, 28, 28, 1],
+    );
     const y = resize(224)(ramp, context);
     expect(y.shape).toEqual([1, 224, 224, 1]);
     const row = Array.from(y.dataSync().slice(0, 224));
     expect(row.every((v, i) => i === 0 || v >= row[i - 1]!)).toBe(true);
-    expect(Array.from(resize(224)(tf.fill([1, 28, 28, 1], 3) as tf.Tensor4D, context).dataSync()).every((v) => Math.abs(v - 3) < 1e-5)).toBe(true);
+    expect(
+      Array.from(resize(224)(tf.fill([1, 28, 28, 1], 3) as tf.Tensor4D, context).dataSync()).every(
+        (v) => Math.abs(v - 3) < 1e-5,
+      ),
+    ).toBe(true);
     expect(resize(10)(tf.zeros([1, 20, 40, 3]) as tf.Tensor4D, context).shape).toEqual([1, 10, 20, 3]);
   });
 
   it('normalize names a channel-count mismatch', () => {
-    expect(() => normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])(tf.zeros([1, 2, 2, 1]) as tf.Tensor4D, context)).toThrow('normalize: mean has 3 values for 1 channels');
+    expect(() => normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])(tf.zeros([1, 2, 2, 1]) as tf.Tensor4D, context)).toThrow(
+      'normalize: mean has 3 values for 1 channels',
+    );
     expect(() => normalize(0, 0)).toThrow('std non-zero');
   });
 

@@ -44,7 +44,8 @@ export class DataLoader {
     readonly dataset: ImageDataset,
     { batchSize, shuffle = false, seed = 0, dropLast = false, transform = toTensor() }: DataLoaderOptions,
   ) {
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`DataLoader: batchSize must be a positive integer, got ${batchSize}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new RangeError(`DataLoader: batchSize must be a positive integer, got ${batchSize}`);
     this.batchSize = batchSize;
     this.shuffle = shuffle;
     this.seed = seed;
@@ -61,7 +62,9 @@ export class DataLoader {
   /** The sample order of an epoch: reproducible from (seed, epoch). */
   order(epoch: number): Uint32Array {
     const n = this.dataset.length;
-    return this.shuffle ? permutation(n, generator(this.seed * 1000003 + epoch)) : Uint32Array.from({ length: n }, (_, i) => i);
+    return this.shuffle
+      ? permutation(n, generator(this.seed * 1000003 + epoch))
+      : Uint32Array.from({ length: n }, (_, i) => i);
   }
 
   /** One epoch's batches. Each batch's tensors belong to the caller. */
@@ -69,7 +72,8 @@ export class DataLoader {
     const order = this.order(epoch);
     const augment = { random: generator(this.seed * 7919 + epoch + 1) };
     const count = this.length;
-    const gather = (b: number): HostBatch => this.gather(order.subarray(b * this.batchSize, Math.min(order.length, (b + 1) * this.batchSize)));
+    const gather = (b: number): HostBatch =>
+      this.gather(order.subarray(b * this.batchSize, Math.min(order.length, (b + 1) * this.batchSize)));
     let next: Promise<HostBatch> | null = count > 0 ? Promise.resolve(gather(0)) : null;
     for (let b = 0; b < count; b++) {
       const host = await next!;

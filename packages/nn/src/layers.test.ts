@@ -61,26 +61,46 @@ describe('layers agree with PyTorch 1.13 on fixed inputs', () => {
     conv.dispose();
   });
 
-  it.each(cases.filter((c) => c.weight_grad))('$name: weight gradient of sum(y^2)/2, zero on taps that meet only padding', (c) => {
-    const conv = convFromCase(c);
-    tf.tidy(() => {
-      const x = activation(c.input);
-      const { grads } = tf.variableGrads(() => tf.div(tf.sum(tf.square(conv.forward(x))), 2) as tf.Scalar, [conv.weight]);
-      // Into PyTorch's layout through the one place that converts: the weight slot and stateDict.
-      conv.weight.assign(grads[conv.weight.name]!);
-      expect(maxAbsDiff(stateDict(conv).get('weight')!, tensor(c.weight_grad!))).toBeLessThanOrEqual(1e-5);
-    });
-    conv.dispose();
-  });
+  it.each(cases.filter((c) => c.weight_grad))(
+    '$name: weight gradient of sum(y^2)/2, zero on taps that meet only padding',
+    (c) => {
+      const conv = convFromCase(c);
+      tf.tidy(() => {
+        const x = activation(c.input);
+        const { grads } = tf.variableGrads(
+          () => tf.div(tf.sum(tf.square(conv.forward(x))), 2) as tf.Scalar,
+          [conv.weight],
+        );
+        // Into PyTorch's layout through the one place that converts: the weight slot and stateDict.
+        conv.weight.assign(grads[conv.weight.name]!);
+        expect(maxAbsDiff(stateDict(conv).get('weight')!, tensor(c.weight_grad!))).toBeLessThanOrEqual(1e-5);
+      });
+      conv.dispose();
+    },
+  );
 
   it.each(byPrefix('maxpool2d'))('$name', (c) => {
     const cfg = c.config!;
-    expectMatchesTorch(new MaxPool2d(cfg.kernel_size, { stride: cfg.stride as number, padding: cfg.padding as number, ceilMode: !!cfg.ceil_mode }), c);
+    expectMatchesTorch(
+      new MaxPool2d(cfg.kernel_size, {
+        stride: cfg.stride as number,
+        padding: cfg.padding as number,
+        ceilMode: !!cfg.ceil_mode,
+      }),
+      c,
+    );
   });
 
   it.each(byPrefix('avgpool2d'))('$name', (c) => {
     const cfg = c.config!;
-    expectMatchesTorch(new AvgPool2d(cfg.kernel_size, { stride: cfg.stride as number, padding: cfg.padding as number, ceilMode: !!cfg.ceil_mode }), c);
+    expectMatchesTorch(
+      new AvgPool2d(cfg.kernel_size, {
+        stride: cfg.stride as number,
+        padding: cfg.padding as number,
+        ceilMode: !!cfg.ceil_mode,
+      }),
+      c,
+    );
   });
 
   it.each(byPrefix('adaptiveavgpool2d'))('$name', (c) => {
@@ -138,7 +158,9 @@ describe('Conv2d skips kernel taps that only meet padding', () => {
               if (out < 1) continue;
               // brute force: which taps land on a real pixel for some output position
               const live = [...Array(kernel).keys()].filter((k) =>
-                [...Array(out).keys()].some((o) => o * stride - padding + k * dilation >= 0 && o * stride - padding + k * dilation < size),
+                [...Array(out).keys()].some(
+                  (o) => o * stride - padding + k * dilation >= 0 && o * stride - padding + k * dilation < size,
+                ),
               );
               const span = liveSpan(size, kernel, stride, padding, dilation);
               const where = `size ${size} k ${kernel} s ${stride} p ${padding} d ${dilation}`;
@@ -147,13 +169,16 @@ describe('Conv2d skips kernel taps that only meet padding', () => {
               // every live tap is kept; the crop is exact unless it would need negative padding
               expect(span.first, where).toBeLessThanOrEqual(live[0] ?? 0);
               expect(last, where).toBeGreaterThanOrEqual(live[live.length - 1] ?? kernel - 1);
-              if (live.length > 0 && padding - live[0]! * dilation >= 0) expect([span.first, last], where).toEqual([live[0], live[live.length - 1]]);
+              if (live.length > 0 && padding - live[0]! * dilation >= 0)
+                expect([span.first, last], where).toEqual([live[0], live[live.length - 1]]);
               else expect([span.first, span.taps], where).toEqual([0, kernel]);
               // each kept tap meets the same input rows as before, and the output size is unchanged
               expect(before, where).toBe(padding - span.first * dilation);
               expect(before, where).toBeGreaterThanOrEqual(0);
               expect(after, where).toBeGreaterThanOrEqual(0);
-              expect(Math.floor((size + before + after - dilation * (span.taps - 1) - 1) / stride) + 1, where).toBe(out);
+              expect(Math.floor((size + before + after - dilation * (span.taps - 1) - 1) / stride) + 1, where).toBe(
+                out,
+              );
             }
           }
         }
@@ -165,7 +190,16 @@ describe('Conv2d skips kernel taps that only meet padding', () => {
     const conv = new Conv2d(3, 4, 5, { padding: 2 });
     tf.tidy(() => {
       const x = tf.randomNormal([2, 2, 3, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
-      const full = (input: tf.Tensor4D) => tf.add(tf.conv2d(input, conv.weight as tf.Tensor as tf.Tensor4D, 1, [[0, 0], [2, 2], [2, 2], [0, 0]]), conv.bias!);
+      const full = (input: tf.Tensor4D) =>
+        tf.add(
+          tf.conv2d(input, conv.weight as tf.Tensor as tf.Tensor4D, 1, [
+            [0, 0],
+            [2, 2],
+            [2, 2],
+            [0, 0],
+          ]),
+          conv.bias!,
+        );
       expect(maxAbsDiff(conv.forward(x), full(x))).toBeLessThan(1e-5);
       const dx = tf.grad((input: tf.Tensor) => tf.sum(tf.square(conv.forward(input))))(x);
       const dxFull = tf.grad((input: tf.Tensor) => tf.sum(tf.square(full(input as tf.Tensor4D))))(x);
@@ -177,11 +211,18 @@ describe('Conv2d skips kernel taps that only meet padding', () => {
   it('without a gradient tape, keeps one crop per weight value: tensors stay flat, updates are followed, dispose frees it', () => {
     const conv = new Conv2d(4, 5, 3, { padding: 1, bias: false });
     const x = tf.randomNormal([2, 1, 1, 4], 0, 1, 'float32', 3) as tf.Tensor4D;
-    const reference = () => tf.conv2d(x, conv.weight as tf.Tensor as tf.Tensor4D, 1, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+    const reference = () =>
+      tf.conv2d(x, conv.weight as tf.Tensor as tf.Tensor4D, 1, [
+        [0, 0],
+        [1, 1],
+        [1, 1],
+        [0, 0],
+      ]);
     const before = tf.memory().numTensors;
-    const check = () => tf.tidy(() => {
-      expect(maxAbsDiff(conv.forward(x), reference())).toBeLessThan(1e-6);
-    });
+    const check = () =>
+      tf.tidy(() => {
+        expect(maxAbsDiff(conv.forward(x), reference())).toBeLessThan(1e-6);
+      });
     check();
     const afterFirst = tf.memory().numTensors;
     expect(afterFirst).toBe(before + 1); // the kept crop

@@ -9,7 +9,7 @@ import { Dropout, Flatten, ReLU } from './layers/simple.js';
 import { AdaptiveAvgPool2d } from './layers/pool.js';
 import { Module } from './module.js';
 import { withSeed } from './random.js';
-import type { Shape, } from './shape.js';
+import type { Shape } from './shape.js';
 import type { ShapeTrace } from './module.js';
 
 /** A block with named children, like the notebook's Residual. */
@@ -24,18 +24,40 @@ class Block extends Module {
   }
 }
 
-const tiny = () => new Sequential(new Conv2d(1, 2, 3), new Sequential(new Block()), new AdaptiveAvgPool2d(1), new Flatten(), new Linear(2, 3));
+const tiny = () =>
+  new Sequential(
+    new Conv2d(1, 2, 3),
+    new Sequential(new Block()),
+    new AdaptiveAvgPool2d(1),
+    new Flatten(),
+    new Linear(2, 3),
+  );
 
 describe('Module', () => {
   it('yields dotted PyTorch-style names for parameters and buffers', () => {
     const net = tiny();
     expect([...net.namedParameters()].map(([n]) => n)).toEqual([
-      '0.weight', '0.bias', '1.0.conv1.weight', '1.0.conv1.bias', '1.0.bn1.weight', '1.0.bn1.bias', '4.weight', '4.bias',
+      '0.weight',
+      '0.bias',
+      '1.0.conv1.weight',
+      '1.0.conv1.bias',
+      '1.0.bn1.weight',
+      '1.0.bn1.bias',
+      '4.weight',
+      '4.bias',
     ]);
-    expect([...net.namedBuffers()].map(([n]) => n)).toEqual(['1.0.bn1.running_mean', '1.0.bn1.running_var', '1.0.bn1.num_batches_tracked']);
+    expect([...net.namedBuffers()].map(([n]) => n)).toEqual([
+      '1.0.bn1.running_mean',
+      '1.0.bn1.running_var',
+      '1.0.bn1.num_batches_tracked',
+    ]);
     // state-dict order: a module's own tensors, then its children's.
     expect([...net.namedState()].map(([n]) => n).slice(4, 9)).toEqual([
-      '1.0.bn1.weight', '1.0.bn1.bias', '1.0.bn1.running_mean', '1.0.bn1.running_var', '1.0.bn1.num_batches_tracked',
+      '1.0.bn1.weight',
+      '1.0.bn1.bias',
+      '1.0.bn1.running_mean',
+      '1.0.bn1.running_var',
+      '1.0.bn1.num_batches_tracked',
     ]);
     expect(net.numParameters()).toBe(1 * 2 * 9 + 2 + 2 * 2 * 9 + 2 + 2 + 2 + 2 * 3 + 3);
     net.dispose();

@@ -55,7 +55,11 @@ export abstract class Module {
     trace?.push(entry);
     const output = this.computeShape(input, trace);
     if (output.some((d) => !Number.isInteger(d) || d <= 0)) {
-      throw new ShapeError(`would produce an empty output ${formatShape(output)} from input ${formatShape(input)}`, this, input);
+      throw new ShapeError(
+        `would produce an empty output ${formatShape(output)} from input ${formatShape(input)}`,
+        this,
+        input,
+      );
     }
     entry.output = output;
     return output;

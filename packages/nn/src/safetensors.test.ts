@@ -11,7 +11,13 @@ import { SafetensorsError, decodeSafetensors, encodeSafetensors } from './safete
 
 describe('encodeSafetensors', () => {
   const tensors = new Map<string, tf.Tensor>([
-    ['a.weight', tf.tensor2d([[1, 2, 3], [4, 5, 6]])],
+    [
+      'a.weight',
+      tf.tensor2d([
+        [1, 2, 3],
+        [4, 5, 6],
+      ]),
+    ],
     ['a.num_batches_tracked', tf.scalar(7, 'int32')],
   ]);
 
@@ -60,12 +66,21 @@ function fileOf(header: unknown, data: Uint8Array, headerText = JSON.stringify(h
 describe('decodeSafetensors', () => {
   it('reads back what encodeSafetensors wrote, with metadata', () => {
     const written = new Map<string, tf.Tensor>([
-      ['w', tf.tensor2d([[1.5, -2], [3, 4]])],
+      [
+        'w',
+        tf.tensor2d([
+          [1.5, -2],
+          [3, 4],
+        ]),
+      ],
       ['n', tf.scalar(-9, 'int32')],
     ]);
     const { tensors, metadata } = decodeSafetensors(encodeSafetensors(written, { format: 'pt' }), 'x.safetensors');
     expect(metadata).toEqual({ format: 'pt' });
-    expect(tensors.get('w')!.arraySync()).toEqual([[1.5, -2], [3, 4]]);
+    expect(tensors.get('w')!.arraySync()).toEqual([
+      [1.5, -2],
+      [3, 4],
+    ]);
     expect(tensors.get('n')!.dtype).toBe('int32');
     expect(tensors.get('n')!.arraySync()).toBe(-9);
   });
@@ -73,7 +88,13 @@ describe('decodeSafetensors', () => {
   it('converts F16 and BF16 to float32 (known bit patterns)', () => {
     const f16 = Uint8Array.from([0x00, 0x3c, 0x00, 0xc0, 0xff, 0x7b, 0x01, 0x00]); // 1, -2, 65504, smallest subnormal
     const bf16 = Uint8Array.from([0x80, 0x3f, 0x49, 0x40]); // 1, 3.140625
-    const bytes = fileOf({ h: { dtype: 'F16', shape: [4], data_offsets: [0, 8] }, b: { dtype: 'BF16', shape: [2], data_offsets: [8, 12] } }, Uint8Array.from([...f16, ...bf16]));
+    const bytes = fileOf(
+      {
+        h: { dtype: 'F16', shape: [4], data_offsets: [0, 8] },
+        b: { dtype: 'BF16', shape: [2], data_offsets: [8, 12] },
+      },
+      Uint8Array.from([...f16, ...bf16]),
+    );
     const { tensors } = decodeSafetensors(bytes);
     expect(Array.from(tensors.get('h')!.dataSync())).toEqual([1, -2, 65504, Math.fround(2 ** -24)]);
     expect(Array.from(tensors.get('b')!.dataSync())).toEqual([1, 3.140625]);
@@ -82,32 +103,89 @@ describe('decodeSafetensors', () => {
   const data = new Uint8Array(16);
   it.each([
     ['a too-short file', Uint8Array.from([1, 2]), 'f: 2 bytes: too short for the 8-byte header length'],
-    ['a header longer than the file', (() => { const b = new Uint8Array(16); new DataView(b.buffer).setBigUint64(0, 2n ** 40n, true); return b; })(), 'f: header length 1099511627776 exceeds the file (8 bytes after the length)'],
+    [
+      'a header longer than the file',
+      (() => {
+        const b = new Uint8Array(16);
+        new DataView(b.buffer).setBigUint64(0, 2n ** 40n, true);
+        return b;
+      })(),
+      'f: header length 1099511627776 exceeds the file (8 bytes after the length)',
+    ],
     ['invalid JSON', fileOf(null, data, '{"a": '), 'f: header is not valid JSON'],
-    ['an unknown dtype', fileOf({ a: { dtype: 'F64', shape: [2], data_offsets: [0, 16] } }, data), `f: a: dtype "F64" is not supported`],
-    ['offsets past the data', fileOf({ a: { dtype: 'F32', shape: [8], data_offsets: [0, 32] } }, data), 'f: a: data_offsets [0, 32] run past the data section (16 bytes)'],
-    ['a byte count that does not match the shape', fileOf({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 16] } }, data), 'f: a: 16 bytes for F32 [3], expected 12'],
-    ['overlapping tensors', fileOf({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, data), 'f: a and b overlap in the data section'],
-    ['a duplicate name', fileOf(null, data, '{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}'), "f: tensor name 'a' appears twice"],
-    ['an I64 that does not fit int32', fileOf({ a: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } }, Uint8Array.from([0, 0, 0, 0, 1, 0, 0, 0, ...new Uint8Array(8)])), 'f: a: I64 value 4294967296 does not fit int32'],
+    [
+      'an unknown dtype',
+      fileOf({ a: { dtype: 'F64', shape: [2], data_offsets: [0, 16] } }, data),
+      `f: a: dtype "F64" is not supported`,
+    ],
+    [
+      'offsets past the data',
+      fileOf({ a: { dtype: 'F32', shape: [8], data_offsets: [0, 32] } }, data),
+      'f: a: data_offsets [0, 32] run past the data section (16 bytes)',
+    ],
+    [
+      'a byte count that does not match the shape',
+      fileOf({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 16] } }, data),
+      'f: a: 16 bytes for F32 [3], expected 12',
+    ],
+    [
+      'overlapping tensors',
+      fileOf(
+        {
+          a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+          b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] },
+        },
+        data,
+      ),
+      'f: a and b overlap in the data section',
+    ],
+    [
+      'a duplicate name',
+      fileOf(
+        null,
+        data,
+        '{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}',
+      ),
+      "f: tensor name 'a' appears twice",
+    ],
+    [
+      'an I64 that does not fit int32',
+      fileOf(
+        { a: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } },
+        Uint8Array.from([0, 0, 0, 0, 1, 0, 0, 0, ...new Uint8Array(8)]),
+      ),
+      'f: a: I64 value 4294967296 does not fit int32',
+    ],
   ])('rejects %s, naming the file and the tensor', (_, bytes, message) => {
     expect(() => decodeSafetensors(bytes, 'f')).toThrow(SafetensorsError);
     expect(() => decodeSafetensors(bytes, 'f')).toThrow(message);
   });
 
   it('fuzzed headers and offsets give SafetensorsError or a correct read, never a crash or a huge allocation', () => {
-    const valid = encodeSafetensors(new Map([['a.weight', tf.ones([3, 2])], ['a.bias', tf.zeros([2])], ['n', tf.scalar(3, 'int32')]]));
+    const valid = encodeSafetensors(
+      new Map([
+        ['a.weight', tf.ones([3, 2])],
+        ['a.bias', tf.zeros([2])],
+        ['n', tf.scalar(3, 'int32')],
+      ]),
+    );
     fc.assert(
-      fc.property(fc.array(fc.record({ at: fc.nat({ max: valid.length - 1 }), value: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 8 }), (edits) => {
-        const bytes = valid.slice();
-        for (const { at, value } of edits) bytes[at] = value;
-        try {
-          const { tensors } = decodeSafetensors(bytes, 'fuzz');
-          tensors.forEach((t) => t.dispose());
-        } catch (err) {
-          expect(err).toBeInstanceOf(SafetensorsError);
-        }
-      }),
+      fc.property(
+        fc.array(fc.record({ at: fc.nat({ max: valid.length - 1 }), value: fc.integer({ min: 0, max: 255 }) }), {
+          minLength: 1,
+          maxLength: 8,
+        }),
+        (edits) => {
+          const bytes = valid.slice();
+          for (const { at, value } of edits) bytes[at] = value;
+          try {
+            const { tensors } = decodeSafetensors(bytes, 'fuzz');
+            tensors.forEach((t) => t.dispose());
+          } catch (err) {
+            expect(err).toBeInstanceOf(SafetensorsError);
+          }
+        },
+      ),
       { numRuns: 1000 },
     );
   });

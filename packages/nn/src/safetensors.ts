@@ -88,10 +88,14 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): Safe
 }
 
 function readHeader(bytes: Uint8Array, file: string): { list: Entry[]; metadata: Record<string, string> } {
-  if (bytes.length < 8) throw new SafetensorsError(file, `${bytes.length} bytes: too short for the 8-byte header length`);
+  if (bytes.length < 8)
+    throw new SafetensorsError(file, `${bytes.length} bytes: too short for the 8-byte header length`);
   const length = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (length > BigInt(Math.min(MAX_HEADER, bytes.length - 8))) {
-    throw new SafetensorsError(file, `header length ${length} exceeds the file (${bytes.length - 8} bytes after the length)`);
+    throw new SafetensorsError(
+      file,
+      `header length ${length} exceeds the file (${bytes.length - 8} bytes after the length)`,
+    );
   }
   const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes.subarray(8, 8 + Number(length)));
   let header: unknown;
@@ -100,7 +104,8 @@ function readHeader(bytes: Uint8Array, file: string): { list: Entry[]; metadata:
   } catch (err) {
     throw new SafetensorsError(file, `header is not valid JSON (${(err as Error).message})`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new SafetensorsError(file, 'header is not a JSON object');
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    throw new SafetensorsError(file, 'header is not a JSON object');
   const duplicate = duplicateKey(text);
   if (duplicate !== undefined) throw new SafetensorsError(file, `tensor name '${duplicate}' appears twice`);
   const dataLength = bytes.length - 8 - Number(length);
@@ -108,29 +113,59 @@ function readHeader(bytes: Uint8Array, file: string): { list: Entry[]; metadata:
   const list: Entry[] = [];
   for (const [name, value] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (typeof value !== 'object' || value === null) throw new SafetensorsError(file, '__metadata__ must be an object of strings');
+      if (typeof value !== 'object' || value === null)
+        throw new SafetensorsError(file, '__metadata__ must be an object of strings');
       for (const [k, v] of Object.entries(value)) {
         if (typeof v !== 'string') throw new SafetensorsError(file, `__metadata__.${k} must be a string`);
         metadata[k] = v;
       }
       continue;
     }
-    const { dtype, shape, data_offsets: offsets } = (value ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) throw new SafetensorsError(file, `${name}: dtype ${JSON.stringify(dtype)} is not supported (${Object.keys(DTYPE_BYTES).join(', ')})`);
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new SafetensorsError(file, `${name}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
-      throw new SafetensorsError(file, `${name}: data_offsets ${JSON.stringify(offsets)} are not [begin, end] with 0 <= begin <= end`);
+    const {
+      dtype,
+      shape,
+      data_offsets: offsets,
+    } = (value ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES))
+      throw new SafetensorsError(
+        file,
+        `${name}: dtype ${JSON.stringify(dtype)} is not supported (${Object.keys(DTYPE_BYTES).join(', ')})`,
+      );
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      throw new SafetensorsError(
+        file,
+        `${name}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`,
+      );
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+      offsets[0] > offsets[1]
+    ) {
+      throw new SafetensorsError(
+        file,
+        `${name}: data_offsets ${JSON.stringify(offsets)} are not [begin, end] with 0 <= begin <= end`,
+      );
     }
     const [begin, end] = offsets as [number, number];
-    if (end > dataLength) throw new SafetensorsError(file, `${name}: data_offsets [${begin}, ${end}] run past the data section (${dataLength} bytes)`);
+    if (end > dataLength)
+      throw new SafetensorsError(
+        file,
+        `${name}: data_offsets [${begin}, ${end}] run past the data section (${dataLength} bytes)`,
+      );
     const expected = (shape as number[]).reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype]!;
-    if (end - begin !== expected) throw new SafetensorsError(file, `${name}: ${end - begin} bytes for ${dtype} [${shape.join(', ')}], expected ${expected}`);
+    if (end - begin !== expected)
+      throw new SafetensorsError(
+        file,
+        `${name}: ${end - begin} bytes for ${dtype} [${shape.join(', ')}], expected ${expected}`,
+      );
     list.push({ name, dtype, shape: shape as number[], begin, end });
   }
   const sorted = [...list].sort((a, b) => a.begin - b.begin);
   sorted.forEach((e, i) => {
     const next = sorted[i + 1];
-    if (next && next.begin < e.end) throw new SafetensorsError(file, `${e.name} and ${next.name} overlap in the data section`);
+    if (next && next.begin < e.end)
+      throw new SafetensorsError(file, `${e.name} and ${next.name} overlap in the data section`);
   });
   return { list, metadata };
 }
@@ -164,9 +199,17 @@ function toTensor(raw: Uint8Array, e: Entry, file: string): tf.Tensor {
     case 'F32':
       return tfTensor(new Float32Array(raw.buffer), e.shape, 'float32');
     case 'F16':
-      return tfTensor(Float32Array.from({ length: n }, (_, i) => halfToFloat(view.getUint16(2 * i, true))), e.shape, 'float32');
+      return tfTensor(
+        Float32Array.from({ length: n }, (_, i) => halfToFloat(view.getUint16(2 * i, true))),
+        e.shape,
+        'float32',
+      );
     case 'BF16':
-      return tfTensor(Float32Array.from({ length: n }, (_, i) => bf16ToFloat(view.getUint16(2 * i, true))), e.shape, 'float32');
+      return tfTensor(
+        Float32Array.from({ length: n }, (_, i) => bf16ToFloat(view.getUint16(2 * i, true))),
+        e.shape,
+        'float32',
+      );
     case 'I32':
       return tfTensor(new Int32Array(raw.buffer), e.shape, 'int32');
     case 'U8':
@@ -175,7 +218,8 @@ function toTensor(raw: Uint8Array, e: Entry, file: string): tf.Tensor {
       const out = new Int32Array(n);
       for (let i = 0; i < n; i++) {
         const v = view.getBigInt64(8 * i, true);
-        if (v > 2147483647n || v < -2147483648n) throw new SafetensorsError(file, `${e.name}: I64 value ${v} does not fit int32`);
+        if (v > 2147483647n || v < -2147483648n)
+          throw new SafetensorsError(file, `${e.name}: I64 value ${v} does not fit int32`);
         out[i] = Number(v);
       }
       return tfTensor(out, e.shape, 'int32');

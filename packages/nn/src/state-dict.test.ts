@@ -9,26 +9,35 @@ import { Flatten } from './layers/simple.js';
 import { withSeed } from './random.js';
 import { StateDictError, loadStateDict, stateDict } from './state-dict.js';
 
-const net = (seed: number) => withSeed(seed, () => new Sequential(new Conv2d(2, 3, [3, 2]), new BatchNorm2d(3), new Flatten(), new Linear(12, 5)));
+const net = (seed: number) =>
+  withSeed(seed, () => new Sequential(new Conv2d(2, 3, [3, 2]), new BatchNorm2d(3), new Flatten(), new Linear(12, 5)));
 
 describe('stateDict / loadStateDict', () => {
   it("uses PyTorch's layouts: conv [out, in, kh, kw], linear [out, in]", () => {
     const m = net(0);
     const sd = stateDict(m);
     expect([...sd].map(([k, v]) => [k, v.shape])).toEqual([
-      ['0.weight', [3, 2, 3, 2]], ['0.bias', [3]],
-      ['1.weight', [3]], ['1.bias', [3]], ['1.running_mean', [3]], ['1.running_var', [3]], ['1.num_batches_tracked', []],
-      ['3.weight', [5, 12]], ['3.bias', [5]],
+      ['0.weight', [3, 2, 3, 2]],
+      ['0.bias', [3]],
+      ['1.weight', [3]],
+      ['1.bias', [3]],
+      ['1.running_mean', [3]],
+      ['1.running_var', [3]],
+      ['1.num_batches_tracked', []],
+      ['3.weight', [5, 12]],
+      ['3.bias', [5]],
     ]);
     // Element (o=2, i=1, y=2, x=0) in PyTorch's layout is element (y, x, i, o) in ours.
     const conv = m[0] as Conv2d;
     expect(sd.get('0.weight')!.arraySync()).toEqual(tf.tidy(() => tf.transpose(conv.weight, [3, 2, 0, 1]).arraySync()));
-    expect((sd.get('0.weight')!.arraySync() as number[][][][])[2]![1]![2]![0]).toBe((conv.weight.arraySync() as number[][][][])[2]![0]![1]![2]);
+    expect((sd.get('0.weight')!.arraySync() as number[][][][])[2]![1]![2]![0]).toBe(
+      (conv.weight.arraySync() as number[][][][])[2]![0]![1]![2],
+    );
     tf.dispose([...sd.values()]);
     m.dispose();
   });
 
-  it('round-trips: another net loaded with this one\'s state computes the same outputs', () => {
+  it("round-trips: another net loaded with this one's state computes the same outputs", () => {
     const a = net(1).eval();
     const b = net(2).eval();
     const x = tf.randomNormal([2, 4, 3, 2]);

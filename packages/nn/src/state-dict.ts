@@ -15,7 +15,8 @@ const FROM_TORCH = { conv: [2, 3, 1, 0], linear: [1, 0] } as const;
 function* stateWithLayouts(model: Module): Generator<[string, tf.Variable, keyof typeof TO_TORCH | null]> {
   for (const [path, module] of model.namedModules()) {
     for (const [name, v] of module.ownVariables()) {
-      const layout = name === 'weight' ? (module instanceof Conv2d ? 'conv' : module instanceof Linear ? 'linear' : null) : null;
+      const layout =
+        name === 'weight' ? (module instanceof Conv2d ? 'conv' : module instanceof Linear ? 'linear' : null) : null;
       yield [path ? `${path}.${name}` : name, v, layout];
     }
   }
@@ -71,7 +72,8 @@ export function loadStateDict(
     const t = given.get(name);
     if (!t) continue;
     const want = layout ? TO_TORCH[layout].map((axis) => v.shape[axis]!) : v.shape;
-    if (t.shape.join() !== want.join()) mismatched.push(`${name}: expected [${want.join(', ')}], got [${t.shape.join(', ')}]`);
+    if (t.shape.join() !== want.join())
+      mismatched.push(`${name}: expected [${want.join(', ')}], got [${t.shape.join(', ')}]`);
   }
   if (mismatched.length > 0 || (strict && (missing.length > 0 || unexpected.length > 0))) {
     const parts = [
@@ -79,7 +81,12 @@ export function loadStateDict(
       unexpected.length ? `unexpected: ${unexpected.join(', ')}` : '',
       mismatched.length ? `shape mismatch: ${mismatched.join('; ')}` : '',
     ].filter(Boolean);
-    throw new StateDictError(`loadStateDict (${model.typeName}): ${parts.join(' | ')}`, missing, unexpected, mismatched);
+    throw new StateDictError(
+      `loadStateDict (${model.typeName}): ${parts.join(' | ')}`,
+      missing,
+      unexpected,
+      mismatched,
+    );
   }
   for (const [name, v, layout] of expected) {
     const t = given.get(name);

@@ -39,7 +39,11 @@ export class ModelShapeError extends Error {
 }
 
 /** Shape inference over a whole model, with errors that name the model and the layer's path. */
-export function traceShapes(model: Module, input: Shape, modelName = model.typeName): { output: Shape; trace: ShapeTrace } {
+export function traceShapes(
+  model: Module,
+  input: Shape,
+  modelName = model.typeName,
+): { output: Shape; trace: ShapeTrace } {
   const trace: ShapeTrace = [];
   try {
     return { output: model.inferShape(input, trace), trace };
@@ -66,7 +70,11 @@ export interface SummaryOptions {
   name?: string;
 }
 
-export function summary(model: Module, input: Shape, { depth = 1, name = model.typeName }: SummaryOptions = {}): ModelSummary {
+export function summary(
+  model: Module,
+  input: Shape,
+  { depth = 1, name = model.typeName }: SummaryOptions = {},
+): ModelSummary {
   const { trace } = traceShapes(model, input, name);
   const paths = new Map<Module, string>();
   for (const [path, m] of model.namedModules()) paths.set(m, path);
@@ -99,9 +107,16 @@ export function summary(model: Module, input: Shape, { depth = 1, name = model.t
 /** The summary as an aligned text table with totals. */
 export function formatSummary(s: ModelSummary): string {
   const header = ['Layer', 'Type', 'Output shape (NHWC)', 'Params', 'FLOPs'];
-  const rows = s.layers.map((l) => [l.path, l.type, formatShape(l.outputShape), l.params.toLocaleString('en-US'), formatCount(l.flops)]);
+  const rows = s.layers.map((l) => [
+    l.path,
+    l.type,
+    formatShape(l.outputShape),
+    l.params.toLocaleString('en-US'),
+    formatCount(l.flops),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i >= 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i >= 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
   const rule = '-'.repeat(line(header).length);
   return [
     `${s.model} — input ${formatShape(s.input)} (NHWC)`,

@@ -30,14 +30,20 @@ const KEYS = { accuracy: ['trainAcc', 'validAcc'], loss: ['trainLoss', 'validLos
 export function curvePoints(history: HistoryLike, metric: Metric): CurvePoint[] {
   const [train, valid] = KEYS[metric].map((key) => {
     const values = history[key];
-    if (!Array.isArray(values)) throw new PlotError(`${metric} chart: history.${key} is missing: expected an array of numbers per epoch`);
+    if (!Array.isArray(values))
+      throw new PlotError(`${metric} chart: history.${key} is missing: expected an array of numbers per epoch`);
     const bad = values.findIndex((v) => typeof v !== 'number' || !Number.isFinite(v));
-    if (bad >= 0) throw new PlotError(`${metric} chart: history.${key}[${bad}] is ${String(values[bad])}: expected a finite number`);
+    if (bad >= 0)
+      throw new PlotError(
+        `${metric} chart: history.${key}[${bad}] is ${String(values[bad])}: expected a finite number`,
+      );
     return values;
   }) as unknown as [readonly number[], readonly number[]];
   if (train.length === 0) throw new PlotError(`${metric} chart: the history is empty: expected at least one epoch`);
   if (train.length !== valid.length) {
-    throw new PlotError(`${metric} chart: history.${KEYS[metric][0]} has ${train.length} epochs but history.${KEYS[metric][1]} has ${valid.length}: expected the same number`);
+    throw new PlotError(
+      `${metric} chart: history.${KEYS[metric][0]} has ${train.length} epochs but history.${KEYS[metric][1]} has ${valid.length}: expected the same number`,
+    );
   }
   return [
     ...train.map((value, i): CurvePoint => ({ epoch: i + 1, value, series: 'Training' })),

@@ -62,17 +62,25 @@ function readPixels(images: Images, chart: string): Pixels {
     shape = images.shape;
   }
   if (shape.length === 3) shape = [1, ...shape];
-  if (shape.length !== 4) throw new PlotError(`${chart}: images have shape [${shape.join(', ')}]: expected NHWC [N, H, W, C] or one [H, W, C] image`);
+  if (shape.length !== 4)
+    throw new PlotError(
+      `${chart}: images have shape [${shape.join(', ')}]: expected NHWC [N, H, W, C] or one [H, W, C] image`,
+    );
   const [n, h, w, c] = shape as [number, number, number, number];
-  if (c !== 1 && c !== 3) throw new PlotError(`${chart}: images have ${c} channels (shape [${shape.join(', ')}]): expected 1 or 3, channels last (NHWC)`);
-  if (data.length !== n * h * w * c) throw new PlotError(`${chart}: ${data.length} values do not fill shape [${shape.join(', ')}]`);
+  if (c !== 1 && c !== 3)
+    throw new PlotError(
+      `${chart}: images have ${c} channels (shape [${shape.join(', ')}]): expected 1 or 3, channels last (NHWC)`,
+    );
+  if (data.length !== n * h * w * c)
+    throw new PlotError(`${chart}: ${data.length} values do not fill shape [${shape.join(', ')}]`);
   const scale = data instanceof Uint8Array ? 1 / 255 : 1;
   return { data: Float32Array.from(data, (v) => v * scale), n, h, w, c, ...extra };
 }
 
 function perChannel(value: number | readonly number[], c: number, what: string, chart: string): number[] {
   const values = typeof value === 'number' ? Array<number>(c).fill(value) : [...value];
-  if (values.length !== c) throw new PlotError(`${chart}: denormalize ${what} has ${values.length} values for ${c} channels`);
+  if (values.length !== c)
+    throw new PlotError(`${chart}: denormalize ${what} has ${values.length} values for ${c} channels`);
   return values;
 }
 
@@ -120,7 +128,8 @@ export function imageGridChart(images: Images, options: ImageGridOptions = {}): 
   if (count === 0) throw new PlotError(`${chart}: no images to show`);
   const labels = options.labels ?? p.labels;
   const classes = options.classes ?? p.classes;
-  if (options.titles && options.titles.length < count) throw new PlotError(`${chart}: ${options.titles.length} titles for ${count} images`);
+  if (options.titles && options.titles.length < count)
+    throw new PlotError(`${chart}: ${options.titles.length} titles for ${count} images`);
   if (labels && labels.length < count) throw new PlotError(`${chart}: ${labels.length} labels for ${count} images`);
   const values = denormalized(p, denormalize, chart);
   const size = p.h * p.w * p.c;
@@ -128,7 +137,13 @@ export function imageGridChart(images: Images, options: ImageGridOptions = {}): 
   const cells = Array.from({ length: count }, (_, i) => {
     const label = labels?.[i];
     const title = options.titles?.[i] ?? (label === undefined ? `#${i}` : (classes?.[label] ?? String(label)));
-    return { index: i, col: i % columns, row: Math.floor(i / columns), title, url: pngUrl(values.subarray(i * size, (i + 1) * size), p.h, p.w, p.c) };
+    return {
+      index: i,
+      col: i % columns,
+      row: Math.floor(i / columns),
+      title,
+      url: pngUrl(values.subarray(i * size, (i + 1) * size), p.h, p.w, p.c),
+    };
   });
   const titleBand = 16;
   return {
@@ -143,8 +158,22 @@ export function imageGridChart(images: Images, options: ImageGridOptions = {}): 
       y: { field: 'row', type: 'quantitative', scale: { domain: [rows, 0], nice: false }, axis: null },
     },
     layer: [
-      { mark: { type: 'image', width: cellSize, height: cellSize, align: 'left', baseline: 'top', yOffset: titleBand, smooth: false }, encoding: { url: { field: 'url', type: 'nominal' } } },
-      { mark: { type: 'text', align: 'left', baseline: 'top', fontSize: 10, limit: cellSize + 8 }, encoding: { text: { field: 'title', type: 'nominal' } } },
+      {
+        mark: {
+          type: 'image',
+          width: cellSize,
+          height: cellSize,
+          align: 'left',
+          baseline: 'top',
+          yOffset: titleBand,
+          smooth: false,
+        },
+        encoding: { url: { field: 'url', type: 'nominal' } },
+      },
+      {
+        mark: { type: 'text', align: 'left', baseline: 'top', fontSize: 10, limit: cellSize + 8 },
+        encoding: { text: { field: 'title', type: 'nominal' } },
+      },
     ],
   };
 }
@@ -166,7 +195,8 @@ export function channelHeatmapChart(images: Images, options: ChannelHeatmapOptio
   const chart = 'channel heatmap';
   const p = readPixels(images, chart);
   const { index = 0, crop = 32, cellSize = 26 } = options;
-  if (!Number.isInteger(index) || index < 0 || index >= p.n) throw new PlotError(`${chart}: image ${index} does not exist: expected 0..${p.n - 1}`);
+  if (!Number.isInteger(index) || index < 0 || index >= p.n)
+    throw new PlotError(`${chart}: image ${index} does not exist: expected 0..${p.n - 1}`);
   const values = denormalized(p, options.denormalize, chart);
   const h = Math.min(crop, p.h);
   const w = Math.min(crop, p.w);
@@ -175,7 +205,8 @@ export function channelHeatmapChart(images: Images, options: ChannelHeatmapOptio
   const channels = titles.map((title, ch) => {
     const cells: { x: number; y: number; value: number; dark: boolean }[] = [];
     let max = -Infinity;
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) max = Math.max(max, values[base + (y * p.w + x) * p.c + ch]!);
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) max = Math.max(max, values[base + (y * p.w + x) * p.c + ch]!);
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
         const value = Math.round(values[base + (y * p.w + x) * p.c + ch]! * 100) / 100;
@@ -192,7 +223,12 @@ export function channelHeatmapChart(images: Images, options: ChannelHeatmapOptio
         y: { field: 'y', type: 'ordinal', axis: null },
       },
       layer: [
-        { mark: 'rect', encoding: { color: { field: 'value', type: 'quantitative', scale: { scheme: 'greys', reverse: true }, legend: null } } },
+        {
+          mark: 'rect',
+          encoding: {
+            color: { field: 'value', type: 'quantitative', scale: { scheme: 'greys', reverse: true }, legend: null },
+          },
+        },
         {
           mark: { type: 'text', fontSize: Math.max(6, Math.floor(cellSize / 3.2)) },
           encoding: {
@@ -203,5 +239,9 @@ export function channelHeatmapChart(images: Images, options: ChannelHeatmapOptio
       ],
     };
   });
-  return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', hconcat: channels, resolve: { scale: { color: 'independent' } } } as TopLevelSpec;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    hconcat: channels,
+    resolve: { scale: { color: 'independent' } },
+  } as TopLevelSpec;
 }

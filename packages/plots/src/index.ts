@@ -1,5 +1,23 @@
 export { PlotError } from './errors.js';
-export { accuracyChart, lossChart, curveChart, curvePoints, HISTORY_DATA, type HistoryLike, type Metric, type CurvePoint } from './history.js';
-export { imageGridChart, channelHeatmapChart, type Images, type PixelArray, type DatasetLike, type Denormalize, type ImageGridOptions, type ChannelHeatmapOptions } from './images.js';
+export {
+  accuracyChart,
+  lossChart,
+  curveChart,
+  curvePoints,
+  HISTORY_DATA,
+  type HistoryLike,
+  type Metric,
+  type CurvePoint,
+} from './history.js';
+export {
+  imageGridChart,
+  channelHeatmapChart,
+  type Images,
+  type PixelArray,
+  type DatasetLike,
+  type Denormalize,
+  type ImageGridOptions,
+  type ChannelHeatmapOptions,
+} from './images.js';
 export { confusionMatrixChart } from './confusion.js';
 export { renderSvg, mountChart, updateCurves, type MountedChart } from './render.js';

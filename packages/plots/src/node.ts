@@ -7,7 +7,11 @@ import { renderSvg } from './render.js';
 /** The chart as PNG bytes; `scale` 2 gives a sharp image on high-density screens. */
 export async function renderPng(spec: TopLevelSpec, { scale = 2 }: { scale?: number } = {}): Promise<Uint8Array> {
   const svg = await renderSvg(spec);
-  const png = new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' }, fitTo: { mode: 'zoom', value: scale }, background: 'white' });
+  const png = new Resvg(svg, {
+    font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' },
+    fitTo: { mode: 'zoom', value: scale },
+    background: 'white',
+  });
   return new Uint8Array(png.render().asPng());
 }
 
@@ -18,7 +22,11 @@ async function writeAtomically(file: string, data: string | Uint8Array): Promise
 }
 
 /** Writes `base.svg` and/or `base.png`; returns the paths written. */
-export async function writeChart(spec: TopLevelSpec, base: string, formats: readonly ('svg' | 'png')[] = ['svg', 'png']): Promise<string[]> {
+export async function writeChart(
+  spec: TopLevelSpec,
+  base: string,
+  formats: readonly ('svg' | 'png')[] = ['svg', 'png'],
+): Promise<string[]> {
   const written: string[] = [];
   for (const format of formats) {
     const file = `${base}.${format}`;

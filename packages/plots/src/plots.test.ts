@@ -5,16 +5,33 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { accuracyChart, channelHeatmapChart, confusionMatrixChart, curveChart, imageGridChart, lossChart, mountChart, renderSvg, updateCurves } from './index.js';
+import {
+  accuracyChart,
+  channelHeatmapChart,
+  confusionMatrixChart,
+  curveChart,
+  imageGridChart,
+  lossChart,
+  mountChart,
+  renderSvg,
+  updateCurves,
+} from './index.js';
 import { renderPng, writeChart } from './node.js';
 
 /** The aria-labels Vega writes for every mark of one kind ('point', 'line mark', 'rect mark', ...): one per datum. */
 function marks(svg: string, kind: string): string[] {
-  return [...svg.matchAll(new RegExp(`<[a-z]+ [^>]*aria-roledescription="${kind}"[^>]*>`, 'g'))].map((m) => /aria-label="([^"]*)"/.exec(m[0])?.[1] ?? '');
+  return [...svg.matchAll(new RegExp(`<[a-z]+ [^>]*aria-roledescription="${kind}"[^>]*>`, 'g'))].map(
+    (m) => /aria-label="([^"]*)"/.exec(m[0])?.[1] ?? '',
+  );
 }
 const texts = (svg: string) => [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]!);
 
-const history = { trainLoss: [2.1, 1.2, 0.7], validLoss: [1.9, 1.3, 0.9], trainAcc: [0.31, 0.62, 0.81], validAcc: [0.35, 0.6, 0.74] };
+const history = {
+  trainLoss: [2.1, 1.2, 0.7],
+  validLoss: [1.9, 1.3, 0.9],
+  trainAcc: [0.31, 0.62, 0.81],
+  validAcc: [0.35, 0.6, 0.74],
+};
 
 describe('accuracy and loss curves', () => {
   it("draw both series with one point per epoch, the notebook's titles, axes and legend", async () => {
@@ -29,16 +46,24 @@ describe('accuracy and loss curves', () => {
       expect(points).toHaveLength(6);
       const train = history[`train${key}`];
       const valid = history[`valid${key}`];
-      expect(points.filter((p) => p.includes('series: Training'))).toEqual(train.map((v, i) => `epoch: ${i + 1}; ${metric}: ${v}; series: Training`));
+      expect(points.filter((p) => p.includes('series: Training'))).toEqual(
+        train.map((v, i) => `epoch: ${i + 1}; ${metric}: ${v}; series: Training`),
+      );
       expect(points.filter((p) => p.includes('series: Validation'))).toHaveLength(valid.length);
       expect(marks(svg, 'line mark')).toHaveLength(2);
     }
   });
 
   it('refuse an empty history, mismatched lengths and non-numbers, naming the field', () => {
-    expect(() => accuracyChart({ trainLoss: [], validLoss: [], trainAcc: [], validAcc: [] })).toThrow('accuracy chart: the history is empty: expected at least one epoch');
-    expect(() => lossChart({ ...history, validLoss: [1] })).toThrow('loss chart: history.trainLoss has 3 epochs but history.validLoss has 1: expected the same number');
-    expect(() => accuracyChart({ ...history, trainAcc: [0.1, Number.NaN, 0.3] })).toThrow('accuracy chart: history.trainAcc[1] is NaN: expected a finite number');
+    expect(() => accuracyChart({ trainLoss: [], validLoss: [], trainAcc: [], validAcc: [] })).toThrow(
+      'accuracy chart: the history is empty: expected at least one epoch',
+    );
+    expect(() => lossChart({ ...history, validLoss: [1] })).toThrow(
+      'loss chart: history.trainLoss has 3 epochs but history.validLoss has 1: expected the same number',
+    );
+    expect(() => accuracyChart({ ...history, trainAcc: [0.1, Number.NaN, 0.3] })).toThrow(
+      'accuracy chart: history.trainAcc[1] is NaN: expected a finite number',
+    );
     expect(() => lossChart({ trainAcc: [1] } as never)).toThrow('loss chart: history.trainLoss is missing');
   });
 
@@ -48,7 +73,8 @@ describe('accuracy and loss curves', () => {
     const png = decodePng(await renderPng(accuracyChart(history), { scale: 2 }));
     expect([png.width, png.height]).toEqual([w * 2, h * 2]);
     const colours = new Set<string>();
-    for (let i = 0; i < png.data.length; i += png.channels) colours.add(`${png.data[i]},${png.data[i + 1]},${png.data[i + 2]}`);
+    for (let i = 0; i < png.data.length; i += png.channels)
+      colours.add(`${png.data[i]},${png.data[i + 1]},${png.data[i + 2]}`);
     expect(colours.size).toBeGreaterThan(50);
     expect(colours.has('214,39,40')).toBe(true); // training, '-rx'
     expect(colours.has('31,119,180')).toBe(true); // validation, '-bx'
@@ -57,7 +83,12 @@ describe('accuracy and loss curves', () => {
   it('stream new epochs into a mounted (here headless) live chart', async () => {
     const chart = await mountChart(undefined, curveChart('loss'));
     expect(marks(await chart.view.toSVG(), 'point')).toHaveLength(0);
-    await updateCurves(chart, 'loss', { trainLoss: [1, 0.5], validLoss: [1.1, 0.7], trainAcc: [0.5, 0.6], validAcc: [0.4, 0.5] });
+    await updateCurves(chart, 'loss', {
+      trainLoss: [1, 0.5],
+      validLoss: [1.1, 0.7],
+      trainAcc: [0.5, 0.6],
+      validAcc: [0.4, 0.5],
+    });
     expect(marks(await chart.view.toSVG(), 'point')).toHaveLength(4);
     await updateCurves(chart, 'loss', history);
     expect(marks(await chart.view.toSVG(), 'point')).toHaveLength(6);
@@ -71,8 +102,15 @@ describe('image grid', () => {
     const [n, y, x, c] = [Math.floor(i / 36), Math.floor(i / 9) % 4, Math.floor(i / 3) % 3, i % 3];
     return 10 * n + 3 * y + x + 100 * c;
   });
-  const dataset = { images: pixels, imageShape: [4, 3, 3] as const, labels: Uint8Array.from({ length: 12 }, (_, i) => i % 3), classes: ['cat', 'dog', 'ship'], length: 12 };
-  const embedded = (svg: string) => [...svg.matchAll(/href="data:image\/png;base64,([^"]+)"/g)].map((m) => decodePng(Buffer.from(m[1]!, 'base64')));
+  const dataset = {
+    images: pixels,
+    imageShape: [4, 3, 3] as const,
+    labels: Uint8Array.from({ length: 12 }, (_, i) => i % 3),
+    classes: ['cat', 'dog', 'ship'],
+    length: 12,
+  };
+  const embedded = (svg: string) =>
+    [...svg.matchAll(/href="data:image\/png;base64,([^"]+)"/g)].map((m) => decodePng(Buffer.from(m[1]!, 'base64')));
 
   it('shows each image, exactly, titled with its class name', async () => {
     const svg = await renderSvg(imageGridChart(dataset, { columns: 5 }));
@@ -88,8 +126,12 @@ describe('image grid', () => {
   });
 
   it("undoes the notebook's normalisation (img / 2 + 0.5) for a normalised NHWC tensor", async () => {
-    const normalised = tf.tidy(() => tf.div(tf.sub(tf.div(tf.tensor4d(pixels, [12, 4, 3, 3], 'float32'), 255), 0.5), 0.5));
-    const svg = await renderSvg(imageGridChart(normalised, { count: 2, titles: ['a', 'b'], denormalize: { mean: 0.5, std: 0.5 } }));
+    const normalised = tf.tidy(() =>
+      tf.div(tf.sub(tf.div(tf.tensor4d(pixels, [12, 4, 3, 3], 'float32'), 255), 0.5), 0.5),
+    );
+    const svg = await renderSvg(
+      imageGridChart(normalised, { count: 2, titles: ['a', 'b'], denormalize: { mean: 0.5, std: 0.5 } }),
+    );
     normalised.dispose();
     const images = embedded(svg);
     expect(images).toHaveLength(2);
@@ -99,11 +141,17 @@ describe('image grid', () => {
 
   it('refuses the wrong rank, channel count or too few labels', () => {
     const flat = tf.zeros([4, 4]);
-    expect(() => imageGridChart(flat)).toThrow('image grid: images have shape [4, 4]: expected NHWC [N, H, W, C] or one [H, W, C] image');
+    expect(() => imageGridChart(flat)).toThrow(
+      'image grid: images have shape [4, 4]: expected NHWC [N, H, W, C] or one [H, W, C] image',
+    );
     flat.dispose();
-    expect(() => imageGridChart({ data: new Float32Array(2 * 2 * 2 * 2), shape: [2, 2, 2, 2] })).toThrow('image grid: images have 2 channels (shape [2, 2, 2, 2]): expected 1 or 3, channels last (NHWC)');
+    expect(() => imageGridChart({ data: new Float32Array(2 * 2 * 2 * 2), shape: [2, 2, 2, 2] })).toThrow(
+      'image grid: images have 2 channels (shape [2, 2, 2, 2]): expected 1 or 3, channels last (NHWC)',
+    );
     expect(() => imageGridChart(dataset, { labels: [1] })).toThrow('image grid: 1 labels for 12 images');
-    expect(() => imageGridChart({ data: new Float32Array(5), shape: [1, 2, 2, 1] })).toThrow('image grid: 5 values do not fill shape [1, 2, 2, 1]');
+    expect(() => imageGridChart({ data: new Float32Array(5), shape: [1, 2, 2, 1] })).toThrow(
+      'image grid: 5 values do not fill shape [1, 2, 2, 1]',
+    );
   });
 });
 
@@ -123,23 +171,52 @@ describe('channel heatmap', () => {
   });
 
   it('crops to the top-left corner and refuses a missing image', async () => {
-    const svg = await renderSvg(channelHeatmapChart({ data: new Float32Array(2 * 5 * 5), shape: [2, 5, 5, 1] }, { index: 1, crop: 2 }));
+    const svg = await renderSvg(
+      channelHeatmapChart({ data: new Float32Array(2 * 5 * 5), shape: [2, 5, 5, 1] }, { index: 1, crop: 2 }),
+    );
     expect(marks(svg, 'rect mark')).toHaveLength(4);
     expect(texts(svg)).toContain('grey channel');
-    expect(() => channelHeatmapChart({ data: new Float32Array(25), shape: [1, 5, 5, 1] }, { index: 3 })).toThrow('channel heatmap: image 3 does not exist: expected 0..0');
+    expect(() => channelHeatmapChart({ data: new Float32Array(25), shape: [1, 5, 5, 1] }, { index: 3 })).toThrow(
+      'channel heatmap: image 3 does not exist: expected 0..0',
+    );
   });
 });
 
 describe('confusion matrix', () => {
   it('puts each count in its (true, predicted) cell', async () => {
-    const svg = await renderSvg(confusionMatrixChart([[5, 1], [2, 7]], ['cat', 'dog']));
-    expect(marks(svg, 'rect mark').sort()).toEqual(['predicted: cat; true: cat; images: 5', 'predicted: dog; true: cat; images: 1', 'predicted: cat; true: dog; images: 2', 'predicted: dog; true: dog; images: 7'].sort());
+    const svg = await renderSvg(
+      confusionMatrixChart(
+        [
+          [5, 1],
+          [2, 7],
+        ],
+        ['cat', 'dog'],
+      ),
+    );
+    expect(marks(svg, 'rect mark').sort()).toEqual(
+      [
+        'predicted: cat; true: cat; images: 5',
+        'predicted: dog; true: cat; images: 1',
+        'predicted: cat; true: dog; images: 2',
+        'predicted: dog; true: dog; images: 7',
+      ].sort(),
+    );
     expect(texts(svg)).toEqual(expect.arrayContaining(['Confusion matrix', 'predicted', 'true']));
   });
 
   it('refuses a matrix that does not fit the classes', () => {
-    expect(() => confusionMatrixChart([[1, 2]], ['a', 'b'])).toThrow('confusion matrix: got 1 rows of lengths [2]: expected 2 x 2 for 2 classes');
-    expect(() => confusionMatrixChart([[1, -2], [0, 0]], ['a', 'b'])).toThrow('confusion matrix: cell [0][1] is -2: expected a count');
+    expect(() => confusionMatrixChart([[1, 2]], ['a', 'b'])).toThrow(
+      'confusion matrix: got 1 rows of lengths [2]: expected 2 x 2 for 2 classes',
+    );
+    expect(() =>
+      confusionMatrixChart(
+        [
+          [1, -2],
+          [0, 0],
+        ],
+        ['a', 'b'],
+      ),
+    ).toThrow('confusion matrix: cell [0][1] is -2: expected a count');
   });
 });
 

@@ -28,14 +28,27 @@ export interface MountedChart {
 }
 
 /** Renders a chart into a page element (canvas by default; 'svg' for crisp text), or headless without one. */
-export async function mountChart(element: HTMLElement | undefined, spec: TopLevelSpec, renderer: 'canvas' | 'svg' = 'canvas'): Promise<MountedChart> {
+export async function mountChart(
+  element: HTMLElement | undefined,
+  spec: TopLevelSpec,
+  renderer: 'canvas' | 'svg' = 'canvas',
+): Promise<MountedChart> {
   const v = element ? view(spec, { renderer, container: element, hover: true }) : view(spec);
   await v.runAsync();
   return {
     view: v,
     async setData(name, rows) {
       // resize(): re-run the layout, so axes make room for labels the new data brings.
-      await v.change(name, vega.changeset().remove(() => true).insert(rows)).resize().runAsync();
+      await v
+        .change(
+          name,
+          vega
+            .changeset()
+            .remove(() => true)
+            .insert(rows),
+        )
+        .resize()
+        .runAsync();
     },
     finalize: () => v.finalize(),
   };

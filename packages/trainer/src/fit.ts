@@ -91,7 +91,9 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
   if (options.init && !resume) initWeights(model, options.init, options.seed ?? 0);
   const params = model.parameters();
   const dropouts = [...model.namedModules()].filter((e): e is [string, Dropout] => e[1] instanceof Dropout);
-  const history: History = resume ? structuredClone(resume.history) : { trainLoss: [], trainAcc: [], validLoss: [], validAcc: [], imagesPerSec: [] };
+  const history: History = resume
+    ? structuredClone(resume.history)
+    : { trainLoss: [], trainAcc: [], validLoss: [], validAcc: [], imagesPerSec: [] };
   if (resume) {
     optimizer.loadState(resume.optimizer);
     for (const [path, d] of dropouts) if (path in resume.rng) d.rng.setState(resume.rng[path]!);
@@ -127,19 +129,39 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
       tf.dispose([readout, value, logits!, x, y]);
       if (!Number.isFinite(loss)) {
         tf.dispose(Object.values(grads));
-        throw new TrainingDivergedError(`loss became ${loss} at epoch ${epoch}, batch ${batch} (last finite loss: ${lastFinite})`);
+        throw new TrainingDivergedError(
+          `loss became ${loss} at epoch ${epoch}, batch ${batch} (last finite loss: ${lastFinite})`,
+        );
       }
-      optimizer.step(params, params.map((p) => grads[p.name]!), lr);
+      optimizer.step(
+        params,
+        params.map((p) => grads[p.name]!),
+        lr,
+      );
       correct += right!;
       tf.dispose(Object.values(grads));
       lastFinite = loss;
       lossSum += loss * n;
       seen += n;
       step++;
-      await options.onBatch?.({ epoch, batch, batches: perEpoch, loss, runningLoss: lossSum / seen, lr, imagesPerSec: seen / ((performance.now() - started) / 1000) });
+      await options.onBatch?.({
+        epoch,
+        batch,
+        batches: perEpoch,
+        loss,
+        runningLoss: lossSum / seen,
+        lr,
+        imagesPerSec: seen / ((performance.now() - started) / 1000),
+      });
     }
     const seconds = (performance.now() - started) / 1000;
-    const event: EpochEvent = { epoch, trainLoss: lossSum / seen, trainAcc: correct / seen, imagesPerSec: seen / seconds, seconds };
+    const event: EpochEvent = {
+      epoch,
+      trainLoss: lossSum / seen,
+      trainAcc: correct / seen,
+      imagesPerSec: seen / seconds,
+      seconds,
+    };
     if (valid) {
       const result = await evaluate(model, valid, { labelSmoothing });
       event.validLoss = result.loss;
@@ -151,7 +173,12 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
     history.trainAcc.push(event.trainAcc);
     history.imagesPerSec.push(event.imagesPerSec);
     await options.onEpoch?.(event);
-    await options.onCheckpoint?.({ epoch, history: structuredClone(history), optimizer: optimizer.state(), rng: Object.fromEntries(dropouts.map(([p, d]) => [p, d.rng.getState()])) });
+    await options.onCheckpoint?.({
+      epoch,
+      history: structuredClone(history),
+      optimizer: optimizer.state(),
+      rng: Object.fromEntries(dropouts.map(([p, d]) => [p, d.rng.getState()])),
+    });
   }
   return history;
 }

@@ -1,4 +1,25 @@
-export { fit, evaluate, predict, TrainingDivergedError, type FitOptions, type History, type Batches, type BatchEvent, type EpochEvent, type Evaluation, type TrainingState } from './fit.js';
+export {
+  fit,
+  evaluate,
+  predict,
+  TrainingDivergedError,
+  type FitOptions,
+  type History,
+  type Batches,
+  type BatchEvent,
+  type EpochEvent,
+  type Evaluation,
+  type TrainingState,
+} from './fit.js';
 export { crossEntropy, correctCount } from './loss.js';
 export { Sgd, Adam, type Optimizer, type SgdOptions, type AdamOptions } from './optimizers.js';
-export { constant, stepDecay, cosine, oneCycle, scheduleByName, SCHEDULES, type Schedule, type ScheduleName } from './schedules.js';
+export {
+  constant,
+  stepDecay,
+  cosine,
+  oneCycle,
+  scheduleByName,
+  SCHEDULES,
+  type Schedule,
+  type ScheduleName,
+} from './schedules.js';

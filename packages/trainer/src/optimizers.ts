@@ -50,7 +50,9 @@ export class Sgd implements Optimizer {
         const previous = this.buffers.get(i);
         if (fused && previous) {
           const attrs = { lr, momentum: this.momentum, weightDecay: this.weightDecay, nesterov: this.nesterov };
-          const [param, buffer] = tf.engine().runKernel(FUSED_SGD, { param: p, grad: grads[i]!, buffer: previous }, attrs) as tf.Tensor[];
+          const [param, buffer] = tf
+            .engine()
+            .runKernel(FUSED_SGD, { param: p, grad: grads[i]!, buffer: previous }, attrs) as tf.Tensor[];
           previous.assign(buffer!);
           p.assign(param!);
           return;
@@ -119,8 +121,23 @@ export class Adam implements Optimizer {
           const v = this.moment(this.v, i, p);
           const l2 = Boolean(weightDecay) && !decoupled;
           const keep = weightDecay && decoupled ? 1 - lr * weightDecay : 1;
-          const attrs = { lr, beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, c1, c2, eps, weightDecay, keep, l2, decoupled: Boolean(weightDecay && decoupled) };
-          const [param, mNext, vNext] = tf.engine().runKernel(FUSED_ADAM, { param: p, grad: grads[i]!, m, v }, attrs) as tf.Tensor[];
+          const attrs = {
+            lr,
+            beta1,
+            oneMinusBeta1: 1 - beta1,
+            beta2,
+            oneMinusBeta2: 1 - beta2,
+            c1,
+            c2,
+            eps,
+            weightDecay,
+            keep,
+            l2,
+            decoupled: Boolean(weightDecay && decoupled),
+          };
+          const [param, mNext, vNext] = tf
+            .engine()
+            .runKernel(FUSED_ADAM, { param: p, grad: grads[i]!, m, v }, attrs) as tf.Tensor[];
           m.assign(mNext!);
           v.assign(vNext!);
           p.assign(param!);

@@ -1,7 +1,19 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import '@convnets/nn/gradients';
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, ReLU, Sequential, loadStateDict, stateDict, withSeed } from '@convnets/nn';
+import {
+  AdaptiveAvgPool2d,
+  BatchNorm2d,
+  Conv2d,
+  Dropout,
+  Flatten,
+  Linear,
+  ReLU,
+  Sequential,
+  loadStateDict,
+  stateDict,
+  withSeed,
+} from '@convnets/nn';
 import { describe, expect, it } from 'vitest';
 import { TrainingDivergedError, evaluate, fit, type Batches, type TrainingState } from './fit.js';
 import { crossEntropy } from './loss.js';
@@ -85,7 +97,17 @@ function synthetic(batches: number, batchSize: number, seed: number, poison?: nu
 }
 
 const tinyNet = () =>
-  withSeed(3, () => new Sequential(new Conv2d(1, 4, 3, { padding: 1 }), new ReLU(), new AdaptiveAvgPool2d(1), new Flatten(), new Linear(4, 2)));
+  withSeed(
+    3,
+    () =>
+      new Sequential(
+        new Conv2d(1, 4, 3, { padding: 1 }),
+        new ReLU(),
+        new AdaptiveAvgPool2d(1),
+        new Flatten(),
+        new Linear(4, 2),
+      ),
+  );
 
 describe('fit', () => {
   it('learns a learnable task: loss falls, accuracy rises, history has one entry per epoch', async () => {
@@ -106,7 +128,10 @@ describe('fit', () => {
     expect(history.trainLoss[2]!).toBeLessThan(history.trainLoss[0]! / 2);
     expect(history.validAcc[2]).toBe(1);
     const result = await evaluate(net, synthetic(2, 10, 5));
-    expect(result.confusion).toEqual([[10, 0], [0, 10]]);
+    expect(result.confusion).toEqual([
+      [10, 0],
+      [0, 10],
+    ]);
     expect(result.perClassAccuracy).toEqual([1, 1]);
     net.dispose();
   });
@@ -135,12 +160,32 @@ describe('fit', () => {
 
 describe('resume', () => {
   const net = (seed: number) =>
-    withSeed(seed, () => new Sequential(
-      new Conv2d(1, 4, 3, { padding: 1 }), new BatchNorm2d(4), new ReLU(), new AdaptiveAvgPool2d(1), new Flatten(), new Dropout(0.3), new Linear(4, 2),
-    ));
+    withSeed(
+      seed,
+      () =>
+        new Sequential(
+          new Conv2d(1, 4, 3, { padding: 1 }),
+          new BatchNorm2d(4),
+          new ReLU(),
+          new AdaptiveAvgPool2d(1),
+          new Flatten(),
+          new Dropout(0.3),
+          new Linear(4, 2),
+        ),
+    );
   /** Epoch-indexed batches, so a resumed run sees exactly the data the uninterrupted one saw. */
-  const data = (): Batches => ({ length: 6, batches: (epoch) => synthetic(6, 8, epoch + 1), [Symbol.asyncIterator]: () => { throw new Error('use batches(epoch)'); } });
-  const options = () => ({ train: data(), optimizer: new Sgd({ momentum: 0.9, weightDecay: 1e-3 }), schedule: oneCycle(0.2) });
+  const data = (): Batches => ({
+    length: 6,
+    batches: (epoch) => synthetic(6, 8, epoch + 1),
+    [Symbol.asyncIterator]: () => {
+      throw new Error('use batches(epoch)');
+    },
+  });
+  const options = () => ({
+    train: data(),
+    optimizer: new Sgd({ momentum: 0.9, weightDecay: 1e-3 }),
+    schedule: oneCycle(0.2),
+  });
 
   it('2 epochs == 1 epoch, stop, resume to 2, bit for bit on cpu (weights, BN statistics, momentum, dropout, schedule)', async () => {
     const straight = net(1);
@@ -157,7 +202,10 @@ describe('resume', () => {
       seed: 4,
       signal: stop.signal,
       onCheckpoint: (training) => {
-        saved = { state: stateDict(first), training: { ...training, optimizer: new Map([...training.optimizer].map(([k, t]) => [k, tf.clone(t)])) } };
+        saved = {
+          state: stateDict(first),
+          training: { ...training, optimizer: new Map([...training.optimizer].map(([k, t]) => [k, tf.clone(t)])) },
+        };
         stop.abort();
       },
     }).catch((e: unknown) => e);
@@ -167,7 +215,9 @@ describe('resume', () => {
     const rest = await fit(resumed, { ...options(), epochs: 2, resume: saved!.training, init: 'xavier', seed: 4 });
 
     expect(rest.trainLoss).toEqual(full.trainLoss);
-    for (const [[name, a], [, b]] of [...straight.namedState()].map((e, i) => [e, [...resumed.namedState()][i]!] as const)) {
+    for (const [[name, a], [, b]] of [...straight.namedState()].map(
+      (e, i) => [e, [...resumed.namedState()][i]!] as const,
+    )) {
       expect(Array.from(b.dataSync()), name).toEqual(Array.from(a.dataSync()));
     }
     [straight, first, resumed].forEach((m) => m.dispose());

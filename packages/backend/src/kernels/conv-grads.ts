@@ -36,7 +36,12 @@ function im2colAttrs(g: Window, shape: readonly number[]): tf.NamedAttrMap {
  * Swapping the roles of batch and channels makes that a convolution of x^T [Cin, H, W, N] with the
  * filter dy^T [Ho, Wo, N, Cout], dilated by the stride: the output [Cin, kh, kw, Cout] is dW^T.
  */
-export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: readonly number[], attrs: ConvAttrs): tf.Tensor4D {
+export function conv2dFilterGrad(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  filterShape: readonly number[],
+  attrs: ConvAttrs,
+): tf.Tensor4D {
   assertNhwc('Conv2DBackpropFilter', attrs);
   return tf.tidy(() => {
     const g = convWindow(x.shape, filterShape, attrs);
@@ -54,9 +59,10 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: r
     const usedW = (g.outWidth - 1) * g.strideWidth + g.kernelWidth;
     const padded = padOrCrop(xT, g.top, usedH - g.inHeight - g.top, g.left, usedW - g.inWidth - g.left);
     const dilations: [number, number] = [g.strideHeight, g.strideWidth];
-    const out = dilations[0] === 1 && dilations[1] === 1
-      ? tf.conv2d(padded, dyT, 1, 'valid')
-      : tf.conv2d(padded, dyT, 1, 'valid', 'NHWC', dilations);
+    const out =
+      dilations[0] === 1 && dilations[1] === 1
+        ? tf.conv2d(padded, dyT, 1, 'valid')
+        : tf.conv2d(padded, dyT, 1, 'valid', 'NHWC', dilations);
     return tf.transpose(out, [1, 2, 0, 3]);
   });
 }
@@ -65,7 +71,12 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: r
  * dX = full correlation of the zero-inserted dy with the filter rotated 180 degrees and its in/out
  * channels swapped: a stride-1 forward convolution.
  */
-export function conv2dInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, inputShape: readonly number[], attrs: ConvAttrs): tf.Tensor4D {
+export function conv2dInputGrad(
+  dy: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  inputShape: readonly number[],
+  attrs: ConvAttrs,
+): tf.Tensor4D {
   assertNhwc('Conv2DBackpropInput', attrs);
   return tf.tidy(() => {
     const g = convWindow(inputShape, filter.shape, attrs);

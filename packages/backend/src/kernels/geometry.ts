@@ -75,7 +75,14 @@ export interface PoolAttrs {
 
 export function poolWindow(inShape: readonly number[], attrs: PoolAttrs): Window {
   return toWindow(
-    tf.backend_util.computePool2DInfo(inShape as [number, number, number, number], attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode),
+    tf.backend_util.computePool2DInfo(
+      inShape as [number, number, number, number],
+      attrs.filterSize,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    ),
   );
 }
 
@@ -86,12 +93,30 @@ export function poolWindow(inShape: readonly number[], attrs: PoolAttrs): Window
 export function insertZeros(x: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
   if (sh === 1 && sw === 1) return x;
   const [n, h, w, c] = x.shape;
-  const spread = tf.pad(tf.reshape(x, [n, h, 1, w, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
-  return tf.slice(tf.reshape(spread, [n, h * sh, w * sw, c]) as tf.Tensor4D, [0, 0, 0, 0], [n, (h - 1) * sh + 1, (w - 1) * sw + 1, c]);
+  const spread = tf.pad(tf.reshape(x, [n, h, 1, w, 1, c]), [
+    [0, 0],
+    [0, 0],
+    [0, sh - 1],
+    [0, 0],
+    [0, sw - 1],
+    [0, 0],
+  ]);
+  return tf.slice(
+    tf.reshape(spread, [n, h * sh, w * sw, c]) as tf.Tensor4D,
+    [0, 0, 0, 0],
+    [n, (h - 1) * sh + 1, (w - 1) * sw + 1, c],
+  );
 }
 
 /** Pads H and W by the given amounts, cropping where an amount is negative. */
-export function padOrCrop(x: tf.Tensor4D, top: number, bottom: number, left: number, right: number, value = 0): tf.Tensor4D {
+export function padOrCrop(
+  x: tf.Tensor4D,
+  top: number,
+  bottom: number,
+  left: number,
+  right: number,
+  value = 0,
+): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
   let y = x;
   if (top < 0 || bottom < 0 || left < 0 || right < 0) {
@@ -100,7 +125,18 @@ export function padOrCrop(x: tf.Tensor4D, top: number, bottom: number, left: num
     y = tf.slice(y, [0, t, l, 0], [n, h - t - Math.max(0, -bottom), w - l - Math.max(0, -right), c]);
   }
   const [pt, pb, pl, pr] = [top, bottom, left, right].map((p) => Math.max(0, p)) as [number, number, number, number];
-  return pt || pb || pl || pr ? tf.pad(y, [[0, 0], [pt, pb], [pl, pr], [0, 0]], value) : y;
+  return pt || pb || pl || pr
+    ? tf.pad(
+        y,
+        [
+          [0, 0],
+          [pt, pb],
+          [pl, pr],
+          [0, 0],
+        ],
+        value,
+      )
+    : y;
 }
 
 /** A batched matmul's sizes: C [batch, m, n] = op(A) [batchA, m, depth] . op(B) [batchB, depth, n]. */

@@ -36,7 +36,10 @@ export function heapKernel(
   }
   const cpu = backend as CpuLike;
   const output = new Float32Array(size);
-  fill(inputs.map((t) => asFloat32(cpu.data.get(t.dataId).values as Float32Array, t)), output);
+  fill(
+    inputs.map((t) => asFloat32(cpu.data.get(t.dataId).values as Float32Array, t)),
+    output,
+  );
   return cpu.makeTensorInfo(shape, 'float32', output);
 }
 
@@ -51,7 +54,12 @@ const TILE = 32;
  * out = src permuted by `perm`. Adjacent axes that stay adjacent are merged first; when the innermost
  * axis moves, the two axes that trade places are walked in 32x32 tiles so reads and writes both stay in cache.
  */
-export function transposeInto(src: Float32Array, srcShape: readonly number[], perm: readonly number[], out: Float32Array): void {
+export function transposeInto(
+  src: Float32Array,
+  srcShape: readonly number[],
+  perm: readonly number[],
+  out: Float32Array,
+): void {
   const { shape, order } = mergeAxes(srcShape, perm);
   const rank = shape.length;
   const srcStrides = new Array<number>(rank);
@@ -109,7 +117,13 @@ export function transposeInto(src: Float32Array, srcShape: readonly number[], pe
  * out = src[begin : begin + size] along every axis. Trailing axes taken whole merge with the last
  * partly-taken axis into one contiguous run, copied with one `set`.
  */
-export function sliceInto(src: Float32Array, shape: readonly number[], begin: readonly number[], size: readonly number[], out: Float32Array): void {
+export function sliceInto(
+  src: Float32Array,
+  shape: readonly number[],
+  begin: readonly number[],
+  size: readonly number[],
+  out: Float32Array,
+): void {
   let axis = shape.length - 1;
   let whole = 1; // elements per index of `axis`: the product of the axes after it
   while (axis > 0 && begin[axis] === 0 && size[axis] === shape[axis]) whole *= shape[axis--]!;
@@ -162,7 +176,12 @@ export function rotateFilterInto(src: Float32Array, shape: readonly number[], ou
   const taps = kh * kw;
   const block = cin * cout;
   for (let t = 0; t < taps; t++) {
-    transposeInto(src.subarray(t * block, (t + 1) * block), [cin, cout], [1, 0], out.subarray((taps - 1 - t) * block, (taps - t) * block));
+    transposeInto(
+      src.subarray(t * block, (t + 1) * block),
+      [cin, cout],
+      [1, 0],
+      out.subarray((taps - 1 - t) * block, (taps - t) * block),
+    );
   }
 }
 
@@ -222,7 +241,16 @@ export function maxPoolGradInto(x: Float32Array, dy: Float32Array, g: PoolGeomet
  * in the cols matrix, `input` where they sit in x (-1 where the tap covers padding).
  */
 function eachTap(g: PoolGeometry, visit: (column: number, input: number) => void): void {
-  const { batch, inHeight: H, inWidth: W, channels: C, outHeight: Ho, outWidth: Wo, kernelHeight: kh, kernelWidth: kw } = g;
+  const {
+    batch,
+    inHeight: H,
+    inWidth: W,
+    channels: C,
+    outHeight: Ho,
+    outWidth: Wo,
+    kernelHeight: kh,
+    kernelWidth: kw,
+  } = g;
   let column = 0;
   for (let n = 0; n < batch; n++) {
     for (let oy = 0; oy < Ho; oy++) {

@@ -7,14 +7,26 @@ import type { NativeKernels } from '@convnets/backend-native';
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGrad, conv2dInputGrad } from './conv-grads.js';
 import { poolWindow, type ConvAttrs, type PoolAttrs } from './geometry.js';
-import { col2imInto, heapKernel, im2colInto, maxPoolGradInto, rotateFilterInto, sliceInto, transposeInto, type PoolGeometry } from './heap.js';
+import {
+  col2imInto,
+  heapKernel,
+  im2colInto,
+  maxPoolGradInto,
+  rotateFilterInto,
+  sliceInto,
+  transposeInto,
+  type PoolGeometry,
+} from './heap.js';
 import * as nativeOps from './native/ops.js';
 import * as wasmOps from './wasm/ops.js';
 import { WasmKernels } from './wasm/runtime.js';
 
 type Tensor4D = tf.Tensor4D;
 type Inputs = Record<string, tf.TensorInfo>;
-type Impl = (args: { inputs: Inputs; attrs: tf.NamedAttrMap; backend: unknown }, original?: tf.KernelConfig) => tf.TensorInfo;
+type Impl = (
+  args: { inputs: Inputs; attrs: tf.NamedAttrMap; backend: unknown },
+  original?: tf.KernelConfig,
+) => tf.TensorInfo;
 
 /** The kernel a backend had before convnets replaced it, kept so a replacement can delegate to it. */
 const originals = new Map<string, tf.KernelConfig | undefined>();
@@ -38,14 +50,33 @@ export async function loadWasmKernels(threads: number): Promise<{ threads: numbe
 }
 
 /** The kernels the oneDNN addon takes over where it is attached (see kernels/native/ops.ts). */
-export const NATIVE_KERNELS = ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'BatchMatMul', 'ConvnetsBatchNormTrain(+Grad)',
-  'MaxPoolGrad', 'Add', 'Sub', 'Multiply', 'Relu', 'Step', 'PadV2', 'FusedBatchNorm', 'AvgPoolGrad', 'Concat', 'SplitV', 'ConvnetsSgdUpdate'] as const;
+export const NATIVE_KERNELS = [
+  'Conv2D',
+  'Conv2DBackpropInput',
+  'Conv2DBackpropFilter',
+  'BatchMatMul',
+  'ConvnetsBatchNormTrain(+Grad)',
+  'MaxPoolGrad',
+  'Add',
+  'Sub',
+  'Multiply',
+  'Relu',
+  'Step',
+  'PadV2',
+  'FusedBatchNorm',
+  'AvgPoolGrad',
+  'Concat',
+  'SplitV',
+  'ConvnetsSgdUpdate',
+] as const;
 
 /**
  * Runs the hot kernels of the current wasm backend on the oneDNN addon (null: back on our wasm kernels).
  * Needs `loadWasmKernels` first (the native ops use its heap access); returns what runs natively, or null.
  */
-export function attachNativeKernels(native: NativeKernels | null): { version: string; runtime: string; kernels: string[] } | null {
+export function attachNativeKernels(
+  native: NativeKernels | null,
+): { version: string; runtime: string; kernels: string[] } | null {
   const k = loaded.get(tf.backend());
   if (!k) return null;
   k.native = native;
@@ -73,9 +104,15 @@ function registerFusedKernels(backendName: string): void {
     backendName,
     kernelFunc: ({ inputs, attrs, backend }) => {
       const k = loaded.get(backend as object);
-      if (!k) throw new Error(`${name}: convnets' wasm kernels are not loaded into this wasm backend (start it with initBackend)`);
-      const out = (k.native && native?.(k, inputs as Inputs, attrs as tf.NamedAttrMap)) || op(k, inputs as Inputs, attrs as tf.NamedAttrMap);
-      if (!out) throw new Error(`${name}: expects float32 inputs of matching sizes (batch norm: at most 4096 channels)`);
+      if (!k)
+        throw new Error(
+          `${name}: convnets' wasm kernels are not loaded into this wasm backend (start it with initBackend)`,
+        );
+      const out =
+        (k.native && native?.(k, inputs as Inputs, attrs as tf.NamedAttrMap)) ||
+        op(k, inputs as Inputs, attrs as tf.NamedAttrMap);
+      if (!out)
+        throw new Error(`${name}: expects float32 inputs of matching sizes (batch norm: at most 4096 channels)`);
       return out;
     },
   });
@@ -95,7 +132,13 @@ function registerFusedKernels(backendName: string): void {
       outputsToSave: [false, true, true],
       gradFunc: (dy, saved, attrs) => {
         const [x, gamma, mean, variance] = saved;
-        const inputs = { dy: (Array.isArray(dy) ? dy[0] : dy)!, x: x!, gamma: gamma!, mean: mean!, variance: variance! };
+        const inputs = {
+          dy: (Array.isArray(dy) ? dy[0] : dy)!,
+          x: x!,
+          gamma: gamma!,
+          mean: mean!,
+          variance: variance!,
+        };
         // One kernel gives all three, run here: the tape calls each closure in a tidy of its own, which
         // would free the other two. Backprop as a whole runs in a tidy that frees any it does not use.
         const [dx, dgamma, dbeta] = tf.engine().runKernel(FUSED_BATCH_NORM_GRAD, inputs, attrs) as tf.Tensor[];
@@ -126,7 +169,11 @@ type WasmMultiOp = (k: WasmKernels, inputs: Inputs, attrs: tf.NamedAttrMap) => t
 function viaWasm(op: WasmOp, fallback: Impl, native?: WasmOp): Impl {
   return (args, original) => {
     const k = loaded.get(args.backend as object);
-    return (k?.native && native?.(k, args.inputs, args.attrs)) || (k && op(k, args.inputs, args.attrs)) || fallback(args, original);
+    return (
+      (k?.native && native?.(k, args.inputs, args.attrs)) ||
+      (k && op(k, args.inputs, args.attrs)) ||
+      fallback(args, original)
+    );
   };
 }
 
@@ -151,7 +198,8 @@ const recording = () => (tf.engine().state as unknown as { gradientDepth: number
 function convOnOurs(x: tf.TensorInfo, filter: tf.TensorInfo, attrs: tf.NamedAttrMap): boolean {
   if (recording()) return true;
   const [n, h, w] = x.shape as [number, number, number];
-  const stride = typeof attrs.strides === 'number' ? attrs.strides ** 2 : (attrs.strides as number[]).reduce((a, b) => a * b, 1);
+  const stride =
+    typeof attrs.strides === 'number' ? attrs.strides ** 2 : (attrs.strides as number[]).reduce((a, b) => a * b, 1);
   return (n * h * w) / stride >= INFERENCE_PIXELS && filter.shape.length === 4;
 }
 
@@ -161,16 +209,31 @@ const kernels = {
   Conv2D: (args, original) => {
     // oneDNN, where attached, takes every call: its AVX-512 convolution beats XNNPACK's cached weights too.
     const native = loaded.get(args.backend as object)?.native;
-    return (native || convOnOurs(args.inputs.x!, args.inputs.filter!, args.attrs) ? conv2dOnWasm : delegate)(args, original);
+    return (native || convOnOurs(args.inputs.x!, args.inputs.filter!, args.attrs) ? conv2dOnWasm : delegate)(
+      args,
+      original,
+    );
   },
   Conv2DBackpropFilter: viaWasm(
     wasmOps.conv2dBackpropFilter,
-    ({ inputs, attrs }) => conv2dFilterGrad(inputs.x as Tensor4D, inputs.dy as Tensor4D, attrs.filterShape as number[], attrs as unknown as ConvAttrs),
+    ({ inputs, attrs }) =>
+      conv2dFilterGrad(
+        inputs.x as Tensor4D,
+        inputs.dy as Tensor4D,
+        attrs.filterShape as number[],
+        attrs as unknown as ConvAttrs,
+      ),
     nativeOps.conv2dBackpropFilter,
   ),
   Conv2DBackpropInput: viaWasm(
     wasmOps.conv2dBackpropInput,
-    ({ inputs, attrs }) => conv2dInputGrad(inputs.dy as Tensor4D, inputs.filter as Tensor4D, attrs.inputShape as number[], attrs as unknown as ConvAttrs),
+    ({ inputs, attrs }) =>
+      conv2dInputGrad(
+        inputs.dy as Tensor4D,
+        inputs.filter as Tensor4D,
+        attrs.inputShape as number[],
+        attrs as unknown as ConvAttrs,
+      ),
     nativeOps.conv2dBackpropInput,
   ),
   /**
@@ -208,7 +271,8 @@ const kernels = {
   Concat: onlyNative(nativeOps.concat),
   SplitV: (args, original) => {
     const k = loaded.get(args.backend as object);
-    return ((k?.native && nativeOps.splitV(k, args.inputs, args.attrs)) || original!.kernelFunc(args as never)) as tf.TensorInfo;
+    return ((k?.native && nativeOps.splitV(k, args.inputs, args.attrs)) ||
+      original!.kernelFunc(args as never)) as tf.TensorInfo;
   },
   /** Replaces wasm's Transpose when the innermost axis moves (its scalar loop is 5-10x slower then). */
   Transpose: (args, original) => {
@@ -218,7 +282,12 @@ const kernels = {
     if (x.dtype !== 'float32' || perm[perm.length - 1] === perm.length - 1) {
       return original!.kernelFunc(args as never) as tf.TensorInfo;
     }
-    return heapKernel(backend, [x], perm.map((p) => x.shape[p]!), ([src], out) => transposeInto(src!, x.shape, perm, out));
+    return heapKernel(
+      backend,
+      [x],
+      perm.map((p) => x.shape[p]!),
+      ([src], out) => transposeInto(src!, x.shape, perm, out),
+    );
   },
   /**
    * Replaces wasm's Slice, which first copies the whole input out of the heap (readSync): slicing a
@@ -228,47 +297,67 @@ const kernels = {
     const { inputs, attrs, backend } = args;
     const x = inputs.x!;
     if (x.dtype !== 'float32' || x.shape.length === 0) return original!.kernelFunc(args as never) as tf.TensorInfo;
-    const [begin, size] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs.begin as number[], attrs.size as number[]);
+    const [begin, size] = tf.slice_util.parseSliceParams(
+      x as tf.Tensor,
+      attrs.begin as number[],
+      attrs.size as number[],
+    );
     return heapKernel(backend, [x], size, ([src], out) => sliceInto(src!, x.shape, begin, size, out));
   },
   /** x [N, H, W, C] -> [N*Ho*Wo, kh*kw*C]; the attributes carry the window geometry. */
   ConvnetsIm2Col: ({ inputs, attrs, backend }) => {
     const g = attrs as unknown as PoolGeometry;
     const rows = g.batch * g.outHeight * g.outWidth;
-    return heapKernel(backend, [inputs.x!], [rows, g.kernelHeight * g.kernelWidth * g.channels], ([x], cols) => im2colInto(x!, g, cols));
+    return heapKernel(backend, [inputs.x!], [rows, g.kernelHeight * g.kernelWidth * g.channels], ([x], cols) =>
+      im2colInto(x!, g, cols),
+    );
   },
   /** The adjoint of ConvnetsIm2Col: [N*Ho*Wo, kh*kw*C] -> [N, H, W, C]. */
   ConvnetsCol2Im: ({ inputs, attrs, backend }) => {
     const g = attrs as unknown as PoolGeometry;
-    return heapKernel(backend, [inputs.cols!], [g.batch, g.inHeight, g.inWidth, g.channels], ([cols], dx) => col2imInto(cols!, g, dx));
+    return heapKernel(backend, [inputs.cols!], [g.batch, g.inHeight, g.inWidth, g.channels], ([cols], dx) =>
+      col2imInto(cols!, g, dx),
+    );
   },
   /**
    * wasm's BatchMatMul is fast (XNNPACK) only without transpose flags, which every matmul gradient
    * sets. So multiply plainly after transposing (with the Transpose above) whichever is cheaper: the
    * flagged operands, or the other operands and the product, as (B'^T A'^T)^T.
    */
-  BatchMatMul: viaWasm(wasmOps.batchMatMul, (args, original) => {
-    const { inputs, attrs, backend } = args;
-    const tA = Boolean(attrs.transposeA);
-    const tB = Boolean(attrs.transposeB);
-    if (!tA && !tB) return original!.kernelFunc(args as never) as tf.TensorInfo;
-    const plain = (a: tf.Tensor, b: tf.Tensor) =>
-      original!.kernelFunc({ inputs: { a, b }, attrs: { ...attrs, transposeA: false, transposeB: false }, backend } as never) as tf.TensorInfo;
-    return tf.tidy(() => {
-      const a = inputs.a as tf.Tensor;
-      const b = inputs.b as tf.Tensor;
-      // Swap the last two axes (operands are rank 2 or batched rank 3).
-      const swap = (t: tf.Tensor) => tf.transpose(t, [...t.shape.keys()].map((i, _, all) => (i < all.length - 2 ? i : 2 * all.length - 3 - i)));
-      const dims = (t: tf.Tensor) => [t.shape[t.rank - 2]!, t.shape[t.rank - 1]!] as const;
-      const [ar, ac] = dims(a);
-      const [br, bc] = dims(b);
-      const outSize = (Math.max(a.size / (ar * ac), b.size / (br * bc)) * (tA ? ac : ar) * (tB ? br : bc));
-      const direct = (tA ? a.size : 0) + (tB ? b.size : 0);
-      const reversed = (tA ? 0 : a.size) + (tB ? 0 : b.size) + outSize;
-      if (direct <= reversed) return tf.engine().makeTensorFromTensorInfo(plain(tA ? swap(a) : a, tB ? swap(b) : b));
-      return swap(tf.engine().makeTensorFromTensorInfo(plain(tB ? b : swap(b), tA ? a : swap(a))));
-    });
-  }, nativeOps.batchMatMul),
+  BatchMatMul: viaWasm(
+    wasmOps.batchMatMul,
+    (args, original) => {
+      const { inputs, attrs, backend } = args;
+      const tA = Boolean(attrs.transposeA);
+      const tB = Boolean(attrs.transposeB);
+      if (!tA && !tB) return original!.kernelFunc(args as never) as tf.TensorInfo;
+      const plain = (a: tf.Tensor, b: tf.Tensor) =>
+        original!.kernelFunc({
+          inputs: { a, b },
+          attrs: { ...attrs, transposeA: false, transposeB: false },
+          backend,
+        } as never) as tf.TensorInfo;
+      return tf.tidy(() => {
+        const a = inputs.a as tf.Tensor;
+        const b = inputs.b as tf.Tensor;
+        // Swap the last two axes (operands are rank 2 or batched rank 3).
+        const swap = (t: tf.Tensor) =>
+          tf.transpose(
+            t,
+            [...t.shape.keys()].map((i, _, all) => (i < all.length - 2 ? i : 2 * all.length - 3 - i)),
+          );
+        const dims = (t: tf.Tensor) => [t.shape[t.rank - 2]!, t.shape[t.rank - 1]!] as const;
+        const [ar, ac] = dims(a);
+        const [br, bc] = dims(b);
+        const outSize = Math.max(a.size / (ar * ac), b.size / (br * bc)) * (tA ? ac : ar) * (tB ? br : bc);
+        const direct = (tA ? a.size : 0) + (tB ? b.size : 0);
+        const reversed = (tA ? 0 : a.size) + (tB ? 0 : b.size) + outSize;
+        if (direct <= reversed) return tf.engine().makeTensorFromTensorInfo(plain(tA ? swap(a) : a, tB ? swap(b) : b));
+        return swap(tf.engine().makeTensorFromTensorInfo(plain(tB ? b : swap(b), tA ? a : swap(a))));
+      });
+    },
+    nativeOps.batchMatMul,
+  ),
   /** [kh, kw, in, out] -> rotated 180 degrees with in/out swapped; used by the input gradient. */
   ConvnetsRotateFilter: ({ inputs, backend }) => {
     const f = inputs.filter!;
@@ -290,13 +379,39 @@ export type TrainingKernel = keyof typeof kernels;
  * - cpu: Conv2DBackpropFilter a naive loop (0.04 GFLOP/s); as a convolution it is ~17x faster.
  */
 export const TRAINING_KERNELS: Record<string, readonly TrainingKernel[]> = {
-  wasm: ['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Sum', 'Mean', 'Identity', 'Transpose', 'Slice', 'BatchMatMul',
-    'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im', 'Add', 'Sub', 'Multiply', 'Relu', 'Step', 'PadV2', 'FusedBatchNorm', 'AvgPoolGrad', 'Concat', 'SplitV'],
+  wasm: [
+    'Conv2D',
+    'Conv2DBackpropFilter',
+    'Conv2DBackpropInput',
+    'MaxPoolGrad',
+    'Sum',
+    'Mean',
+    'Identity',
+    'Transpose',
+    'Slice',
+    'BatchMatMul',
+    'ConvnetsRotateFilter',
+    'ConvnetsIm2Col',
+    'ConvnetsCol2Im',
+    'Add',
+    'Sub',
+    'Multiply',
+    'Relu',
+    'Step',
+    'PadV2',
+    'FusedBatchNorm',
+    'AvgPoolGrad',
+    'Concat',
+    'SplitV',
+  ],
   cpu: ['Conv2DBackpropFilter', 'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im'],
 };
 
 /** Registers `names` (default: the backend's list above) for `backendName`; returns what it registered. */
-export function registerTrainingKernels(backendName: string, names: readonly TrainingKernel[] = TRAINING_KERNELS[backendName] ?? []): TrainingKernel[] {
+export function registerTrainingKernels(
+  backendName: string,
+  names: readonly TrainingKernel[] = TRAINING_KERNELS[backendName] ?? [],
+): TrainingKernel[] {
   for (const kernelName of names) {
     const key = `${backendName}/${kernelName}`;
     if (!originals.has(key)) originals.set(key, tf.getKernel(kernelName, backendName));

@@ -77,14 +77,27 @@ export const convCases: ConvCase[] = [
 ];
 
 export const nhwc = (n: number, h: number, w: number, c: number) => [n, h, w, c] as [number, number, number, number];
-export const padding = (p: number): tf.backend_util.ExplicitPadding => [[0, 0], [p, p], [p, p], [0, 0]];
+export const padding = (p: number): tf.backend_util.ExplicitPadding => [
+  [0, 0],
+  [p, p],
+  [p, p],
+  [0, 0],
+];
 
 /** A case's forward convolution (under a tape) and its two gradients, as functions to compare. */
 export function convFunctions([k, s, p, d, h, w, cin, cout, n]: ConvCase) {
   const x = values(nhwc(n, h, w, cin), k * 31 + s);
   const filter = values([k, k, cin, cout], cin + cout);
-  const forward = underTape(() => tf.conv2d(tf.tensor4d(x, nhwc(n, h, w, cin)), tf.tensor4d(filter, [k, k, cin, cout]), s, padding(p), 'NHWC', d));
-  const { outHeight, outWidth } = tf.backend_util.computeConv2DInfo(nhwc(n, h, w, cin), [k, k, cin, cout], s, 1, padding(p));
+  const forward = underTape(() =>
+    tf.conv2d(tf.tensor4d(x, nhwc(n, h, w, cin)), tf.tensor4d(filter, [k, k, cin, cout]), s, padding(p), 'NHWC', d),
+  );
+  const { outHeight, outWidth } = tf.backend_util.computeConv2DInfo(
+    nhwc(n, h, w, cin),
+    [k, k, cin, cout],
+    s,
+    1,
+    padding(p),
+  );
   const dy = values(nhwc(n, outHeight, outWidth, cout), 7 * k + p);
   const attrs = { strides: s, pad: padding(p), dataFormat: 'NHWC', dimRoundingMode: undefined } as const;
   const dyTensor = () => tf.tensor(dy, nhwc(n, outHeight, outWidth, cout));
@@ -111,13 +124,23 @@ export const matMulShapes: Array<[number, number, number, number, number]> = [
   [9, 16, 24, 4, 1], // b broadcast
   [1, 64, 1, 1, 2],
 ];
-export const transposes = [[false, false], [true, false], [false, true], [true, true]] as const;
+export const transposes = [
+  [false, false],
+  [true, false],
+  [false, true],
+  [true, true],
+] as const;
 
 /** A shape's matmul with the given transposes. */
-export function matMulFunction([m, k, n, ba, bb]: (typeof matMulShapes)[number], tA: boolean, tB: boolean): () => tf.Tensor {
+export function matMulFunction(
+  [m, k, n, ba, bb]: (typeof matMulShapes)[number],
+  tA: boolean,
+  tB: boolean,
+): () => tf.Tensor {
   const a = values([ba, tA ? k : m, tA ? m : k], m + k);
   const b = values([bb, tB ? n : k, tB ? k : n], k + n);
-  return () => tf.matMul(tf.tensor3d(a, [ba, tA ? k : m, tA ? m : k]), tf.tensor3d(b, [bb, tB ? n : k, tB ? k : n]), tA, tB);
+  return () =>
+    tf.matMul(tf.tensor3d(a, [ba, tA ? k : m, tA ? m : k]), tf.tensor3d(b, [bb, tB ? n : k, tB ? k : n]), tA, tB);
 }
 
 export const batchNormShapes: Array<[number, number, number, number]> = [
@@ -144,7 +167,14 @@ export function batchNormStep(n: number, h: number, w: number, c: number): () =>
     const loss = (t: tf.Tensor) => tf.sum(tf.mul(bn.forward(t), tf.tensor4d(dy, [n, h, w, c]))) as tf.Scalar;
     const { value, grads } = tf.variableGrads(() => loss(input), [bn.weight!, bn.bias!]);
     const dx = tf.grad(loss)(input);
-    const out = tf.concat([tf.reshape(value, [1]), tf.reshape(dx, [-1]), grads[bn.weight!.name]!, grads[bn.bias!.name]!, bn.running_mean, bn.running_var]);
+    const out = tf.concat([
+      tf.reshape(value, [1]),
+      tf.reshape(dx, [-1]),
+      grads[bn.weight!.name]!,
+      grads[bn.bias!.name]!,
+      bn.running_mean,
+      bn.running_var,
+    ]);
     bn.dispose();
     return out;
   };
@@ -169,7 +199,8 @@ export const maxPoolCases: Array<[number, number, number, number, number, number
 /** A max-pool's input gradient on inputs with many ties (the first maximum must win). */
 export function maxPoolGradFunction([k, s, p, n, h, w, c]: (typeof maxPoolCases)[number]): () => tf.Tensor {
   const x = values([n, h, w, c], k + s).map((v) => Math.round(v * 6) / 2);
-  return () => tf.grad((t) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, k, s, padding(p)), 1.5)))(tf.tensor4d(x, [n, h, w, c]));
+  return () =>
+    tf.grad((t) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, k, s, padding(p)), 1.5)))(tf.tensor4d(x, [n, h, w, c]));
 }
 
 /**
@@ -180,9 +211,16 @@ export async function expectFlatTraining(): Promise<void> {
   const { AdaptiveAvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } = await import('@convnets/nn');
   const { Sgd, crossEntropy } = await import('@convnets/trainer');
   const net = new Sequential(
-    new Conv2d(3, 16, 3, { padding: 1 }), new BatchNorm2d(16), new ReLU(), new MaxPool2d(2),
-    new Conv2d(16, 16, 3, { padding: 1, stride: 2 }), new BatchNorm2d(16), new ReLU(),
-    new AdaptiveAvgPool2d(1), new Flatten(), new Linear(16, 4),
+    new Conv2d(3, 16, 3, { padding: 1 }),
+    new BatchNorm2d(16),
+    new ReLU(),
+    new MaxPool2d(2),
+    new Conv2d(16, 16, 3, { padding: 1, stride: 2 }),
+    new BatchNorm2d(16),
+    new ReLU(),
+    new AdaptiveAvgPool2d(1),
+    new Flatten(),
+    new Linear(16, 4),
   );
   net.train();
   const params = net.parameters();
@@ -194,7 +232,11 @@ export async function expectFlatTraining(): Promise<void> {
   for (let step = 1; step <= 1000; step++) {
     const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(x), y), params);
     losses.push(value.dataSync()[0]!);
-    optimizer.step(params, params.map((p) => grads[p.name]!), 0.05);
+    optimizer.step(
+      params,
+      params.map((p) => grads[p.name]!),
+      0.05,
+    );
     tf.dispose([value, ...Object.values(grads)]);
     if (step === 10 || step === 1000) counts.push([tf.memory().numTensors, tf.engine().backend.numDataIds()]);
   }

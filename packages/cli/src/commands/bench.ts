@@ -25,9 +25,13 @@ interface BenchFlags {
 const DEFAULT_TORCH_SCRIPT = fileURLToPath(new URL('../../../../bench/torch_bench.py', import.meta.url));
 
 function backendList(value: string): string[] {
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = names.filter((n) => !BACKEND_NAMES.includes(n as BackendRequest));
-  if (names.length === 0 || bad.length) throw new InvalidArgumentError(`Expected a comma-separated list of ${BACKEND_NAMES.join(', ')}; got '${value}'.`);
+  if (names.length === 0 || bad.length)
+    throw new InvalidArgumentError(`Expected a comma-separated list of ${BACKEND_NAMES.join(', ')}; got '${value}'.`);
   return names;
 }
 
@@ -38,8 +42,19 @@ function positiveNumber(value: string): number {
 }
 
 async function torchResult(flags: BenchFlags, flops: number): Promise<BenchResult> {
-  const args = [flags.torchScript, '--model', flags.model, '--image-size', String(flags.imageSize), '--batch-size', String(flags.batchSize),
-    '--in-channels', String(flags.inChannels), '--seconds', String(flags.seconds)];
+  const args = [
+    flags.torchScript,
+    '--model',
+    flags.model,
+    '--image-size',
+    String(flags.imageSize),
+    '--batch-size',
+    String(flags.batchSize),
+    '--in-channels',
+    String(flags.inChannels),
+    '--seconds',
+    String(flags.seconds),
+  ];
   // PyTorch at its best: glibc would hand its large buffers back to the OS after every step of a short
   // run (2-2.5x slower per step here); a long run stops doing so on its own, raising these thresholds.
   const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: String(1 << 30), MALLOC_TRIM_THRESHOLD_: String(1 << 30) };
@@ -48,25 +63,46 @@ async function torchResult(flags: BenchFlags, flops: number): Promise<BenchResul
     ({ stdout } = await promisify(execFile)(flags.python, args, { maxBuffer: 1 << 20, env }));
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    throw new Error(`--torch: ${flags.python} could not run the PyTorch benchmark (apt-get install -y python3-torch): ${(e.stderr || e.message).trim().split('\n').pop()}`);
+    throw new Error(
+      `--torch: ${flags.python} could not run the PyTorch benchmark (apt-get install -y python3-torch): ${(e.stderr || e.message).trim().split('\n').pop()}`,
+    );
   }
   const r = JSON.parse(stdout) as { trainImagesPerSec: number; inferImagesPerSec: number };
-  return { backend: 'torch', trainImagesPerSec: r.trainImagesPerSec, inferImagesPerSec: r.inferImagesPerSec, gflops: (r.trainImagesPerSec * 3 * flops) / 1e9, inferGflops: (r.inferImagesPerSec * flops) / 1e9 };
+  return {
+    backend: 'torch',
+    trainImagesPerSec: r.trainImagesPerSec,
+    inferImagesPerSec: r.inferImagesPerSec,
+    gflops: (r.trainImagesPerSec * 3 * flops) / 1e9,
+    inferGflops: (r.inferImagesPerSec * flops) / 1e9,
+  };
 }
 
 function table(results: BenchResult[], flags: BenchFlags, flops: number): string {
   const torch = results.find((r) => r.backend === 'torch');
-  const header = ['backend', 'train img/s', 'infer img/s', 'train GFLOP/s', 'infer GFLOP/s', ...(torch ? ['train vs torch', 'infer vs torch'] : [])];
+  const header = [
+    'backend',
+    'train img/s',
+    'infer img/s',
+    'train GFLOP/s',
+    'infer GFLOP/s',
+    ...(torch ? ['train vs torch', 'infer vs torch'] : []),
+  ];
   const rows = results.map((r) => [
     r.backend,
     r.trainImagesPerSec.toFixed(1),
     r.inferImagesPerSec.toFixed(1),
     r.gflops.toFixed(2),
     r.inferGflops.toFixed(2),
-    ...(torch ? [`${(r.trainImagesPerSec / torch.trainImagesPerSec).toFixed(2)}x`, `${(r.inferImagesPerSec / torch.inferImagesPerSec).toFixed(2)}x`] : []),
+    ...(torch
+      ? [
+          `${(r.trainImagesPerSec / torch.trainImagesPerSec).toFixed(2)}x`,
+          `${(r.inferImagesPerSec / torch.inferImagesPerSec).toFixed(2)}x`,
+        ]
+      : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [
     `${flags.model} at ${flags.imageSize}x${flags.imageSize}x${flags.inChannels}, batch ${flags.batchSize}; forward ${(flops / 1e9).toFixed(3)} GFLOP/image, a training step counted as 3x`,
     line(header),
@@ -86,7 +122,10 @@ export function benchCommand(io: Io): Command {
     .option('--torch', 'also run the same net in PyTorch (needs /usr/bin/python3 with torch)')
     .option('--torch-script <path>', 'the PyTorch benchmark script', DEFAULT_TORCH_SCRIPT)
     .option('--python <path>', 'Python with torch', '/usr/bin/python3')
-    .option('--json', 'print {model, imageSize, batchSize, forwardFlops, results: [{backend, trainImagesPerSec, inferImagesPerSec, gflops, inferGflops}]}')
+    .option(
+      '--json',
+      'print {model, imageSize, batchSize, forwardFlops, results: [{backend, trainImagesPerSec, inferImagesPerSec, gflops, inferGflops}]}',
+    )
     .action(async (flags: BenchFlags) => {
       // Bad input fails before any measuring.
       getModelInfo(flags.model);
@@ -99,7 +138,13 @@ export function benchCommand(io: Io): Command {
         const info = await initBackend(backend as BackendRequest);
         flops ||= forwardFlops(flags.model, flags.imageSize, flags.inChannels);
         if (!flags.json) io.err(`measuring ${info.label} ...`);
-        const result = benchmark({ model: flags.model, imageSize: flags.imageSize, batchSize: flags.batchSize, inChannels: flags.inChannels, seconds: flags.seconds });
+        const result = benchmark({
+          model: flags.model,
+          imageSize: flags.imageSize,
+          batchSize: flags.batchSize,
+          inChannels: flags.inChannels,
+          seconds: flags.seconds,
+        });
         results.push({ ...result, backend: info.name });
       }
       if (flags.torch) {
@@ -108,7 +153,16 @@ export function benchCommand(io: Io): Command {
         results.push(await torchResult(flags, flops));
       }
       if (flags.json) {
-        io.out(JSON.stringify({ model: flags.model, imageSize: flags.imageSize, batchSize: flags.batchSize, inChannels: flags.inChannels, forwardFlops: flops, results }));
+        io.out(
+          JSON.stringify({
+            model: flags.model,
+            imageSize: flags.imageSize,
+            batchSize: flags.batchSize,
+            inChannels: flags.inChannels,
+            forwardFlops: flops,
+            results,
+          }),
+        );
       } else {
         io.out(table(results, flags, flops));
       }

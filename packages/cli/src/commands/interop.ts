@@ -49,7 +49,9 @@ const netOptions = (command: Command) =>
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_NAMES).default('auto'));
 
 export function predictCommand(io: Io): Command {
-  return netOptions(new Command('predict').description('logits of a net for an NCHW `input` tensor in a safetensors file'))
+  return netOptions(
+    new Command('predict').description('logits of a net for an NCHW `input` tensor in a safetensors file'),
+  )
     .requiredOption('--weights <file>', 'PyTorch-named safetensors weights')
     .requiredOption('--input <file>', 'safetensors file with a float32 tensor `input` [N, C, H, W]')
     .requiredOption('--output <file>', 'where to write `logits` [N, numClasses]')
@@ -60,7 +62,9 @@ export function predictCommand(io: Io): Command {
       const expected = `[N, ${flags.inChannels}, H, W]`;
       if (!input || input.rank !== 4 || input.shape[1] !== flags.inChannels || input.dtype !== 'float32') {
         tf.dispose([...tensors.values()]);
-        throw new Error(`--input: ${flags.input} must hold a float32 tensor 'input' of shape ${expected} (NCHW), got ${input ? `${input.dtype} [${input.shape.join(', ')}]` : 'no tensor named input'}`);
+        throw new Error(
+          `--input: ${flags.input} must hold a float32 tensor 'input' of shape ${expected} (NCHW), got ${input ? `${input.dtype} [${input.shape.join(', ')}]` : 'no tensor named input'}`,
+        );
       }
       const logits = tf.tidy(() => model.forward(tf.transpose(input, [0, 2, 3, 1]))); // NCHW -> NHWC at the edge
       await writeAtomically(flags.output, encodeSafetensors(new Map([['logits', logits]])));
@@ -71,7 +75,9 @@ export function predictCommand(io: Io): Command {
 }
 
 export function exportCommand(io: Io): Command {
-  return netOptions(new Command('export').description('write weights as a safetensors file that PyTorch load_state_dict accepts'))
+  return netOptions(
+    new Command('export').description('write weights as a safetensors file that PyTorch load_state_dict accepts'),
+  )
     .requiredOption('--checkpoint <file>', 'weights written by `convnets train`')
     .requiredOption('--output <file>', 'the PyTorch-named, PyTorch-layout safetensors file to write')
     .action(async (flags: NetFlags & { checkpoint: string; output: string }) => {

@@ -15,15 +15,26 @@ type Format = 'svg' | 'png';
 
 function formats(value: string): Format[] {
   const list = value.split(',').map((f) => f.trim());
-  if (list.length === 0 || list.some((f) => f !== 'svg' && f !== 'png')) throw new InvalidArgumentError('Expected svg, png or svg,png.');
+  if (list.length === 0 || list.some((f) => f !== 'svg' && f !== 'png'))
+    throw new InvalidArgumentError('Expected svg, png or svg,png.');
   return list as Format[];
 }
 
-const formatOption = () => new Option('--format <list>', 'file formats: svg, png or svg,png').argParser(formats).default(['svg', 'png'], 'svg,png');
+const formatOption = () =>
+  new Option('--format <list>', 'file formats: svg, png or svg,png')
+    .argParser(formats)
+    .default(['svg', 'png'], 'svg,png');
 
 /** Writes `accuracy` and `loss` charts of a history into `dir`; returns the files. */
-export async function writeCurves(dir: string, history: HistoryLike, fileFormats: readonly Format[] = ['svg', 'png']): Promise<string[]> {
-  return [...(await writeChart(accuracyChart(history), path.join(dir, 'accuracy'), fileFormats)), ...(await writeChart(lossChart(history), path.join(dir, 'loss'), fileFormats))];
+export async function writeCurves(
+  dir: string,
+  history: HistoryLike,
+  fileFormats: readonly Format[] = ['svg', 'png'],
+): Promise<string[]> {
+  return [
+    ...(await writeChart(accuracyChart(history), path.join(dir, 'accuracy'), fileFormats)),
+    ...(await writeChart(lossChart(history), path.join(dir, 'loss'), fileFormats)),
+  ];
 }
 
 interface SamplesFlags {
@@ -42,7 +53,9 @@ interface SamplesFlags {
 
 export function plotCommand(io: Io): Command {
   const history = new Command('history')
-    .description("draw accuracy and loss vs. epoch (training and validation) from a history.json written by `convnets train`")
+    .description(
+      'draw accuracy and loss vs. epoch (training and validation) from a history.json written by `convnets train`',
+    )
     .argument('<history.json>', 'the history file')
     .option('--out <dir>', "output folder (default: the history file's folder)")
     .addOption(formatOption())
@@ -62,7 +75,9 @@ export function plotCommand(io: Io): Command {
     });
 
   const samples = new Command('samples')
-    .description("draw a grid of shuffled samples titled with their classes (the notebook's 6 x 10 figure); --channels K: sample K's channels as value heatmaps")
+    .description(
+      "draw a grid of shuffled samples titled with their classes (the notebook's 6 x 10 figure); --channels K: sample K's channels as value heatmaps",
+    )
     .addOption(datasetOption())
     .option('--root <path>', DATASET_ROOT_HELP)
     .option('--download', DATASET_DOWNLOAD_HELP)
@@ -70,7 +85,11 @@ export function plotCommand(io: Io): Command {
     .option('--count <n>', 'images in the grid', positiveInt, 60)
     .option('--columns <n>', 'columns of the grid', positiveInt, 10)
     .option('--seed <n>', 'seed of the shuffle', nonNegativeInt, 0)
-    .option('--channels <k>', 'also draw sample k (of the grid) channel by channel, every value in its cell', nonNegativeInt)
+    .option(
+      '--channels <k>',
+      'also draw sample k (of the grid) channel by channel, every value in its cell',
+      nonNegativeInt,
+    )
     .option('--crop <n>', 'heatmap: show the top-left n x n pixels', positiveInt, 32)
     .option('--out <dir>', 'output folder', 'result')
     .addOption(formatOption())
@@ -79,10 +98,17 @@ export function plotCommand(io: Io): Command {
       const splits = await loadDataset(flags.dataset, flags);
       const set = splits[flags.split];
       if (flags.channels !== undefined && flags.channels >= Math.min(flags.count, set.length)) {
-        throw new Error(`--channels ${flags.channels}: the grid has samples 0..${Math.min(flags.count, set.length) - 1}`);
+        throw new Error(
+          `--channels ${flags.channels}: the grid has samples 0..${Math.min(flags.count, set.length) - 1}`,
+        );
       }
       // The notebook shows the first batch of a shuffled loader, scaled to [0, 1] by ToTensor.
-      const loader = new DataLoader(set, { batchSize: Math.min(flags.count, set.length), shuffle: true, seed: flags.seed, transform: toTensor() });
+      const loader = new DataLoader(set, {
+        batchSize: Math.min(flags.count, set.length),
+        shuffle: true,
+        seed: flags.seed,
+        transform: toTensor(),
+      });
       let first: { x: tf.Tensor; y: tf.Tensor } | undefined;
       for await (const batch of loader.batches(0)) {
         first = batch;
@@ -92,13 +118,27 @@ export function plotCommand(io: Io): Command {
       try {
         const labels = await y.data();
         await mkdir(flags.out, { recursive: true });
-        const written = await writeChart(imageGridChart(x, { labels, classes: set.classes, columns: flags.columns }), path.join(flags.out, 'samples'), flags.format);
-        if (flags.channels !== undefined) written.push(...(await writeChart(channelHeatmapChart(x, { index: flags.channels, crop: flags.crop }), path.join(flags.out, 'channels'), flags.format)));
+        const written = await writeChart(
+          imageGridChart(x, { labels, classes: set.classes, columns: flags.columns }),
+          path.join(flags.out, 'samples'),
+          flags.format,
+        );
+        if (flags.channels !== undefined)
+          written.push(
+            ...(await writeChart(
+              channelHeatmapChart(x, { index: flags.channels, crop: flags.crop }),
+              path.join(flags.out, 'channels'),
+              flags.format,
+            )),
+          );
         io.err(`wrote ${written.join(', ')}`);
       } finally {
         tf.dispose([x, y]);
       }
     });
 
-  return new Command('plot').description("the notebook's pictures as SVG/PNG files").addCommand(history).addCommand(samples);
+  return new Command('plot')
+    .description("the notebook's pictures as SVG/PNG files")
+    .addCommand(history)
+    .addCommand(samples);
 }

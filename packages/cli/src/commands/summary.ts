@@ -45,7 +45,9 @@ export function modelsCommand(io: Io): Command {
   return new Command('models').description('list the available nets').action(() => {
     for (const name of listModels()) {
       const info = getModelInfo(name);
-      io.out(`${name.padEnd(12)} ${info.description} (default input ${info.defaultInputSize}x${info.defaultInputSize})`);
+      io.out(
+        `${name.padEnd(12)} ${info.description} (default input ${info.defaultInputSize}x${info.defaultInputSize})`,
+      );
     }
   });
 }

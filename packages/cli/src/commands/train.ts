@@ -5,7 +5,18 @@ import { createModel, listModels } from '@convnets/architectures';
 import { BACKEND_NAMES, initBackend, type BackendRequest } from '@convnets/backend';
 import { DataLoader, compose, normalize, resize, toTensor, type ImageDataset } from '@convnets/datasets';
 import { decodeSafetensors, encodeSafetensors, loadStateDict, stateDict } from '@convnets/nn';
-import { Adam, SCHEDULES, Sgd, evaluate, fit, scheduleByName, type BatchEvent, type EpochEvent, type ScheduleName, type TrainingState } from '@convnets/trainer';
+import {
+  Adam,
+  SCHEDULES,
+  Sgd,
+  evaluate,
+  fit,
+  scheduleByName,
+  type BatchEvent,
+  type EpochEvent,
+  type ScheduleName,
+  type TrainingState,
+} from '@convnets/trainer';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { nonNegativeInt, positiveInt, type Io } from '../io.js';
 import { writeCurves } from './plot.js';
@@ -35,7 +46,17 @@ interface TrainFlags {
 }
 
 /** The options a resumed run must share with the run it continues. */
-const RUN_IDENTITY = ['model', 'dataset', 'batchSize', 'seed', 'lr', 'schedule', 'optimizer', 'imageSize', 'limitTrain'] as const;
+const RUN_IDENTITY = [
+  'model',
+  'dataset',
+  'batchSize',
+  'seed',
+  'lr',
+  'schedule',
+  'optimizer',
+  'imageSize',
+  'limitTrain',
+] as const;
 
 /**
  * Two files per epoch, each written atomically (temp file + rename). The training state (`.train.safetensors`:
@@ -43,11 +64,19 @@ const RUN_IDENTITY = ['model', 'dataset', 'batchSize', 'seed', 'lr', 'schedule',
  * on its own, so a crash at any moment leaves a consistent state to resume from; `.safetensors` holds only the
  * weights, in PyTorch's names and layouts, for users.
  */
-async function saveCheckpoint(base: string, model: Parameters<typeof stateDict>[0], training: TrainingState, run: Record<string, unknown>): Promise<void> {
+async function saveCheckpoint(
+  base: string,
+  model: Parameters<typeof stateDict>[0],
+  training: TrainingState,
+  run: Record<string, unknown>,
+): Promise<void> {
   const state = stateDict(model);
   try {
     const meta = { epoch: training.epoch, history: training.history, rng: training.rng, run };
-    const tensors = new Map([...[...state].map(([k, t]) => [`model.${k}`, t] as const), ...[...training.optimizer].map(([k, t]) => [`optimizer.${k}`, t] as const)]);
+    const tensors = new Map([
+      ...[...state].map(([k, t]) => [`model.${k}`, t] as const),
+      ...[...training.optimizer].map(([k, t]) => [`optimizer.${k}`, t] as const),
+    ]);
     await writeAtomically(`${base}.train.safetensors`, encodeSafetensors(tensors, { convnets: JSON.stringify(meta) }));
     await writeAtomically(`${base}.safetensors`, weightsFile(state, training.epoch));
   } finally {
@@ -60,21 +89,34 @@ function weightsFile(state: Map<string, tf.Tensor>, epoch: number): Uint8Array {
   return encodeSafetensors(state, { format: 'pt', epoch: String(epoch) });
 }
 
-async function loadCheckpoint(base: string, model: Parameters<typeof stateDict>[0], run: Record<string, unknown>): Promise<TrainingState> {
+async function loadCheckpoint(
+  base: string,
+  model: Parameters<typeof stateDict>[0],
+  run: Record<string, unknown>,
+): Promise<TrainingState> {
   const file = `${base}.train.safetensors`;
   const bytes = await readFile(file).catch(() => {
     throw new Error(`--resume: ${file} does not exist (train without --resume first, with the same --out)`);
   });
   const sidecar = decodeSafetensors(new Uint8Array(bytes), file);
-  const meta = JSON.parse(sidecar.metadata.convnets ?? 'null') as { epoch: number; history: TrainingState['history']; rng: Record<string, number>; run: Record<string, unknown> } | null;
-  const part = (prefix: string) => new Map([...sidecar.tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
+  const meta = JSON.parse(sidecar.metadata.convnets ?? 'null') as {
+    epoch: number;
+    history: TrainingState['history'];
+    rng: Record<string, number>;
+    run: Record<string, unknown>;
+  } | null;
+  const part = (prefix: string) =>
+    new Map([...sidecar.tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
   const weights = part('model.');
   const optimizer = part('optimizer.');
   try {
-    if (!meta || weights.size === 0) throw new Error(`--resume: ${file} is not a convnets training state (no metadata or no model tensors)`);
+    if (!meta || weights.size === 0)
+      throw new Error(`--resume: ${file} is not a convnets training state (no metadata or no model tensors)`);
     const differs = RUN_IDENTITY.filter((k) => JSON.stringify(meta.run[k]) !== JSON.stringify(run[k]));
     if (differs.length) {
-      throw new Error(`--resume: the checkpoint was made with different ${differs.map((k) => `${k} (${JSON.stringify(meta.run[k])}, now ${JSON.stringify(run[k])})`).join(', ')}`);
+      throw new Error(
+        `--resume: the checkpoint was made with different ${differs.map((k) => `${k} (${JSON.stringify(meta.run[k])}, now ${JSON.stringify(run[k])})`).join(', ')}`,
+      );
     }
     loadStateDict(model, weights);
   } catch (err) {
@@ -119,7 +161,9 @@ function progress(io: Io, interactive: boolean) {
 
 export function trainCommand(io: Io): Command {
   return new Command('train')
-    .description("train a notebook net on a dataset (the notebook's train_model): progress, per-epoch lines, weights and history")
+    .description(
+      "train a notebook net on a dataset (the notebook's train_model): progress, per-epoch lines, weights and history",
+    )
     .addOption(new Option('--model <name>', `one of: ${listModels().join(', ')}`).default('resnet18'))
     .addOption(datasetOption())
     .option('--root <path>', DATASET_ROOT_HELP)
@@ -132,7 +176,11 @@ export function trainCommand(io: Io): Command {
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adam']).default('sgd'))
     .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(SCHEDULES).default('onecycle'))
     .option('--label-smoothing <x>', 'label smoothing', nonNegative, 0)
-    .addOption(new Option('--init <scheme>', 'weight initialisation of conv and linear layers').choices(['xavier', 'kaiming']).default('xavier'))
+    .addOption(
+      new Option('--init <scheme>', 'weight initialisation of conv and linear layers')
+        .choices(['xavier', 'kaiming'])
+        .default('xavier'),
+    )
     .option('--image-size <n>', "resize images to n x n (default: the dataset's own size)", positiveInt)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_NAMES).default('auto'))
     .option('--seed <n>', 'seed of the weights, shuffles and dropout', nonNegativeInt, 0)
@@ -153,15 +201,30 @@ export function trainCommand(io: Io): Command {
       // Normalise with the training set's own statistics (MNIST: 0.1307, 0.3081).
       const { mean, std } = train.channelStats();
       const transform = compose(toTensor(), resize(inputSize), normalize(mean, std)); // resize is a no-op at the native size
-      const trainLoader = new DataLoader(trainSet, { batchSize: flags.batchSize, shuffle: true, seed: flags.seed, transform });
+      const trainLoader = new DataLoader(trainSet, {
+        batchSize: flags.batchSize,
+        shuffle: true,
+        seed: flags.seed,
+        transform,
+      });
       const validLoader = new DataLoader(validSet, { batchSize: 500, transform });
-      const model = createModel(flags.model, { inChannels: channels, numClasses: train.classes.length, inputSize, seed: flags.seed });
-      const optimizer = flags.optimizer === 'adam' ? new Adam({ weightDecay: flags.weightDecay }) : new Sgd({ momentum: flags.momentum, weightDecay: flags.weightDecay });
-      io.err(`training ${flags.model} on ${flags.dataset} (${trainSet.length} train / ${validSet.length} test images at ${inputSize}x${inputSize}), ${flags.epochs} epoch(s)`);
+      const model = createModel(flags.model, {
+        inChannels: channels,
+        numClasses: train.classes.length,
+        inputSize,
+        seed: flags.seed,
+      });
+      const optimizer =
+        flags.optimizer === 'adam'
+          ? new Adam({ weightDecay: flags.weightDecay })
+          : new Sgd({ momentum: flags.momentum, weightDecay: flags.weightDecay });
+      io.err(
+        `training ${flags.model} on ${flags.dataset} (${trainSet.length} train / ${validSet.length} test images at ${inputSize}x${inputSize}), ${flags.epochs} epoch(s)`,
+      );
       const interactive = Boolean(process.stderr.isTTY);
       await mkdir(flags.out, { recursive: true });
       const base = path.join(flags.out, `${flags.dataset}_${flags.model}`);
-      const run = Object.fromEntries(RUN_IDENTITY.map((k) => [k, k === 'imageSize' ? inputSize : flags[k] ?? null]));
+      const run = Object.fromEntries(RUN_IDENTITY.map((k) => [k, k === 'imageSize' ? inputSize : (flags[k] ?? null)]));
       const resume = flags.resume ? await loadCheckpoint(base, model, run) : undefined;
       if (resume) io.err(`resuming after epoch ${resume.epoch} of ${flags.epochs}`);
       const history = await fit(model, {
@@ -186,17 +249,26 @@ export function trainCommand(io: Io): Command {
       });
       if (resume) tf.dispose([...resume.optimizer.values()]);
       const final = await evaluate(model, validLoader);
-      io.out(`test accuracy ${(final.accuracy * 100).toFixed(2)}% (loss ${final.loss.toFixed(4)}); per class: ${final.perClassAccuracy.map((a, i) => `${train.classes[i]} ${(a * 100).toFixed(1)}%`).join(', ')}`);
+      io.out(
+        `test accuracy ${(final.accuracy * 100).toFixed(2)}% (loss ${final.loss.toFixed(4)}); per class: ${final.perClassAccuracy.map((a, i) => `${train.classes[i]} ${(a * 100).toFixed(1)}%`).join(', ')}`,
+      );
 
       // Every trained epoch wrote its weights and curves. A run resumed with nothing left to train (after a crash
       // between the last epoch's two renames) writes them here, from the training state it resumed.
       if (history.trainLoss.length === (resume?.epoch ?? 0)) {
         const state = stateDict(model);
-        await writeAtomically(`${base}.safetensors`, weightsFile(state, history.trainLoss.length)).finally(() => tf.dispose([...state.values()]));
+        await writeAtomically(`${base}.safetensors`, weightsFile(state, history.trainLoss.length)).finally(() =>
+          tf.dispose([...state.values()]),
+        );
         await writeCurves(flags.out, history);
       }
-      await writeAtomically(path.join(flags.out, 'history.json'), `${JSON.stringify({ model: flags.model, dataset: flags.dataset, backend: info.name, ...history, test: { loss: final.loss, accuracy: final.accuracy, perClassAccuracy: final.perClassAccuracy, confusion: final.confusion } }, null, 2)}\n`);
-      io.err(`wrote ${base}.safetensors, ${path.join(flags.out, 'history.json')} and the curves ${['accuracy', 'loss'].map((n) => path.join(flags.out, `${n}.svg|png`)).join(', ')}`);
+      await writeAtomically(
+        path.join(flags.out, 'history.json'),
+        `${JSON.stringify({ model: flags.model, dataset: flags.dataset, backend: info.name, ...history, test: { loss: final.loss, accuracy: final.accuracy, perClassAccuracy: final.perClassAccuracy, confusion: final.confusion } }, null, 2)}\n`,
+      );
+      io.err(
+        `wrote ${base}.safetensors, ${path.join(flags.out, 'history.json')} and the curves ${['accuracy', 'loss'].map((n) => path.join(flags.out, `${n}.svg|png`)).join(', ')}`,
+      );
       optimizer.dispose();
       model.dispose();
     });

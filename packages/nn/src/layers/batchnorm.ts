@@ -46,10 +46,19 @@ export class BatchNorm2d extends Module {
 
   forward(x: tf.Tensor): tf.Tensor {
     if (!this.training) {
-      return tf.batchNorm(x, this.running_mean, this.running_var, this.bias ?? undefined, this.weight ?? undefined, this.eps);
+      return tf.batchNorm(
+        x,
+        this.running_mean,
+        this.running_var,
+        this.bias ?? undefined,
+        this.weight ?? undefined,
+        this.eps,
+      );
     }
     if (this.weight && this.bias && tf.getKernel(FUSED_BATCH_NORM, tf.getBackend())) {
-      const [y, mean, variance] = tf.engine().runKernel(FUSED_BATCH_NORM, { x, gamma: this.weight, beta: this.bias }, { eps: this.eps }) as tf.Tensor[];
+      const [y, mean, variance] = tf
+        .engine()
+        .runKernel(FUSED_BATCH_NORM, { x, gamma: this.weight, beta: this.bias }, { eps: this.eps }) as tf.Tensor[];
       this.updateRunningStats(mean!, variance!, x.size / this.numFeatures);
       return y!;
     }
@@ -89,7 +98,14 @@ export class BatchNorm2d extends Module {
  * reductions per layer instead of tfjs's generic chain (which tiles the statistics to the input's size):
  *   dbeta = sum(dy), dgamma = sum(dy * xhat), dx = gamma * invstd / m * (m * dy - dbeta - xhat * dgamma).
  */
-function normalizeWithBatchStats(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+function normalizeWithBatchStats(
+  x: tf.Tensor,
+  mean: tf.Tensor,
+  variance: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  eps: number,
+): tf.Tensor {
   const axes = [0, 1, 2];
   const m = x.size / x.shape[3]!;
   const f = tf.customGrad((input, scale, offset, save) => {

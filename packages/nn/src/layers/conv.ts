@@ -41,11 +41,15 @@ export class Conv2d extends Module {
     this.dilation = pair(dilation, 'Conv2d dilation');
     this.groups = groups;
     if (!(inChannels > 0 && outChannels > 0 && inChannels % groups === 0 && outChannels % groups === 0)) {
-      throw new RangeError(`Conv2d(${inChannels}, ${outChannels}): channels must be positive and divisible by groups=${groups}`);
+      throw new RangeError(
+        `Conv2d(${inChannels}, ${outChannels}): channels must be positive and divisible by groups=${groups}`,
+      );
     }
     if (this.stride.some((s) => s > 1) && this.dilation.some((d) => d > 1)) {
       // tfjs-core's conv2d supports strides or dilations above 1, not both at once.
-      throw new RangeError(`Conv2d: stride ${this.stride} together with dilation ${this.dilation} is not supported by tfjs`);
+      throw new RangeError(
+        `Conv2d: stride ${this.stride} together with dilation ${this.dilation} is not supported by tfjs`,
+      );
     }
     const [kh, kw] = this.kernelSize;
     // PyTorch's default: kaiming_uniform(a=sqrt(5)) for the weight, i.e. U(±1/sqrt(fanIn)), same bound for the bias.
@@ -65,7 +69,10 @@ export class Conv2d extends Module {
       // tfjs has no grouped convolution: one convolution per group, concatenated along channels.
       const xs = tf.split(x4, this.groups, 3);
       const ws = tf.split(w, this.groups, 3);
-      y = tf.concat(xs.map((xg, g) => tf.conv2d(xg as tf.Tensor4D, ws[g] as tf.Tensor4D, this.stride, pad, 'NHWC', this.dilation)), 3);
+      y = tf.concat(
+        xs.map((xg, g) => tf.conv2d(xg as tf.Tensor4D, ws[g] as tf.Tensor4D, this.stride, pad, 'NHWC', this.dilation)),
+        3,
+      );
     }
     return this.bias ? tf.add(y, this.bias) : y;
   }
@@ -105,7 +112,11 @@ export class Conv2d extends Module {
     expectRank(this, input, 4, 'NHWC');
     const [n, h, w, c] = input as [number, number, number, number];
     if (c !== this.inChannels) {
-      throw new ShapeError(`expects ${this.inChannels} input channels, got ${c} (input ${formatShape(input)})`, this, input);
+      throw new ShapeError(
+        `expects ${this.inChannels} input channels, got ${c} (input ${formatShape(input)})`,
+        this,
+        input,
+      );
     }
     const oh = windowOutputSize(h, this.kernelSize[0], this.stride[0], this.padding[0], this.dilation[0]);
     const ow = windowOutputSize(w, this.kernelSize[1], this.stride[1], this.padding[1], this.dilation[1]);
@@ -133,7 +144,13 @@ export class Conv2d extends Module {
  * `taps`), and the padding that gives the same output with only those taps. All taps when cropping
  * would need negative padding.
  */
-export function liveSpan(size: number, kernel: number, stride: number, padding: number, dilation: number): { first: number; taps: number; pad: [number, number] } {
+export function liveSpan(
+  size: number,
+  kernel: number,
+  stride: number,
+  padding: number,
+  dilation: number,
+): { first: number; taps: number; pad: [number, number] } {
   const out = windowOutputSize(size, kernel, stride, padding, dilation);
   const lastStart = (out - 1) * stride; // where the last window starts, in padded coordinates
   const meetsInput = (k: number) => {
@@ -150,7 +167,8 @@ export function liveSpan(size: number, kernel: number, stride: number, padding: 
   const before = padding - first * dilation;
   const span = (last - first) * dilation + 1;
   const after = Math.max(0, lastStart + span - size - before);
-  if (first === kernel || before < 0 || windowOutputSize(size + before + after, span, stride, 0, 1) !== out) return whole;
+  if (first === kernel || before < 0 || windowOutputSize(size + before + after, span, stride, 0, 1) !== out)
+    return whole;
   return { first, taps: last - first + 1, pad: [before, after] };
 }
 

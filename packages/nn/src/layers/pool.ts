@@ -26,7 +26,9 @@ abstract class Pool2d extends Module {
     this.padding = pair(padding, 'pool padding');
     this.ceilMode = ceilMode;
     if (this.padding.some((p, i) => p > this.kernelSize[i]! / 2)) {
-      throw new RangeError(`${this.typeName}: padding ${tuple(this.padding)} must be at most half the kernel ${tuple(this.kernelSize)}`);
+      throw new RangeError(
+        `${this.typeName}: padding ${tuple(this.padding)} must be at most half the kernel ${tuple(this.kernelSize)}`,
+      );
     }
   }
 
@@ -49,7 +51,12 @@ abstract class Pool2d extends Module {
     const [, oh, ow] = this.computeShape(shape);
     const after = (out: number, size: number, axis: 0 | 1) =>
       Math.max(this.padding[axis], (out - 1) * this.stride[axis] + this.kernelSize[axis] - size - this.padding[axis]);
-    return [[0, 0], [this.padding[0], after(oh!, shape[1]!, 0)], [this.padding[1], after(ow!, shape[2]!, 1)], [0, 0]];
+    return [
+      [0, 0],
+      [this.padding[0], after(oh!, shape[1]!, 0)],
+      [this.padding[1], after(ow!, shape[2]!, 1)],
+      [0, 0],
+    ];
   }
 }
 
@@ -80,10 +87,23 @@ export class AvgPool2d extends Pool2d {
 
   forward(x: tf.Tensor): tf.Tensor {
     const [ph, pw] = this.padding;
-    const [[, , ], [, bottom], [, right]] = this.explicitPadding(x.shape);
-    const padded = ph || pw ? tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]]) : x;
+    const [[, ,], [, bottom], [, right]] = this.explicitPadding(x.shape);
+    const padded =
+      ph || pw
+        ? tf.pad(x, [
+            [0, 0],
+            [ph, ph],
+            [pw, pw],
+            [0, 0],
+          ])
+        : x;
     // Past the zero padding (ceil mode only), cells do not count, as in PyTorch.
-    const extra: ExplicitPadding = [[0, 0], [0, bottom - ph], [0, right - pw], [0, 0]];
+    const extra: ExplicitPadding = [
+      [0, 0],
+      [0, bottom - ph],
+      [0, right - pw],
+      [0, 0],
+    ];
     return tf.avgPool(padded as tf.Tensor4D, this.kernelSize, this.stride, extra);
   }
 
@@ -114,7 +134,12 @@ export class AdaptiveAvgPool2d extends Module {
       return tf.avgPool(x as tf.Tensor4D, k, k, 'valid');
     }
     const rows = adaptiveWindows(h!, oh).map(([r0, r1]) =>
-      tf.concat(adaptiveWindows(w!, ow).map(([c0, c1]) => tf.mean(tf.slice(x, [0, r0, c0, 0], [-1, r1 - r0, c1 - c0, -1]), [1, 2], true)), 2),
+      tf.concat(
+        adaptiveWindows(w!, ow).map(([c0, c1]) =>
+          tf.mean(tf.slice(x, [0, r0, c0, 0], [-1, r1 - r0, c1 - c0, -1]), [1, 2], true),
+        ),
+        2,
+      ),
     );
     return tf.concat(rows, 1);
   }

@@ -30,20 +30,28 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
     expect(info.details.nativeKernels).toMatch(/Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter, BatchMatMul/);
   });
 
-  it.each(convCases)('convolution: kernel %i stride %i padding %i dilation %i, %ix%i, %i->%i channels, batch %i', async (...c) => {
-    const { forward, gradients } = convFunctions(c);
-    await expectLikeCpu(forward);
-    if (gradients) {
-      await expectLikeCpu(gradients.filterGrad);
-      await expectLikeCpu(gradients.inputGrad);
-    }
-  });
+  it.each(convCases)(
+    'convolution: kernel %i stride %i padding %i dilation %i, %ix%i, %i->%i channels, batch %i',
+    async (...c) => {
+      const { forward, gradients } = convFunctions(c);
+      await expectLikeCpu(forward);
+      if (gradients) {
+        await expectLikeCpu(gradients.filterGrad);
+        await expectLikeCpu(gradients.inputGrad);
+      }
+    },
+  );
 
   it("convolution: 'same' padding with an odd total pads more at the bottom/right, as tfjs", async () => {
     const x = values([2, 10, 9, 8], 3);
     const filter = values([4, 4, 8, 8], 4);
-    await expectLikeCpu(underTape(() => tf.conv2d(tf.tensor4d(x, [2, 10, 9, 8]), tf.tensor4d(filter, [4, 4, 8, 8]), 2, 'same')));
-    const stride2 = () => tf.grad((t) => tf.sum(tf.conv2d(t as tf.Tensor4D, tf.tensor4d(filter, [4, 4, 8, 8]), 2, 'same')))(tf.tensor4d(x, [2, 10, 9, 8]));
+    await expectLikeCpu(
+      underTape(() => tf.conv2d(tf.tensor4d(x, [2, 10, 9, 8]), tf.tensor4d(filter, [4, 4, 8, 8]), 2, 'same')),
+    );
+    const stride2 = () =>
+      tf.grad((t) => tf.sum(tf.conv2d(t as tf.Tensor4D, tf.tensor4d(filter, [4, 4, 8, 8]), 2, 'same')))(
+        tf.tensor4d(x, [2, 10, 9, 8]),
+      );
     await expectLikeCpu(stride2);
   });
 
@@ -56,21 +64,37 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
     }
   }
 
-  it.each(batchNormShapes)("batch norm (train mode) on [%i, %i, %i, %i] equals nn's composite: output, statistics, gradients", async (n, h, w, c) => {
-    await expectLikeCpu(batchNormStep(n, h, w, c));
-  });
+  it.each(batchNormShapes)(
+    "batch norm (train mode) on [%i, %i, %i, %i] equals nn's composite: output, statistics, gradients",
+    async (n, h, w, c) => {
+      await expectLikeCpu(batchNormStep(n, h, w, c));
+    },
+  );
 
   it.each([
     [[16, 7, 7, 64], true, true],
     [[3, 5, 21], false, true],
     [[2, 1, 1, 512], true, false],
-  ] as const)('eval-mode batch norm (FusedBatchNorm) on %j, scale %s, offset %s, equals cpu', async (shape, withScale, withOffset) => {
-    const c = shape[shape.length - 1]!;
-    const x = values([...shape], 3);
-    const [mean, variance, scale, offset] = [5, 6, 7, 8].map((seed) => values([c], seed));
-    await expectLikeCpu(() => tf.batchNorm(tf.tensor(x, [...shape]), tf.tensor1d(mean!), tf.tensor1d(variance!.map((v) => v + 1)),
-      withOffset ? tf.tensor1d(offset!) : undefined, withScale ? tf.tensor1d(scale!) : undefined, 1e-5), 1e-5);
-  });
+  ] as const)(
+    'eval-mode batch norm (FusedBatchNorm) on %j, scale %s, offset %s, equals cpu',
+    async (shape, withScale, withOffset) => {
+      const c = shape[shape.length - 1]!;
+      const x = values([...shape], 3);
+      const [mean, variance, scale, offset] = [5, 6, 7, 8].map((seed) => values([c], seed));
+      await expectLikeCpu(
+        () =>
+          tf.batchNorm(
+            tf.tensor(x, [...shape]),
+            tf.tensor1d(mean!),
+            tf.tensor1d(variance!.map((v) => v + 1)),
+            withOffset ? tf.tensor1d(offset!) : undefined,
+            withScale ? tf.tensor1d(scale!) : undefined,
+            1e-5,
+          ),
+        1e-5,
+      );
+    },
+  );
 
   it('runs an inference convolution too, also below the pixel count where wasm keeps XNNPACK', async () => {
     const x = values([1, 3, 3, 16], 1);
@@ -84,32 +108,58 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
     [3, 1, 'same', [2, 5, 5, 4]],
   ] as const)('average-pool %i stride %i (%s) gradient on %j equals cpu', async (k, st, pad, shape) => {
     const x = values([...shape], k);
-    await expectLikeCpu(() => tf.grad((t) => tf.sum(tf.mul(tf.avgPool(t as tf.Tensor4D, k, st, pad), 1.5)))(tf.tensor4d(x, [...shape])), 1e-6);
+    await expectLikeCpu(
+      () => tf.grad((t) => tf.sum(tf.mul(tf.avgPool(t as tf.Tensor4D, k, st, pad), 1.5)))(tf.tensor4d(x, [...shape])),
+      1e-6,
+    );
   });
 
   it('concatenation along any axis (an empty part skipped) and its gradient, a split, equal cpu exactly', async () => {
-    const parts = [[4, 3, 2, 5], [4, 3, 2, 3], [4, 3, 2, 0], [4, 3, 2, 1]].map((shape, i) => [shape, values(shape, i + 1)] as const);
+    const parts = [
+      [4, 3, 2, 5],
+      [4, 3, 2, 3],
+      [4, 3, 2, 0],
+      [4, 3, 2, 1],
+    ].map((shape, i) => [shape, values(shape, i + 1)] as const);
     for (const axis of [3, -1]) {
-      const f = () => tf.concat(parts.map(([shape, v]) => tf.tensor(v, shape)), axis);
+      const f = () =>
+        tf.concat(
+          parts.map(([shape, v]) => tf.tensor(v, shape)),
+          axis,
+        );
       expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
     }
     for (const axis of [0, 1, 2]) {
       const same = [values([2, 3, 4], 7), values([2, 3, 4], 8)];
-      const f = () => tf.concat(same.map((v) => tf.tensor(v, [2, 3, 4])), axis);
+      const f = () =>
+        tf.concat(
+          same.map((v) => tf.tensor(v, [2, 3, 4])),
+          axis,
+        );
       expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
     }
     const x = values([4, 3, 2, 9], 9);
     for (const sizes of [[5, 3, 1], [2, -1], 3] as const) {
-      const f = () => tf.concat(tf.split(tf.tensor4d(x, [4, 3, 2, 9]), sizes as number[] | number, 3).map((t, i) => tf.mul(t, i + 1)), 3);
+      const f = () =>
+        tf.concat(
+          tf.split(tf.tensor4d(x, [4, 3, 2, 9]), sizes as number[] | number, 3).map((t, i) => tf.mul(t, i + 1)),
+          3,
+        );
       expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
     }
-    const gradient = () => tf.grad((t) => tf.sum(tf.mul(tf.concat([t, tf.mul(t, 2)], 3), tf.tensor4d(values([4, 3, 2, 18], 3), [4, 3, 2, 18]))))(tf.tensor4d(x, [4, 3, 2, 9]));
+    const gradient = () =>
+      tf.grad((t) =>
+        tf.sum(tf.mul(tf.concat([t, tf.mul(t, 2)], 3), tf.tensor4d(values([4, 3, 2, 18], 3), [4, 3, 2, 18]))),
+      )(tf.tensor4d(x, [4, 3, 2, 9]));
     expect((await on('wasm', gradient)).values).toEqual((await on('cpu', gradient)).values);
   });
 
-  it.each(maxPoolCases)('max-pool %i stride %i padding %i gradient, input [%i, %i, %i, %i], with ties', async (...c) => {
-    await expectLikeCpu(maxPoolGradFunction(c), 1e-6);
-  });
+  it.each(maxPoolCases)(
+    'max-pool %i stride %i padding %i gradient, input [%i, %i, %i, %i], with ties',
+    async (...c) => {
+      await expectLikeCpu(maxPoolGradFunction(c), 1e-6);
+    },
+  );
 
   const a = values([16, 7, 7, 64], 1);
   const b = values([16, 7, 7, 64], 2);
@@ -121,52 +171,98 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
     ['a scalar', [5, 3], []],
     ['a row across a matrix', [3, 1, 5], [4, 5]], // not a trailing-axes repeat: tfjs's kernel
   ] as const)('add, sub, multiply with %s equal cpu exactly', async (_, sa, sb) => {
-    for (const op of [tf.add, tf.sub, tf.mul]) await expectLikeCpu(() => op(operand([...sa], 3), operand([...sb], 4)), 1e-7);
+    for (const op of [tf.add, tf.sub, tf.mul])
+      await expectLikeCpu(() => op(operand([...sa], 3), operand([...sb], 4)), 1e-7);
   });
 
-  it('relu and its gradient (step), with NaN, -0 and infinities, give exactly cpu\'s values; int32 arithmetic keeps tfjs kernels', async () => {
+  it("relu and its gradient (step), with NaN, -0 and infinities, give exactly cpu's values; int32 arithmetic keeps tfjs kernels", async () => {
     const special = Float32Array.from([...a.slice(0, 1000), NaN, -0, 0, Infinity, -Infinity]);
     for (const f of [() => tf.relu(tf.tensor1d(special)), () => tf.step(tf.tensor1d(special))]) {
       expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
     }
-    await expectLikeCpu(() => tf.grad((t) => tf.sum(tf.mul(tf.relu(t), tf.tensor4d(b, [16, 7, 7, 64]))))(tf.tensor4d(a, [16, 7, 7, 64])), 1e-7);
-    const ints = await on('wasm', () => tf.cast(tf.add(tf.tensor1d([1, 2], 'int32'), tf.tensor1d([3, 4], 'int32')), 'float32'));
+    await expectLikeCpu(
+      () => tf.grad((t) => tf.sum(tf.mul(tf.relu(t), tf.tensor4d(b, [16, 7, 7, 64]))))(tf.tensor4d(a, [16, 7, 7, 64])),
+      1e-7,
+    );
+    const ints = await on('wasm', () =>
+      tf.cast(tf.add(tf.tensor1d([1, 2], 'int32'), tf.tensor1d([3, 4], 'int32')), 'float32'),
+    );
     expect(Array.from(ints.values)).toEqual([4, 6]);
   });
 
   it.each([
-    [[1, 1, 64, 32], [[1, 1], [1, 1], [0, 0], [0, 0]], 0],
-    [[5, 7], [[2, 0], [0, 3]], 1.5],
-    [[2, 3, 4, 5, 6], [[0, 1], [1, 0], [2, 2], [0, 0], [3, 1]], -2],
+    [
+      [1, 1, 64, 32],
+      [
+        [1, 1],
+        [1, 1],
+        [0, 0],
+        [0, 0],
+      ],
+      0,
+    ],
+    [
+      [5, 7],
+      [
+        [2, 0],
+        [0, 3],
+      ],
+      1.5,
+    ],
+    [
+      [2, 3, 4, 5, 6],
+      [
+        [0, 1],
+        [1, 0],
+        [2, 2],
+        [0, 0],
+        [3, 1],
+      ],
+      -2,
+    ],
     [[9], [[4, 5]], 0],
   ] as const)('pad %j by %j with %f equals cpu', async (shape, paddings, value) => {
     const x = values([...shape], shape.length);
-    const f = () => tf.pad(tf.tensor(x, [...shape]), paddings.map((p) => [...p] as [number, number]), value);
+    const f = () =>
+      tf.pad(
+        tf.tensor(x, [...shape]),
+        paddings.map((p) => [...p] as [number, number]),
+        value,
+      );
     expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
   });
 
   it.each([
     [[3, 3, 64, 64], 0.9, 5e-4, false],
     [[1000003], 0.9, 0, true],
-  ] as const)('SGD update on %j (momentum %f, weight decay %f, Nesterov %s): the bits of the ops it replaces', async (shape, momentum, weightDecay, nesterov) => {
-    const size = shape.reduce((p, q) => p * q, 1);
-    const [p, g, buf] = [1, 2, 3].map((seed) => values([size], seed));
-    const lr = 0.0372;
-    const tensors = () => [p!, g!, buf!].map((v) => tf.tensor(v, [...shape]));
-    const fused = () => {
-      const [param, grad, buffer] = tensors();
-      const out = tf.engine().runKernel('ConvnetsSgdUpdate', { param: param!, grad: grad!, buffer: buffer! }, { lr, momentum, weightDecay, nesterov }) as tf.Tensor[];
-      return tf.concat([tf.reshape(out[0]!, [-1]), tf.reshape(out[1]!, [-1])]);
-    };
-    const ops = () => {
-      const [param, grad, buffer] = tensors();
-      const d = weightDecay ? tf.add(grad!, tf.mul(param!, weightDecay)) : grad!;
-      const next = tf.add(tf.mul(buffer!, momentum), d);
-      const update = nesterov ? tf.add(d, tf.mul(next, momentum)) : next;
-      return tf.concat([tf.reshape(tf.sub(param!, tf.mul(update, lr)), [-1]), tf.reshape(next, [-1])]);
-    };
-    expect((await on('wasm', fused)).values).toEqual((await on('cpu', ops)).values);
-  });
+  ] as const)(
+    'SGD update on %j (momentum %f, weight decay %f, Nesterov %s): the bits of the ops it replaces',
+    async (shape, momentum, weightDecay, nesterov) => {
+      const size = shape.reduce((p, q) => p * q, 1);
+      const [p, g, buf] = [1, 2, 3].map((seed) => values([size], seed));
+      const lr = 0.0372;
+      const tensors = () => [p!, g!, buf!].map((v) => tf.tensor(v, [...shape]));
+      const fused = () => {
+        const [param, grad, buffer] = tensors();
+        const out = tf
+          .engine()
+          .runKernel(
+            'ConvnetsSgdUpdate',
+            { param: param!, grad: grad!, buffer: buffer! },
+            { lr, momentum, weightDecay, nesterov },
+          ) as tf.Tensor[];
+        return tf.concat([tf.reshape(out[0]!, [-1]), tf.reshape(out[1]!, [-1])]);
+      };
+      const ops = () => {
+        const [param, grad, buffer] = tensors();
+        const d = weightDecay ? tf.add(grad!, tf.mul(param!, weightDecay)) : grad!;
+        const next = tf.add(tf.mul(buffer!, momentum), d);
+        const update = nesterov ? tf.add(d, tf.mul(next, momentum)) : next;
+        return tf.concat([tf.reshape(tf.sub(param!, tf.mul(update, lr)), [-1]), tf.reshape(next, [-1])]);
+      };
+      expect((await on('wasm', fused)).values).toEqual((await on('cpu', ops)).values);
+    },
+  );
 
   it('training keeps tensor and heap-buffer counts flat over 1000 steps while the loss falls', async () => {
     await tf.setBackend('wasm');

@@ -16,14 +16,23 @@ const allFloat = (...ts: tf.TensorInfo[]) => ts.every((t) => t.dtype === 'float3
  * Calls `f` with the tensors' heap addresses and then a view of the heap, taken last: finding an address
  * can move a tensor in from another backend, which can grow the heap and leave an older view short.
  */
-function withHeap(k: WasmKernels, tensors: tf.TensorInfo[], f: (heap: Float32Array, ...addresses: number[]) => void): void {
+function withHeap(
+  k: WasmKernels,
+  tensors: tf.TensorInfo[],
+  f: (heap: Float32Array, ...addresses: number[]) => void,
+): void {
   const addresses = tensors.map((t) => k.address(t));
   f(k.heap(), ...addresses);
 }
 const sizeOf = (shape: readonly number[]) => shape.reduce((p, q) => p * q, 1);
 
 /** The addon's 17-number convolution geometry, or null for layouts it does not take (NCHW, empty tensors). */
-function geometry(inShape: number[], filterShape: number[], attrs: tf.NamedAttrMap, dilations: unknown = 1): number[] | null {
+function geometry(
+  inShape: number[],
+  filterShape: number[],
+  attrs: tf.NamedAttrMap,
+  dilations: unknown = 1,
+): number[] | null {
   if ((attrs.dataFormat && attrs.dataFormat !== 'NHWC') || filterShape.length !== 4) return null;
   const info = tf.backend_util.computeConv2DInfo(
     inShape as [number, number, number, number],
@@ -33,9 +42,25 @@ function geometry(inShape: number[], filterShape: number[], attrs: tf.NamedAttrM
     attrs.pad as 'same',
     attrs.dimRoundingMode as 'floor' | undefined,
   );
-  const g = [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.filterHeight, info.filterWidth, info.outChannels,
-    info.outHeight, info.outWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
-    info.padInfo.top, info.padInfo.left, info.padInfo.bottom, info.padInfo.right];
+  const g = [
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.filterHeight,
+    info.filterWidth,
+    info.outChannels,
+    info.outHeight,
+    info.outWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.dilationHeight,
+    info.dilationWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+    info.padInfo.bottom,
+    info.padInfo.right,
+  ];
   return g.slice(0, 9).some((d) => d <= 0) ? null : g;
 }
 
@@ -61,11 +86,25 @@ export const conv2d = (k: WasmKernels, { x, filter }: Inputs, attrs: tf.NamedAtt
 
 /** dx [N, H, W, Cin], given dy and the filter. */
 export const conv2dBackpropInput = (k: WasmKernels, { dy, filter }: Inputs, attrs: tf.NamedAttrMap) =>
-  convolve(k, 'conv2dInputGrad', [dy!, filter!], [attrs.inputShape as number[], filter!.shape], attrs, () => attrs.inputShape as number[]);
+  convolve(
+    k,
+    'conv2dInputGrad',
+    [dy!, filter!],
+    [attrs.inputShape as number[], filter!.shape],
+    attrs,
+    () => attrs.inputShape as number[],
+  );
 
 /** dW [kh, kw, Cin, Cout], given x and dy. */
 export const conv2dBackpropFilter = (k: WasmKernels, { x, dy }: Inputs, attrs: tf.NamedAttrMap) =>
-  convolve(k, 'conv2dFilterGrad', [x!, dy!], [x!.shape, attrs.filterShape as number[]], attrs, () => attrs.filterShape as number[]);
+  convolve(
+    k,
+    'conv2dFilterGrad',
+    [x!, dy!],
+    [x!.shape, attrs.filterShape as number[]],
+    attrs,
+    () => attrs.filterShape as number[],
+  );
 
 /** Batched C = op(A) . op(B) with either operand transposed and a batch of 1 broadcast. */
 export function batchMatMul(k: WasmKernels, { a, b }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
@@ -73,7 +112,20 @@ export function batchMatMul(k: WasmKernels, { a, b }: Inputs, attrs: tf.NamedAtt
   if (!d || sizeOf(a!.shape) === 0 || sizeOf(b!.shape) === 0) return null;
   const c = k.output([Math.max(d.batchA, d.batchB), d.m, d.n]);
   withHeap(k, [a!, b!, c], (heap, p0, p1, p2) =>
-    k.native!.matmul(heap, p0, p1, p2, d.batchA, d.batchB, d.m, d.depth, d.n, d.transposeA ? 1 : 0, d.transposeB ? 1 : 0));
+    k.native!.matmul(
+      heap,
+      p0,
+      p1,
+      p2,
+      d.batchA,
+      d.batchB,
+      d.m,
+      d.depth,
+      d.n,
+      d.transposeA ? 1 : 0,
+      d.transposeB ? 1 : 0,
+    ),
+  );
   return c;
 }
 
@@ -84,31 +136,69 @@ function batchNormShape(x: tf.TensorInfo): { rows: number; channels: number } | 
 }
 
 /** Train-mode batch norm: [y, batch mean, biased batch variance]. */
-export function batchNormTrain(k: WasmKernels, { x, gamma, beta }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo[] | null {
+export function batchNormTrain(
+  k: WasmKernels,
+  { x, gamma, beta }: Inputs,
+  attrs: tf.NamedAttrMap,
+): tf.TensorInfo[] | null {
   const size = batchNormShape(x!);
   if (!size || !allFloat(gamma!, beta!)) return null;
   const y = k.output(x!.shape);
   const mean = k.output([size.channels]);
   const variance = k.output([size.channels]);
   withHeap(k, [x!, gamma!, beta!, y, mean, variance], (heap, ...at) =>
-    k.native!.batchNormTrain(heap, at[0]!, at[1]!, at[2]!, at[3]!, at[4]!, at[5]!, size.rows, size.channels, attrs.eps as number));
+    k.native!.batchNormTrain(
+      heap,
+      at[0]!,
+      at[1]!,
+      at[2]!,
+      at[3]!,
+      at[4]!,
+      at[5]!,
+      size.rows,
+      size.channels,
+      attrs.eps as number,
+    ),
+  );
   return [y, mean, variance];
 }
 
 /** Its gradient: [dx, dgamma, dbeta]. */
-export function batchNormTrainGrad(k: WasmKernels, { dy, x, gamma, mean, variance }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo[] | null {
+export function batchNormTrainGrad(
+  k: WasmKernels,
+  { dy, x, gamma, mean, variance }: Inputs,
+  attrs: tf.NamedAttrMap,
+): tf.TensorInfo[] | null {
   const size = batchNormShape(x!);
   if (!size || !allFloat(dy!, gamma!, mean!, variance!)) return null;
   const dx = k.output(x!.shape);
   const dgamma = k.output([size.channels]);
   const dbeta = k.output([size.channels]);
   withHeap(k, [dy!, x!, gamma!, mean!, variance!, dx, dgamma, dbeta], (heap, ...at) =>
-    k.native!.batchNormTrainGrad(heap, at[0]!, at[1]!, at[2]!, at[3]!, at[4]!, at[5]!, at[6]!, at[7]!, size.rows, size.channels, attrs.eps as number));
+    k.native!.batchNormTrainGrad(
+      heap,
+      at[0]!,
+      at[1]!,
+      at[2]!,
+      at[3]!,
+      at[4]!,
+      at[5]!,
+      at[6]!,
+      at[7]!,
+      size.rows,
+      size.channels,
+      attrs.eps as number,
+    ),
+  );
   return [dx, dgamma, dbeta];
 }
 
 /** Eval-mode batch norm with given statistics (tfjs's FusedBatchNorm): per-channel vectors over NHWC's last axis. */
-export function fusedBatchNorm(k: WasmKernels, { x, mean, variance, scale, offset }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+export function fusedBatchNorm(
+  k: WasmKernels,
+  { x, mean, variance, scale, offset }: Inputs,
+  attrs: tf.NamedAttrMap,
+): tf.TensorInfo | null {
   const size = batchNormShape(x!);
   const vectors = [mean!, variance!, ...(scale ? [scale] : []), ...(offset ? [offset] : [])];
   if (!size || !allFloat(...vectors) || vectors.some((v) => sizeOf(v.shape) !== size.channels)) return null;
@@ -118,7 +208,18 @@ export function fusedBatchNorm(k: WasmKernels, { x, mean, variance, scale, offse
     const [px, pm, pv] = at as [number, number, number];
     const ps = scale ? at[3]! : -1;
     const po = offset ? at[scale ? 4 : 3]! : -1;
-    k.native!.batchNormInference(heap, px, pm, pv, ps, po, at[at.length - 1]!, size.rows, size.channels, Number(attrs.varianceEpsilon ?? 0.001));
+    k.native!.batchNormInference(
+      heap,
+      px,
+      pm,
+      pv,
+      ps,
+      po,
+      at[at.length - 1]!,
+      size.rows,
+      size.channels,
+      Number(attrs.varianceEpsilon ?? 0.001),
+    );
   });
   return y;
 }
@@ -133,8 +234,20 @@ function poolGeometry(inShape: number[], attrs: tf.NamedAttrMap): number[] {
     attrs.pad as 'same',
     attrs.dimRoundingMode as 'floor' | undefined,
   );
-  return [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.filterHeight,
-    info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
+  return [
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.outHeight,
+    info.outWidth,
+    info.filterHeight,
+    info.filterWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+  ];
 }
 
 /** dx of a max-pool: each window's gradient to its first maximum (tfjs cpu's and PyTorch's rule). */
@@ -168,7 +281,9 @@ export function concat(k: WasmKernels, inputs: Inputs, attrs: tf.NamedAttrMap): 
   let column = 0;
   for (const part of parts) {
     const count = sizeOf(part.shape.slice(axis));
-    withHeap(k, [part, y], (heap, p0, p1) => k.native!.copyBlocks(heap, p0, p1 + column * 4, blocks, count, count, row));
+    withHeap(k, [part, y], (heap, p0, p1) =>
+      k.native!.copyBlocks(heap, p0, p1 + column * 4, blocks, count, count, row),
+    );
     column += count;
   }
   return y;
@@ -187,14 +302,23 @@ export function splitV(k: WasmKernels, { x }: Inputs, attrs: tf.NamedAttrMap): t
     shape[axis] = size;
     const piece = k.output(shape);
     const count = sizeOf(shape.slice(axis));
-    if (count > 0) withHeap(k, [x!, piece], (heap, p0, p1) => k.native!.copyBlocks(heap, p0 + column * 4, p1, blocks, count, row, count));
+    if (count > 0)
+      withHeap(k, [x!, piece], (heap, p0, p1) =>
+        k.native!.copyBlocks(heap, p0 + column * 4, p1, blocks, count, row, count),
+      );
     column += count;
     return piece;
   });
 }
 
 /** `shape` without its leading 1s. */
-const trimmed = (shape: readonly number[]) => shape.slice(Math.max(0, shape.findIndex((d) => d !== 1)));
+const trimmed = (shape: readonly number[]) =>
+  shape.slice(
+    Math.max(
+      0,
+      shape.findIndex((d) => d !== 1),
+    ),
+  );
 
 /** Whether `small` broadcasts against `out` by repeating along leading axes only (a trailing-axes broadcast). */
 function repeatsInto(small: readonly number[], out: readonly number[]): boolean {
@@ -216,7 +340,9 @@ export function binary(op: 'add' | 'sub' | 'mul') {
     const [big, small] = swapped ? [b!, a!] : [a!, b!];
     if (sizeOf(big.shape) !== size || !repeatsInto(small.shape, out)) return null;
     const y = k.output(out);
-    withHeap(k, [big, small, y], (heap, p0, p1, p2) => k.native!.elementwise(heap, op, p0, p1, p2, size, sizeOf(small.shape), swapped ? 1 : 0));
+    withHeap(k, [big, small, y], (heap, p0, p1, p2) =>
+      k.native!.elementwise(heap, op, p0, p1, p2, size, sizeOf(small.shape), swapped ? 1 : 0),
+    );
     return y;
   };
 }
@@ -242,18 +368,36 @@ export function padV2(k: WasmKernels, { x }: Inputs, attrs: tf.NamedAttrMap): tf
   const shape = [...new Array<number>(lead).fill(1), ...x!.shape];
   const before = [...new Array<number>(lead).fill(0), ...paddings.map((p) => p[0])];
   const after = [...new Array<number>(lead).fill(0), ...paddings.map((p) => p[1])];
-  withHeap(k, [x!, out], (heap, p0, p1) => k.native!.pad(heap, p0, p1, Number(attrs.constantValue ?? 0), ...shape, ...before, ...after));
+  withHeap(k, [x!, out], (heap, p0, p1) =>
+    k.native!.pad(heap, p0, p1, Number(attrs.constantValue ?? 0), ...shape, ...before, ...after),
+  );
   return out;
 }
 
 /** One SGD-with-momentum step of one parameter: [param', buffer'], the same bits as convnets' wasm kernel. */
-export function sgdUpdate(k: WasmKernels, { param, grad, buffer }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo[] | null {
+export function sgdUpdate(
+  k: WasmKernels,
+  { param, grad, buffer }: Inputs,
+  attrs: tf.NamedAttrMap,
+): tf.TensorInfo[] | null {
   const size = sizeOf(param!.shape);
   if (!allFloat(param!, grad!, buffer!) || sizeOf(grad!.shape) !== size || sizeOf(buffer!.shape) !== size) return null;
   const paramOut = k.output(param!.shape);
   const bufferOut = k.output(param!.shape);
   withHeap(k, [param!, grad!, buffer!, paramOut, bufferOut], (heap, p0, p1, p2, p3, p4) =>
-    k.native!.sgdUpdate(heap, p0, p1, p2, p3, p4, size,
-    attrs.nesterov ? 1 : 0, attrs.lr as number, attrs.momentum as number, attrs.weightDecay as number));
+    k.native!.sgdUpdate(
+      heap,
+      p0,
+      p1,
+      p2,
+      p3,
+      p4,
+      size,
+      attrs.nesterov ? 1 : 0,
+      attrs.lr as number,
+      attrs.momentum as number,
+      attrs.weightDecay as number,
+    ),
+  );
   return [paramOut, bufferOut];
 }

@@ -34,7 +34,9 @@ async function expectThreadsAgree(f: () => tf.Tensor) {
 
 beforeAll(async () => {
   const info = await initBackend('wasm');
-  expect(info.details.convnetsKernels).toBe(`convnets wasm SIMD, ${availableParallelism()} thread${availableParallelism() > 1 ? 's' : ''}`);
+  expect(info.details.convnetsKernels).toBe(
+    `convnets wasm SIMD, ${availableParallelism()} thread${availableParallelism() > 1 ? 's' : ''}`,
+  );
 });
 
 describe("convnets' wasm convolutions equal tfjs cpu", () => {
@@ -52,7 +54,9 @@ describe("convnets' wasm convolutions equal tfjs cpu", () => {
   it("'same' padding with an odd total pads more at the bottom/right, as tfjs", async () => {
     const x = values([2, 10, 9, 8], 3);
     const filter = values([4, 4, 8, 8], 4);
-    await expectLikeCpu(underTape(() => tf.conv2d(tf.tensor4d(x, [2, 10, 9, 8]), tf.tensor4d(filter, [4, 4, 8, 8]), 2, 'same')));
+    await expectLikeCpu(
+      underTape(() => tf.conv2d(tf.tensor4d(x, [2, 10, 9, 8]), tf.tensor4d(filter, [4, 4, 8, 8]), 2, 'same')),
+    );
   });
 
   it('outside a gradient tape (inference) the forward convolution stays on XNNPACK, with the same result', async () => {
@@ -97,11 +101,14 @@ describe("convnets' wasm reductions and max-pool gradient equal tfjs cpu", () =>
     await expectLikeCpu(() => tf.mean(tf.tensor4d(x, [4, 5, 6, 7])));
   });
 
-  it.each(maxPoolCases)('max-pool %i stride %i padding %i gradient, input [%i, %i, %i, %i], with ties', async (...c) => {
-    const f = maxPoolGradFunction(c);
-    await expectLikeCpu(f, 1e-6);
-    await expectThreadsAgree(f);
-  });
+  it.each(maxPoolCases)(
+    'max-pool %i stride %i padding %i gradient, input [%i, %i, %i, %i], with ties',
+    async (...c) => {
+      const f = maxPoolGradFunction(c);
+      await expectLikeCpu(f, 1e-6);
+      await expectThreadsAgree(f);
+    },
+  );
 });
 
 describe("convnets' fused train-mode batch norm on wasm equals nn's composite on cpu", () => {
@@ -122,24 +129,33 @@ describe("convnets' fused SGD update on wasm", () => {
     [[3, 3, 64, 64], 0.9, 5e-4, false],
     [[1000003], 0.9, 0, true],
     [[7, 5], 0.5, 1e-2, true],
-  ] as const)('shape %j, momentum %f, weight decay %f, Nesterov %s: the same bits as the ops it replaces', async (shape, momentum, weightDecay, nesterov) => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const [p, g, b] = [1, 2, 3].map((seed) => tf.tensor(values([size], seed), [...shape]));
-    const lr = 0.0372;
-    const fused = () => {
-      const out = tf.engine().runKernel('ConvnetsSgdUpdate', { param: p!, grad: g!, buffer: b! }, { lr, momentum, weightDecay, nesterov }) as tf.Tensor[];
-      return tf.concat([tf.reshape(out[0]!, [-1]), tf.reshape(out[1]!, [-1])]);
-    };
-    const ops = () => {
-      const d = weightDecay ? tf.add(g!, tf.mul(p!, weightDecay)) : g!;
-      const buf = tf.add(tf.mul(b!, momentum), d);
-      const update = nesterov ? tf.add(d, tf.mul(buf, momentum)) : buf;
-      return tf.concat([tf.reshape(tf.sub(p!, tf.mul(update, lr)), [-1]), tf.reshape(buf, [-1])]);
-    };
-    expect((await on('wasm', fused)).values).toEqual((await on('wasm', ops)).values);
-    await expectThreadsAgree(fused);
-    tf.dispose([p!, g!, b!]);
-  });
+  ] as const)(
+    'shape %j, momentum %f, weight decay %f, Nesterov %s: the same bits as the ops it replaces',
+    async (shape, momentum, weightDecay, nesterov) => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const [p, g, b] = [1, 2, 3].map((seed) => tf.tensor(values([size], seed), [...shape]));
+      const lr = 0.0372;
+      const fused = () => {
+        const out = tf
+          .engine()
+          .runKernel(
+            'ConvnetsSgdUpdate',
+            { param: p!, grad: g!, buffer: b! },
+            { lr, momentum, weightDecay, nesterov },
+          ) as tf.Tensor[];
+        return tf.concat([tf.reshape(out[0]!, [-1]), tf.reshape(out[1]!, [-1])]);
+      };
+      const ops = () => {
+        const d = weightDecay ? tf.add(g!, tf.mul(p!, weightDecay)) : g!;
+        const buf = tf.add(tf.mul(b!, momentum), d);
+        const update = nesterov ? tf.add(d, tf.mul(buf, momentum)) : buf;
+        return tf.concat([tf.reshape(tf.sub(p!, tf.mul(update, lr)), [-1]), tf.reshape(buf, [-1])]);
+      };
+      expect((await on('wasm', fused)).values).toEqual((await on('wasm', ops)).values);
+      await expectThreadsAgree(fused);
+      tf.dispose([p!, g!, b!]);
+    },
+  );
 });
 
 describe('Identity on wasm', () => {
@@ -165,17 +181,22 @@ describe("training on convnets' wasm kernels", () => {
 
 describe("the trainer's optimizers on convnets' fused wasm updates", () => {
   const optimizers = {
-    'Sgd, momentum and weight decay': async () => new (await import('@convnets/trainer')).Sgd({ momentum: 0.9, weightDecay: 5e-4 }),
+    'Sgd, momentum and weight decay': async () =>
+      new (await import('@convnets/trainer')).Sgd({ momentum: 0.9, weightDecay: 5e-4 }),
     'Sgd, Nesterov': async () => new (await import('@convnets/trainer')).Sgd({ momentum: 0.8, nesterov: true }),
     'Adam, L2 weight decay': async () => new (await import('@convnets/trainer')).Adam({ weightDecay: 1e-2 }),
-    'AdamW (decoupled weight decay)': async () => new (await import('@convnets/trainer')).Adam({ weightDecay: 1e-2, decoupled: true }),
+    'AdamW (decoupled weight decay)': async () =>
+      new (await import('@convnets/trainer')).Adam({ weightDecay: 1e-2, decoupled: true }),
     'Adam, no weight decay': async () => new (await import('@convnets/trainer')).Adam(),
   };
   it.each(Object.keys(optimizers))('%s: three steps give the same bits as its tfjs ops on cpu', async (name) => {
     const run = async (backend: string) => {
       await tf.setBackend(backend);
       const optimizer = await optimizers[name as keyof typeof optimizers]();
-      const params = [tf.variable(tf.tensor(values([3, 3, 16, 8], 1), [3, 3, 16, 8])), tf.variable(tf.tensor1d(values([70001], 2)))];
+      const params = [
+        tf.variable(tf.tensor(values([3, 3, 16, 8], 1), [3, 3, 16, 8])),
+        tf.variable(tf.tensor1d(values([70001], 2))),
+      ];
       for (let step = 0; step < 3; step++) {
         const grads = params.map((p, i) => tf.tensor(values(p.shape, 10 * step + i), p.shape));
         optimizer.step(params, grads, 0.05 / (step + 1));

@@ -27,24 +27,84 @@ const NO_TAP = [0, 0, 0, 0, 0, 0];
 const strided = (p: number, rs: number, cs: number) => [STRIDED, p, rs, cs, ...NO_GEOMETRY];
 
 /** The sliding windows of a convolution over x (its im2col matrix, or that matrix's transpose). */
-function windows(kind: typeof WINDOWS | typeof WINDOWS_T, p: number, info: Conv2DInfo, over: 'input' | 'output'): number[] {
+function windows(
+  kind: typeof WINDOWS | typeof WINDOWS_T,
+  p: number,
+  info: Conv2DInfo,
+  over: 'input' | 'output',
+): number[] {
   if (over === 'input') {
     // rows: the conv's output pixels; source: its input
-    return [kind, p, 0, 0, info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth,
-      info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
-      info.padInfo.top, info.padInfo.left, ...NO_TAP];
+    return [
+      kind,
+      p,
+      0,
+      0,
+      info.batchSize,
+      info.inHeight,
+      info.inWidth,
+      info.inChannels,
+      info.outHeight,
+      info.outWidth,
+      info.filterHeight,
+      info.filterWidth,
+      info.strideHeight,
+      info.strideWidth,
+      info.dilationHeight,
+      info.dilationWidth,
+      info.padInfo.top,
+      info.padInfo.left,
+      ...NO_TAP,
+    ];
   }
   // The input gradient of a stride-1 conv: windows over dy, whose "outputs" are the input's pixels.
   const kh = info.filterHeight;
   const kw = info.filterWidth;
-  return [kind, p, 0, 0, info.batchSize, info.outHeight, info.outWidth, info.outChannels, info.inHeight, info.inWidth,
-    kh, kw, 1, 1, info.dilationHeight, info.dilationWidth,
-    (kh - 1) * info.dilationHeight - info.padInfo.top, (kw - 1) * info.dilationWidth - info.padInfo.left, ...NO_TAP];
+  return [
+    kind,
+    p,
+    0,
+    0,
+    info.batchSize,
+    info.outHeight,
+    info.outWidth,
+    info.outChannels,
+    info.inHeight,
+    info.inWidth,
+    kh,
+    kw,
+    1,
+    1,
+    info.dilationHeight,
+    info.dilationWidth,
+    (kh - 1) * info.dilationHeight - info.padInfo.top,
+    (kw - 1) * info.dilationWidth - info.padInfo.left,
+    ...NO_TAP,
+  ];
 }
 
 /** The filter [kh, kw, in, out] as B of an input gradient: rows (ky, kx, out) of the rotated filter. */
-const rotated = (p: number, info: Conv2DInfo) =>
-  [ROTATED, p, 0, 0, info.outChannels, 0, 0, info.inChannels, 0, 0, info.filterHeight, info.filterWidth, 0, 0, 0, 0, 0, 0, ...NO_TAP];
+const rotated = (p: number, info: Conv2DInfo) => [
+  ROTATED,
+  p,
+  0,
+  0,
+  info.outChannels,
+  0,
+  0,
+  info.inChannels,
+  0,
+  0,
+  info.filterHeight,
+  info.filterWidth,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  ...NO_TAP,
+];
 
 /** C[m, n] (+)= A[m, k] B[k, n], C row-major with leading dimension n. */
 function gemm(k: WasmKernels, a: number[], b: number[], c: number, m: number, n: number, depth: number): void {
@@ -60,7 +120,15 @@ const MAX_TAPS = 256;
  * each strip of four images at one output position reads its live taps straight from the source
  * (conv_indirect), skipping the taps that read only padding.
  */
-function convIndirect(k: WasmKernels, a: number[], b: number[], c: number, pixels: number, n: number, depth: number): void {
+function convIndirect(
+  k: WasmKernels,
+  a: number[],
+  b: number[],
+  c: number,
+  pixels: number,
+  n: number,
+  depth: number,
+): void {
   if (pixels === 0 || n === 0) return;
   const packed = k.output([Math.ceil(n / 8) * 8 * depth]);
   try {
@@ -72,10 +140,19 @@ function convIndirect(k: WasmKernels, a: number[], b: number[], c: number, pixel
 }
 
 const isPointwise = (info: Conv2DInfo) =>
-  info.filterHeight === 1 && info.filterWidth === 1 && info.strideHeight === 1 && info.strideWidth === 1 &&
-  info.padInfo.top === 0 && info.padInfo.left === 0;
+  info.filterHeight === 1 &&
+  info.filterWidth === 1 &&
+  info.strideHeight === 1 &&
+  info.strideWidth === 1 &&
+  info.padInfo.top === 0 &&
+  info.padInfo.left === 0;
 
-function convInfo(inShape: number[], filterShape: number[], attrs: tf.NamedAttrMap, dilations: unknown = 1): Conv2DInfo | null {
+function convInfo(
+  inShape: number[],
+  filterShape: number[],
+  attrs: tf.NamedAttrMap,
+  dilations: unknown = 1,
+): Conv2DInfo | null {
   if (attrs.dataFormat && attrs.dataFormat !== 'NHWC') return null;
   return tf.backend_util.computeConv2DInfo(
     inShape as [number, number, number, number],
@@ -119,15 +196,48 @@ export function conv2dBackpropFilter(k: WasmKernels, { x, dy }: Inputs, attrs: t
   const rows = info.filterHeight * info.filterWidth * info.inChannels;
   const pixels = info.batchSize * info.outHeight * info.outWidth;
   if (isPointwise(info)) {
-    gemm(k, strided(k.address(x!), 1, info.inChannels), strided(k.address(dy!), info.outChannels, 1), k.address(dw), rows, info.outChannels, pixels);
-  } else if (info.strideHeight === 1 && info.strideWidth === 1 && info.inChannels % 4 === 0 && info.outChannels % 8 === 0) {
+    gemm(
+      k,
+      strided(k.address(x!), 1, info.inChannels),
+      strided(k.address(dy!), info.outChannels, 1),
+      k.address(dw),
+      rows,
+      info.outChannels,
+      pixels,
+    );
+  } else if (
+    info.strideHeight === 1 &&
+    info.strideWidth === 1 &&
+    info.inChannels % 4 === 0 &&
+    info.outChannels % 8 === 0
+  ) {
     filterGradStride1(k, x!, dy!, dw, info);
   } else if (info.inChannels >= 16) {
     const taps = [TAP_T, ...windows(WINDOWS_T, k.address(x!), info, 'input').slice(1)];
-    const dyRows = [RECT_ROWS, k.address(dy!), 0, 0, info.batchSize, 0, 0, info.outChannels, info.outHeight, info.outWidth, ...NO_GEOMETRY.slice(6)];
+    const dyRows = [
+      RECT_ROWS,
+      k.address(dy!),
+      0,
+      0,
+      info.batchSize,
+      0,
+      0,
+      info.outChannels,
+      info.outHeight,
+      info.outWidth,
+      ...NO_GEOMETRY.slice(6),
+    ];
     k.run('conv_filter_grad', [...taps, ...dyRows, k.address(dw), k.scratch], rows * info.outChannels * pixels);
   } else {
-    gemm(k, windows(WINDOWS_T, k.address(x!), info, 'input'), strided(k.address(dy!), info.outChannels, 1), k.address(dw), rows, info.outChannels, pixels);
+    gemm(
+      k,
+      windows(WINDOWS_T, k.address(x!), info, 'input'),
+      strided(k.address(dy!), info.outChannels, 1),
+      k.address(dw),
+      rows,
+      info.outChannels,
+      pixels,
+    );
   }
   return dw;
 }
@@ -136,16 +246,49 @@ export function conv2dBackpropFilter(k: WasmKernels, { x, dy }: Inputs, attrs: t
  * The stride-1 filter gradient: x and dy reordered once (channel groups of 4 and 8, batch innermost), then
  * each tap accumulates over contiguous runs of both, in the micro-kernel's own formats (no per-tap packing).
  */
-function filterGradStride1(k: WasmKernels, x: tf.TensorInfo, dy: tf.TensorInfo, dw: tf.TensorInfo, info: Conv2DInfo): void {
+function filterGradStride1(
+  k: WasmKernels,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  dw: tf.TensorInfo,
+  info: Conv2DInfo,
+): void {
   const x4 = k.output(x.shape);
   const dy8 = k.output(dy.shape);
   try {
-    const { batchSize: n, inHeight: h, inWidth: w, inChannels: cin, outHeight: oh, outWidth: ow, outChannels: cout } = info;
+    const {
+      batchSize: n,
+      inHeight: h,
+      inWidth: w,
+      inChannels: cin,
+      outHeight: oh,
+      outWidth: ow,
+      outChannels: cout,
+    } = info;
     k.run('interleave_channels', [k.address(x), k.address(x4), n, h, w, cin, 4], n * h * w * cin);
     k.run('interleave_channels', [k.address(dy), k.address(dy8), n, oh, ow, cout, 8], n * oh * ow * cout);
-    k.run('conv_filter_grad_s1', [k.address(x4), k.address(dy8), k.address(dw), n, h, w, cin, oh, ow, cout,
-      info.filterHeight, info.filterWidth, info.dilationHeight, info.dilationWidth, info.padInfo.top, info.padInfo.left],
-      n * oh * ow * cin * cout * info.filterHeight * info.filterWidth);
+    k.run(
+      'conv_filter_grad_s1',
+      [
+        k.address(x4),
+        k.address(dy8),
+        k.address(dw),
+        n,
+        h,
+        w,
+        cin,
+        oh,
+        ow,
+        cout,
+        info.filterHeight,
+        info.filterWidth,
+        info.dilationHeight,
+        info.dilationWidth,
+        info.padInfo.top,
+        info.padInfo.left,
+      ],
+      n * oh * ow * cin * cout * info.filterHeight * info.filterWidth,
+    );
   } finally {
     k.free(x4);
     k.free(dy8);
@@ -156,7 +299,11 @@ function filterGradStride1(k: WasmKernels, x: tf.TensorInfo, dy: tf.TensorInfo, 
  * dx. Stride 1: a convolution of dy with the rotated filter, packed straight from both. Strided: the
  * column gradient dy . filter^T (exact FLOPs, no inserted zeros), summed back into dx by col2im.
  */
-export function conv2dBackpropInput(k: WasmKernels, { dy, filter }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+export function conv2dBackpropInput(
+  k: WasmKernels,
+  { dy, filter }: Inputs,
+  attrs: tf.NamedAttrMap,
+): tf.TensorInfo | null {
   if (!allFloat(dy!, filter!)) return null;
   const inputShape = attrs.inputShape as number[];
   const info = convInfo(inputShape, filter!.shape, attrs);
@@ -167,8 +314,18 @@ export function conv2dBackpropInput(k: WasmKernels, { dy, filter }: Inputs, attr
   if (info.strideHeight === 1 && info.strideWidth === 1) {
     const depth = taps * info.outChannels;
     const b = rotated(k.address(filter!), info);
-    if (isPointwise(info)) gemm(k, strided(k.address(dy!), info.outChannels, 1), b, k.address(dx), pixels, info.inChannels, depth);
-    else if (taps <= MAX_TAPS) convIndirect(k, windows(WINDOWS, k.address(dy!), info, 'output'), b, k.address(dx), pixels, info.inChannels, depth);
+    if (isPointwise(info))
+      gemm(k, strided(k.address(dy!), info.outChannels, 1), b, k.address(dx), pixels, info.inChannels, depth);
+    else if (taps <= MAX_TAPS)
+      convIndirect(
+        k,
+        windows(WINDOWS, k.address(dy!), info, 'output'),
+        b,
+        k.address(dx),
+        pixels,
+        info.inChannels,
+        depth,
+      );
     else gemm(k, windows(WINDOWS, k.address(dy!), info, 'output'), b, k.address(dx), pixels, info.inChannels, depth);
     return dx;
   }
@@ -177,8 +334,20 @@ export function conv2dBackpropInput(k: WasmKernels, { dy, filter }: Inputs, attr
   const cols = k.output([outPixels, width]);
   try {
     // B[co, j] = filter[j, co]: the filter [kh*kw*Cin, Cout] read transposed
-    gemm(k, strided(k.address(dy!), info.outChannels, 1), strided(k.address(filter!), 1, info.outChannels), k.address(cols), outPixels, width, info.outChannels);
-    k.run('col2im', [k.address(cols), k.address(dx), ...windows(WINDOWS, 0, info, 'input').slice(4, 18)], outPixels * width);
+    gemm(
+      k,
+      strided(k.address(dy!), info.outChannels, 1),
+      strided(k.address(filter!), 1, info.outChannels),
+      k.address(cols),
+      outPixels,
+      width,
+      info.outChannels,
+    );
+    k.run(
+      'col2im',
+      [k.address(cols), k.address(dx), ...windows(WINDOWS, 0, info, 'input').slice(4, 18)],
+      outPixels * width,
+    );
   } finally {
     k.free(cols);
   }
@@ -197,7 +366,15 @@ export function batchMatMul(k: WasmKernels, { a, b }: Inputs, attrs: tf.NamedAtt
   for (let i = 0; i < batch; i++) {
     const pa = k.address(a!) + (batchA === 1 ? 0 : i * ar * ac * 4);
     const pb = k.address(b!) + (batchB === 1 ? 0 : i * br * bc * 4);
-    gemm(k, tA ? strided(pa, 1, m) : strided(pa, depth, 1), tB ? strided(pb, 1, depth) : strided(pb, n, 1), k.address(c) + i * m * n * 4, m, n, depth);
+    gemm(
+      k,
+      tA ? strided(pa, 1, m) : strided(pa, depth, 1),
+      tB ? strided(pb, 1, depth) : strided(pb, n, 1),
+      k.address(c) + i * m * n * 4,
+      m,
+      n,
+      depth,
+    );
   }
   return c;
 }
@@ -214,14 +391,37 @@ export function maxPoolGrad(k: WasmKernels, { dy, input }: Inputs, attrs: tf.Nam
     attrs.dimRoundingMode as 'floor' | undefined,
   );
   const dx = k.output(input!.shape);
-  k.run('max_pool_grad', [k.address(input!), k.address(dy!), k.address(dx), info.batchSize, info.inHeight, info.inWidth,
-    info.inChannels, info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
-    info.padInfo.top, info.padInfo.left], input!.shape.reduce((p, q) => p * q, 1) * 4);
+  k.run(
+    'max_pool_grad',
+    [
+      k.address(input!),
+      k.address(dy!),
+      k.address(dx),
+      info.batchSize,
+      info.inHeight,
+      info.inWidth,
+      info.inChannels,
+      info.outHeight,
+      info.outWidth,
+      info.filterHeight,
+      info.filterWidth,
+      info.strideHeight,
+      info.strideWidth,
+      info.padInfo.top,
+      info.padInfo.left,
+    ],
+    input!.shape.reduce((p, q) => p * q, 1) * 4,
+  );
   return dx;
 }
 
 /** Sum or mean over every axis but the last (the per-channel reductions of NHWC batch norm). */
-export function channelReduce(k: WasmKernels, { x }: Inputs, attrs: tf.NamedAttrMap, mean: boolean): tf.TensorInfo | null {
+export function channelReduce(
+  k: WasmKernels,
+  { x }: Inputs,
+  attrs: tf.NamedAttrMap,
+  mean: boolean,
+): tf.TensorInfo | null {
   const rank = x!.shape.length;
   if (x!.dtype !== 'float32' || rank < 2) return null;
   const axes = tf.util.parseAxisParam(attrs.axis as number[], x!.shape).sort((p, q) => p - q);
@@ -244,50 +444,138 @@ function batchNormShape(x: tf.TensorInfo): { rows: number; channels: number } | 
 }
 
 /** Train-mode batch norm in one kernel: [y, batch mean, biased batch variance]. */
-export function batchNormTrain(k: WasmKernels, { x, gamma, beta }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo[] | null {
+export function batchNormTrain(
+  k: WasmKernels,
+  { x, gamma, beta }: Inputs,
+  attrs: tf.NamedAttrMap,
+): tf.TensorInfo[] | null {
   const size = batchNormShape(x!);
   if (!size || !allFloat(gamma!, beta!)) return null;
   const y = k.output(x!.shape);
   const mean = k.output([size.channels]);
   const variance = k.output([size.channels]);
-  k.run('batch_norm_forward', [k.address(x!), k.address(gamma!), k.address(beta!), k.address(y), k.address(mean), k.address(variance),
-    size.rows, size.channels, attrs.eps as number], size.rows * size.channels, [8]);
+  k.run(
+    'batch_norm_forward',
+    [
+      k.address(x!),
+      k.address(gamma!),
+      k.address(beta!),
+      k.address(y),
+      k.address(mean),
+      k.address(variance),
+      size.rows,
+      size.channels,
+      attrs.eps as number,
+    ],
+    size.rows * size.channels,
+    [8],
+  );
   return [y, mean, variance];
 }
 
 /** Its gradient: [dx, dgamma, dbeta] from dy and the forward's input and statistics. */
-export function batchNormTrainGrad(k: WasmKernels, { dy, x, gamma, mean, variance }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo[] | null {
+export function batchNormTrainGrad(
+  k: WasmKernels,
+  { dy, x, gamma, mean, variance }: Inputs,
+  attrs: tf.NamedAttrMap,
+): tf.TensorInfo[] | null {
   const size = batchNormShape(x!);
   if (!size || !allFloat(dy!, gamma!, mean!, variance!)) return null;
   const dx = k.output(x!.shape);
   const dgamma = k.output([size.channels]);
   const dbeta = k.output([size.channels]);
-  k.run('batch_norm_backward', [k.address(dy!), k.address(x!), k.address(gamma!), k.address(mean!), k.address(variance!), k.address(dx),
-    k.address(dgamma), k.address(dbeta), size.rows, size.channels, attrs.eps as number], size.rows * size.channels, [10]);
+  k.run(
+    'batch_norm_backward',
+    [
+      k.address(dy!),
+      k.address(x!),
+      k.address(gamma!),
+      k.address(mean!),
+      k.address(variance!),
+      k.address(dx),
+      k.address(dgamma),
+      k.address(dbeta),
+      size.rows,
+      size.channels,
+      attrs.eps as number,
+    ],
+    size.rows * size.channels,
+    [10],
+  );
   return [dx, dgamma, dbeta];
 }
 
 /** One SGD-with-momentum step of one parameter: [param', buffer'] (see kernels.c's sgd_update). */
-export function sgdUpdate(k: WasmKernels, { param, grad, buffer }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo[] | null {
+export function sgdUpdate(
+  k: WasmKernels,
+  { param, grad, buffer }: Inputs,
+  attrs: tf.NamedAttrMap,
+): tf.TensorInfo[] | null {
   if (!allFloat(param!, grad!, buffer!)) return null;
   const size = param!.shape.reduce((p, q) => p * q, 1);
   if (grad!.shape.reduce((p, q) => p * q, 1) !== size || buffer!.shape.reduce((p, q) => p * q, 1) !== size) return null;
   const paramOut = k.output(param!.shape);
   const bufferOut = k.output(param!.shape);
-  k.run('sgd_update', [k.address(param!), k.address(grad!), k.address(buffer!), k.address(paramOut), k.address(bufferOut), size,
-    attrs.nesterov ? 1 : 0, attrs.lr as number, attrs.momentum as number, attrs.weightDecay as number], size * 8, [7, 8, 9]);
+  k.run(
+    'sgd_update',
+    [
+      k.address(param!),
+      k.address(grad!),
+      k.address(buffer!),
+      k.address(paramOut),
+      k.address(bufferOut),
+      size,
+      attrs.nesterov ? 1 : 0,
+      attrs.lr as number,
+      attrs.momentum as number,
+      attrs.weightDecay as number,
+    ],
+    size * 8,
+    [7, 8, 9],
+  );
   return [paramOut, bufferOut];
 }
 
 /** One Adam step of one parameter: [param', m', v'] (see kernels.c's adam_update for the attributes' roles). */
-export function adamUpdate(k: WasmKernels, { param, grad, m, v }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo[] | null {
+export function adamUpdate(
+  k: WasmKernels,
+  { param, grad, m, v }: Inputs,
+  attrs: tf.NamedAttrMap,
+): tf.TensorInfo[] | null {
   if (!allFloat(param!, grad!, m!, v!)) return null;
   const size = param!.shape.reduce((p, q) => p * q, 1);
   if ([grad!, m!, v!].some((t) => t.shape.reduce((p, q) => p * q, 1) !== size)) return null;
   const [paramOut, mOut, vOut] = [0, 1, 2].map(() => k.output(param!.shape));
   const a = attrs as Record<string, number | boolean>;
-  const scalars = [a.lr, a.beta1, a.oneMinusBeta1, a.beta2, a.oneMinusBeta2, a.c1, a.c2, a.eps, a.weightDecay, a.keep].map(Number);
-  k.run('adam_update', [k.address(param!), k.address(grad!), k.address(m!), k.address(v!), k.address(paramOut!), k.address(mOut!),
-    k.address(vOut!), size, a.l2 ? 1 : 0, a.decoupled ? 1 : 0, ...scalars], size * 12, scalars.map((_, i) => 10 + i));
+  const scalars = [
+    a.lr,
+    a.beta1,
+    a.oneMinusBeta1,
+    a.beta2,
+    a.oneMinusBeta2,
+    a.c1,
+    a.c2,
+    a.eps,
+    a.weightDecay,
+    a.keep,
+  ].map(Number);
+  k.run(
+    'adam_update',
+    [
+      k.address(param!),
+      k.address(grad!),
+      k.address(m!),
+      k.address(v!),
+      k.address(paramOut!),
+      k.address(mOut!),
+      k.address(vOut!),
+      size,
+      a.l2 ? 1 : 0,
+      a.decoupled ? 1 : 0,
+      ...scalars,
+    ],
+    size * 12,
+    scalars.map((_, i) => 10 + i),
+  );
   return [paramOut!, mOut!, vOut!];
 }

@@ -53,7 +53,8 @@ export async function startPool({ module, memory, control, stacks, exports }: Po
   const slots = new Int32Array(memory.buffer, control, 16);
   slots.fill(0);
   const workers = stacks.map(
-    (stack, i) => new Worker(WORKER, { eval: true, workerData: { module, memory, control, stack, index: i + 1, exports } }),
+    (stack, i) =>
+      new Worker(WORKER, { eval: true, workerData: { module, memory, control, stack, index: i + 1, exports } }),
   );
   await Promise.all(
     workers.map(
@@ -79,7 +80,8 @@ export async function startPool({ module, memory, control, stacks, exports }: Po
       for (let done = Atomics.load(slots, DONE); done < threads - 1; done = Atomics.load(slots, DONE)) {
         Atomics.wait(slots, DONE, done);
       }
-      if (Atomics.exchange(slots, FAILED, 0) > 0) throw new Error('a convnets wasm kernel failed on a worker thread (see the message above)');
+      if (Atomics.exchange(slots, FAILED, 0) > 0)
+        throw new Error('a convnets wasm kernel failed on a worker thread (see the message above)');
     },
   };
 }

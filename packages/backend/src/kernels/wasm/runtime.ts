@@ -21,7 +21,21 @@ interface TfjsWasmBackend {
   disposeData(dataId: object): boolean;
 }
 
-export const KERNEL_EXPORTS = ['gemm', 'pack_b', 'conv_indirect', 'conv_filter_grad', 'interleave_channels', 'conv_filter_grad_s1', 'col2im', 'channel_sum', 'max_pool_grad', 'batch_norm_forward', 'batch_norm_backward', 'sgd_update', 'adam_update'] as const;
+export const KERNEL_EXPORTS = [
+  'gemm',
+  'pack_b',
+  'conv_indirect',
+  'conv_filter_grad',
+  'interleave_channels',
+  'conv_filter_grad_s1',
+  'col2im',
+  'channel_sum',
+  'max_pool_grad',
+  'batch_norm_forward',
+  'batch_norm_backward',
+  'sgd_update',
+  'adam_update',
+] as const;
 export type KernelExport = (typeof KERNEL_EXPORTS)[number];
 type Kernel = (args: number, thread: number, threads: number) => void;
 
@@ -47,9 +61,13 @@ export class WasmKernels {
     instance: WebAssembly.Instance,
     private readonly pool: Pool | null,
   ) {
-    this.exports = Object.fromEntries(KERNEL_EXPORTS.map((name) => [name, instance.exports[name] as Kernel])) as Record<KernelExport, Kernel>;
+    this.exports = Object.fromEntries(KERNEL_EXPORTS.map((name) => [name, instance.exports[name] as Kernel])) as Record<
+      KernelExport,
+      Kernel
+    >;
     this.argsPointer = backend.wasm._malloc(ARGS_BYTES);
-    const perThread = ((instance.exports.pack_a_floats as () => number)() + (instance.exports.pack_b_floats as () => number)()) * 4;
+    const perThread =
+      ((instance.exports.pack_a_floats as () => number)() + (instance.exports.pack_b_floats as () => number)()) * 4;
     this.scratch = backend.wasm._malloc(perThread * ((pool?.workers ?? 0) + 1));
   }
 
@@ -86,10 +104,22 @@ export class WasmKernels {
     }
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
     const module = await WebAssembly.compile(decodeBase64(shared ? KERNELS_WASM.shared : KERNELS_WASM.single));
-    const stacks = Array.from({ length: shared ? Math.max(1, threads) : 1 }, () => b.wasm._malloc(STACK_BYTES) + STACK_BYTES);
+    const stacks = Array.from(
+      { length: shared ? Math.max(1, threads) : 1 },
+      () => b.wasm._malloc(STACK_BYTES) + STACK_BYTES,
+    );
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
     (instance.exports.__stack_pointer as WebAssembly.Global).value = stacks[0]!;
-    const pool = stacks.length > 1 ? await startPool({ module, memory, control: b.wasm._malloc(64), stacks: stacks.slice(1), exports: KERNEL_EXPORTS }) : null;
+    const pool =
+      stacks.length > 1
+        ? await startPool({
+            module,
+            memory,
+            control: b.wasm._malloc(64),
+            stacks: stacks.slice(1),
+            exports: KERNEL_EXPORTS,
+          })
+        : null;
     return new WasmKernels(b, memory, instance, pool);
   }
 
@@ -123,7 +153,10 @@ export class WasmKernels {
       for (const i of floats) f32[i] = args[i]!;
     }
     const threads = work >= PARALLEL_WORK ? this.threads : 1;
-    if (threads > 1) this.pool!.run(KERNEL_EXPORTS.indexOf(name), this.argsPointer, threads, () => this.exports[name](this.argsPointer, 0, threads));
+    if (threads > 1)
+      this.pool!.run(KERNEL_EXPORTS.indexOf(name), this.argsPointer, threads, () =>
+        this.exports[name](this.argsPointer, 0, threads),
+      );
     else this.exports[name](this.argsPointer, 0, 1);
   }
 }
