@@ -45,7 +45,10 @@ async function ours() {
   async function run(count) {
     for (let i = 0; i < count; i++) {
       let next = await batches.next();
-      if (next.done) next = await (batches = loader[Symbol.asyncIterator]()).next();
+      if (next.done) {
+        batches = loader[Symbol.asyncIterator]();
+        next = await batches.next();
+      }
       const { x, y } = next.value;
       const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(x), y), params);
       value.dataSync();
@@ -84,7 +87,9 @@ for (let round = 1; round <= Number(flags.rounds); round++) {
   if (!flags['no-torch']) {
     const b = torch();
     ratios.push(a / b.msPerStep);
-    line += `, PyTorch ${b.torch} ${b.msPerStep.toFixed(1)} ms/step (${(128000 / b.msPerStep).toFixed(0)} img/s): ${(a / b.msPerStep).toFixed(2)}x`;
+    line +=
+      `, PyTorch ${b.torch} ${b.msPerStep.toFixed(1)} ms/step ` +
+      `(${(128000 / b.msPerStep).toFixed(0)} img/s): ${(a / b.msPerStep).toFixed(2)}x`;
   }
   console.log(line);
 }

@@ -18,7 +18,8 @@ def save(tensors, path):
     header, blobs, offset = {}, [], 0
     for k, t in tensors.items():
         b = t.contiguous().numpy().tobytes()
-        header[k] = {'dtype': {torch.float32: 'F32', torch.int64: 'I64'}[t.dtype], 'shape': list(t.shape), 'data_offsets': [offset, offset + len(b)]}
+        dtype = {torch.float32: 'F32', torch.int64: 'I64'}[t.dtype]
+        header[k] = {'dtype': dtype, 'shape': list(t.shape), 'data_offsets': [offset, offset + len(b)]}
         blobs.append(b); offset += len(b)
     h = json.dumps(header).encode()
     open(path, 'wb').write(struct.pack('<Q', len(h)) + h + b''.join(blobs))
@@ -41,5 +42,6 @@ else:
     net = res_net().eval()
     net.load_state_dict(load(os.path.join(folder, 'exported.safetensors')), strict=True)
     with torch.no_grad():
-        diff = (net(load(os.path.join(folder, 'input.safetensors'))['input']) - load(os.path.join(folder, 'torch-logits.safetensors'))['logits']).abs().max()
+        logits = net(load(os.path.join(folder, 'input.safetensors'))['input'])
+        diff = (logits - load(os.path.join(folder, 'torch-logits.safetensors'))['logits']).abs().max()
     print(diff.item())

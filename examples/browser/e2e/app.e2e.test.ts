@@ -73,148 +73,156 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
     server?.close();
   });
 
-  it('trains a notebook net on real MNIST with WebGL: the loss falls, the charts draw, the logits match cpu, the weights save and load, stop and resume', async () => {
-    const { port } = server.address() as AddressInfo;
-    await page.goto(
-      `http://127.0.0.1:${port}/index.html?model=resnet18&backend=webgl&epochs=2&batch=16&limit=160&valid=100&lr=0.02&autostart=1`,
-    );
-    await page.waitForFunction(
-      () => ['done', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status),
-      undefined,
-      { timeout: 12 * 60_000, polling: 1000 },
-    );
-    const state = await page.evaluate(() => {
-      const s = (window as unknown as { convnets: PageState }).convnets;
-      return {
-        status: s.status,
-        error: s.error,
-        backend: s.backend?.backend,
-        renderer: s.renderer,
-        losses: s.batchLosses,
-        tensors: s.tensorsAfterEpoch,
-        history: s.history,
-      };
-    });
-    expect(state.error).toBeUndefined();
-    expect(state.status).toBe('done');
-    expect(state.backend).toBe('webgl');
-    expect(await page.textContent('#backend-info')).toContain('Backend: webgl');
-    // 2 epochs of 10 batches: the last few batches' loss is below the first batch's.
-    expect(state.losses).toHaveLength(20);
-    const tail = state.losses.slice(-3).reduce((a, b) => a + b, 0) / 3;
-    expect(tail).toBeLessThan(state.losses[0]!);
-    expect(state.history!.trainLoss).toHaveLength(2);
-    // No tensor growth from one epoch to the next (WebGL textures belong to tensors).
-    expect(state.tensors).toHaveLength(2);
-    expect(state.tensors[1]).toBe(state.tensors[0]);
+  it(
+    'trains a notebook net on real MNIST with WebGL: the loss falls, the charts ' +
+      'draw, the logits match cpu, the weights save and load, stop and resume',
+    async () => {
+      const { port } = server.address() as AddressInfo;
+      await page.goto(
+        `http://127.0.0.1:${port}/index.html?model=resnet18&backend=webgl&epochs=2&batch=16&limit=160&valid=100&lr=0.02&autostart=1`,
+      );
+      await page.waitForFunction(
+        () => ['done', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status),
+        undefined,
+        { timeout: 12 * 60_000, polling: 1000 },
+      );
+      const state = await page.evaluate(() => {
+        const s = (window as unknown as { convnets: PageState }).convnets;
+        return {
+          status: s.status,
+          error: s.error,
+          backend: s.backend?.backend,
+          renderer: s.renderer,
+          losses: s.batchLosses,
+          tensors: s.tensorsAfterEpoch,
+          history: s.history,
+        };
+      });
+      expect(state.error).toBeUndefined();
+      expect(state.status).toBe('done');
+      expect(state.backend).toBe('webgl');
+      expect(await page.textContent('#backend-info')).toContain('Backend: webgl');
+      // 2 epochs of 10 batches: the last few batches' loss is below the first batch's.
+      expect(state.losses).toHaveLength(20);
+      const tail = state.losses.slice(-3).reduce((a, b) => a + b, 0) / 3;
+      expect(tail).toBeLessThan(state.losses[0]!);
+      expect(state.history!.trainLoss).toHaveLength(2);
+      // No tensor growth from one epoch to the next (WebGL textures belong to tensors).
+      expect(state.tensors).toHaveLength(2);
+      expect(state.tensors[1]).toBe(state.tensors[0]);
 
-    // Logits of a fixed input, the same weights: WebGL against the cpu backend.
-    const diff = await page.evaluate(() =>
-      (window as unknown as { convnets: { compareWithCpu(): Promise<number> } }).convnets.compareWithCpu(),
-    );
-    expect(diff).toBeLessThan(1e-3);
+      // Logits of a fixed input, the same weights: WebGL against the cpu backend.
+      const diff = await page.evaluate(() =>
+        (window as unknown as { convnets: { compareWithCpu(): Promise<number> } }).convnets.compareWithCpu(),
+      );
+      expect(diff).toBeLessThan(1e-3);
 
-    // The charts rendered: each canvas has many colours (not blank), and the grid shows predictions.
-    for (const id of ['accuracy-chart', 'loss-chart', 'grid-chart', 'confusion-chart']) {
-      const shot = await page.locator(`#${id} canvas`).screenshot();
-      const colours = await page.evaluate(async (b64) => {
-        const img = await createImageBitmap(await (await fetch(`data:image/png;base64,${b64}`)).blob());
-        const ctx = new OffscreenCanvas(img.width, img.height).getContext('2d')!;
-        ctx.drawImage(img, 0, 0);
-        const px = ctx.getImageData(0, 0, img.width, img.height).data;
-        const seen = new Set<number>();
-        for (let i = 0; i < px.length; i += 4) seen.add((px[i]! << 16) | (px[i + 1]! << 8) | px[i + 2]!);
-        return seen.size;
-      }, shot.toString('base64'));
-      expect(colours, id).toBeGreaterThan(20);
-    }
-    expect(await page.textContent('#grid-caption')).toContain('predicted');
-    expect(await page.locator('#summary tr').count()).toBeGreaterThan(5);
-    expect(await page.textContent('#memory')).toMatch(/tf\.memory\(\): \d+ tensors/);
+      // The charts rendered: each canvas has many colours (not blank), and the grid shows predictions.
+      for (const id of ['accuracy-chart', 'loss-chart', 'grid-chart', 'confusion-chart']) {
+        const shot = await page.locator(`#${id} canvas`).screenshot();
+        const colours = await page.evaluate(async (b64) => {
+          const img = await createImageBitmap(await (await fetch(`data:image/png;base64,${b64}`)).blob());
+          const ctx = new OffscreenCanvas(img.width, img.height).getContext('2d')!;
+          ctx.drawImage(img, 0, 0);
+          const px = ctx.getImageData(0, 0, img.width, img.height).data;
+          const seen = new Set<number>();
+          for (let i = 0; i < px.length; i += 4) seen.add((px[i]! << 16) | (px[i + 1]! << 8) | px[i + 2]!);
+          return seen.size;
+        }, shot.toString('base64'));
+        expect(colours, id).toBeGreaterThan(20);
+      }
+      expect(await page.textContent('#grid-caption')).toContain('predicted');
+      expect(await page.locator('#summary tr').count()).toBeGreaterThan(5);
+      expect(await page.textContent('#memory')).toMatch(/tf\.memory\(\): \d+ tensors/);
 
-    // Save the trained weights in the browser and load them back; download them as PyTorch-named safetensors.
-    await page.click('#save-idb');
-    await expect
-      .poll(() => page.textContent('#status'), { timeout: 120_000 })
-      .toContain('Saved resnet18@mnist in this browser.');
-    await page.click('#load-idb');
-    await expect
-      .poll(() => page.textContent('#status'), { timeout: 120_000 })
-      .toContain('Loaded resnet18@mnist into resnet18.');
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
-    expect(download.suggestedFilename()).toBe('mnist_resnet18.safetensors');
-    const bytes = readFileSync((await download.path())!);
-    const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8'));
-    expect(header['0.0.weight']).toMatchObject({ dtype: 'F32', shape: [64, 1, 7, 7] });
-    expect(header['1.0.bn1.running_mean']).toMatchObject({ dtype: 'F32', shape: [64] });
+      // Save the trained weights in the browser and load them back; download them as PyTorch-named safetensors.
+      await page.click('#save-idb');
+      await expect
+        .poll(() => page.textContent('#status'), { timeout: 120_000 })
+        .toContain('Saved resnet18@mnist in this browser.');
+      await page.click('#load-idb');
+      await expect
+        .poll(() => page.textContent('#status'), { timeout: 120_000 })
+        .toContain('Loaded resnet18@mnist into resnet18.');
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+      expect(download.suggestedFilename()).toBe('mnist_resnet18.safetensors');
+      const bytes = readFileSync((await download.path())!);
+      const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8'));
+      expect(header['0.0.weight']).toMatchObject({ dtype: 'F32', shape: [64, 1, 7, 7] });
+      expect(header['1.0.bn1.running_mean']).toMatchObject({ dtype: 'F32', shape: [64] });
 
-    // Train again, stop in the second epoch, resume from the end of the first: the run completes both epochs.
-    type Win = { convnets: PageState };
-    await page.click('#train');
-    // status 'training' is set after the new run has reset its losses: 12 of them means epoch 2 is under way.
-    await page.waitForFunction(
-      () => {
+      // Train again, stop in the second epoch, resume from the end of the first: the run completes both epochs.
+      type Win = { convnets: PageState };
+      await page.click('#train');
+      // status 'training' is set after the new run has reset its losses: 12 of them means epoch 2 is under way.
+      await page.waitForFunction(
+        () => {
+          const s = (window as unknown as Win).convnets;
+          return s.status === 'training' && s.batchLosses.length >= 12;
+        },
+        undefined,
+        { timeout: 10 * 60_000, polling: 200 },
+      );
+      // While a step runs the page only answers between batches: click without waiting for "stable" animation frames.
+      await page.click('#stop', { force: true, timeout: 120_000 });
+      await page.waitForFunction(
+        () => ['stopped', 'error'].includes((window as unknown as Win).convnets.status),
+        undefined,
+        { timeout: 5 * 60_000, polling: 500 },
+      );
+      expect(await page.textContent('#status')).toContain('Stopped. Resume continues after epoch 1.');
+      await page.click('#resume');
+      await page.waitForFunction(
+        () => ['done', 'error'].includes((window as unknown as Win).convnets.status),
+        undefined,
+        { timeout: 10 * 60_000, polling: 1000 },
+      );
+      const resumed = await page.evaluate(() => {
         const s = (window as unknown as Win).convnets;
-        return s.status === 'training' && s.batchLosses.length >= 12;
-      },
-      undefined,
-      { timeout: 10 * 60_000, polling: 200 },
-    );
-    // While a step runs the page only answers between batches: click without waiting for "stable" animation frames.
-    await page.click('#stop', { force: true, timeout: 120_000 });
-    await page.waitForFunction(
-      () => ['stopped', 'error'].includes((window as unknown as Win).convnets.status),
-      undefined,
-      { timeout: 5 * 60_000, polling: 500 },
-    );
-    expect(await page.textContent('#status')).toContain('Stopped. Resume continues after epoch 1.');
-    await page.click('#resume');
-    await page.waitForFunction(
-      () => ['done', 'error'].includes((window as unknown as Win).convnets.status),
-      undefined,
-      { timeout: 10 * 60_000, polling: 1000 },
-    );
-    const resumed = await page.evaluate(() => {
-      const s = (window as unknown as Win).convnets;
-      return { status: s.status, error: s.error, epochs: s.history?.trainLoss.length, tensors: s.tensorsAfterEpoch };
-    });
-    expect(resumed).toMatchObject({ status: 'done', error: undefined, epochs: 2 });
-    expect(resumed.tensors).toEqual([state.tensors[0], state.tensors[0]]); // the same count as the first run: nothing leaked
+        return { status: s.status, error: s.error, epochs: s.history?.trainLoss.length, tensors: s.tensorsAfterEpoch };
+      });
+      expect(resumed).toMatchObject({ status: 'done', error: undefined, epochs: 2 });
+      expect(resumed.tensors).toEqual([state.tensors[0], state.tensors[0]]); // the same count as the first run: nothing leaked
 
-    expect(problems).toEqual([]);
-    if (process.env.E2E_SCREENSHOT) await page.screenshot({ path: process.env.E2E_SCREENSHOT, fullPage: true });
-  });
+      expect(problems).toEqual([]);
+      if (process.env.E2E_SCREENSHOT) await page.screenshot({ path: process.env.E2E_SCREENSHOT, fullPage: true });
+    },
+  );
 
-  it("trains on wasm with convnets' own kernels (one thread: the page is not cross-origin isolated): the loss falls, the logits match cpu", async () => {
-    const { port } = server.address() as AddressInfo;
-    await page.goto(
-      `http://127.0.0.1:${port}/index.html?model=resnet18&backend=wasm&epochs=2&batch=16&limit=160&valid=100&lr=0.02&autostart=1`,
-    );
-    await page.waitForFunction(
-      () => ['done', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status),
-      undefined,
-      { timeout: 5 * 60_000, polling: 500 },
-    );
-    const state = await page.evaluate(() => {
-      const s = (window as unknown as { convnets: PageState }).convnets;
-      return {
-        status: s.status,
-        error: s.error,
-        backend: s.backend,
-        losses: s.batchLosses,
-        tensors: s.tensorsAfterEpoch,
-      };
-    });
-    expect(state.error).toBeUndefined();
-    expect(state.backend?.backend).toBe('wasm');
-    expect(state.backend?.details.convnetsKernels).toBe('convnets wasm SIMD, 1 thread');
-    expect(state.losses).toHaveLength(20);
-    expect(state.losses.slice(-3).reduce((a, b) => a + b, 0) / 3).toBeLessThan(state.losses[0]!);
-    expect(state.tensors[1]).toBe(state.tensors[0]);
-    const diff = await page.evaluate(() =>
-      (window as unknown as { convnets: { compareWithCpu(): Promise<number> } }).convnets.compareWithCpu(),
-    );
-    expect(diff).toBeLessThan(1e-3);
-    expect(problems).toEqual([]);
-  });
+  it(
+    "trains on wasm with convnets' own kernels (one thread: the page is " +
+      'not cross-origin isolated): the loss falls, the logits match cpu',
+    async () => {
+      const { port } = server.address() as AddressInfo;
+      await page.goto(
+        `http://127.0.0.1:${port}/index.html?model=resnet18&backend=wasm&epochs=2&batch=16&limit=160&valid=100&lr=0.02&autostart=1`,
+      );
+      await page.waitForFunction(
+        () => ['done', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status),
+        undefined,
+        { timeout: 5 * 60_000, polling: 500 },
+      );
+      const state = await page.evaluate(() => {
+        const s = (window as unknown as { convnets: PageState }).convnets;
+        return {
+          status: s.status,
+          error: s.error,
+          backend: s.backend,
+          losses: s.batchLosses,
+          tensors: s.tensorsAfterEpoch,
+        };
+      });
+      expect(state.error).toBeUndefined();
+      expect(state.backend?.backend).toBe('wasm');
+      expect(state.backend?.details.convnetsKernels).toBe('convnets wasm SIMD, 1 thread');
+      expect(state.losses).toHaveLength(20);
+      expect(state.losses.slice(-3).reduce((a, b) => a + b, 0) / 3).toBeLessThan(state.losses[0]!);
+      expect(state.tensors[1]).toBe(state.tensors[0]);
+      const diff = await page.evaluate(() =>
+        (window as unknown as { convnets: { compareWithCpu(): Promise<number> } }).convnets.compareWithCpu(),
+      );
+      expect(diff).toBeLessThan(1e-3);
+      expect(problems).toEqual([]);
+    },
+  );
 });

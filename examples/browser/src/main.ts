@@ -150,7 +150,9 @@ async function loadFolder(files: FileList): Promise<Data> {
   const pick = (keep: (i: number) => boolean) => {
     const idx = [...Array(all.length).keys()].filter(keep);
     const images = new Uint8Array(idx.length * all.pixelsPerImage);
-    idx.forEach((i, k) => images.set(all.get(i).image, k * all.pixelsPerImage));
+    idx.forEach((i, k) => {
+      images.set(all.get(i).image, k * all.pixelsPerImage);
+    });
     return new ImageDataset(
       images,
       Uint8Array.from(idx, (i) => all.labels[i]!),
@@ -184,10 +186,12 @@ function currentModel(d: Data): Module {
 function showSummary(net: Module, input: number[]) {
   const s = summary(net, input);
   $('summary-caption').textContent =
-    `${form.model.value}, input [${input.join(', ')}] (NHWC): ${s.params.toLocaleString()} parameters, ${(s.flops / 1e6).toFixed(1)} MFLOPs per image`;
+    `${form.model.value}, input [${input.join(', ')}] (NHWC): ${s.params.toLocaleString()} ` +
+    `parameters, ${(s.flops / 1e6).toFixed(1)} MFLOPs per image`;
   const rows = s.layers.map(
     (l) =>
-      `<tr><td>${l.path}</td><td>${l.type}</td><td>[${l.outputShape.join(', ')}]</td><td>${l.params.toLocaleString()}</td><td>${(l.flops / 1e6).toFixed(2)} M</td></tr>`,
+      `<tr><td>${l.path}</td><td>${l.type}</td><td>[${l.outputShape.join(', ')}]</td>` +
+      `<td>${l.params.toLocaleString()}</td><td>${(l.flops / 1e6).toFixed(2)} M</td></tr>`,
   );
   $('summary').innerHTML =
     `<tr><th>Layer</th><th>Type</th><th>Output shape</th><th>Params</th><th>FLOPs</th></tr>${rows.join('')}`;
@@ -239,7 +243,9 @@ function keepState(state: TrainingState, net: Module) {
   // The optimizer's tensors are live: keep copies for a later resume, with the weights they belong to.
   forgetState();
   const weights = stateDict(net);
-  weights.forEach((t) => tf.keep(t));
+  weights.forEach((t) => {
+    tf.keep(t);
+  });
   lastState = { ...state, weights, optimizer: new Map([...state.optimizer].map(([k, t]) => [k, tf.keep(t.clone())])) };
 }
 
@@ -286,7 +292,8 @@ async function train(resume: boolean) {
           const batches = e.batches ?? trainLoader.length;
           ($('progress') as HTMLProgressElement).value = ((e.epoch - 1) * batches + e.batch) / (batches * epochs);
           $('progress-text').textContent =
-            `epoch ${e.epoch}/${epochs}, batch ${e.batch}/${batches} — loss ${e.loss.toFixed(4)} — ${e.imagesPerSec.toFixed(1)} images/s`;
+            `epoch ${e.epoch}/${epochs}, batch ${e.batch}/${batches} — ` +
+            `loss ${e.loss.toFixed(4)} — ${e.imagesPerSec.toFixed(1)} images/s`;
           showMemory();
           await tf.nextFrame(); // keep the page responsive between batches
         },
@@ -387,7 +394,8 @@ async function afterData() {
   await showGrid(data!);
   await resetCurves();
   setStatus(
-    `Ready: ${data!.name}, ${data!.train.length} training and ${data!.valid.length} validation images of ${data!.train.imageShape.join('x')}.`,
+    `Ready: ${data!.name}, ${data!.train.length} training and ` +
+      `${data!.valid.length} validation images of ${data!.train.imageShape.join('x')}.`,
     'ready',
   );
   setRunning(false);

@@ -37,7 +37,11 @@ function model(ref: string): Sequential {
   if (!built.has(ref)) built.set(ref, createModel(name, { ...options, inputSize }));
   return built.get(ref)!;
 }
-afterAll(() => built.forEach((m) => m.dispose()));
+afterAll(() =>
+  built.forEach((m) => {
+    m.dispose();
+  }),
+);
 
 describe.each(cases)('%s matches PyTorch', (ref) => {
   const expected = reference[ref]!;
@@ -117,7 +121,9 @@ describe('registry', () => {
     const first = (m: Sequential) => [...m.parameters()[0]!.dataSync().slice(0, 20)];
     expect(first(a)).toEqual(first(b));
     expect(first(a)).not.toEqual(first(c));
-    [a, b, c].forEach((m) => m.dispose());
+    [a, b, c].forEach((m) => {
+      m.dispose();
+    });
   });
 
   it('builds for one input channel and any class count', () => {

@@ -67,7 +67,9 @@ struct Conv {
   }
 };
 
-std::vector<int64_t> geometry(const Args &a, size_t from) { return std::vector<int64_t>(a.n.begin() + from, a.n.begin() + from + GEOMETRY); }
+std::vector<int64_t> geometry(const Args &a, size_t from) {
+  return std::vector<int64_t>(a.n.begin() + from, a.n.begin() + from + GEOMETRY);
+}
 
 // Weights in the layout a primitive chose, refreshed from (or written back to) the caller's HWIO array.
 struct Weights {

@@ -34,7 +34,7 @@ function skip(reason) {
   }
   rmSync(target, { force: true });
   rmSync(stamp, { force: true });
-  writeFileSync(skipped, reason + '\n');
+  writeFileSync(skipped, `${reason}\n`);
   const line = `${NAME}: not built: ${reason}; @convnets/backend uses its wasm kernels`;
   if (required) {
     console.error(`${line} (CONVNETS_NATIVE_REQUIRED=1)`);
@@ -106,5 +106,6 @@ renameSync(partial, target);
 writeFileSync(stamp, key);
 rmSync(skipped, { force: true });
 console.log(
-  `${NAME}: built build/convnets_native.node (${version(compiler)}${openmp[0] === '-fopenmp' ? ', OpenMP' : ', one thread for its own loops'})`,
+  `${NAME}: built build/convnets_native.node ` +
+    `(${version(compiler)}${openmp[0] === '-fopenmp' ? ', OpenMP' : ', one thread for its own loops'})`,
 );

@@ -95,7 +95,10 @@ export interface NativeKernels {
     bSize: number,
     swapped: number,
   ): void;
-  /** out = x surrounded by `value`: `geometry` is x's shape, the padding before and after, 6 numbers each (leading 1s and 0s for lower ranks). */
+  /**
+   * out = x surrounded by `value`: `geometry` is x's shape, the padding before and after, 6 numbers each
+   * (leading 1s and 0s for lower ranks).
+   */
   pad(heap: Float32Array, x: number, out: number, value: number, ...geometry: readonly number[]): void;
   /** One SGD-with-momentum step (PyTorch's), the same float operations as the trainer's ops. */
   sgdUpdate(

@@ -6,40 +6,47 @@ import { NATIVE_KERNELS, TRAINING_KERNELS } from './kernels/register.js';
 import { nativeMissing } from './test-utils/kernel-checks.js';
 
 describe('initBackend in Node', () => {
-  it("'auto' skips tfjs-node(-gpu) when absent, says why, and starts wasm with the training kernels (native ones where oneDNN runs)", async () => {
-    const info = await initBackend('auto');
-    const missing = nativeMissing();
-    expect(info.backend).toBe('wasm');
-    expect(info.name).toBe(missing ? 'wasm' : 'native');
-    expect(tf.getBackend()).toBe('wasm');
-    expect(info.skipped).toEqual([
-      {
-        backend: 'tensorflow',
-        reason:
-          '@tensorflow/tfjs-node-gpu is not installed (npm install @tensorflow/tfjs-node-gpu); @tensorflow/tfjs-node is not installed (npm install @tensorflow/tfjs-node)',
-      },
-      ...(missing ? [{ backend: 'native', reason: missing }] : []),
-    ]);
-    if (!missing)
-      expect(info.details.nativeKernels).toMatch(
-        new RegExp(`^oneDNN 2\\.\\d+\\.\\d+ \\(OpenMP\\): ${NATIVE_KERNELS.join(', ').replace(/[()+]/g, '\\$&')}$`),
+  it(
+    "'auto' skips tfjs-node(-gpu) when absent, says why, and starts " +
+      'wasm with the training kernels (native ones where oneDNN runs)',
+    async () => {
+      const info = await initBackend('auto');
+      const missing = nativeMissing();
+      expect(info.backend).toBe('wasm');
+      expect(info.name).toBe(missing ? 'wasm' : 'native');
+      expect(tf.getBackend()).toBe('wasm');
+      expect(info.skipped).toEqual([
+        {
+          backend: 'tensorflow',
+          reason:
+            '@tensorflow/tfjs-node-gpu is not installed (npm install @tensorflow/tfjs-node-gpu); ' +
+            '@tensorflow/tfjs-node is not installed (npm install @tensorflow/tfjs-node)',
+        },
+        ...(missing ? [{ backend: 'native', reason: missing }] : []),
+      ]);
+      if (!missing)
+        expect(info.details.nativeKernels).toMatch(
+          new RegExp(`^oneDNN 2\\.\\d+\\.\\d+ \\(OpenMP\\): ${NATIVE_KERNELS.join(', ').replace(/[()+]/g, '\\$&')}$`),
+        );
+      expect(info.details.simd).toBe(true);
+      // every core, through the threaded build (tfjs alone would run one thread under Node)
+      expect(info.details.threads).toBe(availableParallelism());
+      // convnets' kernels on every core; XNNPACK, for the rest, on one (its spinning pool thread slowed ours)
+      expect(info.details.convnetsKernels).toBe(
+        `convnets wasm SIMD, ${availableParallelism()} thread${availableParallelism() > 1 ? 's' : ''}`,
       );
-    expect(info.details.simd).toBe(true);
-    // every core, through the threaded build (tfjs alone would run one thread under Node)
-    expect(info.details.threads).toBe(availableParallelism());
-    // convnets' kernels on every core; XNNPACK, for the rest, on one (its spinning pool thread slowed ours)
-    expect(info.details.convnetsKernels).toBe(
-      `convnets wasm SIMD, ${availableParallelism()} thread${availableParallelism() > 1 ? 's' : ''}`,
-    );
-    expect(info.details.xnnpackThreads).toBe(1);
-    expect(info.details.threadedBuild).toBe(availableParallelism() > 1);
-    expect(info.trainingKernels).toEqual(TRAINING_KERNELS.wasm);
-    // gradients are registered: a convolution trains
-    const w = tf.variable(tf.ones([3, 3, 1, 1]));
-    const g = tf.grad((x) => tf.sum(tf.conv2d(tf.ones([1, 5, 5, 1]) as tf.Tensor4D, x as tf.Tensor4D, 1, 'valid')))(w);
-    expect(Array.from(g.dataSync())).toEqual(Array(9).fill(9));
-    tf.dispose([w, g]);
-  });
+      expect(info.details.xnnpackThreads).toBe(1);
+      expect(info.details.threadedBuild).toBe(availableParallelism() > 1);
+      expect(info.trainingKernels).toEqual(TRAINING_KERNELS.wasm);
+      // gradients are registered: a convolution trains
+      const w = tf.variable(tf.ones([3, 3, 1, 1]));
+      const g = tf.grad((x) => tf.sum(tf.conv2d(tf.ones([1, 5, 5, 1]) as tf.Tensor4D, x as tf.Tensor4D, 1, 'valid')))(
+        w,
+      );
+      expect(Array.from(g.dataSync())).toEqual(Array(9).fill(9));
+      tf.dispose([w, g]);
+    },
+  );
 
   it("'cpu' starts cpu with its faster filter gradient", async () => {
     const info = await initBackend('cpu');
@@ -81,11 +88,13 @@ describe('initBackend in Node', () => {
       'The Node.js native addon module (tfjs_binding.node) can not be found at path: /x/tfjs_binding.node.',
     );
     expect(describeImportFailure('@tensorflow/tfjs-node', noBinding)).toBe(
-      '@tensorflow/tfjs-node is installed but its native binding is missing (its install step downloads libtensorflow: reinstall it with network access)',
+      '@tensorflow/tfjs-node is installed but its native binding is missing (its ' +
+        'install step downloads libtensorflow: reinstall it with network access)',
     );
     const noCuda = new Error('libcudart.so.11.0: cannot open shared object file: No such file or directory');
     expect(describeImportFailure('@tensorflow/tfjs-node-gpu', noCuda)).toBe(
-      '@tensorflow/tfjs-node-gpu is installed but the CUDA/cuDNN libraries it needs are missing: libcudart.so.11.0: cannot open shared object file: No such file or directory',
+      '@tensorflow/tfjs-node-gpu is installed but the CUDA/cuDNN libraries it needs are ' +
+        'missing: libcudart.so.11.0: cannot open shared object file: No such file or directory',
     );
   });
 });

@@ -89,7 +89,10 @@ export function describeImportFailure(pkg: string, err: unknown): string {
     return `${pkg} is not installed (npm install ${pkg})`;
   }
   if (/tfjs_binding\.node/.test(message)) {
-    return `${pkg} is installed but its native binding is missing (its install step downloads libtensorflow: reinstall it with network access)`;
+    return (
+      `${pkg} is installed but its native binding is missing (its install ` +
+      `step downloads libtensorflow: reinstall it with network access)`
+    );
   }
   if (/libcud|libcublas|libcudnn|CUDA/i.test(message)) {
     return `${pkg} is installed but the CUDA/cuDNN libraries it needs are missing: ${message.split('\n')[0]}`;

@@ -93,26 +93,22 @@ describe('convolution gradients on wasm equal tfjs cpu (reference kernels)', () 
     const refW = await on(
       'cpu',
       () =>
-        tf
-          .engine()
-          .runKernel('Conv2DBackpropFilter', { x: t4(x), dy: t4(dy) }, {
-            ...attrs,
-            filterShape: [3, 3, 3, 4],
-            dataFormat: 'NHWC',
-            dimRoundingMode: undefined,
-          } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        tf.engine().runKernel('Conv2DBackpropFilter', { x: t4(x), dy: t4(dy) }, {
+          ...attrs,
+          filterShape: [3, 3, 3, 4],
+          dataFormat: 'NHWC',
+          dimRoundingMode: undefined,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor,
     );
     const refX = await on(
       'cpu',
       () =>
-        tf
-          .engine()
-          .runKernel('Conv2DBackpropInput', { dy: t4(dy), filter: t4(w) }, {
-            ...attrs,
-            inputShape: [2, 9, 8, 3],
-            dataFormat: 'NHWC',
-            dimRoundingMode: undefined,
-          } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        tf.engine().runKernel('Conv2DBackpropInput', { dy: t4(dy), filter: t4(w) }, {
+          ...attrs,
+          inputShape: [2, 9, 8, 3],
+          dataFormat: 'NHWC',
+          dimRoundingMode: undefined,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor,
     );
     expectClose(await on('wasm', fw), refW);
     expectClose(await on('wasm', fx), refX);

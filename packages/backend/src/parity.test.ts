@@ -21,7 +21,10 @@ const CLASSES = 10;
 
 function batch(inputSize: number) {
   let s = 12345;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+  const rand = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s / 2 ** 32) * 2 - 1;
+  };
   const x = Float32Array.from({ length: BATCH * inputSize * inputSize * 3 }, rand);
   const y = Int32Array.from({ length: BATCH }, (_, i) => (i * 3) % CLASSES);
   return { x, y };

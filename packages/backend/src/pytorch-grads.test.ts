@@ -1,8 +1,8 @@
 /**
  * A full net's train-mode gradients against PyTorch's: ResNet-18 at 64 px, batch 4, weights and input from a
  * hash both sides compute (tooling/pytorch/grad_fixtures.py), one forward/backward pass on wasm with our
- * training kernels (and on native, with the oneDNN ones). Gradients and BatchNorm running statistics come back in PyTorch's names and layouts
- * through stateDict, and are compared by sum, L2 norm and sampled elements.
+ * training kernels (and on native, with the oneDNN ones). Gradients and BatchNorm running statistics come
+ * back in PyTorch's names and layouts through stateDict, and are compared by sum, L2 norm and sampled elements.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';

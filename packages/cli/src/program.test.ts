@@ -60,7 +60,8 @@ describe('convnets summary', () => {
     expect(await cli('summary', 'vgg11', '--input-size', '16')).toMatchObject({
       code: 1,
       err: expect.stringContaining(
-        "vgg11: layer '4.4' (MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)) cannot take input [1, 1, 1, 512] (model input [1, 16, 16, 3])",
+        "vgg11: layer '4.4' (MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, " +
+          'ceil_mode=False)) cannot take input [1, 1, 1, 512] (model input [1, 16, 16, 3])',
       ),
     });
   });
@@ -519,7 +520,9 @@ describe('convnets train', () => {
           err: expect.stringContaining('mnist_googlenet.train.safetensors does not exist'),
         });
       } finally {
-        [a, b].forEach((d) => rmSync(d, { recursive: true, force: true }));
+        [a, b].forEach((d) => {
+          rmSync(d, { recursive: true, force: true });
+        });
       }
     },
     180_000,
@@ -588,7 +591,9 @@ syncBuiltinESMExports();
           expect(weights(dir).equals(weights(straight))).toBe(true);
         }
       } finally {
-        dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+        dirs.forEach((d) => {
+          rmSync(d, { recursive: true, force: true });
+        });
       }
     },
     120_000,

@@ -18,7 +18,11 @@ const tmp = () => {
   dirs.push(d);
   return d;
 };
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() =>
+  dirs.forEach((d) => {
+    rmSync(d, { recursive: true, force: true });
+  }),
+);
 
 /** n images whose pixel (n, y, x, c) is (n + 7y + 3x + 50c) mod 256, labels n mod 10. */
 function synthetic(n: number, offset = 0) {
@@ -224,7 +228,7 @@ describe.runIf(existsSync(shared))('the real CIFAR-10 JPEGs (shared/data), again
     const order = (split: 'train' | 'test', name: string) => {
       const [cls, file] = name.split('/');
       const k = CIFAR10_CLASSES.indexOf(cls as (typeof CIFAR10_CLASSES)[number]);
-      return splits[split].labels.findIndex((l) => l === k) + Number(file!.slice(0, 4));
+      return splits[split].labels.indexOf(k) + Number(file!.slice(0, 4));
     };
     const meanDiff = (a: number[], b: Uint8Array) => a.reduce((sum, v, i) => sum + Math.abs(v - b[i]!), 0) / a.length;
     for (const [name, pixels] of Object.entries(reference.samples)) {
@@ -238,9 +242,9 @@ describe.runIf(existsSync(shared))('the real CIFAR-10 JPEGs (shared/data), again
         expect(meanDiff(pixels, splits[split].get(other).image), `${name} vs image ${other}`).toBeGreaterThan(5 * own);
     }
     for (const split of ['train', 'test'] as const) {
-      splits[split]
-        .channelStats()
-        .mean.forEach((m, c) => expect(Math.abs(m - reference.mean[split]![c]!)).toBeLessThan(3e-3));
+      splits[split].channelStats().mean.forEach((m, c) => {
+        expect(Math.abs(m - reference.mean[split]![c]!)).toBeLessThan(3e-3);
+      });
     }
   });
 });

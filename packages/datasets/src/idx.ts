@@ -36,7 +36,8 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   if (bytes.length !== expected) {
     throw new DatasetError(
       file,
-      `${bytes.length < expected ? 'truncated' : 'trailing data'}: ${bytes.length} bytes, expected ${expected} for dimensions [${shape.join(', ')}]`,
+      `${bytes.length < expected ? 'truncated' : 'trailing data'}: ${bytes.length} ` +
+        `bytes, expected ${expected} for dimensions [${shape.join(', ')}]`,
       Math.min(bytes.length, expected),
     );
   }
@@ -49,7 +50,9 @@ export function encodeIdx({ shape, data }: IdxArray): Uint8Array {
   out[2] = UBYTE;
   out[3] = shape.length;
   const view = new DataView(out.buffer);
-  shape.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
+  shape.forEach((d, i) => {
+    view.setUint32(4 + 4 * i, d, false);
+  });
   out.set(data, 4 + 4 * shape.length);
   return out;
 }

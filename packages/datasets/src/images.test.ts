@@ -71,7 +71,11 @@ describe('decoding images', () => {
 
 describe('image folders', () => {
   const dirs: string[] = [];
-  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  afterAll(() =>
+    dirs.forEach((d) => {
+      rmSync(d, { recursive: true, force: true });
+    }),
+  );
   const image = (v: number) =>
     png(
       3,

@@ -56,7 +56,11 @@ describe('IDX sets from a directory', () => {
     dirs.push(d);
     return d;
   };
-  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  afterAll(() =>
+    dirs.forEach((d) => {
+      rmSync(d, { recursive: true, force: true });
+    }),
+  );
 
   it('reads plain and .gz files alike', async () => {
     for (const gz of [false, true]) {

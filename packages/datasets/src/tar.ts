@@ -80,7 +80,8 @@ export function readTar(bytes: Uint8Array, archive: string): TarEntry[] {
     if (dataStart + size > bytes.length) {
       throw new DatasetError(
         archive,
-        `entry ${JSON.stringify(field(header, 0, 100))} needs ${size} bytes but the archive ends after ${bytes.length - dataStart}: truncated`,
+        `entry ${JSON.stringify(field(header, 0, 100))} needs ${size} bytes ` +
+          `but the archive ends after ${bytes.length - dataStart}: truncated`,
         offset,
       );
     }

@@ -11,7 +11,9 @@ describe('BatchNorm2d', () => {
     const x = tf.tensor4d([1, 2, 3, 6], [1, 2, 2, 1]);
     const y = tf.tidy(() => bn.forward(x));
     const expected = [1, 2, 3, 6].map((v) => (v - 3) / Math.sqrt(3.5 + 1e-5));
-    y.dataSync().forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 6));
+    y.dataSync().forEach((v, i) => {
+      expect(v).toBeCloseTo(expected[i]!, 6);
+    });
     expect(bn.running_mean.dataSync()[0]).toBeCloseTo(0.9 * 0 + 0.1 * 3, 6);
     expect(bn.running_var.dataSync()[0]).toBeCloseTo(0.9 * 1 + 0.1 * (14 / 3), 6);
     expect(bn.num_batches_tracked.dataSync()[0]).toBe(1);
@@ -21,7 +23,9 @@ describe('BatchNorm2d', () => {
     const rm = 0.3;
     const rv = 0.9 + 1.4 / 3;
     const expectedEval = [1, 2, 3, 6].map((v) => (v - rm) / Math.sqrt(rv + 1e-5));
-    z.dataSync().forEach((v, i) => expect(v).toBeCloseTo(expectedEval[i]!, 5));
+    z.dataSync().forEach((v, i) => {
+      expect(v).toBeCloseTo(expectedEval[i]!, 5);
+    });
     expect(bn.num_batches_tracked.dataSync()[0]).toBe(1);
     tf.dispose([x, y, z]);
     bn.dispose();

@@ -1,5 +1,5 @@
 import '@tensorflow/tfjs-backend-cpu';
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { fans, kaimingNormal, xavierUniform } from './init.js';
 import { initWeights } from './init-weights.js';

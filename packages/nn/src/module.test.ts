@@ -101,7 +101,9 @@ describe('Module', () => {
     const c = withSeed(8, () => new Conv2d(2, 3, 3));
     expect([...a.weight.dataSync()]).toEqual([...b.weight.dataSync()]);
     expect([...a.weight.dataSync()]).not.toEqual([...c.weight.dataSync()]);
-    [a, b, c].forEach((m) => m.dispose());
+    [a, b, c].forEach((m) => {
+      m.dispose();
+    });
   });
 
   it('a forward pass in tidy leaves no tensors behind, in train and eval mode', () => {

@@ -180,7 +180,9 @@ describe('decodeSafetensors', () => {
           for (const { at, value } of edits) bytes[at] = value;
           try {
             const { tensors } = decodeSafetensors(bytes, 'fuzz');
-            tensors.forEach((t) => t.dispose());
+            tensors.forEach((t) => {
+              t.dispose();
+            });
           } catch (err) {
             expect(err).toBeInstanceOf(SafetensorsError);
           }

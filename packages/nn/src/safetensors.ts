@@ -19,7 +19,9 @@ export function encodeSafetensors(tensors: Map<string, tf.Tensor>, metadata: Rec
     } else if (t.dtype === 'int32') {
       const values = t.dataSync() as Int32Array;
       const wide = new BigInt64Array(values.length);
-      values.forEach((v, i) => (wide[i] = BigInt(v)));
+      values.forEach((v, i) => {
+        wide[i] = BigInt(v);
+      });
       bytes = new Uint8Array(wide.buffer);
       dtype = 'I64';
     } else {

@@ -11,7 +11,8 @@ export function confusionMatrixChart(
   if (k === 0) throw new PlotError('confusion matrix: no classes given');
   if (matrix.length !== k || matrix.some((row) => row.length !== k)) {
     throw new PlotError(
-      `confusion matrix: got ${matrix.length} rows of lengths [${matrix.map((r) => r.length).join(', ')}]: expected ${k} x ${k} for ${k} classes`,
+      `confusion matrix: got ${matrix.length} rows of lengths ` +
+        `[${matrix.map((r) => r.length).join(', ')}]: expected ${k} x ${k} for ${k} classes`,
     );
   }
   const cells = matrix.flatMap((row, t) =>

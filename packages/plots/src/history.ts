@@ -42,7 +42,8 @@ export function curvePoints(history: HistoryLike, metric: Metric): CurvePoint[] 
   if (train.length === 0) throw new PlotError(`${metric} chart: the history is empty: expected at least one epoch`);
   if (train.length !== valid.length) {
     throw new PlotError(
-      `${metric} chart: history.${KEYS[metric][0]} has ${train.length} epochs but history.${KEYS[metric][1]} has ${valid.length}: expected the same number`,
+      `${metric} chart: history.${KEYS[metric][0]} has ${train.length} epochs but ` +
+        `history.${KEYS[metric][1]} has ${valid.length}: expected the same number`,
     );
   }
   return [

@@ -210,7 +210,9 @@ export async function evaluate(model: Module, batches: Batches, { labelSmoothing
       if (confusion.length === 0) confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
       const truth = y.dataSync();
       const guess = predicted.dataSync();
-      truth.forEach((t, i) => confusion[t]![guess[i]!]!++);
+      truth.forEach((t, i) => {
+        confusion[t]![guess[i]!]!++;
+      });
       lossSum += loss.dataSync()[0]! * x.shape[0]!;
       seen += x.shape[0]!;
       tf.dispose([loss, predicted, x, y]);

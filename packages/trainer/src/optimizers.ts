@@ -45,7 +45,7 @@ export class Sgd implements Optimizer {
 
   step(params: tf.Variable[], grads: tf.Tensor[], lr: number): void {
     const fused = this.momentum && tf.getKernel(FUSED_SGD, tf.getBackend());
-    params.forEach((p, i) =>
+    params.forEach((p, i) => {
       tf.tidy(() => {
         const previous = this.buffers.get(i);
         if (fused && previous) {
@@ -66,8 +66,8 @@ export class Sgd implements Optimizer {
           g = this.nesterov ? tf.add(g, tf.mul(buf, this.momentum)) : buf;
         }
         p.assign(tf.sub(p, tf.mul(g, lr)));
-      }),
-    );
+      });
+    });
   }
 
   state(): Map<string, tf.Tensor> {
@@ -84,7 +84,9 @@ export class Sgd implements Optimizer {
   }
 
   dispose(): void {
-    this.buffers.forEach((v) => v.dispose());
+    this.buffers.forEach((v) => {
+      v.dispose();
+    });
     this.buffers.clear();
   }
 }
@@ -114,7 +116,7 @@ export class Adam implements Optimizer {
     const c1 = 1 - beta1 ** this.t;
     const c2 = 1 - beta2 ** this.t;
     const fused = tf.getKernel(FUSED_ADAM, tf.getBackend());
-    params.forEach((p, i) =>
+    params.forEach((p, i) => {
       tf.tidy(() => {
         if (fused) {
           const m = this.moment(this.m, i, p);
@@ -152,13 +154,16 @@ export class Adam implements Optimizer {
         const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
         const decayed = weightDecay && decoupled ? tf.mul(p, 1 - lr * weightDecay) : p;
         p.assign(tf.sub(decayed, tf.mul(update, lr)));
-      }),
-    );
+      });
+    });
   }
 
   private moment(store: Map<number, tf.Variable>, i: number, like: tf.Tensor): tf.Variable {
     let s = store.get(i);
-    if (!s) store.set(i, (s = tf.variable(tf.zerosLike(like), false)));
+    if (!s) {
+      s = tf.variable(tf.zerosLike(like), false);
+      store.set(i, s);
+    }
     return s;
   }
 
@@ -168,8 +173,12 @@ export class Adam implements Optimizer {
     this.stepTensor?.dispose();
     this.stepTensor = tf.scalar(this.t, 'int32');
     const out = new Map<string, tf.Tensor>([['step', this.stepTensor]]);
-    this.m.forEach((t, i) => out.set(`${i}.exp_avg`, t));
-    this.v.forEach((t, i) => out.set(`${i}.exp_avg_sq`, t));
+    this.m.forEach((t, i) => {
+      out.set(`${i}.exp_avg`, t);
+    });
+    this.v.forEach((t, i) => {
+      out.set(`${i}.exp_avg_sq`, t);
+    });
     return out;
   }
 
@@ -186,7 +195,9 @@ export class Adam implements Optimizer {
   dispose(): void {
     this.stepTensor?.dispose();
     this.stepTensor = null;
-    [...this.m.values(), ...this.v.values()].forEach((t) => t.dispose());
+    [...this.m.values(), ...this.v.values()].forEach((t) => {
+      t.dispose();
+    });
     this.m.clear();
     this.v.clear();
   }

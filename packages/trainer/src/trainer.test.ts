@@ -29,10 +29,14 @@ describe('optimizers follow the PyTorch update rules (computed by hand)', () => 
     const sgd = new Sgd({ momentum: 0.9, weightDecay: 0.01 });
     sgd.step([p], [g], 0.1);
     // g' = g + 0.01 p = [0.51, 0.48]; buf = g'; p -= 0.1 buf
-    values(p).forEach((v, i) => expect(v).toBeCloseTo([0.949, -2.048][i]!, 6));
+    values(p).forEach((v, i) => {
+      expect(v).toBeCloseTo([0.949, -2.048][i]!, 6);
+    });
     sgd.step([p], [g], 0.1);
     // g' = [0.50949, 0.47952]; buf = 0.9 [0.51, 0.48] + g' = [0.96849, 0.91152]
-    values(p).forEach((v, i) => expect(v).toBeCloseTo([0.852151, -2.139152][i]!, 6));
+    values(p).forEach((v, i) => {
+      expect(v).toBeCloseTo([0.852151, -2.139152][i]!, 6);
+    });
     sgd.dispose();
   });
 
@@ -48,7 +52,9 @@ describe('optimizers follow the PyTorch update rules (computed by hand)', () => 
   it("Adam's first step moves each weight by lr in the gradient's sign; AdamW decays the weight", () => {
     const p = tf.variable(tf.tensor1d([1, 1]));
     new Adam().step([p], [tf.tensor1d([0.3, -4])], 0.01);
-    values(p).forEach((v, i) => expect(v).toBeCloseTo([0.99, 1.01][i]!, 6));
+    values(p).forEach((v, i) => {
+      expect(v).toBeCloseTo([0.99, 1.01][i]!, 6);
+    });
     const q = tf.variable(tf.tensor1d([2]));
     new Adam({ weightDecay: 0.1, decoupled: true }).step([q], [tf.tensor1d([1])], 0.01);
     expect(values(q)[0]).toBeCloseTo(2 * (1 - 0.001) - 0.01, 6);
@@ -220,6 +226,8 @@ describe('resume', () => {
     )) {
       expect(Array.from(b.dataSync()), name).toEqual(Array.from(a.dataSync()));
     }
-    [straight, first, resumed].forEach((m) => m.dispose());
+    [straight, first, resumed].forEach((m) => {
+      m.dispose();
+    });
   });
 });

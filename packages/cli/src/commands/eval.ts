@@ -75,7 +75,8 @@ export function evalCommand(io: Io): Command {
         return io.out(JSON.stringify({ model: flags.model, dataset: flags.dataset, images: set.length, ...result }));
       io.out(
         [
-          `${flags.model} on ${flags.dataset} test (${set.length} images): loss ${result.loss.toFixed(4)}, accuracy ${(result.accuracy * 100).toFixed(2)}%`,
+          `${flags.model} on ${flags.dataset} test (${set.length} images): loss ` +
+            `${result.loss.toFixed(4)}, accuracy ${(result.accuracy * 100).toFixed(2)}%`,
           ...result.perClassAccuracy.map((a, i) => `  ${test.classes[i]!.padEnd(12)} ${(a * 100).toFixed(2)}%`),
         ].join('\n'),
       );

@@ -60,10 +60,11 @@ export function predictCommand(io: Io): Command {
       const { tensors } = await readSafetensors(flags.input, '--input');
       const input = tensors.get('input');
       const expected = `[N, ${flags.inChannels}, H, W]`;
-      if (!input || input.rank !== 4 || input.shape[1] !== flags.inChannels || input.dtype !== 'float32') {
+      if (input?.rank !== 4 || input.shape[1] !== flags.inChannels || input.dtype !== 'float32') {
         tf.dispose([...tensors.values()]);
         throw new Error(
-          `--input: ${flags.input} must hold a float32 tensor 'input' of shape ${expected} (NCHW), got ${input ? `${input.dtype} [${input.shape.join(', ')}]` : 'no tensor named input'}`,
+          `--input: ${flags.input} must hold a float32 tensor 'input' of shape ${expected} (NCHW), ` +
+            `got ${input ? `${input.dtype} [${input.shape.join(', ')}]` : 'no tensor named input'}`,
         );
       }
       const logits = tf.tidy(() => model.forward(tf.transpose(input, [0, 2, 3, 1]))); // NCHW -> NHWC at the edge

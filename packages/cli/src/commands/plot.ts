@@ -76,7 +76,8 @@ export function plotCommand(io: Io): Command {
 
   const samples = new Command('samples')
     .description(
-      "draw a grid of shuffled samples titled with their classes (the notebook's 6 x 10 figure); --channels K: sample K's channels as value heatmaps",
+      "draw a grid of shuffled samples titled with their classes (the notebook's " +
+        "6 x 10 figure); --channels K: sample K's channels as value heatmaps",
     )
     .addOption(datasetOption())
     .option('--root <path>', DATASET_ROOT_HELP)

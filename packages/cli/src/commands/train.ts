@@ -115,7 +115,8 @@ async function loadCheckpoint(
     const differs = RUN_IDENTITY.filter((k) => JSON.stringify(meta.run[k]) !== JSON.stringify(run[k]));
     if (differs.length) {
       throw new Error(
-        `--resume: the checkpoint was made with different ${differs.map((k) => `${k} (${JSON.stringify(meta.run[k])}, now ${JSON.stringify(run[k])})`).join(', ')}`,
+        `--resume: the checkpoint was made with different ` +
+          `${differs.map((k) => `${k} (${JSON.stringify(meta.run[k])}, now ${JSON.stringify(run[k])})`).join(', ')}`,
       );
     }
     loadStateDict(model, weights);
@@ -142,7 +143,10 @@ export async function writeAtomically(file: string, data: Uint8Array | string): 
 
 /** The notebook's per-epoch line. */
 function epochLine(e: EpochEvent): string {
-  return `Epoch -> ${e.epoch} \t train_loss -> ${e.trainLoss} \t\t\t train_acc -> ${e.trainAcc} \n==========\t valid_loss -> ${e.validLoss} \t\t\t valid_acc -> ${e.validAcc}`;
+  return (
+    `Epoch -> ${e.epoch} \t train_loss -> ${e.trainLoss} \t\t\t train_acc -> ${e.trainAcc} ` +
+    `\n==========\t valid_loss -> ${e.validLoss} \t\t\t valid_acc -> ${e.validAcc}`
+  );
 }
 
 /** A progress bar on a terminal; elsewhere a line every tenth of an epoch. */
@@ -153,7 +157,9 @@ function progress(io: Io, interactive: boolean) {
     const total = batches ?? 0;
     const fraction = total ? batch / total : 0;
     const eta = total && fraction > 0 ? ((Date.now() - started) / 1000 / fraction) * (1 - fraction) : 0;
-    const text = `epoch ${epoch} [${'#'.repeat(Math.round(fraction * 30)).padEnd(30, '.')}] ${batch}/${total} loss ${runningLoss.toFixed(4)} ${imagesPerSec.toFixed(0)} img/s ETA ${eta.toFixed(0)}s`;
+    const text =
+      `epoch ${epoch} [${'#'.repeat(Math.round(fraction * 30)).padEnd(30, '.')}] ${batch}/${total} ` +
+      `loss ${runningLoss.toFixed(4)} ${imagesPerSec.toFixed(0)} img/s ETA ${eta.toFixed(0)}s`;
     if (interactive) process.stderr.write(`\r${text}`);
     else if (total && (batch === total || batch % Math.max(1, Math.floor(total / 10)) === 0)) io.err(text);
   };
@@ -219,7 +225,8 @@ export function trainCommand(io: Io): Command {
           ? new Adam({ weightDecay: flags.weightDecay })
           : new Sgd({ momentum: flags.momentum, weightDecay: flags.weightDecay });
       io.err(
-        `training ${flags.model} on ${flags.dataset} (${trainSet.length} train / ${validSet.length} test images at ${inputSize}x${inputSize}), ${flags.epochs} epoch(s)`,
+        `training ${flags.model} on ${flags.dataset} (${trainSet.length} train / ` +
+          `${validSet.length} test images at ${inputSize}x${inputSize}), ${flags.epochs} epoch(s)`,
       );
       const interactive = Boolean(process.stderr.isTTY);
       await mkdir(flags.out, { recursive: true });
@@ -250,7 +257,8 @@ export function trainCommand(io: Io): Command {
       if (resume) tf.dispose([...resume.optimizer.values()]);
       const final = await evaluate(model, validLoader);
       io.out(
-        `test accuracy ${(final.accuracy * 100).toFixed(2)}% (loss ${final.loss.toFixed(4)}); per class: ${final.perClassAccuracy.map((a, i) => `${train.classes[i]} ${(a * 100).toFixed(1)}%`).join(', ')}`,
+        `test accuracy ${(final.accuracy * 100).toFixed(2)}% (loss ${final.loss.toFixed(4)}); per class: ` +
+          `${final.perClassAccuracy.map((a, i) => `${train.classes[i]} ${(a * 100).toFixed(1)}%`).join(', ')}`,
       );
 
       // Every trained epoch wrote its weights and curves. A run resumed with nothing left to train (after a crash
@@ -264,10 +272,26 @@ export function trainCommand(io: Io): Command {
       }
       await writeAtomically(
         path.join(flags.out, 'history.json'),
-        `${JSON.stringify({ model: flags.model, dataset: flags.dataset, backend: info.name, ...history, test: { loss: final.loss, accuracy: final.accuracy, perClassAccuracy: final.perClassAccuracy, confusion: final.confusion } }, null, 2)}\n`,
+        `${JSON.stringify(
+          {
+            model: flags.model,
+            dataset: flags.dataset,
+            backend: info.name,
+            ...history,
+            test: {
+              loss: final.loss,
+              accuracy: final.accuracy,
+              perClassAccuracy: final.perClassAccuracy,
+              confusion: final.confusion,
+            },
+          },
+          null,
+          2,
+        )}\n`,
       );
       io.err(
-        `wrote ${base}.safetensors, ${path.join(flags.out, 'history.json')} and the curves ${['accuracy', 'loss'].map((n) => path.join(flags.out, `${n}.svg|png`)).join(', ')}`,
+        `wrote ${base}.safetensors, ${path.join(flags.out, 'history.json')} and the curves ` +
+          `${['accuracy', 'loss'].map((n) => path.join(flags.out, `${n}.svg|png`)).join(', ')}`,
       );
       optimizer.dispose();
       model.dispose();

@@ -89,7 +89,10 @@ export class BatchNorm2d extends Module {
   }
 
   protected override extraRepr(): string {
-    return `${this.numFeatures}, eps=${pyFloat(this.eps)}, momentum=${this.momentum}, affine=${this.weight ? 'True' : 'False'}, track_running_stats=True`;
+    return (
+      `${this.numFeatures}, eps=${pyFloat(this.eps)}, momentum=${this.momentum}, ` +
+      `affine=${this.weight ? 'True' : 'False'}, track_running_stats=True`
+    );
   }
 }
 

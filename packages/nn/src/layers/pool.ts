@@ -72,7 +72,10 @@ export class MaxPool2d extends Pool2d {
 
   protected override extraRepr(): string {
     const s = (p: [number, number]) => (p[0] === p[1] ? String(p[0]) : tuple(p));
-    return `kernel_size=${s(this.kernelSize)}, stride=${s(this.stride)}, padding=${s(this.padding)}, dilation=1, ceil_mode=${this.ceilMode ? 'True' : 'False'}`;
+    return (
+      `kernel_size=${s(this.kernelSize)}, stride=${s(this.stride)}, ` +
+      `padding=${s(this.padding)}, dilation=1, ceil_mode=${this.ceilMode ? 'True' : 'False'}`
+    );
   }
 }
 

@@ -175,20 +175,25 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
       await expectLikeCpu(() => op(operand([...sa], 3), operand([...sb], 4)), 1e-7);
   });
 
-  it("relu and its gradient (step), with NaN, -0 and infinities, give exactly cpu's values; int32 arithmetic keeps tfjs kernels", async () => {
-    const special = Float32Array.from([...a.slice(0, 1000), NaN, -0, 0, Infinity, -Infinity]);
-    for (const f of [() => tf.relu(tf.tensor1d(special)), () => tf.step(tf.tensor1d(special))]) {
-      expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
-    }
-    await expectLikeCpu(
-      () => tf.grad((t) => tf.sum(tf.mul(tf.relu(t), tf.tensor4d(b, [16, 7, 7, 64]))))(tf.tensor4d(a, [16, 7, 7, 64])),
-      1e-7,
-    );
-    const ints = await on('wasm', () =>
-      tf.cast(tf.add(tf.tensor1d([1, 2], 'int32'), tf.tensor1d([3, 4], 'int32')), 'float32'),
-    );
-    expect(Array.from(ints.values)).toEqual([4, 6]);
-  });
+  it(
+    'relu and its gradient (step), with NaN, -0 and infinities, ' +
+      "give exactly cpu's values; int32 arithmetic keeps tfjs kernels",
+    async () => {
+      const special = Float32Array.from([...a.slice(0, 1000), NaN, -0, 0, Infinity, -Infinity]);
+      for (const f of [() => tf.relu(tf.tensor1d(special)), () => tf.step(tf.tensor1d(special))]) {
+        expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
+      }
+      await expectLikeCpu(
+        () =>
+          tf.grad((t) => tf.sum(tf.mul(tf.relu(t), tf.tensor4d(b, [16, 7, 7, 64]))))(tf.tensor4d(a, [16, 7, 7, 64])),
+        1e-7,
+      );
+      const ints = await on('wasm', () =>
+        tf.cast(tf.add(tf.tensor1d([1, 2], 'int32'), tf.tensor1d([3, 4], 'int32')), 'float32'),
+      );
+      expect(Array.from(ints.values)).toEqual([4, 6]);
+    },
+  );
 
   it.each([
     [

@@ -15,7 +15,6 @@ import {
   maxPoolCases,
   maxPoolGradFunction,
   on,
-  padding,
   transposes,
   underTape,
   values,
