@@ -266,8 +266,9 @@ async function train(resume: boolean) {
     }
     const size = d.train.imageShape[0];
     const limit = Math.min(Number(form.limit.value) || d.train.length, d.train.length);
-    const trainSet = d.train.head(limit);
-    const validSet = d.valid.head(Number(params.get('valid')) || 1000);
+    // Class-balanced subsets (seed 0), so a small limit still holds every class.
+    const trainSet = d.train.sample(limit, 0);
+    const validSet = d.valid.sample(Number(params.get('valid')) || 1000, 0);
     const batchSize = Number(form.batch.value) || 64;
     const epochs = Number(form.epochs.value) || 1;
     const transform = transformFor(d.train, size);

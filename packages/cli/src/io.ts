@@ -27,3 +27,8 @@ export function nonNegativeInt(value: string): number {
     throw new InvalidArgumentError('Expected a non-negative integer.');
   return n;
 }
+
+/** A fraction as a percentage; '-' where it is undefined (a class with no images in the evaluated set). */
+export function percent(fraction: number, digits: number): string {
+  return Number.isFinite(fraction) ? `${(fraction * 100).toFixed(digits)}%` : '-';
+}

@@ -3,6 +3,7 @@
  * enough for MNIST and CIFAR-10 (47 MB and 150 MB), and what the DataLoader batches from.
  */
 import { DatasetError } from './errors.js';
+import { generator, permutation } from './random.js';
 
 export interface Sample {
   /** [H, W, C] uint8 pixels. */
@@ -64,6 +65,29 @@ export class ImageDataset {
       this.classes,
       this.source,
     );
+  }
+
+  /**
+   * `count` images chosen by `seed`, as evenly over the classes as they allow: the classes take turns, each
+   * giving its next image in a seeded shuffle. Unlike `head`, representative of a class-sorted source (an
+   * image folder); the same seed gives the same subset, in the source's order. A copy.
+   */
+  sample(count: number, seed: number): ImageDataset {
+    const k = Math.min(count, this.length);
+    const byClass = this.classes.map((): number[] => []);
+    for (const i of permutation(this.length, generator(seed))) byClass[this.labels[i]!]!.push(i);
+    const chosen: number[] = [];
+    for (let turn = 0; chosen.length < k; turn++) {
+      for (const members of byClass) if (turn < members.length && chosen.length < k) chosen.push(members[turn]!);
+    }
+    chosen.sort((a, b) => a - b);
+    const n = this.pixelsPerImage;
+    const images = new Uint8Array(k * n);
+    chosen.forEach((from, to) => {
+      images.set(this.images.subarray(from * n, (from + 1) * n), to * n);
+    });
+    const labels = Uint8Array.from(chosen, (i) => this.labels[i]!);
+    return new ImageDataset(images, labels, this.imageShape, this.classes, this.source);
   }
 
   /** Per-channel mean and standard deviation of the pixels scaled to [0, 1] (what Normalize wants). */

@@ -9,7 +9,7 @@ import { confusionMatrixChart } from '@convnets/plots';
 import { writeChart } from '@convnets/plots/node';
 import { evaluate } from '@convnets/trainer';
 import { Command, Option } from 'commander';
-import { positiveInt, type Io } from '../io.js';
+import { percent, positiveInt, type Io } from '../io.js';
 import { DATASET_DOWNLOAD_HELP, DATASET_ROOT_HELP, datasetOption, loadDataset, type DatasetName } from './data.js';
 
 interface EvalFlags {
@@ -36,7 +36,7 @@ export function evalCommand(io: Io): Command {
     .option('--download', DATASET_DOWNLOAD_HELP)
     .option('--image-size <n>', "input size the weights were trained at (default: the dataset's own size)", positiveInt)
     .option('--batch-size <n>', 'images per batch', positiveInt, 500)
-    .option('--limit <n>', 'use only the first n test images', positiveInt)
+    .option('--limit <n>', 'evaluate n test images, a class-balanced subset (seed 0)', positiveInt)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_NAMES).default('auto'))
     .option('--json', 'print one JSON object')
     .option('--out <dir>', "where to write confusion.svg and confusion.png (default: the checkpoint's folder)")
@@ -57,7 +57,7 @@ export function evalCommand(io: Io): Command {
       }
       const { mean, std } = train.channelStats();
       const transform = compose(toTensor(), resize(inputSize), normalize(mean, std)); // resize is a no-op at the native size
-      const set = flags.limit ? test.head(flags.limit) : test;
+      const set = flags.limit ? test.sample(flags.limit, 0) : test;
       const result = await evaluate(model, new DataLoader(set, { batchSize: flags.batchSize, transform }));
       model.dispose();
       const out = flags.out ?? path.dirname(flags.checkpoint);
@@ -77,7 +77,7 @@ export function evalCommand(io: Io): Command {
         [
           `${flags.model} on ${flags.dataset} test (${set.length} images): loss ` +
             `${result.loss.toFixed(4)}, accuracy ${(result.accuracy * 100).toFixed(2)}%`,
-          ...result.perClassAccuracy.map((a, i) => `  ${test.classes[i]!.padEnd(12)} ${(a * 100).toFixed(2)}%`),
+          ...result.perClassAccuracy.map((a, i) => `  ${test.classes[i]!.padEnd(12)} ${percent(a, 2)}`),
         ].join('\n'),
       );
     });

@@ -18,7 +18,7 @@ import {
   type TrainingState,
 } from '@convnets/trainer';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { nonNegativeInt, positiveInt, type Io } from '../io.js';
+import { nonNegativeInt, percent, positiveInt, type Io } from '../io.js';
 import { writeCurves } from './plot.js';
 import { DATASET_DOWNLOAD_HELP, DATASET_ROOT_HELP, datasetOption, loadDataset, type DatasetName } from './data.js';
 
@@ -190,8 +190,8 @@ export function trainCommand(io: Io): Command {
     .option('--image-size <n>', "resize images to n x n (default: the dataset's own size)", positiveInt)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_NAMES).default('auto'))
     .option('--seed <n>', 'seed of the weights, shuffles and dropout', nonNegativeInt, 0)
-    .option('--limit-train <n>', 'use only the first n training images', positiveInt)
-    .option('--limit-valid <n>', 'use only the first n test images', positiveInt)
+    .option('--limit-train <n>', 'train on n images, a class-balanced subset chosen by --seed', positiveInt)
+    .option('--limit-valid <n>', 'test on n images, a class-balanced subset chosen by --seed', positiveInt)
     .option('--out <dir>', 'output folder', 'result')
     .option('--resume', 'continue the run whose checkpoint is in --out (same options; --epochs is the new total)')
     .action(async (flags: TrainFlags) => {
@@ -200,8 +200,8 @@ export function trainCommand(io: Io): Command {
       const native = info.skipped.find((s) => s.backend === 'native');
       if (native) io.err(`(no native kernels: ${native.reason})`);
       const { train, test } = await loadDataset(flags.dataset, flags);
-      const trainSet: ImageDataset = flags.limitTrain ? train.head(flags.limitTrain) : train;
-      const validSet: ImageDataset = flags.limitValid ? test.head(flags.limitValid) : test;
+      const trainSet: ImageDataset = flags.limitTrain ? train.sample(flags.limitTrain, flags.seed) : train;
+      const validSet: ImageDataset = flags.limitValid ? test.sample(flags.limitValid, flags.seed) : test;
       const [h, , channels] = train.imageShape;
       const inputSize = flags.imageSize ?? h;
       // Normalise with the training set's own statistics (MNIST: 0.1307, 0.3081).
@@ -258,7 +258,7 @@ export function trainCommand(io: Io): Command {
       const final = await evaluate(model, validLoader);
       io.out(
         `test accuracy ${(final.accuracy * 100).toFixed(2)}% (loss ${final.loss.toFixed(4)}); per class: ` +
-          `${final.perClassAccuracy.map((a, i) => `${train.classes[i]} ${(a * 100).toFixed(1)}%`).join(', ')}`,
+          `${final.perClassAccuracy.map((a, i) => `${train.classes[i]} ${percent(a, 1)}`).join(', ')}`,
       );
 
       // Every trained epoch wrote its weights and curves. A run resumed with nothing left to train (after a crash
