@@ -1,8 +1,9 @@
 /**
  * tfjs kernels on the optional oneDNN addon (@convnets/backend-native): convolutions (forward, input and
- * filter gradients), batched matmuls and train-mode batch norm, computed natively on tfjs-wasm's heap in
- * place (operands are byte offsets into it). Each returns null where it does not apply, so the caller
- * falls back to convnets' wasm kernels.
+ * filter gradients), batched matmuls, batch norm, pool gradients, elementwise ops, padding, concatenation
+ * and split, and the SGD update, computed natively on tfjs-wasm's heap in place (operands are byte offsets
+ * into it). Each returns null where it does not apply, so the caller falls back to convnets' wasm kernels
+ * or tfjs's own.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { matMulDims } from '../geometry.js';
@@ -24,6 +25,7 @@ function withHeap(
   const addresses = tensors.map((t) => k.address(t));
   f(k.heap(), ...addresses);
 }
+
 const sizeOf = (shape: readonly number[]) => shape.reduce((p, q) => p * q, 1);
 
 /** The addon's 17-number convolution geometry, or null for layouts it does not take (NCHW, empty tensors). */
