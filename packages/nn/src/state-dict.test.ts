@@ -68,7 +68,10 @@ describe('stateDict / loadStateDict', () => {
     expect(error!.missing).toEqual(['1.running_var']);
     expect(error!.unexpected).toEqual(['9.weight']);
     expect(error!.mismatched).toEqual(['3.weight: expected [5, 12], got [12, 5]']);
-    expect(error!.message).toContain('missing: 1.running_var | unexpected: 9.weight | shape mismatch: 3.weight');
+    expect(error!.message).toBe(`loadStateDict (Sequential): ${error!.summary}`);
+    expect(error!.summary).toMatch(
+      /^\d+ of \d+ names found; missing: 1\.running_var; unexpected: 9\.weight; shape mismatch: 3\.weight: expected \[5, 12\]/,
+    );
     expect([...(m[0] as Conv2d).weight.dataSync()]).toEqual(before);
 
     sd.set('3.weight', wrong);

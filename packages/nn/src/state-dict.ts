@@ -44,13 +44,20 @@ export interface LoadStateDictResult {
 export class StateDictError extends Error {
   override name = 'StateDictError';
   constructor(
-    message: string,
+    /** What went wrong, in counts and the first few names (the full lists are the fields below). */
+    readonly summary: string,
+    model: string,
     readonly missing: string[],
     readonly unexpected: string[],
     readonly mismatched: string[],
   ) {
-    super(message);
+    super(`loadStateDict (${model}): ${summary}`);
   }
+}
+
+/** "3 (first: a, b, c)", or all of them where there are few. */
+function some(names: string[]): string {
+  return names.length <= 3 ? names.join(', ') : `${names.length} (first: ${names.slice(0, 3).join(', ')})`;
 }
 
 /**
@@ -77,16 +84,12 @@ export function loadStateDict(
   }
   if (mismatched.length > 0 || (strict && (missing.length > 0 || unexpected.length > 0))) {
     const parts = [
-      missing.length ? `missing: ${missing.join(', ')}` : '',
-      unexpected.length ? `unexpected: ${unexpected.join(', ')}` : '',
-      mismatched.length ? `shape mismatch: ${mismatched.join('; ')}` : '',
+      `${expected.length - missing.length} of ${expected.length} names found`,
+      missing.length ? `missing: ${some(missing)}` : '',
+      unexpected.length ? `unexpected: ${some(unexpected)}` : '',
+      mismatched.length ? `shape mismatch: ${some(mismatched)}` : '',
     ].filter(Boolean);
-    throw new StateDictError(
-      `loadStateDict (${model.typeName}): ${parts.join(' | ')}`,
-      missing,
-      unexpected,
-      mismatched,
-    );
+    throw new StateDictError(parts.join('; '), model.typeName, missing, unexpected, mismatched);
   }
   for (const [name, v, layout] of expected) {
     const t = given.get(name);

@@ -1,7 +1,12 @@
-/** Node-only: charts to PNG (SVG rasterised by resvg with the system's fonts) and to files, written atomically. */
+/**
+ * Node-only: charts to PNG (SVG rasterised by resvg with the system's fonts) and to files, written atomically
+ * (`writeAtomically`, which the CLI's checkpoints use too).
+ */
 import { Resvg } from '@resvg/resvg-js';
-import { rename, writeFile } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
+import path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
+import { accuracyChart, type HistoryLike, lossChart } from './history.js';
 import { renderSvg } from './render.js';
 
 /** The chart as PNG bytes; `scale` 2 gives a sharp image on high-density screens. */
@@ -15,10 +20,28 @@ export async function renderPng(spec: TopLevelSpec, { scale = 2 }: { scale?: num
   return new Uint8Array(png.render().asPng());
 }
 
-async function writeAtomically(file: string, data: string | Uint8Array): Promise<void> {
+/**
+ * Writes `data` to `file` so that neither a crash nor a power cut leaves a partial file: into a temporary file
+ * beside it, flushed to disk, renamed over the target, then the folder flushed so the rename itself lasts.
+ */
+export async function writeAtomically(file: string, data: string | Uint8Array): Promise<void> {
   const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, data);
+  const handle = await open(temp, 'w');
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
   await rename(temp, file);
+  const folder = await open(path.dirname(file), 'r');
+  try {
+    await folder.sync();
+  } catch {
+    // some platforms cannot flush a folder; the file itself is whole either way
+  } finally {
+    await folder.close();
+  }
 }
 
 /** Writes `base.svg` and/or `base.png`; returns the paths written. */
@@ -34,4 +57,16 @@ export async function writeChart(
     written.push(file);
   }
   return written;
+}
+
+/** Writes the `accuracy` and `loss` charts of a training history into `folder`; returns the files written. */
+export async function writeCurves(
+  folder: string,
+  history: HistoryLike,
+  formats: readonly ('svg' | 'png')[] = ['svg', 'png'],
+): Promise<string[]> {
+  return [
+    ...(await writeChart(accuracyChart(history), path.join(folder, 'accuracy'), formats)),
+    ...(await writeChart(lossChart(history), path.join(folder, 'loss'), formats)),
+  ];
 }

@@ -1,15 +1,15 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { createModel, listModels } from '@convnets/architectures';
 import { BACKEND_NAMES, initBackend, type BackendRequest } from '@convnets/backend';
 import { DataLoader, compose, normalize, resize, toTensor } from '@convnets/datasets';
-import { decodeSafetensors, loadStateDict } from '@convnets/nn';
+import { decodeSafetensors } from '@convnets/nn';
 import { confusionMatrixChart } from '@convnets/plots';
 import { writeChart } from '@convnets/plots/node';
 import { evaluate } from '@convnets/trainer';
 import { Command, Option } from 'commander';
 import { percent, positiveInt, type Io } from '../io.js';
+import { loadWeights } from '../weights.js';
 import { DATASET_DOWNLOAD_HELP, DATASET_ROOT_HELP, datasetOption, loadDataset, type DatasetName } from './data.js';
 
 interface EvalFlags {
@@ -50,11 +50,7 @@ export function evalCommand(io: Io): Command {
       const [h, , channels] = test.imageShape;
       const inputSize = flags.imageSize ?? h;
       const model = createModel(flags.model, { inChannels: channels, numClasses: test.classes.length, inputSize });
-      try {
-        loadStateDict(model, tensors);
-      } finally {
-        tf.dispose([...tensors.values()]);
-      }
+      loadWeights(model, tensors, flags.checkpoint, flags.model);
       const { mean, std } = train.channelStats();
       const transform = compose(toTensor(), resize(inputSize), normalize(mean, std)); // resize is a no-op at the native size
       const set = flags.limit ? test.sample(flags.limit, 0) : test;

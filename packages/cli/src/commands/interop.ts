@@ -3,10 +3,11 @@ import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import { createModel, getModelInfo, listModels } from '@convnets/architectures';
 import { BACKEND_NAMES, initBackend, type BackendRequest } from '@convnets/backend';
-import { decodeSafetensors, encodeSafetensors, loadStateDict, stateDict, type Module } from '@convnets/nn';
+import { decodeSafetensors, encodeSafetensors, stateDict, type Module } from '@convnets/nn';
 import { Command, Option } from 'commander';
 import { positiveInt, type Io } from '../io.js';
-import { writeAtomically } from './train.js';
+import { loadWeights } from '../weights.js';
+import { writeAtomically } from '@convnets/plots/node';
 
 async function readSafetensors(file: string, flag: string) {
   const bytes = await readFile(file).catch(() => {
@@ -32,11 +33,7 @@ async function loadNet(flags: NetFlags, weightsFile: string, flag: string): Prom
     inChannels: flags.inChannels,
     numClasses: flags.numClasses,
   });
-  try {
-    loadStateDict(model, tensors);
-  } finally {
-    tf.dispose([...tensors.values()]);
-  }
+  loadWeights(model, tensors, weightsFile, flags.model);
   return model.eval();
 }
 

@@ -1,8 +1,8 @@
 /** `convnets plot`: the notebook's pictures as SVG/PNG files (training curves, sample grid, channel heatmap). */
 import { initBackend } from '@convnets/backend';
 import { DataLoader, toTensor } from '@convnets/datasets';
-import { accuracyChart, channelHeatmapChart, imageGridChart, lossChart, type HistoryLike } from '@convnets/plots';
-import { writeChart } from '@convnets/plots/node';
+import { channelHeatmapChart, imageGridChart, type HistoryLike } from '@convnets/plots';
+import { writeChart, writeCurves } from '@convnets/plots/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -24,18 +24,6 @@ const formatOption = () =>
   new Option('--format <list>', 'file formats: svg, png or svg,png')
     .argParser(formats)
     .default(['svg', 'png'], 'svg,png');
-
-/** Writes `accuracy` and `loss` charts of a history into `dir`; returns the files. */
-export async function writeCurves(
-  dir: string,
-  history: HistoryLike,
-  fileFormats: readonly Format[] = ['svg', 'png'],
-): Promise<string[]> {
-  return [
-    ...(await writeChart(accuracyChart(history), path.join(dir, 'accuracy'), fileFormats)),
-    ...(await writeChart(lossChart(history), path.join(dir, 'loss'), fileFormats)),
-  ];
-}
 
 interface SamplesFlags {
   dataset: DatasetName;

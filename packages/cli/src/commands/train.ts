@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { createModel, listModels } from '@convnets/architectures';
@@ -19,7 +19,7 @@ import {
 } from '@convnets/trainer';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { nonNegativeInt, percent, positiveInt, type Io } from '../io.js';
-import { writeCurves } from './plot.js';
+import { writeAtomically, writeCurves } from '@convnets/plots/node';
 import { DATASET_DOWNLOAD_HELP, DATASET_ROOT_HELP, datasetOption, loadDataset, type DatasetName } from './data.js';
 
 interface TrainFlags {
@@ -132,13 +132,6 @@ function nonNegative(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('Expected a non-negative number.');
   return n;
-}
-
-/** Writes next to the target and renames, so a crash mid-write never leaves a half-written file. */
-export async function writeAtomically(file: string, data: Uint8Array | string): Promise<void> {
-  const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, data);
-  await rename(temp, file);
 }
 
 /** The notebook's per-epoch line. */
