@@ -46,6 +46,17 @@ describe('convnets summary', () => {
     });
   });
 
+  it('takes the input size as --image-size on every command, and --input-size as its alias', async () => {
+    const image = await cli('summary', 'resnet18', '--image-size', '32');
+    expect(image.out).toContain('74.03 M');
+    expect(await cli('summary', 'resnet18', '--input-size', '32')).toEqual(image);
+    for (const command of ['train', 'eval', 'bench', 'summary', 'predict', 'export']) {
+      const help = await cli(command, '--help');
+      expect(help.out + help.err, command).toContain('--image-size <n>');
+      expect(help.out + help.err, command).not.toContain('--input-size');
+    }
+  });
+
   it('--depth 2 lists the blocks inside the stages, --tree prints the module tree', async () => {
     const { out } = await cli('summary', 'resnet18', '--input-size', '32', '--depth', '2', '--tree');
     expect(out).toMatch(/^1\.0\s+Residual\s+\[1, 8, 8, 64\]/m);

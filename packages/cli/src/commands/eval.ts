@@ -1,16 +1,25 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createModel, listModels } from '@convnets/architectures';
-import { BACKEND_NAMES, initBackend, type BackendRequest } from '@convnets/backend';
+import { createModel } from '@convnets/architectures';
+import { initBackend, type BackendRequest } from '@convnets/backend';
 import { DataLoader, compose, normalize, resize, toTensor } from '@convnets/datasets';
 import { decodeSafetensors } from '@convnets/nn';
 import { confusionMatrixChart } from '@convnets/plots';
 import { writeChart } from '@convnets/plots/node';
 import { evaluate } from '@convnets/trainer';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { percent, positiveInt, type Io } from '../io.js';
 import { loadWeights } from '../weights.js';
-import { DATASET_DOWNLOAD_HELP, DATASET_ROOT_HELP, datasetOption, loadDataset, type DatasetName } from './data.js';
+import {
+  DATASET_DOWNLOAD_HELP,
+  DATASET_ROOT_HELP,
+  datasetOption,
+  loadDataset,
+  type DatasetName,
+  backendOption,
+  imageSizeOption,
+  modelOption,
+} from '../options.js';
 
 interface EvalFlags {
   model: string;
@@ -27,17 +36,19 @@ interface EvalFlags {
 }
 
 export function evalCommand(io: Io): Command {
-  return new Command('eval')
+  return imageSizeOption(
+    new Command('eval'),
+    "input size the weights were trained at (default: the dataset's own size)",
+  )
     .description('evaluate trained weights on a test set: loss, accuracy, per-class accuracy, confusion matrix')
-    .addOption(new Option('--model <name>', `one of: ${listModels().join(', ')}`).makeOptionMandatory())
+    .addOption(modelOption())
     .requiredOption('--checkpoint <file>', 'weights written by `convnets train` (or any PyTorch-named safetensors)')
     .addOption(datasetOption())
     .option('--root <path>', DATASET_ROOT_HELP)
     .option('--download', DATASET_DOWNLOAD_HELP)
-    .option('--image-size <n>', "input size the weights were trained at (default: the dataset's own size)", positiveInt)
     .option('--batch-size <n>', 'images per batch', positiveInt, 500)
     .option('--limit <n>', 'evaluate n test images, a class-balanced subset (seed 0)', positiveInt)
-    .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_NAMES).default('auto'))
+    .addOption(backendOption())
     .option('--json', 'print one JSON object')
     .option('--out <dir>', "where to write confusion.svg and confusion.png (default: the checkpoint's folder)")
     .action(async (flags: EvalFlags) => {

@@ -1,11 +1,12 @@
 /** Crossing to and from PyTorch: run a net on a PyTorch-layout input file, and export PyTorch-loadable weights. */
 import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
-import { createModel, getModelInfo, listModels } from '@convnets/architectures';
-import { BACKEND_NAMES, initBackend, type BackendRequest } from '@convnets/backend';
+import { createModel, getModelInfo } from '@convnets/architectures';
+import { initBackend, type BackendRequest } from '@convnets/backend';
 import { decodeSafetensors, encodeSafetensors, stateDict, type Module } from '@convnets/nn';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { positiveInt, type Io } from '../io.js';
+import { backendOption, imageSizeOption, modelOption } from '../options.js';
 import { loadWeights } from '../weights.js';
 import { writeAtomically } from '@convnets/plots/node';
 
@@ -18,7 +19,7 @@ async function readSafetensors(file: string, flag: string) {
 
 interface NetFlags {
   model: string;
-  inputSize?: number;
+  imageSize?: number;
   inChannels: number;
   numClasses: number;
   backend: BackendRequest;
@@ -29,7 +30,7 @@ async function loadNet(flags: NetFlags, weightsFile: string, flag: string): Prom
   await initBackend(flags.backend);
   const { tensors } = await readSafetensors(weightsFile, flag);
   const model = createModel(flags.model, {
-    inputSize: flags.inputSize ?? getModelInfo(flags.model).defaultInputSize,
+    inputSize: flags.imageSize ?? getModelInfo(flags.model).defaultInputSize,
     inChannels: flags.inChannels,
     numClasses: flags.numClasses,
   });
@@ -38,12 +39,11 @@ async function loadNet(flags: NetFlags, weightsFile: string, flag: string): Prom
 }
 
 const netOptions = (command: Command) =>
-  command
-    .addOption(new Option('--model <name>', `one of: ${listModels().join(', ')}`).makeOptionMandatory())
-    .option('--input-size <n>', "input height and width the net is built for (default: the notebook's)", positiveInt)
+  imageSizeOption(command, "input height and width the net is built for (default: the notebook's)")
+    .addOption(modelOption())
     .option('--in-channels <c>', 'input channels', positiveInt, 3)
     .option('--num-classes <k>', 'classes', positiveInt, 10)
-    .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_NAMES).default('auto'));
+    .addOption(backendOption());
 
 export function predictCommand(io: Io): Command {
   return netOptions(

@@ -9,7 +9,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Io } from '../io.js';
 import { nonNegativeInt, positiveInt } from '../io.js';
-import { DATASET_DOWNLOAD_HELP, DATASET_ROOT_HELP, datasetOption, loadDataset, type DatasetName } from './data.js';
+import { DATASET_DOWNLOAD_HELP, DATASET_ROOT_HELP, datasetOption, loadDataset, type DatasetName } from '../options.js';
 
 type Format = 'svg' | 'png';
 

@@ -3,9 +3,10 @@ import { createModel, getModelInfo, listModels } from '@convnets/architectures';
 import { formatSummary, summary } from '@convnets/nn';
 import { Command } from 'commander';
 import { positiveInt, type Io } from '../io.js';
+import { imageSizeOption } from '../options.js';
 
 interface SummaryFlags {
-  inputSize?: number;
+  imageSize?: number;
   inChannels: number;
   numClasses: number;
   depth: number;
@@ -14,10 +15,9 @@ interface SummaryFlags {
 }
 
 export function summaryCommand(io: Io): Command {
-  return new Command('summary')
+  return imageSizeOption(new Command('summary'), "input height and width (default: the notebook's size for the model)")
     .description("print a net's layer-by-layer output shapes (NHWC), parameters and FLOPs")
     .argument('<model>', `one of: ${listModels().join(', ')}`)
-    .option('--input-size <n>', "input height and width (default: the notebook's size for the model)", positiveInt)
     .option('--in-channels <c>', 'input channels', positiveInt, 3)
     .option('--num-classes <k>', 'classes of the last layer', positiveInt, 10)
     .option('--depth <d>', 'how deep to list layers (1: top-level children)', positiveInt, 1)
@@ -25,7 +25,7 @@ export function summaryCommand(io: Io): Command {
     .option('--tree', 'also print the module tree as PyTorch prints it')
     .action(async (name: string, flags: SummaryFlags) => {
       await initBackend('cpu'); // weights are allocated but nothing is computed: any backend will do
-      const inputSize = flags.inputSize ?? getModelInfo(name).defaultInputSize;
+      const inputSize = flags.imageSize ?? getModelInfo(name).defaultInputSize;
       const model = createModel(name, { inputSize, inChannels: flags.inChannels, numClasses: flags.numClasses });
       try {
         const s = summary(model, [1, inputSize, inputSize, flags.inChannels], { depth: flags.depth, name });

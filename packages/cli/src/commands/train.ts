@@ -1,8 +1,8 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { createModel, listModels } from '@convnets/architectures';
-import { BACKEND_NAMES, initBackend, type BackendRequest } from '@convnets/backend';
+import { createModel } from '@convnets/architectures';
+import { initBackend, type BackendRequest } from '@convnets/backend';
 import { DataLoader, compose, normalize, resize, toTensor, type ImageDataset } from '@convnets/datasets';
 import { decodeSafetensors, encodeSafetensors, loadStateDict, stateDict } from '@convnets/nn';
 import {
@@ -20,7 +20,16 @@ import {
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { nonNegativeInt, percent, positiveInt, type Io } from '../io.js';
 import { writeAtomically, writeCurves } from '@convnets/plots/node';
-import { DATASET_DOWNLOAD_HELP, DATASET_ROOT_HELP, datasetOption, loadDataset, type DatasetName } from './data.js';
+import {
+  DATASET_DOWNLOAD_HELP,
+  DATASET_ROOT_HELP,
+  datasetOption,
+  loadDataset,
+  type DatasetName,
+  backendOption,
+  imageSizeOption,
+  modelOption,
+} from '../options.js';
 
 interface TrainFlags {
   model: string;
@@ -159,11 +168,11 @@ function progress(io: Io, interactive: boolean) {
 }
 
 export function trainCommand(io: Io): Command {
-  return new Command('train')
+  return imageSizeOption(new Command('train'), "resize images to n x n (default: the dataset's own size)")
     .description(
       "train a notebook net on a dataset (the notebook's train_model): progress, per-epoch lines, weights and history",
     )
-    .addOption(new Option('--model <name>', `one of: ${listModels().join(', ')}`).default('resnet18'))
+    .addOption(modelOption('resnet18'))
     .addOption(datasetOption())
     .option('--root <path>', DATASET_ROOT_HELP)
     .option('--download', DATASET_DOWNLOAD_HELP)
@@ -180,8 +189,7 @@ export function trainCommand(io: Io): Command {
         .choices(['xavier', 'kaiming'])
         .default('xavier'),
     )
-    .option('--image-size <n>', "resize images to n x n (default: the dataset's own size)", positiveInt)
-    .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_NAMES).default('auto'))
+    .addOption(backendOption())
     .option('--seed <n>', 'seed of the weights, shuffles and dropout', nonNegativeInt, 0)
     .option('--limit-train <n>', 'train on n images, a class-balanced subset chosen by --seed', positiveInt)
     .option('--limit-valid <n>', 'test on n images, a class-balanced subset chosen by --seed', positiveInt)
