@@ -177,7 +177,13 @@ function currentModel(d: Data): Module {
   if (model && key === modelKey) return model;
   model?.dispose();
   forgetState();
-  model = createModel(form.model.value, { inChannels: c, numClasses: d.train.classes.length, inputSize: h, seed: 0 });
+  model = createModel(form.model.value, {
+    inChannels: c,
+    numClasses: d.train.classes.length,
+    inputSize: h,
+    seed: 0,
+    init: 'xavier',
+  });
   modelKey = key;
   showSummary(model, [1, h, h, c]);
   return model;
@@ -284,8 +290,6 @@ async function train(resume: boolean) {
         epochs,
         optimizer,
         schedule: scheduleByName('onecycle', Number(form.lr.value) || 0.05, trainLoader.length * epochs),
-        init: 'xavier',
-        seed: 0,
         resume: resume ? lastState : undefined,
         signal: controller.signal,
         onBatch: async (e) => {

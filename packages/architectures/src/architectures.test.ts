@@ -2,7 +2,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { summary, type Sequential } from '@convnets/nn';
+import { initWeights, summary, type Sequential } from '@convnets/nn';
 import { createModel, listModels } from './registry.js';
 
 const load = (name: string) => JSON.parse(readFileSync(new URL(`./__fixtures__/${name}`, import.meta.url), 'utf8'));
@@ -112,6 +112,16 @@ describe('registry', () => {
     expect(() => createModel('resnet18', { numClasses: 0 })).toThrow(
       'resnet18: option numClasses must be a positive integer, got 0',
     );
+  });
+
+  it('init re-initialises conv and linear weights from the seed, as initWeights does (the trainer never does)', () => {
+    const first = (m: Sequential) => [...m.parameters()[0]!.dataSync().slice(0, 20)];
+    const plain = createModel('resnet18', { seed: 2, inputSize: 32 });
+    const xavier = createModel('resnet18', { seed: 2, inputSize: 32, init: 'xavier' });
+    const byHand = initWeights(createModel('resnet18', { seed: 2, inputSize: 32 }), 'xavier', 2);
+    expect(first(xavier)).toEqual(first(byHand));
+    expect(first(xavier)).not.toEqual(first(plain));
+    for (const m of [plain, xavier, byHand]) m.dispose();
   });
 
   it('the same seed gives the same weights', () => {

@@ -1,4 +1,4 @@
-import { withSeed, type Sequential } from '@convnets/nn';
+import { type InitScheme, initWeights, type Sequential, withSeed } from '@convnets/nn';
 import { alexnet } from './alexnet.js';
 import { densenet } from './densenet.js';
 import { googlenet } from './googlenet.js';
@@ -45,10 +45,14 @@ export function getModelInfo(name: string): ModelInfo {
 export interface CreateModelOptions extends ModelOptions {
   /** Seed of the initial weights (PyTorch's default initialisation); the same seed gives the same net. */
   seed?: number;
+  /** Then re-initialise conv and linear weights ('xavier' as the notebook, or 'kaiming'), from the same seed. */
+  init?: InitScheme;
 }
 
 /** Builds a registered net, timm-style: `createModel('resnet18', { numClasses: 10, inChannels: 1 })`. */
-export function createModel(name: string, { seed = 0, ...options }: CreateModelOptions = {}): Sequential {
+export function createModel(name: string, { seed = 0, init, ...options }: CreateModelOptions = {}): Sequential {
   const info = getModelInfo(name);
-  return withSeed(seed, () => info.build(options));
+  const model = withSeed(seed, () => info.build(options));
+  if (init) initWeights(model, init, seed);
+  return model;
 }

@@ -7,9 +7,9 @@ import { Rng } from './random.js';
 /**
  * Re-initialises the `weight` of every Conv2d and Linear (biases and BatchNorm untouched), like the
  * notebook's `model.apply(init_weights)`. Each weight gets its own seed drawn in module order, so the
- * result depends only on `seed` and the architecture.
+ * result depends only on `seed` and the architecture. Returns the model.
  */
-export function initWeights(model: Module, scheme: InitScheme | Initializer, seed: number): void {
+export function initWeights<M extends Module>(model: M, scheme: InitScheme | Initializer, seed: number): M {
   const init = typeof scheme === 'function' ? scheme : initializers[scheme];
   const rng = new Rng(seed);
   for (const [, module] of model.namedModules()) {
@@ -18,4 +18,5 @@ export function initWeights(model: Module, scheme: InitScheme | Initializer, see
     module.weight.assign(fresh);
     fresh.dispose();
   }
+  return model;
 }

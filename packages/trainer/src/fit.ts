@@ -4,7 +4,7 @@
  * diverges. Tensors are created and disposed per batch, so memory stays flat however long it runs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Dropout, initWeights, type InitScheme, type Module } from '@convnets/nn';
+import { Dropout, type Module } from '@convnets/nn';
 import { correctCount, crossEntropy } from './loss.js';
 import { Sgd, type Optimizer } from './optimizers.js';
 import { constant, type Schedule } from './schedules.js';
@@ -67,9 +67,6 @@ export interface FitOptions {
   lr?: number;
   schedule?: Schedule;
   labelSmoothing?: number;
-  /** Re-initialise conv and linear weights first ('xavier' as the notebook, or 'kaiming'); with `seed`. */
-  init?: InitScheme;
-  seed?: number;
   /** Continue a run: epoch numbering, schedule, optimizer, dropout generators and history pick up from here. */
   resume?: TrainingState;
   /** Called after every epoch with the state to save for `resume` (with the model's stateDict). */
@@ -88,7 +85,6 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
   const { train, valid, epochs, optimizer = new Sgd(), labelSmoothing = 0, resume, signal } = options;
   const schedule = options.schedule ?? constant(options.lr ?? 0.01);
   const startEpoch = resume?.epoch ?? 0;
-  if (options.init && !resume) initWeights(model, options.init, options.seed ?? 0);
   const params = model.parameters();
   const dropouts = [...model.namedModules()].filter((e): e is [string, Dropout] => e[1] instanceof Dropout);
   const history: History = resume

@@ -10,6 +10,7 @@ import {
   Linear,
   ReLU,
   Sequential,
+  initWeights,
   loadStateDict,
   stateDict,
   withSeed,
@@ -118,6 +119,7 @@ const tinyNet = () =>
 describe('fit', () => {
   it('learns a learnable task: loss falls, accuracy rises, history has one entry per epoch', async () => {
     const net = tinyNet();
+    initWeights(net, 'xavier', 0);
     const epochs: number[] = [];
     const history = await fit(net, {
       train: synthetic(20, 16, 1),
@@ -125,8 +127,6 @@ describe('fit', () => {
       epochs: 3,
       optimizer: new Sgd({ momentum: 0.9 }),
       lr: 0.1,
-      init: 'xavier',
-      seed: 0,
       onEpoch: (e) => void epochs.push(e.epoch),
     });
     expect(epochs).toEqual([1, 2, 3]);
@@ -194,18 +194,16 @@ describe('resume', () => {
   });
 
   it('2 epochs == 1 epoch, stop, resume to 2, bit for bit on cpu (weights, BN statistics, momentum, dropout, schedule)', async () => {
-    const straight = net(1);
-    const full = await fit(straight, { ...options(), epochs: 2, init: 'xavier', seed: 4 });
+    const straight = initWeights(net(1), 'xavier', 4);
+    const full = await fit(straight, { ...options(), epochs: 2 });
 
     // The same 2-epoch run, interrupted after its first epoch's checkpoint.
-    const first = net(1);
+    const first = initWeights(net(1), 'xavier', 4);
     const stop = new AbortController();
     let saved: { state: Map<string, tf.Tensor>; training: TrainingState } | undefined;
     const interrupted = await fit(first, {
       ...options(),
       epochs: 2,
-      init: 'xavier',
-      seed: 4,
       signal: stop.signal,
       onCheckpoint: (training) => {
         saved = {
@@ -218,7 +216,7 @@ describe('resume', () => {
     expect((interrupted as Error).name).toBe('AbortError');
     const resumed = net(99); // different initial weights: everything must come from the checkpoint
     loadStateDict(resumed, saved!.state);
-    const rest = await fit(resumed, { ...options(), epochs: 2, resume: saved!.training, init: 'xavier', seed: 4 });
+    const rest = await fit(resumed, { ...options(), epochs: 2, resume: saved!.training });
 
     expect(rest.trainLoss).toEqual(full.trainLoss);
     for (const [[name, a], [, b]] of [...straight.namedState()].map(

@@ -220,6 +220,7 @@ export function trainCommand(io: Io): Command {
         numClasses: train.classes.length,
         inputSize,
         seed: flags.seed,
+        init: flags.init,
       });
       const optimizer =
         flags.optimizer === 'adam'
@@ -242,8 +243,6 @@ export function trainCommand(io: Io): Command {
         optimizer,
         schedule: scheduleByName(flags.schedule, flags.lr, trainLoader.length * flags.epochs),
         labelSmoothing: flags.labelSmoothing,
-        init: flags.init,
-        seed: flags.seed,
         resume,
         onCheckpoint: async (training) => {
           await saveCheckpoint(base, model, training, run);
