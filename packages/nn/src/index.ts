@@ -1,5 +1,6 @@
 export { Module, parameter, buffer, isBuffer, type ShapeTrace, type TraceEntry } from './module.js';
 export { Rng, manualSeed, defaultRng, withSeed } from './random.js';
+export { generatorStates, restoreGeneratorStates } from './generators.js';
 export { ShapeError, windowOutputSize, formatShape, type Shape, type Pair } from './shape.js';
 export {
   fans,

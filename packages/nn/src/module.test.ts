@@ -158,3 +158,24 @@ describe('Dropout', () => {
     x.dispose();
   });
 });
+
+describe('generator states', () => {
+  it('reads every Dropout generator by path and restores them, so the same masks come again', async () => {
+    const { generatorStates, restoreGeneratorStates } = await import('./generators.js');
+    const net = new Sequential(
+      new Dropout(0.5, { seed: 1 }),
+      new Sequential(new ReLU(), new Dropout(0.5, { seed: 2 })),
+    );
+    net.train();
+    const x = tf.ones([4, 8]);
+    const saved = generatorStates(net);
+    expect(Object.keys(saved)).toEqual(['0', '1.1']);
+    const first = net.forward(x).dataSync().slice();
+    const second = net.forward(x).dataSync().slice();
+    expect(second).not.toEqual(first);
+    restoreGeneratorStates(net, saved);
+    expect(net.forward(x).dataSync().slice()).toEqual(first);
+    tf.dispose(x);
+    net.dispose();
+  });
+});

@@ -4,7 +4,7 @@
  * diverges. Tensors are created and disposed per batch, so memory stays flat however long it runs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Dropout, type Module } from '@convnets/nn';
+import { generatorStates, type Module, restoreGeneratorStates } from '@convnets/nn';
 import { correctCount, crossEntropy } from './loss.js';
 import { Sgd, type Optimizer } from './optimizers.js';
 import { constant, type Schedule } from './schedules.js';
@@ -24,7 +24,7 @@ export interface TrainingState {
   history: History;
   /** The optimizer's state (its tensors: copy or serialise them before training continues). */
   optimizer: Map<string, tf.Tensor>;
-  /** Each Dropout's generator state, by module path. */
+  /** The model's generator states (its Dropouts'), by module path: nn's generatorStates. */
   rng: Record<string, number>;
 }
 
@@ -86,13 +86,12 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
   const schedule = options.schedule ?? constant(options.lr ?? 0.01);
   const startEpoch = resume?.epoch ?? 0;
   const params = model.parameters();
-  const dropouts = [...model.namedModules()].filter((e): e is [string, Dropout] => e[1] instanceof Dropout);
   const history: History = resume
     ? structuredClone(resume.history)
     : { trainLoss: [], trainAcc: [], validLoss: [], validAcc: [], imagesPerSec: [] };
   if (resume) {
     optimizer.loadState(resume.optimizer);
-    for (const [path, d] of dropouts) if (path in resume.rng) d.rng.setState(resume.rng[path]!);
+    restoreGeneratorStates(model, resume.rng);
   }
   const perEpoch = train.length;
   const totalSteps = perEpoch ? perEpoch * epochs : 0;
@@ -173,7 +172,7 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
       epoch,
       history: structuredClone(history),
       optimizer: optimizer.state(),
-      rng: Object.fromEntries(dropouts.map(([p, d]) => [p, d.rng.getState()])),
+      rng: generatorStates(model),
     });
   }
   return history;
