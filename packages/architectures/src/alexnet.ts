@@ -1,9 +1,10 @@
-import { Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '@convnets/nn';
-import { checked, flattenedSize, resolveOptions, type ModelOptions } from './options.js';
+import { Conv2d, Flatten, MaxPool2d, ReLU, Sequential } from '@convnets/nn';
+import { classifier4096 } from '@convnets/blocks';
+import { type ModelInfo, type ModelOptions, checked, flattenedSize, resolveOptions } from './options.js';
 
 /** AlexNet as in the notebook (one tower, 96-256-384-384-256 channels, two 4096-wide hidden layers). */
 export function alexnet(options: ModelOptions = {}): Sequential {
-  const opts = resolveOptions('alexnet', options, 224);
+  const opts = resolveOptions('alexnet', options, alexnetInfo.defaultInputSize);
   const features = [
     new Conv2d(opts.inChannels, 96, 11, { stride: 4, padding: 1 }),
     new ReLU(),
@@ -20,19 +21,12 @@ export function alexnet(options: ModelOptions = {}): Sequential {
     new MaxPool2d(3, { stride: 2 }),
   ];
   const flat = flattenedSize('alexnet', features, opts);
-  return checked(
-    'alexnet',
-    new Sequential(
-      ...features,
-      new Flatten(),
-      new Linear(flat, 4096),
-      new ReLU(),
-      new Dropout(0.5),
-      new Linear(4096, 4096),
-      new ReLU(),
-      new Dropout(0.5),
-      new Linear(4096, opts.numClasses),
-    ),
-    opts,
-  );
+  return checked('alexnet', new Sequential(...features, new Flatten(), ...classifier4096(flat, opts.numClasses)), opts);
 }
+
+export const alexnetInfo: ModelInfo = {
+  name: 'alexnet',
+  description: 'AlexNet (notebook variant)',
+  defaultInputSize: 224,
+  build: (o) => alexnet(o),
+};

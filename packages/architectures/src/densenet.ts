@@ -1,16 +1,6 @@
-import {
-  AdaptiveAvgPool2d,
-  BatchNorm2d,
-  Conv2d,
-  Flatten,
-  Linear,
-  MaxPool2d,
-  ReLU,
-  Sequential,
-  type Module,
-} from '@convnets/nn';
-import { DenseBlock, transitionBlock } from '@convnets/blocks';
-import { checked, resolveOptions, type ModelOptions } from './options.js';
+import { AdaptiveAvgPool2d, BatchNorm2d, Flatten, Linear, ReLU, Sequential, type Module } from '@convnets/nn';
+import { DenseBlock, stem, transitionBlock } from '@convnets/blocks';
+import { type ModelInfo, type ModelOptions, checked, resolveOptions } from './options.js';
 
 /** A DenseNet variant as data. */
 export interface DensenetArch {
@@ -25,13 +15,8 @@ export interface DensenetArch {
 export const DENSENET: DensenetArch = { stemChannels: 64, growthRate: 32, blocks: [4, 4, 4, 4] };
 
 export function densenet(options: ModelOptions = {}, arch: DensenetArch = DENSENET, name = 'densenet'): Sequential {
-  const opts = resolveOptions(name, options, 224);
-  const b1 = new Sequential(
-    new Conv2d(opts.inChannels, arch.stemChannels, 7, { stride: 2, padding: 3 }),
-    new BatchNorm2d(arch.stemChannels),
-    new ReLU(),
-    new MaxPool2d(3, { stride: 2, padding: 1 }),
-  );
+  const opts = resolveOptions(name, options, densenetInfo.defaultInputSize);
+  const b1 = stem(opts.inChannels, arch.stemChannels);
   let channels = arch.stemChannels;
   const body: Module[] = [];
   arch.blocks.forEach((numConvs, i) => {
@@ -56,3 +41,10 @@ export function densenet(options: ModelOptions = {}, arch: DensenetArch = DENSEN
     opts,
   );
 }
+
+export const densenetInfo: ModelInfo = {
+  name: 'densenet',
+  description: 'DenseNet, growth 32, blocks [4, 4, 4, 4]',
+  defaultInputSize: 224,
+  build: (o) => densenet(o),
+};

@@ -1,6 +1,6 @@
 import { AdaptiveAvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '@convnets/nn';
 import { Inception } from '@convnets/blocks';
-import { checked, resolveOptions, type ModelOptions } from './options.js';
+import { type ModelInfo, type ModelOptions, checked, resolveOptions } from './options.js';
 
 /** Inception arguments `[c1, [c2a, c2b], [c3a, c3b], c4]`; a stage's input channels follow from the previous. */
 type InceptionArgs = readonly [number, readonly [number, number], readonly [number, number], number];
@@ -28,7 +28,7 @@ const outChannels = ([c1, c2, c3, c4]: InceptionArgs) => c1 + c2[1] + c3[1] + c4
 
 /** GoogLeNet as in the notebook (trained there at 96x96). */
 export function googlenet(options: ModelOptions = {}): Sequential {
-  const opts = resolveOptions('googlenet', options, 96);
+  const opts = resolveOptions('googlenet', options, googlenetInfo.defaultInputSize);
   const b1 = new Sequential(
     new Conv2d(opts.inChannels, 64, 7, { stride: 2, padding: 3 }),
     new ReLU(),
@@ -54,3 +54,10 @@ export function googlenet(options: ModelOptions = {}): Sequential {
   });
   return checked('googlenet', new Sequential(b1, b2, ...stages, new Linear(channels, opts.numClasses)), opts);
 }
+
+export const googlenetInfo: ModelInfo = {
+  name: 'googlenet',
+  description: 'GoogLeNet (Inception v1)',
+  defaultInputSize: 96,
+  build: (o) => googlenet(o),
+};

@@ -1,10 +1,10 @@
 import { AdaptiveAvgPool2d, Dropout, Flatten, MaxPool2d, Sequential } from '@convnets/nn';
 import { ninBlock } from '@convnets/blocks';
-import { checked, resolveOptions, type ModelOptions } from './options.js';
+import { type ModelInfo, type ModelOptions, checked, resolveOptions } from './options.js';
 
 /** Network in Network: NiN blocks and max-pools, the last block producing one channel per class, averaged. */
 export function nin(options: ModelOptions = {}): Sequential {
-  const opts = resolveOptions('nin', options, 224);
+  const opts = resolveOptions('nin', options, ninInfo.defaultInputSize);
   return checked(
     'nin',
     new Sequential(
@@ -22,3 +22,10 @@ export function nin(options: ModelOptions = {}): Sequential {
     opts,
   );
 }
+
+export const ninInfo: ModelInfo = {
+  name: 'nin',
+  description: 'Network in Network',
+  defaultInputSize: 224,
+  build: (o) => nin(o),
+};

@@ -11,6 +11,15 @@ export interface ModelOptions {
 
 export type ResolvedOptions = Required<ModelOptions>;
 
+/** A registered net: each architecture's file exports its own; the registry only lists them. */
+export interface ModelInfo {
+  name: string;
+  description: string;
+  /** The input size the notebook uses for this net. */
+  defaultInputSize: number;
+  build: (options: ModelOptions) => Sequential;
+}
+
 export function resolveOptions(name: string, options: ModelOptions, defaultInputSize: number): ResolvedOptions {
   const resolved = { numClasses: 10, inChannels: 3, inputSize: defaultInputSize, ...options };
   for (const [key, value] of Object.entries(resolved)) {

@@ -1,33 +1,23 @@
 import { type InitScheme, initWeights, type Sequential, withSeed } from '@convnets/nn';
-import { alexnet } from './alexnet.js';
-import { densenet } from './densenet.js';
-import { googlenet } from './googlenet.js';
-import { nin } from './nin.js';
-import { resnet18 } from './resnet.js';
-import { VGG11, VGG11_SMALL, vgg } from './vgg.js';
-import type { ModelOptions } from './options.js';
+import { alexnetInfo } from './alexnet.js';
+import { densenetInfo } from './densenet.js';
+import { googlenetInfo } from './googlenet.js';
+import { ninInfo } from './nin.js';
+import type { ModelInfo, ModelOptions } from './options.js';
+import { resnet18Info } from './resnet.js';
+import { vgg11Info, vgg11SmallInfo } from './vgg.js';
 
-export interface ModelInfo {
-  name: string;
-  description: string;
-  /** The input size the notebook uses for this net. */
-  defaultInputSize: number;
-  build: (options: ModelOptions) => Sequential;
-}
+export type { ModelInfo } from './options.js';
 
+/** The notebook's nets, in the notebook's order. */
 const models: ModelInfo[] = [
-  { name: 'alexnet', description: 'AlexNet (notebook variant)', defaultInputSize: 224, build: alexnet },
-  { name: 'vgg11', description: 'VGG-11', defaultInputSize: 224, build: (o) => vgg(VGG11, o, 'vgg11') },
-  {
-    name: 'vgg11-small',
-    description: 'VGG-11 with a quarter of the channels',
-    defaultInputSize: 224,
-    build: (o) => vgg(VGG11_SMALL, o, 'vgg11-small'),
-  },
-  { name: 'nin', description: 'Network in Network', defaultInputSize: 224, build: nin },
-  { name: 'googlenet', description: 'GoogLeNet (Inception v1)', defaultInputSize: 96, build: googlenet },
-  { name: 'resnet18', description: 'ResNet-18 (notebook variant)', defaultInputSize: 224, build: resnet18 },
-  { name: 'densenet', description: 'DenseNet, growth 32, blocks [4, 4, 4, 4]', defaultInputSize: 224, build: densenet },
+  alexnetInfo,
+  vgg11Info,
+  vgg11SmallInfo,
+  ninInfo,
+  googlenetInfo,
+  resnet18Info,
+  densenetInfo,
 ];
 
 const registry = new Map(models.map((m) => [m.name, m]));

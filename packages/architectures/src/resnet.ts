@@ -1,6 +1,6 @@
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '@convnets/nn';
-import { Residual } from '@convnets/blocks';
-import { checked, resolveOptions, type ModelOptions } from './options.js';
+import { AdaptiveAvgPool2d, Flatten, Linear, Sequential } from '@convnets/nn';
+import { Residual, stem } from '@convnets/blocks';
+import { type ModelInfo, type ModelOptions, checked, resolveOptions } from './options.js';
 
 /** A ResNet variant as data: residual blocks per stage and each stage's channels. */
 export interface ResnetArch {
@@ -26,16 +26,10 @@ function stage(inChannels: number, channels: number, numBlocks: number, first: b
 }
 
 export function resnet(arch: ResnetArch, options: ModelOptions = {}, name = 'resnet'): Sequential {
-  const opts = resolveOptions(name, options, 224);
-  const stem = arch.channels[0]!;
-  const b1 = new Sequential(
-    new Conv2d(opts.inChannels, stem, 7, { stride: 2, padding: 3 }),
-    new BatchNorm2d(stem),
-    new ReLU(),
-    new MaxPool2d(3, { stride: 2, padding: 1 }),
-  );
+  const opts = resolveOptions(name, options, resnet18Info.defaultInputSize);
+  const b1 = stem(opts.inChannels, arch.channels[0]!);
   const stages = arch.channels.map((channels, i) =>
-    stage(i === 0 ? stem : arch.channels[i - 1]!, channels, arch.blocks[i]!, i === 0),
+    stage(i === 0 ? arch.channels[0]! : arch.channels[i - 1]!, channels, arch.blocks[i]!, i === 0),
   );
   const last = arch.channels[arch.channels.length - 1]!;
   return checked(
@@ -48,3 +42,10 @@ export function resnet(arch: ResnetArch, options: ModelOptions = {}, name = 'res
 export function resnet18(options: ModelOptions = {}): Sequential {
   return resnet(RESNET18, options, 'resnet18');
 }
+
+export const resnet18Info: ModelInfo = {
+  name: 'resnet18',
+  description: 'ResNet-18 (notebook variant)',
+  defaultInputSize: 224,
+  build: (o) => resnet18(o),
+};

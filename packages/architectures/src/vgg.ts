@@ -1,6 +1,9 @@
-import { Dropout, Flatten, Linear, ReLU, Sequential } from '@convnets/nn';
-import { vggBlock } from '@convnets/blocks';
-import { checked, flattenedSize, resolveOptions, type ModelOptions } from './options.js';
+import { Flatten, Sequential } from '@convnets/nn';
+import { classifier4096, vggBlock } from '@convnets/blocks';
+import { type ModelInfo, type ModelOptions, checked, flattenedSize, resolveOptions } from './options.js';
+
+/** The notebook's input size for VGG. */
+const VGG_INPUT_SIZE = 224;
 
 /** A VGG variant as data: one `[numConvs, outChannels]` pair per block. */
 export type VggArch = ReadonlyArray<readonly [number, number]>;
@@ -17,7 +20,7 @@ export const VGG11_SMALL: VggArch = VGG11.map(([n, c]) => [n, c / 4] as const);
 
 /** VGG: the blocks of `convArch`, then the 4096-4096 classifier with dropout. */
 export function vgg(convArch: VggArch, options: ModelOptions = {}, name = 'vgg'): Sequential {
-  const opts = resolveOptions(name, options, 224);
+  const opts = resolveOptions(name, options, VGG_INPUT_SIZE);
   let inChannels = opts.inChannels;
   const blocks = convArch.map(([numConvs, outChannels]) => {
     const block = vggBlock(numConvs, inChannels, outChannels);
@@ -25,19 +28,19 @@ export function vgg(convArch: VggArch, options: ModelOptions = {}, name = 'vgg')
     return block;
   });
   const flat = flattenedSize(name, blocks, opts);
-  return checked(
-    name,
-    new Sequential(
-      ...blocks,
-      new Flatten(),
-      new Linear(flat, 4096),
-      new ReLU(),
-      new Dropout(0.5),
-      new Linear(4096, 4096),
-      new ReLU(),
-      new Dropout(0.5),
-      new Linear(4096, opts.numClasses),
-    ),
-    opts,
-  );
+  return checked(name, new Sequential(...blocks, new Flatten(), ...classifier4096(flat, opts.numClasses)), opts);
 }
+
+export const vgg11Info: ModelInfo = {
+  name: 'vgg11',
+  description: 'VGG-11',
+  defaultInputSize: VGG_INPUT_SIZE,
+  build: (o) => vgg(VGG11, o, 'vgg11'),
+};
+
+export const vgg11SmallInfo: ModelInfo = {
+  name: 'vgg11-small',
+  description: 'VGG-11 with a quarter of the channels',
+  defaultInputSize: VGG_INPUT_SIZE,
+  build: (o) => vgg(VGG11_SMALL, o, 'vgg11-small'),
+};

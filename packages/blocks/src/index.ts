@@ -3,3 +3,4 @@ export { ninBlock } from './nin.js';
 export { Inception, concatChannels } from './inception.js';
 export { Residual, type ResidualOptions } from './residual.js';
 export { convBlock, DenseBlock, transitionBlock } from './densenet.js';
+export { stem, classifier4096 } from './heads.js';
