@@ -4,7 +4,7 @@
  */
 import { listModels } from '@convnets/architectures';
 import { BACKEND_NAMES } from '@convnets/backend';
-import type { MnistSplits } from '@convnets/datasets';
+import type { DatasetSplits } from '@convnets/datasets';
 import { loadCifar10, loadFashionMnist, loadMnist } from '@convnets/datasets/node';
 import { type Command, Option } from 'commander';
 import { positiveInt } from './io.js';
@@ -47,7 +47,7 @@ export const DATASET_DOWNLOAD_HELP =
   'cifar10 without --root: download the official binary release into the cache (MD5-checked; $CONVNETS_CACHE or ~/.cache/convnets)';
 
 /** Loads a named dataset's splits. */
-export async function loadDataset(name: DatasetName, { root, download }: DatasetSource = {}): Promise<MnistSplits> {
+export async function loadDataset(name: DatasetName, { root, download }: DatasetSource = {}): Promise<DatasetSplits> {
   switch (name) {
     case 'mnist':
       return loadMnist({ root });

