@@ -49,14 +49,8 @@ export async function loadWasmKernels(threads: number): Promise<{ threads: numbe
   return { threads: k.threads };
 }
 
-/** The kernels the oneDNN addon takes over where it is attached (see kernels/native/ops.ts). */
-export const NATIVE_KERNELS = [
-  'Conv2D',
-  'Conv2DBackpropInput',
-  'Conv2DBackpropFilter',
-  'BatchMatMul',
-  'ConvnetsBatchNormTrain(+Grad)',
-  'MaxPoolGrad',
+/** tfjs-wasm kernels (one thread, or JS loops) replaced only where the oneDNN addon is attached. */
+const NATIVE_ONLY = [
   'Add',
   'Sub',
   'Multiply',
@@ -67,6 +61,17 @@ export const NATIVE_KERNELS = [
   'AvgPoolGrad',
   'Concat',
   'SplitV',
+] as const;
+
+/** The kernels the oneDNN addon takes over where it is attached (see kernels/native/ops.ts). */
+export const NATIVE_KERNELS = [
+  'Conv2D',
+  'Conv2DBackpropInput',
+  'Conv2DBackpropFilter',
+  'BatchMatMul',
+  'ConvnetsBatchNormTrain(+Grad)',
+  'MaxPoolGrad',
+  ...NATIVE_ONLY,
   'ConvnetsSgdUpdate',
 ] as const;
 
@@ -373,9 +378,8 @@ export type TrainingKernel = keyof typeof kernels;
  * - wasm: no Conv2DBackpropFilter at all; Conv2DBackpropInput a scalar loop; MaxPoolGrad wrong where a
  *   window's maximum is <= 0; Transpose and Reverse slow scalar loops; BatchMatMul with a transpose
  *   flag 10-40x slower than without; Slice copies its whole input out of the heap first.
- *   Add, Sub, Multiply, Relu, Step, PadV2, FusedBatchNorm, AvgPoolGrad, Concat and SplitV (one thread, or
- *   JS loops, in tfjs-wasm) are replaced only where the native addon
- *   is attached; elsewhere they pass straight to tfjs's kernels.
+ *   NATIVE_ONLY's kernels are replaced only where the native addon is attached; elsewhere they pass straight
+ *   to tfjs's kernels.
  * - cpu: Conv2DBackpropFilter a naive loop (0.04 GFLOP/s); as a convolution it is ~17x faster.
  */
 export const TRAINING_KERNELS: Record<string, readonly TrainingKernel[]> = {
@@ -393,16 +397,7 @@ export const TRAINING_KERNELS: Record<string, readonly TrainingKernel[]> = {
     'ConvnetsRotateFilter',
     'ConvnetsIm2Col',
     'ConvnetsCol2Im',
-    'Add',
-    'Sub',
-    'Multiply',
-    'Relu',
-    'Step',
-    'PadV2',
-    'FusedBatchNorm',
-    'AvgPoolGrad',
-    'Concat',
-    'SplitV',
+    ...NATIVE_ONLY,
   ],
   cpu: ['Conv2DBackpropFilter', 'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im'],
 };
