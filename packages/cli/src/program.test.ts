@@ -257,7 +257,7 @@ describe.runIf(existsSync(cifarImages))('real CIFAR-10 JPEGs (shared/data) throu
       rmSync(cache, { recursive: true, force: true });
       rmSync(out, { recursive: true, force: true });
     }
-  }, 240_000);
+  }, 600_000);
 });
 
 describe('convnets plot', () => {
