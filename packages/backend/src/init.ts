@@ -214,7 +214,7 @@ export async function initBackend(
   if (!BACKEND_NAMES.includes(request)) {
     throw new RangeError(`Unknown backend '${request}'. Expected one of: ${BACKEND_NAMES.join(', ')}`);
   }
-  await import('@convnets/nn/gradients');
+  await import('./gradients.js');
   const skipped: BackendInfo['skipped'] = [];
   for (const name of order(request)) {
     try {

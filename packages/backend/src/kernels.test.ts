@@ -1,7 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
-import '@convnets/nn/gradients';
+import './gradients.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { conv2dFilterGrad, conv2dInputGrad } from './kernels/conv-grads.js';
 import { loadWasmKernels, registerTrainingKernels } from './kernels/register.js';

@@ -1,6 +1,6 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import '@convnets/nn/gradients';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { describe, expect, it } from 'vitest';
 import { loadStateDict, stateDict, type Module } from '@convnets/nn';
 import { activation, maxAbsDiff, readJson, stateFromJson, tensor, type TorchTensor } from '@convnets/tooling/fixtures';

@@ -2,7 +2,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { activation, maxAbsDiff, readJson, stateFromJson, tensor, type TorchTensor } from '@convnets/tooling/fixtures';
-import './gradients.js';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { Conv2d, liveSpan } from './layers/conv.js';
 import { Linear } from './layers/linear.js';
 import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from './layers/pool.js';

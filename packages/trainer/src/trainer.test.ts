@@ -1,6 +1,6 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import '@convnets/nn/gradients';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import {
   AdaptiveAvgPool2d,
   BatchNorm2d,
