@@ -150,6 +150,10 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
       const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8'));
       expect(header['0.0.weight']).toMatchObject({ dtype: 'F32', shape: [64, 1, 7, 7] });
       expect(header['1.0.bn1.running_mean']).toMatchObject({ dtype: 'F32', shape: [64] });
+      // ... with the card that says how to use them (what `convnets eval` reads).
+      const card = JSON.parse(header.__metadata__.convnets);
+      expect(card).toMatchObject({ model: 'resnet18', inputSize: 28, inChannels: 1, classes: [...'0123456789'] });
+      expect(card.mean[0]).toBeCloseTo(0.1307, 4);
 
       // Train again, stop in the second epoch, resume from the end of the first: the run completes both epochs.
       type Win = { convnets: PageState };

@@ -4,7 +4,7 @@
  */
 import { listModels } from '@convnets/architectures';
 import { BACKEND_NAMES } from '@convnets/backend';
-import type { DatasetSplits } from '@convnets/datasets';
+import type { DatasetSplits, Split } from '@convnets/datasets';
 import { loadCifar10, loadFashionMnist, loadMnist } from '@convnets/datasets/node';
 import { type Command, Option } from 'commander';
 import { positiveInt } from './io.js';
@@ -13,6 +13,11 @@ import { positiveInt } from './io.js';
 export function modelOption(fallback?: string): Option {
   const option = new Option('--model <name>', `one of: ${listModels().join(', ')}`);
   return fallback ? option.default(fallback) : option.makeOptionMandatory();
+}
+
+/** `--model <name>` for commands that load weights: optional, the weights' model card names the net. */
+export function weightsModelOption(): Option {
+  return new Option('--model <name>', `one of: ${listModels().join(', ')} (default: the net the weights' card names)`);
 }
 
 /** `--backend <name>`: one of initBackend's names. */
@@ -46,19 +51,23 @@ export const DATASET_ROOT_HELP =
 export const DATASET_DOWNLOAD_HELP =
   'cifar10 without --root: download the official binary release into the cache (MD5-checked; $CONVNETS_CACHE or ~/.cache/convnets)';
 
-/** Loads a named dataset's splits. */
-export async function loadDataset(name: DatasetName, { root, download }: DatasetSource = {}): Promise<DatasetSplits> {
+/** Loads a named dataset's splits (default: both; a folder need only hold the files of those asked for). */
+export async function loadDataset<S extends Split = Split>(
+  name: DatasetName,
+  { root, download }: DatasetSource = {},
+  splits?: readonly S[],
+): Promise<Pick<DatasetSplits, S>> {
   switch (name) {
     case 'mnist':
-      return loadMnist({ root });
+      return loadMnist({ root, splits });
     case 'fashion-mnist':
-      if (!root) throw new Error('fashion-mnist needs --root DIR: a directory with its four IDX files (plain or .gz)');
-      return loadFashionMnist({ root });
+      if (!root) throw new Error('fashion-mnist needs --root DIR: a directory with its IDX files (plain or .gz)');
+      return loadFashionMnist({ root, splits });
     case 'cifar10':
       if (!root && !download)
         throw new Error(
           'cifar10 needs --root PATH (binary release folder, train|test/<class> image folders, or a .tar.gz of either) or --download',
         );
-      return loadCifar10({ root, download });
+      return loadCifar10({ root, download, splits });
   }
 }

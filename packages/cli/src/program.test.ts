@@ -1,5 +1,14 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +19,7 @@ import { createModel } from '@convnets/architectures';
 import { decodeSafetensors, encodeSafetensors, loadStateDict } from '@convnets/nn';
 import { pythonHasTorch } from '@convnets/tooling/fixtures';
 import { loadNativeKernels } from '@convnets/backend-native';
+import { mnistDataDirectory } from '@convnets/datasets/node';
 import { run } from './program.js';
 
 /** Backends whose training must resume bit-exactly: wasm, and native where the oneDNN addon runs. */
@@ -360,6 +370,10 @@ describe('convnets train', () => {
       const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
       expect(header['0.0.weight']).toMatchObject({ dtype: 'F32', shape: [64, 1, 7, 7] }); // PyTorch layout
       expect(header['1.0.bn1.num_batches_tracked']).toMatchObject({ dtype: 'I64', shape: [] });
+      // ... and a card saying how to use them: MNIST's classes and its training-set statistics (0.1307, 0.3081).
+      const card = JSON.parse(header.__metadata__.convnets);
+      expect(card).toMatchObject({ model: 'resnet18', inputSize: 28, inChannels: 1, classes: [...'0123456789'] });
+      expect([card.mean[0], card.std[0]].map((v: number) => v.toFixed(4))).toEqual(['0.1307', '0.3081']);
       expect(readdirSync(out).sort()).toEqual([
         'accuracy.png',
         'accuracy.svg',
@@ -394,6 +408,25 @@ describe('convnets train', () => {
       expect(e.confusion).toEqual(history.test.confusion);
       expect(e.accuracy).toBe(history.test.accuracy);
       expect(e.loss).toBeCloseTo(history.test.loss, 5);
+      // The card is enough: no --model, no --image-size, and a folder holding only MNIST's test files.
+      const testOnly = path.join(out, 'mnist-test');
+      mkdirSync(testOnly);
+      for (const f of ['t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'])
+        copyFileSync(path.join(mnistDataDirectory(), f), path.join(testOnly, f));
+      const fromCard = await cli(
+        'eval',
+        '--checkpoint',
+        path.join(out, 'mnist_resnet18.safetensors'),
+        '--root',
+        testOnly,
+        '--limit',
+        '50',
+        '--backend',
+        'wasm',
+        '--json',
+      );
+      expect(fromCard.code, fromCard.err).toBe(0);
+      expect(JSON.parse(fromCard.out)).toEqual(e);
       // ... and draws its confusion matrix beside the checkpoint, one cell per (true, predicted) pair.
       const confusion = readFileSync(path.join(out, 'confusion.svg'), 'utf8');
       expect(confusion.match(/aria-roledescription="rect mark"/g)).toHaveLength(100);
@@ -426,6 +459,12 @@ describe('convnets train', () => {
       const [fromCheckpoint, fromExport] = [await logits(checkpoint), await logits(exported)];
       expect(fromCheckpoint.shape).toEqual([3, 10]);
       expect(Array.from(fromExport.dataSync())).toEqual(Array.from(fromCheckpoint.dataSync()));
+      // The export keeps the card, so predict needs no net flags.
+      const bare = path.join(out, 'logits-bare');
+      const noFlags = ['--weights', exported, '--input', input, '--output', bare, '--backend', 'wasm'];
+      expect((await cli('predict', ...noFlags)).code).toBe(0);
+      const fromCardLogits = decodeSafetensors(new Uint8Array(readFileSync(bare))).tensors.get('logits')!;
+      expect(Array.from(fromCardLogits.dataSync())).toEqual(Array.from(fromCheckpoint.dataSync()));
       const inProcess = createModel('resnet18', { inputSize: 28, inChannels: 1 }).eval();
       loadStateDict(inProcess, decodeSafetensors(new Uint8Array(readFileSync(checkpoint))).tensors);
       const direct = tf.tidy(() => inProcess.forward(tf.transpose(x, [0, 2, 3, 1])));
@@ -457,7 +496,11 @@ describe('convnets train', () => {
       ).toMatchObject({
         code: 1,
         err: expect.stringMatching(
-          /mnist_resnet18\.safetensors does not fit googlenet: \d+ of \d+ names found; missing: \d+ \(first: [^)]+\); unexpected: \d+ \(first: [^)]+\)$/m,
+          new RegExp(
+            String.raw`mnist_resnet18\.safetensors does not fit googlenet: \d+ of \d+ names found; ` +
+              String.raw`missing: \d+ \(first: [^)]+\); unexpected: \d+ \(first: [^)]+\)$`,
+            'm',
+          ),
         ),
       });
     } finally {
@@ -505,7 +548,9 @@ describe('convnets train', () => {
         expect(history.trainLoss).toEqual(JSON.parse(readFileSync(path.join(a, 'history.json'), 'utf8')).trainLoss);
         expect(await cli(...args, '--epochs', '3', '--resume', '--lr', '0.1', '--out', b)).toMatchObject({
           code: 1,
-          err: expect.stringContaining('--resume: the checkpoint was made with different lr (0.05, now 0.1)'),
+          err: expect.stringContaining(
+            `--resume: ${path.join(b, 'mnist_resnet18.train.safetensors')} was made with different lr (0.05, now 0.1)`,
+          ),
         });
         expect(
           await cli(
@@ -659,6 +704,23 @@ describe('round trip with PyTorch itself (tooling/pytorch/roundtrip.py; .ci/run 
           () => tf.max(tf.abs(tf.sub(read('ours.safetensors'), read('torch-logits.safetensors')))).dataSync()[0]!,
         );
         expect(diff).toBeLessThan(1e-4);
+        const weights = path.join(dir, 'weights.safetensors');
+        expect(
+          await cli(
+            'predict',
+            '--weights',
+            weights,
+            '--input',
+            weights,
+            '--output',
+            path.join(dir, 'x'),
+            '--backend',
+            'wasm',
+          ),
+        ).toMatchObject({
+          code: 1,
+          err: expect.stringContaining(`--model: ${weights} has no model card (e.g. it was saved by PyTorch)`),
+        });
         expect(
           (
             await cli(

@@ -1,16 +1,58 @@
 /** Weights files into models, for every command that loads one. */
+import { readFile } from 'node:fs/promises';
+import { createModel, getModelInfo } from '@convnets/architectures';
 import { loadStateDict, type Module, StateDictError } from '@convnets/nn';
+import { decodeWeights, type ModelCard } from '@convnets/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 
+/** A weights file as read: its tensors and its model card (files from PyTorch have none). */
+export interface WeightsFile {
+  file: string;
+  tensors: Map<string, tf.Tensor>;
+  card?: ModelCard;
+}
+
+/** Reads a safetensors weights file given by `flag`. */
+export async function readWeights(file: string, flag: string): Promise<WeightsFile> {
+  const bytes = await readFile(file).catch(() => {
+    throw new Error(`${flag}: cannot read ${file}`);
+  });
+  return { file, ...decodeWeights(new Uint8Array(bytes), file) };
+}
+
+/** What the flags say about the net; each unset one comes from the weights' card, else the command's fallback. */
+export interface NetFlags {
+  model?: string;
+  imageSize?: number;
+  inChannels?: number;
+  numClasses?: number;
+}
+
 /**
- * Loads `tensors` (read from `file`, and disposed here) into `model`; a file that does not fit fails naming the
- * file, the model and a summary (how many names matched, the first few that did not).
+ * Builds the net a weights file fits and loads it (the tensors are disposed here). A file that does not fit fails
+ * naming the file, the model and a summary (how many names matched, the first few that did not).
  */
-export function loadWeights(model: Module, tensors: Map<string, tf.Tensor>, file: string, modelName: string): void {
+export function loadNet(
+  { file, tensors, card }: WeightsFile,
+  flags: NetFlags,
+  fallback: { inputSize?: number; inChannels: number; numClasses: number },
+): { model: Module; name: string; inputSize: number; inChannels: number } {
+  const name = flags.model ?? card?.model;
+  if (!name) {
+    tf.dispose([...tensors.values()]);
+    throw new Error(`--model: ${file} has no model card (e.g. it was saved by PyTorch): name the net with --model`);
+  }
+  let model: Module | undefined;
   try {
+    const inputSize = flags.imageSize ?? card?.inputSize ?? fallback.inputSize ?? getModelInfo(name).defaultInputSize;
+    const inChannels = flags.inChannels ?? card?.inChannels ?? fallback.inChannels;
+    const numClasses = flags.numClasses ?? card?.classes.length ?? fallback.numClasses;
+    model = createModel(name, { inputSize, inChannels, numClasses });
     loadStateDict(model, tensors);
+    return { model, name, inputSize, inChannels };
   } catch (err) {
-    if (err instanceof StateDictError) throw new Error(`${file} does not fit ${modelName}: ${err.summary}`);
+    model?.dispose();
+    if (err instanceof StateDictError) throw new Error(`${file} does not fit ${name}: ${err.summary}`);
     throw err;
   } finally {
     tf.dispose([...tensors.values()]);

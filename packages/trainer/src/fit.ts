@@ -67,7 +67,11 @@ export interface FitOptions {
   lr?: number;
   schedule?: Schedule;
   labelSmoothing?: number;
-  /** Continue a run: epoch numbering, schedule, optimizer, dropout generators and history pick up from here. */
+  /**
+   * Continue a run: epoch numbering, schedule, optimizer, dropout generators and history pick up from here (the
+   * model's weights are the caller's to load: restoreTrainingState does both). fit loads the optimizer tensors
+   * into `optimizer` and disposes them.
+   */
   resume?: TrainingState;
   /** Called after every epoch with the state to save for `resume` (with the model's stateDict). */
   onCheckpoint?: (state: TrainingState) => void | Promise<void>;
@@ -81,7 +85,13 @@ export class TrainingDivergedError extends Error {
   override name = 'TrainingDivergedError';
 }
 
-export async function fit(model: Module, options: FitOptions): Promise<History> {
+export interface FitResult {
+  history: History;
+  /** The validation set's evaluation after the last epoch (with its confusion matrix), when there is one. */
+  evaluation?: Evaluation;
+}
+
+export async function fit(model: Module, options: FitOptions): Promise<FitResult> {
   const { train, valid, epochs, optimizer = new Sgd(), labelSmoothing = 0, resume, signal } = options;
   const schedule = options.schedule ?? constant(options.lr ?? 0.01);
   const startEpoch = resume?.epoch ?? 0;
@@ -91,12 +101,14 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
     : { trainLoss: [], trainAcc: [], validLoss: [], validAcc: [], imagesPerSec: [] };
   if (resume) {
     optimizer.loadState(resume.optimizer);
+    tf.dispose([...resume.optimizer.values()]);
     restoreGeneratorStates(model, resume.rng);
   }
   const perEpoch = train.length;
   const totalSteps = perEpoch ? perEpoch * epochs : 0;
   let step = perEpoch ? perEpoch * startEpoch : 0;
   let lastFinite = Number.NaN;
+  let evaluation: Evaluation | undefined;
 
   for (let epoch = startEpoch + 1; epoch <= epochs; epoch++) {
     model.train();
@@ -158,11 +170,11 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
       seconds,
     };
     if (valid) {
-      const result = await evaluate(model, valid, { labelSmoothing });
-      event.validLoss = result.loss;
-      event.validAcc = result.accuracy;
-      history.validLoss.push(result.loss);
-      history.validAcc.push(result.accuracy);
+      evaluation = await evaluate(model, valid, { labelSmoothing });
+      event.validLoss = evaluation.loss;
+      event.validAcc = evaluation.accuracy;
+      history.validLoss.push(evaluation.loss);
+      history.validAcc.push(evaluation.accuracy);
     }
     history.trainLoss.push(event.trainLoss);
     history.trainAcc.push(event.trainAcc);
@@ -175,7 +187,9 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
       rng: generatorStates(model),
     });
   }
-  return history;
+  // A resumed run with no epoch left to train still reports where it stands.
+  if (valid && !evaluation) evaluation = await evaluate(model, valid, { labelSmoothing });
+  return { history, evaluation };
 }
 
 export interface Evaluation {

@@ -4,6 +4,7 @@ export {
   predict,
   TrainingDivergedError,
   type FitOptions,
+  type FitResult,
   type History,
   type Batches,
   type BatchEvent,
@@ -11,6 +12,16 @@ export {
   type Evaluation,
   type TrainingState,
 } from './fit.js';
+export {
+  encodeTrainingState,
+  restoreTrainingState,
+  encodeWeights,
+  decodeWeights,
+  CheckpointError,
+  type ModelCard,
+  type RunSettings,
+  type SavedTraining,
+} from './checkpoint.js';
 export { crossEntropy, correctCount } from './loss.js';
 export { Sgd, Adam, type Optimizer, type SgdOptions, type AdamOptions } from './optimizers.js';
 export {

@@ -10,13 +10,22 @@ import {
   Linear,
   ReLU,
   Sequential,
+  decodeSafetensors,
+  encodeSafetensors,
   initWeights,
-  loadStateDict,
   stateDict,
   withSeed,
 } from '@convnets/nn';
 import { describe, expect, it } from 'vitest';
-import { TrainingDivergedError, evaluate, fit, type Batches, type TrainingState } from './fit.js';
+import {
+  CheckpointError,
+  decodeWeights,
+  encodeTrainingState,
+  encodeWeights,
+  restoreTrainingState,
+  type ModelCard,
+} from './checkpoint.js';
+import { TrainingDivergedError, evaluate, fit, type Batches } from './fit.js';
 import { crossEntropy } from './loss.js';
 import { Adam, Sgd } from './optimizers.js';
 import { constant, cosine, oneCycle, stepDecay } from './schedules.js';
@@ -121,9 +130,10 @@ describe('fit', () => {
     const net = tinyNet();
     initWeights(net, 'xavier', 0);
     const epochs: number[] = [];
-    const history = await fit(net, {
+    const valid = synthetic(4, 16, 2);
+    const { history, evaluation } = await fit(net, {
       train: synthetic(20, 16, 1),
-      valid: synthetic(4, 16, 2),
+      valid,
       epochs: 3,
       optimizer: new Sgd({ momentum: 0.9 }),
       lr: 0.1,
@@ -133,6 +143,9 @@ describe('fit', () => {
     expect(history.trainLoss).toHaveLength(3);
     expect(history.trainLoss[2]!).toBeLessThan(history.trainLoss[0]! / 2);
     expect(history.validAcc[2]).toBe(1);
+    // fit's final evaluation is the last epoch's validation pass: what evaluate() gives now, confusion included.
+    expect(evaluation).toEqual(await evaluate(net, valid));
+    expect(evaluation!.loss).toBe(history.validLoss[2]);
     const result = await evaluate(net, synthetic(2, 10, 5));
     expect(result.confusion).toEqual([
       [10, 0],
@@ -197,35 +210,116 @@ describe('resume', () => {
     const straight = initWeights(net(1), 'xavier', 4);
     const full = await fit(straight, { ...options(), epochs: 2 });
 
-    // The same 2-epoch run, interrupted after its first epoch's checkpoint.
+    // The same 2-epoch run, interrupted after its first epoch's checkpoint, saved as bytes.
     const first = initWeights(net(1), 'xavier', 4);
     const stop = new AbortController();
-    let saved: { state: Map<string, tf.Tensor>; training: TrainingState } | undefined;
+    let saved: Uint8Array | undefined;
     const interrupted = await fit(first, {
       ...options(),
       epochs: 2,
       signal: stop.signal,
       onCheckpoint: (training) => {
-        saved = {
-          state: stateDict(first),
-          training: { ...training, optimizer: new Map([...training.optimizer].map(([k, t]) => [k, tf.clone(t)])) },
-        };
+        saved = encodeTrainingState(first, training, { lr: 0.2, batchSize: 8 });
         stop.abort();
       },
     }).catch((e: unknown) => e);
     expect((interrupted as Error).name).toBe('AbortError');
     const resumed = net(99); // different initial weights: everything must come from the checkpoint
-    loadStateDict(resumed, saved!.state);
-    const rest = await fit(resumed, { ...options(), epochs: 2, resume: saved!.training });
+    const state = restoreTrainingState(resumed, saved!, { expect: { lr: 0.2 } });
+    expect([state.epoch, state.run]).toEqual([1, { lr: 0.2, batchSize: 8 }]);
+    let last: Uint8Array | undefined;
+    const rest = await fit(resumed, {
+      ...options(),
+      epochs: 2,
+      resume: state,
+      onCheckpoint: (training) => {
+        last = encodeTrainingState(resumed, training);
+      },
+    });
 
-    expect(rest.trainLoss).toEqual(full.trainLoss);
+    expect([...state.optimizer.values()].every((t) => t.isDisposed)).toBe(true); // fit took them
+    expect(rest.history.trainLoss).toEqual(full.history.trainLoss);
     for (const [[name, a], [, b]] of [...straight.namedState()].map(
       (e, i) => [e, [...resumed.namedState()][i]!] as const,
     )) {
       expect(Array.from(b.dataSync()), name).toEqual(Array.from(a.dataSync()));
     }
-    [straight, first, resumed].forEach((m) => {
+
+    // Resumed with no epoch left, a run trains nothing and still reports its evaluation.
+    const valid = synthetic(2, 8, 7);
+    const finished = net(5);
+    const again = restoreTrainingState(finished, last!);
+    const done = await fit(finished, { ...options(), valid, epochs: 2, resume: again });
+    expect(done.history).toEqual(rest.history);
+    expect(done.evaluation).toEqual(await evaluate(resumed, valid));
+    [straight, first, resumed, finished].forEach((m) => {
       m.dispose();
     });
+  });
+
+  it('refuses a training state from a different run, or a file that is not one, loading nothing', () => {
+    const model = initWeights(net(1), 'xavier', 1);
+    const before = stateDict(model);
+    const bytes = encodeTrainingState(
+      net(2),
+      {
+        epoch: 1,
+        history: { trainLoss: [1], trainAcc: [0], validLoss: [], validAcc: [], imagesPerSec: [1] },
+        optimizer: new Map(),
+        rng: {},
+      },
+      { lr: 0.05, model: 'tiny' },
+    );
+    expect(() => restoreTrainingState(model, bytes, { file: 'a.train.safetensors', expect: { lr: 0.1 } })).toThrow(
+      new CheckpointError('a.train.safetensors', 'was made with different lr (0.05, now 0.1)'),
+    );
+    const weightsOnly = encodeWeights(model);
+    expect(() => restoreTrainingState(model, weightsOnly, { file: 'w.safetensors' })).toThrow(
+      'w.safetensors is not a convnets training state (no training metadata or no model tensors)',
+    );
+    const after = stateDict(model);
+    for (const [k, t] of before) expect(values(after.get(k)!), k).toEqual(values(t));
+    tf.dispose([...before.values(), ...after.values()]);
+    model.dispose();
+  });
+});
+
+describe('weights files', () => {
+  const card: ModelCard = {
+    model: 'tiny',
+    inputSize: 6,
+    inChannels: 1,
+    classes: ['no', 'yes'],
+    mean: [0.1307],
+    std: [0.3081],
+  };
+
+  it('hold PyTorch names and layouts, the epoch, and a model card that reads back as written', () => {
+    const model = tinyNet();
+    const bytes = encodeWeights(model, { card, epoch: 3 });
+    const file = decodeSafetensors(bytes);
+    expect(file.metadata).toMatchObject({ format: 'pt', epoch: '3' });
+    expect(file.tensors.get('0.weight')!.shape).toEqual([4, 1, 3, 3]); // PyTorch's [out, in, kh, kw]
+    const { tensors, card: read } = decodeWeights(bytes, 'tiny.safetensors');
+    expect(read).toEqual(card);
+    expect([...tensors.keys()]).toEqual([...file.tensors.keys()]);
+    tf.dispose([...tensors.values(), ...file.tensors.values()]);
+    model.dispose();
+  });
+
+  it('without a card (a PyTorch file) read as tensors alone; a broken card is refused naming the file', () => {
+    const plain = encodeSafetensors(new Map([['w', tf.zeros([2])]]));
+    expect(decodeWeights(plain, 'torch.safetensors').card).toBeUndefined();
+    const broken = (c: unknown) =>
+      encodeSafetensors(new Map([['w', tf.zeros([2])]]), { convnets: typeof c === 'string' ? c : JSON.stringify(c) });
+    expect(() => decodeWeights(broken('{'), 'x.safetensors')).toThrow(
+      'x.safetensors has a convnets model card that is not JSON of an object',
+    );
+    expect(() => decodeWeights(broken({ ...card, std: [0] }), 'x.safetensors')).toThrow(
+      'x.safetensors has a convnets model card that needs mean and std of 1 numbers each (std > 0)',
+    );
+    expect(() => decodeWeights(broken({ ...card, classes: [] }), 'x.safetensors')).toThrow(
+      'needs a non-empty list of class names',
+    );
   });
 });

@@ -1,63 +1,59 @@
 /** Crossing to and from PyTorch: run a net on a PyTorch-layout input file, and export PyTorch-loadable weights. */
 import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
-import { createModel, getModelInfo } from '@convnets/architectures';
 import { initBackend, type BackendRequest } from '@convnets/backend';
-import { decodeSafetensors, encodeSafetensors, stateDict, type Module } from '@convnets/nn';
+import { decodeSafetensors, encodeSafetensors } from '@convnets/nn';
+import { encodeWeights } from '@convnets/trainer';
 import { Command } from 'commander';
 import { positiveInt, type Io } from '../io.js';
-import { backendOption, imageSizeOption, modelOption } from '../options.js';
-import { loadWeights } from '../weights.js';
+import { backendOption, imageSizeOption, weightsModelOption } from '../options.js';
+import { loadNet, readWeights, type NetFlags } from '../weights.js';
 import { writeAtomically } from '@convnets/plots/node';
 
-async function readSafetensors(file: string, flag: string) {
-  const bytes = await readFile(file).catch(() => {
-    throw new Error(`${flag}: cannot read ${file}`);
-  });
-  return decodeSafetensors(new Uint8Array(bytes), file);
-}
-
-interface NetFlags {
-  model: string;
-  imageSize?: number;
-  inChannels: number;
-  numClasses: number;
+interface InteropFlags extends NetFlags {
   backend: BackendRequest;
 }
 
-/** Builds the net and loads PyTorch-named weights into it (strict: names and shapes must all match). */
-async function loadNet(flags: NetFlags, weightsFile: string, flag: string): Promise<Module> {
+/** Builds the net the weights fit (flags, else their card, else the notebook's defaults) in eval mode. */
+async function netFromWeights(flags: InteropFlags, file: string, flag: string) {
   await initBackend(flags.backend);
-  const { tensors } = await readSafetensors(weightsFile, flag);
-  const model = createModel(flags.model, {
-    inputSize: flags.imageSize ?? getModelInfo(flags.model).defaultInputSize,
-    inChannels: flags.inChannels,
-    numClasses: flags.numClasses,
-  });
-  loadWeights(model, tensors, weightsFile, flags.model);
-  return model.eval();
+  const weights = await readWeights(file, flag);
+  const net = loadNet(weights, flags, { inChannels: 3, numClasses: 10 });
+  net.model.eval();
+  return { ...net, card: weights.card };
 }
 
 const netOptions = (command: Command) =>
-  imageSizeOption(command, "input height and width the net is built for (default: the notebook's)")
-    .addOption(modelOption())
-    .option('--in-channels <c>', 'input channels', positiveInt, 3)
-    .option('--num-classes <k>', 'classes', positiveInt, 10)
+  imageSizeOption(
+    command,
+    "input height and width the net is built for (default: the weights' card, else the notebook's)",
+  )
+    .addOption(weightsModelOption())
+    .option('--in-channels <c>', "input channels (default: the weights' card, else 3)", positiveInt)
+    .option('--num-classes <k>', "classes (default: the weights' card, else 10)", positiveInt)
     .addOption(backendOption());
 
 export function predictCommand(io: Io): Command {
   return netOptions(
     new Command('predict').description('logits of a net for an NCHW `input` tensor in a safetensors file'),
   )
-    .requiredOption('--weights <file>', 'PyTorch-named safetensors weights')
+    .requiredOption(
+      '--weights <file>',
+      'PyTorch-named safetensors weights (from `convnets train`, `export` or PyTorch)',
+    )
     .requiredOption('--input <file>', 'safetensors file with a float32 tensor `input` [N, C, H, W]')
     .requiredOption('--output <file>', 'where to write `logits` [N, numClasses]')
-    .action(async (flags: NetFlags & { weights: string; input: string; output: string }) => {
-      const model = await loadNet(flags, flags.weights, '--weights');
-      const { tensors } = await readSafetensors(flags.input, '--input');
+    .action(async (flags: InteropFlags & { weights: string; input: string; output: string }) => {
+      const { model, inChannels: channels } = await netFromWeights(flags, flags.weights, '--weights');
+      const bytes = await readFile(flags.input).catch(() => {
+        model.dispose();
+        throw new Error(`--input: cannot read ${flags.input}`);
+      });
+      const { tensors } = decodeSafetensors(new Uint8Array(bytes), flags.input);
       const input = tensors.get('input');
-      const expected = `[N, ${flags.inChannels}, H, W]`;
-      if (input?.rank !== 4 || input.shape[1] !== flags.inChannels || input.dtype !== 'float32') {
+      const expected = `[N, ${channels}, H, W]`;
+      if (input?.rank !== 4 || input.shape[1] !== channels || input.dtype !== 'float32') {
+        model.dispose();
         tf.dispose([...tensors.values()]);
         throw new Error(
           `--input: ${flags.input} must hold a float32 tensor 'input' of shape ${expected} (NCHW), ` +
@@ -78,12 +74,12 @@ export function exportCommand(io: Io): Command {
   )
     .requiredOption('--checkpoint <file>', 'weights written by `convnets train`')
     .requiredOption('--output <file>', 'the PyTorch-named, PyTorch-layout safetensors file to write')
-    .action(async (flags: NetFlags & { checkpoint: string; output: string }) => {
-      const model = await loadNet(flags, flags.checkpoint, '--checkpoint'); // validates names and shapes
-      const state = stateDict(model);
-      await writeAtomically(flags.output, encodeSafetensors(state, { format: 'pt' }));
-      io.err(`wrote ${state.size} tensors to ${flags.output}`);
-      tf.dispose([...state.values()]);
+    .action(async (flags: InteropFlags & { checkpoint: string; output: string }) => {
+      // Loading validates every name and shape; the card travels along.
+      const { model, card } = await netFromWeights(flags, flags.checkpoint, '--checkpoint');
+      const bytes = encodeWeights(model, { card });
+      await writeAtomically(flags.output, bytes);
+      io.err(`wrote ${flags.output} (${(bytes.length / 2 ** 20).toFixed(1)} MiB)`);
       model.dispose();
     });
 }

@@ -1,21 +1,25 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { createModel } from '@convnets/architectures';
 import { initBackend, type BackendRequest } from '@convnets/backend';
 import { DataLoader, compose, normalize, resize, toTensor, type ImageDataset } from '@convnets/datasets';
-import { decodeSafetensors, encodeSafetensors, loadStateDict, stateDict } from '@convnets/nn';
+import type { Module } from '@convnets/nn';
 import {
   Adam,
+  CheckpointError,
   SCHEDULES,
   Sgd,
-  evaluate,
+  encodeTrainingState,
+  encodeWeights,
   fit,
+  restoreTrainingState,
   scheduleByName,
   type BatchEvent,
   type EpochEvent,
+  type ModelCard,
+  type RunSettings,
+  type SavedTraining,
   type ScheduleName,
-  type TrainingState,
 } from '@convnets/trainer';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { nonNegativeInt, percent, positiveInt, type Io } from '../io.js';
@@ -67,74 +71,18 @@ const RUN_IDENTITY = [
   'limitTrain',
 ] as const;
 
-/**
- * Two files per epoch, each written atomically (temp file + rename). The training state (`.train.safetensors`:
- * model state under `model.`, optimizer state under `optimizer.`, epoch/history/RNG in the metadata) is complete
- * on its own, so a crash at any moment leaves a consistent state to resume from; `.safetensors` holds only the
- * weights, in PyTorch's names and layouts, for users.
- */
-async function saveCheckpoint(
-  base: string,
-  model: Parameters<typeof stateDict>[0],
-  training: TrainingState,
-  run: Record<string, unknown>,
-): Promise<void> {
-  const state = stateDict(model);
-  try {
-    const meta = { epoch: training.epoch, history: training.history, rng: training.rng, run };
-    const tensors = new Map([
-      ...[...state].map(([k, t]) => [`model.${k}`, t] as const),
-      ...[...training.optimizer].map(([k, t]) => [`optimizer.${k}`, t] as const),
-    ]);
-    await writeAtomically(`${base}.train.safetensors`, encodeSafetensors(tensors, { convnets: JSON.stringify(meta) }));
-    await writeAtomically(`${base}.safetensors`, weightsFile(state, training.epoch));
-  } finally {
-    tf.dispose([...state.values()]);
-  }
-}
-
-/** The user-facing weights: PyTorch names and layouts, loadable by `model.load_state_dict`. */
-function weightsFile(state: Map<string, tf.Tensor>, epoch: number): Uint8Array {
-  return encodeSafetensors(state, { format: 'pt', epoch: String(epoch) });
-}
-
-async function loadCheckpoint(
-  base: string,
-  model: Parameters<typeof stateDict>[0],
-  run: Record<string, unknown>,
-): Promise<TrainingState> {
+/** The training state a `--resume` continues: `<base>.train.safetensors`, loaded into `model`. */
+async function loadCheckpoint(base: string, model: Module, run: RunSettings): Promise<SavedTraining> {
   const file = `${base}.train.safetensors`;
   const bytes = await readFile(file).catch(() => {
     throw new Error(`--resume: ${file} does not exist (train without --resume first, with the same --out)`);
   });
-  const sidecar = decodeSafetensors(new Uint8Array(bytes), file);
-  const meta = JSON.parse(sidecar.metadata.convnets ?? 'null') as {
-    epoch: number;
-    history: TrainingState['history'];
-    rng: Record<string, number>;
-    run: Record<string, unknown>;
-  } | null;
-  const part = (prefix: string) =>
-    new Map([...sidecar.tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
-  const weights = part('model.');
-  const optimizer = part('optimizer.');
   try {
-    if (!meta || weights.size === 0)
-      throw new Error(`--resume: ${file} is not a convnets training state (no metadata or no model tensors)`);
-    const differs = RUN_IDENTITY.filter((k) => JSON.stringify(meta.run[k]) !== JSON.stringify(run[k]));
-    if (differs.length) {
-      throw new Error(
-        `--resume: the checkpoint was made with different ` +
-          `${differs.map((k) => `${k} (${JSON.stringify(meta.run[k])}, now ${JSON.stringify(run[k])})`).join(', ')}`,
-      );
-    }
-    loadStateDict(model, weights);
+    return restoreTrainingState(model, new Uint8Array(bytes), { file, expect: run });
   } catch (err) {
-    tf.dispose([...sidecar.tensors.values()]);
+    if (err instanceof CheckpointError) err.message = `--resume: ${err.message}`;
     throw err;
   }
-  tf.dispose([...weights.values()]);
-  return { epoch: meta.epoch, history: meta.history, rng: meta.rng, optimizer };
 }
 
 function nonNegative(value: string): number {
@@ -234,9 +182,21 @@ export function trainCommand(io: Io): Command {
       await mkdir(flags.out, { recursive: true });
       const base = path.join(flags.out, `${flags.dataset}_${flags.model}`);
       const run = Object.fromEntries(RUN_IDENTITY.map((k) => [k, k === 'imageSize' ? inputSize : (flags[k] ?? null)]));
+      const card: ModelCard = {
+        model: flags.model,
+        inputSize,
+        inChannels: channels,
+        classes: train.classes,
+        mean,
+        std,
+      };
+      // Two files per epoch, each written atomically: the training state is complete on its own, so a crash at any
+      // moment leaves a consistent state to resume from; the weights (with their card) are for users.
+      const writeWeights = (epoch: number) =>
+        writeAtomically(`${base}.safetensors`, encodeWeights(model, { card, epoch }));
       const resume = flags.resume ? await loadCheckpoint(base, model, run) : undefined;
       if (resume) io.err(`resuming after epoch ${resume.epoch} of ${flags.epochs}`);
-      const history = await fit(model, {
+      const { history, evaluation: final } = await fit(model, {
         train: trainLoader,
         valid: validLoader,
         epochs: flags.epochs,
@@ -245,7 +205,8 @@ export function trainCommand(io: Io): Command {
         labelSmoothing: flags.labelSmoothing,
         resume,
         onCheckpoint: async (training) => {
-          await saveCheckpoint(base, model, training, run);
+          await writeAtomically(`${base}.train.safetensors`, encodeTrainingState(model, training, run));
+          await writeWeights(training.epoch);
           await writeCurves(flags.out, training.history);
         },
         onBatch: progress(io, interactive),
@@ -254,8 +215,7 @@ export function trainCommand(io: Io): Command {
           io.out(epochLine(e));
         },
       });
-      if (resume) tf.dispose([...resume.optimizer.values()]);
-      const final = await evaluate(model, validLoader);
+      if (!final) throw new Error('fit returned no evaluation of the test set');
       io.out(
         `test accuracy ${(final.accuracy * 100).toFixed(2)}% (loss ${final.loss.toFixed(4)}); per class: ` +
           `${final.perClassAccuracy.map((a, i) => `${train.classes[i]} ${percent(a, 1)}`).join(', ')}`,
@@ -264,10 +224,7 @@ export function trainCommand(io: Io): Command {
       // Every trained epoch wrote its weights and curves. A run resumed with nothing left to train (after a crash
       // between the last epoch's two renames) writes them here, from the training state it resumed.
       if (history.trainLoss.length === (resume?.epoch ?? 0)) {
-        const state = stateDict(model);
-        await writeAtomically(`${base}.safetensors`, weightsFile(state, history.trainLoss.length)).finally(() =>
-          tf.dispose([...state.values()]),
-        );
+        await writeWeights(history.trainLoss.length);
         await writeCurves(flags.out, history);
       }
       await writeAtomically(

@@ -1,0 +1,152 @@
+/** The page itself: its controls, what the run exposes to tests, and the panels that show a net and its run. */
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendInfo } from '@convnets/backend';
+import type { ImageDataset } from '@convnets/datasets';
+import { summary, type Module } from '@convnets/nn';
+import {
+  confusionMatrixChart,
+  curveChart,
+  imageGridChart,
+  mountChart,
+  updateCurves,
+  type MountedChart,
+} from '@convnets/plots';
+import type { Evaluation, History } from '@convnets/trainer';
+
+export const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+export const params = new URLSearchParams(location.search);
+
+export const form = {
+  model: $<HTMLSelectElement>('model'),
+  dataset: $<HTMLSelectElement>('dataset'),
+  backend: $<HTMLSelectElement>('backend'),
+  epochs: $<HTMLInputElement>('epochs'),
+  batch: $<HTMLInputElement>('batch'),
+  limit: $<HTMLInputElement>('limit'),
+  lr: $<HTMLInputElement>('lr'),
+};
+
+export const buttons = {
+  train: $<HTMLButtonElement>('train'),
+  stop: $<HTMLButtonElement>('stop'),
+  resume: $<HTMLButtonElement>('resume'),
+  saveIdb: $<HTMLButtonElement>('save-idb'),
+  loadIdb: $<HTMLButtonElement>('load-idb'),
+  download: $<HTMLButtonElement>('download'),
+};
+
+/** What the page exposes to its end-to-end test (and to curious users in the console) as `window.convnets`. */
+export interface AppState {
+  status: 'loading' | 'ready' | 'training' | 'stopped' | 'done' | 'error';
+  backend?: BackendInfo;
+  renderer?: string;
+  /** Training loss of every batch, in order. */
+  batchLosses: number[];
+  /** `tf.memory().numTensors` after each epoch's checkpoint: flat when nothing leaks. */
+  tensorsAfterEpoch: number[];
+  history?: History;
+  error?: string;
+  /** Max |logits(current backend) - logits(cpu)| for a fixed input, the same weights. */
+  compareWithCpu(): Promise<number>;
+}
+
+export const app: AppState = {
+  status: 'loading',
+  batchLosses: [],
+  tensorsAfterEpoch: [],
+  compareWithCpu: () => Promise.reject(new Error('not ready')),
+};
+(window as unknown as { convnets: AppState }).convnets = app;
+
+export function setStatus(text: string, state?: AppState['status']) {
+  $('status').textContent = text;
+  $('status').classList.toggle('error', state === 'error');
+  if (state) app.status = state;
+}
+
+/** Enables the controls that make sense: nothing but Stop while a run goes on. */
+export function setRunning(running: boolean, { canResume = false, hasModel = false } = {}) {
+  buttons.train.disabled = running;
+  buttons.stop.disabled = !running;
+  buttons.resume.disabled = running || !canResume;
+  buttons.saveIdb.disabled = running || !hasModel;
+  buttons.download.disabled = running || !hasModel;
+  for (const input of Object.values(form)) input.disabled = running;
+}
+
+export function showMemory() {
+  const m = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number };
+  const gpu = m.numBytesInGPU === undefined ? '' : `, ${(m.numBytesInGPU / 2 ** 20).toFixed(1)} MiB in GPU textures`;
+  $('memory').textContent = `tf.memory(): ${m.numTensors} tensors, ${(m.numBytes / 2 ** 20).toFixed(1)} MiB${gpu}`;
+}
+
+export function webglRenderer(): string {
+  const gl = document.createElement('canvas').getContext('webgl2');
+  if (!gl) return 'no WebGL2';
+  const ext = gl.getExtension('WEBGL_debug_renderer_info');
+  return String(gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+}
+
+export function showBackend(info: BackendInfo, renderer?: string) {
+  const skipped = info.skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ');
+  $('backend-info').textContent =
+    `Backend: ${info.label}${renderer ? ` (renderer: ${renderer})` : ''}${skipped ? ` — skipped ${skipped}` : ''}`;
+}
+
+export function showProgress(epoch: number, epochs: number, batch: number, batches: number, text: string) {
+  ($('progress') as HTMLProgressElement).value = ((epoch - 1) * batches + batch) / (batches * epochs);
+  $('progress-text').textContent = text;
+}
+
+export function showSummary(net: Module, name: string, input: number[]) {
+  const s = summary(net, input);
+  $('summary-caption').textContent =
+    `${name}, input [${input.join(', ')}] (NHWC): ${s.params.toLocaleString()} ` +
+    `parameters, ${(s.flops / 1e6).toFixed(1)} MFLOPs per image`;
+  const rows = s.layers.map(
+    (l) =>
+      `<tr><td>${l.path}</td><td>${l.type}</td><td>[${l.outputShape.join(', ')}]</td>` +
+      `<td>${l.params.toLocaleString()}</td><td>${(l.flops / 1e6).toFixed(2)} M</td></tr>`,
+  );
+  $('summary').innerHTML =
+    `<tr><th>Layer</th><th>Type</th><th>Output shape</th><th>Params</th><th>FLOPs</th></tr>${rows.join('')}`;
+}
+
+/** The first 30 validation images, titled with their labels (and the predictions, once there are some). */
+export async function showGrid(valid: ImageDataset, predictions?: Int32Array) {
+  const shown = valid.head(30);
+  const titles = Array.from(shown.labels, (label, i) => {
+    const truth = valid.classes[label]!;
+    return predictions ? `${truth} → ${valid.classes[predictions[i]!]}` : truth;
+  });
+  $('grid-caption').textContent = predictions
+    ? 'true → predicted (validation images)'
+    : 'true labels (validation images)';
+  $('grid-chart').replaceChildren();
+  await mountChart($('grid-chart'), imageGridChart(shown, { columns: 10, titles, cellSize: 48 }));
+}
+
+export async function showConfusion(result: Evaluation, classes: readonly string[]) {
+  $('confusion-chart').replaceChildren();
+  const title = `validation accuracy ${(result.accuracy * 100).toFixed(2)}%`;
+  await mountChart($('confusion-chart'), confusionMatrixChart(result.confusion, classes, title));
+}
+
+let curves: { accuracy: MountedChart; loss: MountedChart } | undefined;
+
+export async function resetCurves() {
+  $('accuracy-chart').replaceChildren();
+  $('loss-chart').replaceChildren();
+  curves?.accuracy.finalize();
+  curves?.loss.finalize();
+  curves = {
+    accuracy: await mountChart($('accuracy-chart'), curveChart('accuracy')),
+    loss: await mountChart($('loss-chart'), curveChart('loss')),
+  };
+}
+
+export async function showCurves(history: History) {
+  if (!curves) await resetCurves();
+  await updateCurves(curves!.accuracy, 'accuracy', history);
+  await updateCurves(curves!.loss, 'loss', history);
+}

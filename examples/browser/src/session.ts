@@ -1,0 +1,190 @@
+/**
+ * The net and its training run: the notebook's recipe (SGD with momentum, one-cycle) through the trainer, Stop and
+ * Resume through the trainer's training state (kept as bytes after every epoch), and weights files with their card.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { createModel, listModels } from '@convnets/architectures';
+import { initBackend, type BackendRequest } from '@convnets/backend';
+import { DataLoader, type Transform } from '@convnets/datasets';
+import { loadStateDict, type Module } from '@convnets/nn';
+import {
+  Sgd,
+  decodeWeights,
+  encodeTrainingState,
+  encodeWeights,
+  fit,
+  restoreTrainingState,
+  scheduleByName,
+  type ModelCard,
+  type RunSettings,
+} from '@convnets/trainer';
+import { transformFor, type Data } from './data.js';
+import {
+  app,
+  form,
+  params,
+  resetCurves,
+  setStatus,
+  showBackend,
+  showConfusion,
+  showCurves,
+  showGrid,
+  showMemory,
+  showProgress,
+  showSummary,
+  webglRenderer,
+} from './page.js';
+
+let model: Module | undefined;
+let modelKey = '';
+/** The training state after the last completed epoch: what Resume continues from. */
+let lastEpoch: { epoch: number; state: Uint8Array } | undefined;
+let controller: AbortController | undefined;
+
+export const session = {
+  get model() {
+    return model;
+  },
+  get canResume() {
+    return lastEpoch !== undefined;
+  },
+  stop: () => controller?.abort(),
+};
+
+export async function startBackend() {
+  const info = await initBackend(form.backend.value as BackendRequest, {
+    wasmPaths: new URL('wasm/', location.href).href,
+  });
+  app.backend = info;
+  app.renderer = info.backend === 'webgl' ? webglRenderer() : undefined;
+  showBackend(info, app.renderer);
+}
+
+/** The model for the current form, rebuilt (and any stopped run forgotten) only when the net or the data change. */
+export function currentModel(d: Data): Module {
+  const [h, , c] = d.train.imageShape;
+  const key = `${form.model.value}/${d.name}/${h}/${c}/${d.train.classes.length}`;
+  if (model && key === modelKey) return model;
+  model?.dispose();
+  lastEpoch = undefined;
+  model = createModel(form.model.value, {
+    inChannels: c,
+    numClasses: d.train.classes.length,
+    inputSize: h,
+    seed: 0,
+    init: 'xavier',
+  });
+  modelKey = key;
+  showSummary(model, form.model.value, [1, h, h, c]);
+  return model;
+}
+
+/** The form's recipe: what a resumed run must share with the run it continues. */
+function runSettings(d: Data): RunSettings {
+  return {
+    model: form.model.value,
+    data: d.name,
+    batchSize: Number(form.batch.value) || 64,
+    lr: Number(form.lr.value) || 0.05,
+    limit: Math.min(Number(form.limit.value) || d.train.length, d.train.length),
+  };
+}
+
+export async function train(d: Data, resume: boolean) {
+  await startBackend();
+  const net = currentModel(d);
+  const run = runSettings(d);
+  // Resume from exactly where the last completed epoch ended: a stop mid-epoch leaves half-updated weights.
+  const saved =
+    resume && lastEpoch
+      ? restoreTrainingState(net, lastEpoch.state, { file: 'the stopped run', expect: run })
+      : undefined;
+  if (!resume) {
+    lastEpoch = undefined;
+    app.batchLosses = [];
+    app.tensorsAfterEpoch = [];
+    await resetCurves();
+  }
+  const epochs = Number(form.epochs.value) || 1;
+  // Class-balanced subsets (seed 0), so a small limit still holds every class.
+  const trainSet = d.train.sample(run.limit as number, 0);
+  const validSet = d.valid.sample(Number(params.get('valid')) || 1000, 0);
+  const transform = transformFor(d);
+  const batchSize = run.batchSize as number;
+  const trainLoader = new DataLoader(trainSet, { batchSize, shuffle: true, seed: 0, transform });
+  const validLoader = new DataLoader(validSet, { batchSize: 250, transform });
+  const optimizer = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
+  controller = new AbortController();
+  setStatus(`Training ${form.model.value} on ${d.name} (${trainSet.length} images, ${epochs} epoch(s))…`, 'training');
+  try {
+    const { history, evaluation } = await fit(net, {
+      train: trainLoader,
+      valid: validLoader,
+      epochs,
+      optimizer,
+      schedule: scheduleByName('onecycle', run.lr as number, trainLoader.length * epochs),
+      resume: saved,
+      signal: controller.signal,
+      onBatch: async (e) => {
+        app.batchLosses.push(e.loss);
+        const batches = e.batches ?? trainLoader.length;
+        const text =
+          `epoch ${e.epoch}/${epochs}, batch ${e.batch}/${batches} — ` +
+          `loss ${e.loss.toFixed(4)} — ${e.imagesPerSec.toFixed(1)} images/s`;
+        showProgress(e.epoch, epochs, e.batch, batches, text);
+        showMemory();
+        await tf.nextFrame(); // keep the page responsive between batches
+      },
+      onCheckpoint: async (state) => {
+        lastEpoch = { epoch: state.epoch, state: encodeTrainingState(net, state, run) };
+        app.tensorsAfterEpoch.push(tf.memory().numTensors);
+        await showCurves(state.history);
+      },
+    });
+    app.history = history;
+    await showConfusion(evaluation!, d.valid.classes);
+    await showGrid(d.valid, await predictions(net, d, transform));
+    setStatus(
+      `Done: validation accuracy ${(evaluation!.accuracy * 100).toFixed(2)}%, loss ${evaluation!.loss.toFixed(4)}`,
+      'done',
+    );
+  } catch (err) {
+    if (!controller.signal.aborted) throw err;
+    setStatus(`Stopped. Resume continues after epoch ${lastEpoch?.epoch ?? 0}.`, 'stopped');
+  } finally {
+    optimizer.dispose();
+  }
+}
+
+async function predictions(net: Module, d: Data, transform: Transform): Promise<Int32Array> {
+  const set = d.valid.head(30);
+  const loader = new DataLoader(set, { batchSize: set.length, transform });
+  net.eval();
+  for await (const { x, y } of loader) {
+    const classes = tf.tidy(() => tf.argMax(net.forward(x), 1));
+    const out = (await classes.data()) as Int32Array;
+    tf.dispose([x, y, classes]);
+    return out;
+  }
+  return new Int32Array(0);
+}
+
+/** The weights as a file PyTorch loads, with their card (net, input size, classes, normalisation). */
+export function weightsFile(d: Data): Uint8Array {
+  const [inputSize, , inChannels] = d.train.imageShape;
+  const { mean, std } = d.train.channelStats();
+  const card: ModelCard = { model: form.model.value, inputSize, inChannels, classes: d.train.classes, mean, std };
+  return encodeWeights(currentModel(d), { card });
+}
+
+/** Loads a weights file; one with a card for another of our nets switches the form to that net first. */
+export function loadWeights(d: Data, bytes: Uint8Array, name: string) {
+  const { tensors, card } = decodeWeights(bytes, name);
+  try {
+    if (card && card.model !== form.model.value && listModels().includes(card.model)) form.model.value = card.model;
+    loadStateDict(currentModel(d), tensors);
+  } finally {
+    tf.dispose([...tensors.values()]);
+  }
+  setStatus(`Loaded ${name} into ${form.model.value}.`, 'ready');
+}
