@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { createModel } from '@convnets/architectures';
+import { createModel, listModels } from '@convnets/architectures';
 import { decodeSafetensors, encodeSafetensors, loadStateDict } from '@convnets/nn';
 import { pythonHasTorch } from '@convnets/tooling/fixtures';
 import { loadNativeKernels } from '@convnets/backend-native';
@@ -28,7 +28,8 @@ const resumeBackends = ['wasm', ...('kernels' in loadNativeKernels() ? ['native'
 async function cli(...argv: string[]) {
   let out = '';
   let err = '';
-  const code = await run(argv, { out: (t) => (out += `${t}\n`), err: (t) => (err += `${t}\n`) });
+  const line = (t: string) => (t.endsWith('\n') ? t : `${t}\n`); // as processIo writes
+  const code = await run(argv, { out: (t) => (out += line(t)), err: (t) => (err += line(t)) });
   return { code, out, err };
 }
 
@@ -91,6 +92,21 @@ describe('convnets summary', () => {
     const { code, err } = await cli('summary', 'resnet18', '--depth', 'two');
     expect(code).toBe(2);
     expect(err).toContain("option '--depth <d>' argument 'two' is invalid");
+  });
+});
+
+describe('convnets --version and models', () => {
+  it('--version prints the version in package.json', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    expect(await cli('--version')).toEqual({ code: 0, out: `${version}\n`, err: '' });
+  });
+
+  it('models --json lists every net with its notebook input size', async () => {
+    const { code, out } = await cli('models', '--json');
+    expect(code).toBe(0);
+    const models = JSON.parse(out);
+    expect(models.map((m: { name: string }) => m.name)).toEqual(listModels());
+    expect(models.find((m: { name: string }) => m.name === 'resnet18')).toMatchObject({ defaultInputSize: 224 });
   });
 });
 
@@ -503,6 +519,29 @@ describe('convnets train', () => {
           ),
         ),
       });
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it('--json prints one JSON object per line: every batch, every epoch, then the test evaluation', async () => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'convnets-json-'));
+    try {
+      const r = await cli(
+        ...['train', '--limit-train', '64', '--limit-valid', '20', '--batch-size', '32', '--epochs', '1'],
+        ...['--backend', 'wasm', '--json', '--out', out],
+      );
+      expect(r.code, r.err).toBe(0);
+      const lines = r.out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(lines.map((l) => l.event)).toEqual(['batch', 'batch', 'epoch', 'done']);
+      expect(lines[1]).toMatchObject({ epoch: 1, batch: 2, batches: 2, loss: expect.any(Number) });
+      const history = JSON.parse(readFileSync(path.join(out, 'history.json'), 'utf8'));
+      expect(lines[2]).toMatchObject({ epoch: 1, trainLoss: history.trainLoss[0], validAcc: history.validAcc[0] });
+      expect(lines[3].test).toEqual(history.test);
+      expect(lines[3].test.confusion.flat().reduce((a: number, b: number) => a + b, 0)).toBe(20);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

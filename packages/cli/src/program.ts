@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { Command, CommanderError } from 'commander';
 import { benchCommand } from './commands/bench.js';
@@ -9,12 +10,16 @@ import { trainCommand } from './commands/train.js';
 import { modelsCommand, summaryCommand } from './commands/summary.js';
 import { processIo, type Io } from './io.js';
 
+/** The package's version (package.json sits one folder above both src/ and dist/). */
+const VERSION: string = createRequire(import.meta.url)('../package.json').version;
+
 // Production mode: no debug checks, and no tfjs banners on the user's terminal.
 tf.env().set('PROD', true);
 
 export function createProgram(io: Io = processIo): Command {
   const program = new Command('convnets')
     .description('Build, train, inspect and share the modern convnets (AlexNet ... DenseNet) on tfjs.')
+    .version(VERSION, '-V, --version', 'print the version')
     .showHelpAfterError()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride();

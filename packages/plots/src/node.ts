@@ -2,16 +2,25 @@
  * Node-only: charts to PNG (SVG rasterised by resvg with the system's fonts) and to files, written atomically
  * (`writeAtomically`, which the CLI's checkpoints use too).
  */
-import { Resvg } from '@resvg/resvg-js';
 import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { accuracyChart, type HistoryLike, lossChart } from './history.js';
 import { renderSvg } from './render.js';
 
+/** resvg is an optional peer (a native binary per platform): only PNG output needs it. */
+async function loadResvg(): Promise<typeof import('@resvg/resvg-js')> {
+  try {
+    return await import('@resvg/resvg-js');
+  } catch {
+    throw new Error('PNG output needs @resvg/resvg-js (npm install @resvg/resvg-js); SVG output works without it');
+  }
+}
+
 /** The chart as PNG bytes; `scale` 2 gives a sharp image on high-density screens. */
 export async function renderPng(spec: TopLevelSpec, { scale = 2 }: { scale?: number } = {}): Promise<Uint8Array> {
   const svg = await renderSvg(spec);
+  const { Resvg } = await loadResvg();
   const png = new Resvg(svg, {
     font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' },
     fitTo: { mode: 'zoom', value: scale },

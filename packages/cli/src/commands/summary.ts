@@ -42,12 +42,16 @@ export function summaryCommand(io: Io): Command {
 }
 
 export function modelsCommand(io: Io): Command {
-  return new Command('models').description('list the available nets').action(() => {
-    for (const name of listModels()) {
-      const info = getModelInfo(name);
-      io.out(
-        `${name.padEnd(12)} ${info.description} (default input ${info.defaultInputSize}x${info.defaultInputSize})`,
-      );
-    }
-  });
+  return new Command('models')
+    .description('list the available nets')
+    .option('--json', 'print one JSON array of {name, description, defaultInputSize}')
+    .action((flags: { json?: boolean }) => {
+      const models = listModels().map((name) => {
+        const { description, defaultInputSize } = getModelInfo(name);
+        return { name, description, defaultInputSize };
+      });
+      if (flags.json) return io.out(JSON.stringify(models));
+      for (const { name, description, defaultInputSize: n } of models)
+        io.out(`${name.padEnd(12)} ${description} (default input ${n}x${n})`);
+    });
 }

@@ -56,6 +56,7 @@ interface TrainFlags {
   limitValid?: number;
   out: string;
   resume?: boolean;
+  json?: boolean;
 }
 
 /** The options a resumed run must share with the run it continues. */
@@ -99,7 +100,13 @@ function epochLine(e: EpochEvent): string {
   );
 }
 
-/** A progress bar on a terminal; elsewhere a line every tenth of an epoch. */
+/** `--json`: one JSON object per line for every batch and epoch (and the end), for scripts and notebooks. */
+const jsonLine = (io: Io, event: string, fields: object) => io.out(JSON.stringify({ event, ...fields }));
+
+/** Clears the terminal line the progress bar is on. */
+const CLEAR_LINE = '\r\x1b[2K';
+
+/** A progress bar on a terminal (redrawn in place); elsewhere a line every tenth of an epoch. */
 function progress(io: Io, interactive: boolean) {
   let started = Date.now();
   return ({ epoch, batch, batches, runningLoss, imagesPerSec }: BatchEvent) => {
@@ -110,7 +117,7 @@ function progress(io: Io, interactive: boolean) {
     const text =
       `epoch ${epoch} [${'#'.repeat(Math.round(fraction * 30)).padEnd(30, '.')}] ${batch}/${total} ` +
       `loss ${runningLoss.toFixed(4)} ${imagesPerSec.toFixed(0)} img/s ETA ${eta.toFixed(0)}s`;
-    if (interactive) process.stderr.write(`\r${text}`);
+    if (interactive) process.stderr.write(`${CLEAR_LINE}${text}`);
     else if (total && (batch === total || batch % Math.max(1, Math.floor(total / 10)) === 0)) io.err(text);
   };
 }
@@ -143,6 +150,10 @@ export function trainCommand(io: Io): Command {
     .option('--limit-valid <n>', 'test on n images, a class-balanced subset chosen by --seed', positiveInt)
     .option('--out <dir>', 'output folder', 'result')
     .option('--resume', 'continue the run whose checkpoint is in --out (same options; --epochs is the new total)')
+    .option(
+      '--json',
+      'print one JSON object per line for every batch, epoch and the end, instead of the notebook lines',
+    )
     .action(async (flags: TrainFlags) => {
       const info = await initBackend(flags.backend);
       io.err(`backend: ${info.label}`);
@@ -178,7 +189,7 @@ export function trainCommand(io: Io): Command {
         `training ${flags.model} on ${flags.dataset} (${trainSet.length} train / ` +
           `${validSet.length} test images at ${inputSize}x${inputSize}), ${flags.epochs} epoch(s)`,
       );
-      const interactive = Boolean(process.stderr.isTTY);
+      const interactive = Boolean(process.stderr.isTTY) && !flags.json;
       await mkdir(flags.out, { recursive: true });
       const base = path.join(flags.out, `${flags.dataset}_${flags.model}`);
       const run = Object.fromEntries(RUN_IDENTITY.map((k) => [k, k === 'imageSize' ? inputSize : (flags[k] ?? null)]));
@@ -209,17 +220,19 @@ export function trainCommand(io: Io): Command {
           await writeWeights(training.epoch);
           await writeCurves(flags.out, training.history);
         },
-        onBatch: progress(io, interactive),
+        onBatch: flags.json ? (e) => jsonLine(io, 'batch', e) : progress(io, interactive),
         onEpoch: (e) => {
-          if (interactive) process.stderr.write('\n');
+          if (flags.json) return jsonLine(io, 'epoch', e);
+          if (interactive) process.stderr.write(CLEAR_LINE);
           io.out(epochLine(e));
         },
       });
       if (!final) throw new Error('fit returned no evaluation of the test set');
-      io.out(
-        `test accuracy ${(final.accuracy * 100).toFixed(2)}% (loss ${final.loss.toFixed(4)}); per class: ` +
-          `${final.perClassAccuracy.map((a, i) => `${train.classes[i]} ${percent(a, 1)}`).join(', ')}`,
-      );
+      if (!flags.json)
+        io.out(
+          `test accuracy ${(final.accuracy * 100).toFixed(2)}% (loss ${final.loss.toFixed(4)}); per class: ` +
+            `${final.perClassAccuracy.map((a, i) => `${train.classes[i]} ${percent(a, 1)}`).join(', ')}`,
+        );
 
       // Every trained epoch wrote its weights and curves. A run resumed with nothing left to train (after a crash
       // between the last epoch's two renames) writes them here, from the training state it resumed.
@@ -246,8 +259,10 @@ export function trainCommand(io: Io): Command {
           2,
         )}\n`,
       );
+      const files = [`${base}.safetensors`, path.join(flags.out, 'history.json')];
+      if (flags.json) jsonLine(io, 'done', { test: final, files });
       io.err(
-        `wrote ${base}.safetensors, ${path.join(flags.out, 'history.json')} and the curves ` +
+        `wrote ${files.join(', ')} and the curves ` +
           `${['accuracy', 'loss'].map((n) => path.join(flags.out, `${n}.svg|png`)).join(', ')}`,
       );
       optimizer.dispose();
