@@ -5,37 +5,11 @@ value(i) = sin(1.7 * i + 0.3 * k) for element i of the k-th tensor of the state 
 conv/linear weights * sqrt(3 / fan_in), biases * 0.1, BatchNorm weight 1 + 0.1 v, bias 0.1 v,
 running_mean 0.1 v, running_var 1 + 0.5 |v|; the input is sin(0.9 * i) (NCHW order).
 """
-import json, math, os, sys
+import json, math, os
 import torch
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')
-sys.path.insert(0, os.path.join(ROOT, '..', 'shared', 'reference'))
-import pytorch_seed_nets as seed  # noqa: E402
-from torch import nn  # noqa: E402
+from formula import ROOT, formula_net, seed
 
 OUT = os.path.join(ROOT, 'packages', 'architectures', 'src', '__fixtures__', 'logits.json')
-
-def formula(name, shape, k):
-    n = math.prod(shape)
-    v = torch.tensor([math.sin(1.7 * i + 0.3 * k) for i in range(n)], dtype=torch.float64)
-    if name.endswith('running_var'):
-        v = 1 + 0.5 * v.abs()
-    elif name.endswith('running_mean') or (name.endswith('bias')):
-        v = 0.1 * v
-    elif len(shape) >= 2:
-        v = v * math.sqrt(3 / math.prod(shape[1:]))
-    else:  # BatchNorm weight
-        v = 1 + 0.1 * v
-    return v.to(torch.float32).reshape(shape)
-
-def resized(net, size, channels):
-    """AlexNet and VGG hard-code their first Linear for 224 px: size it for this input, as convnets does."""
-    children = list(net.children())
-    flat = next((i for i, m in enumerate(children) if isinstance(m, nn.Flatten)), None)
-    if flat is not None and flat + 1 < len(children) and isinstance(children[flat + 1], nn.Linear):
-        with torch.no_grad():
-            features = nn.Sequential(*children[:flat + 1]).eval()(torch.zeros(1, channels, size, size)).shape[1]
-        net[flat + 1] = nn.Linear(features, children[flat + 1].out_features)
-    return net
 
 cases = {
     'alexnet': (seed.alexnet, 67, 3), 'vgg11': (lambda: seed.vgg(seed.conv_arch), 32, 3),
@@ -45,12 +19,7 @@ cases = {
 }
 out = {}
 for name, (build, size, channels) in cases.items():
-    net = resized(build(), size, channels).eval()
-    state = net.state_dict()
-    for k, (key, value) in enumerate(state.items()):
-        if value.dtype == torch.float32:
-            state[key] = formula(key, list(value.shape), k)
-    net.load_state_dict(state)
+    net = formula_net(build, size, channels)
     x = torch.tensor([math.sin(0.9 * i) for i in range(2 * channels * size * size)], dtype=torch.float64).to(torch.float32).reshape(2, channels, size, size)
     with torch.no_grad():
         logits = net(x)

@@ -2,9 +2,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadStateDict, stateDict } from '@convnets/nn';
-import { formulaInput, formulaTensor } from '@convnets/tooling/fixtures';
+import { formulaInput } from '@convnets/tooling/fixtures';
 import { createModel } from './registry.js';
+import { loadFormulaWeights } from './test-utils/formula.js';
 
 /** PyTorch 1.13's logits for weights and inputs from a formula (tooling/pytorch/logits_fixtures.py). */
 const fixture = JSON.parse(readFileSync(new URL('./__fixtures__/logits.json', import.meta.url), 'utf8')) as {
@@ -17,23 +17,13 @@ describe.each(Object.entries(fixture.nets))(
     it('with the same PyTorch-named, PyTorch-layout weights loaded through loadStateDict', () => {
       const name = key === 'nin-1ch' ? 'nin' : key;
       const model = createModel(name, { inputSize, inChannels }).eval();
-      const template = stateDict(model);
-      const weights = new Map(
-        [...template].map(
-          ([n, t], k) =>
-            [
-              n,
-              t.dtype === 'int32' ? tf.zeros(t.shape, 'int32') : tf.tensor(formulaTensor(n, t.shape, k), t.shape),
-            ] as const,
-        ),
-      );
-      loadStateDict(model, weights);
+      loadFormulaWeights(model);
       const x = formulaInput(2, inChannels, inputSize);
       const ours = tf.tidy(() => model.forward(x));
       const got = ours.arraySync() as number[][];
       const worst = Math.max(...got.flatMap((row, r) => row.map((v, c) => Math.abs(v - logits[r]![c]!))));
       expect(worst).toBeLessThan(1e-4);
-      tf.dispose([x, ours, ...template.values(), ...weights.values()]);
+      tf.dispose([x, ours]);
       model.dispose();
     });
   },

@@ -25,6 +25,8 @@ import { run } from './program.js';
 /** Backends whose training must resume bit-exactly: wasm, and native where the oneDNN addon runs. */
 const resumeBackends = ['wasm', ...('kernels' in loadNativeKernels() ? ['native'] : [])];
 
+const texts = (svg: string) => [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]!);
+
 async function cli(...argv: string[]) {
   let out = '';
   let err = '';
@@ -495,6 +497,29 @@ describe('convnets train', () => {
           "must hold a float32 tensor 'input' of shape [N, 1, H, W] (NCHW), got no tensor named input",
         ),
       });
+
+      // Inside the trained net: activation maps by dotted path, and Grad-CAM of test sample 0 (a 7).
+      const inside = path.join(out, 'inside');
+      const plot = (...args: string[]) =>
+        cli('plot', ...args, '--checkpoint', checkpoint, '--backend', 'wasm', '--format', 'svg', '--out', inside);
+      expect((await plot('features', '--layer', '1.0.conv1')).code).toBe(0);
+      const conv = readFileSync(path.join(inside, 'features-1.0.conv1.svg'), 'utf8');
+      expect(texts(conv)).toContain(
+        'layer 1.0.conv1, output [1, 7, 7, 64] (NHWC): 64 channels, 7x7 each (each scaled to its range)',
+      );
+      expect(conv.match(/href="data:image\/png;base64,/g)).toHaveLength(65); // the input and 64 maps
+      expect((await plot('features')).code).toBe(0); // one per top-level layer whose output is a map over 1x1
+      expect(readdirSync(inside).filter((f) => /^features-\d\.svg$/.test(f))).toEqual(
+        ['0', '1', '2', '3'].map((l) => `features-${l}.svg`),
+      );
+      expect(await plot('features', '--layer', '9.9')).toMatchObject({
+        code: 1,
+        err: expect.stringContaining("no module at '9.9'"),
+      });
+      expect((await plot('gradcam')).code).toBe(0);
+      const cam = texts(readFileSync(path.join(inside, 'gradcam.svg'), 'utf8'));
+      expect(cam).toContain('Grad-CAM at layer 3: test sample 0, true class 7');
+      expect(cam.some((t) => /^predicted: \d \(p [01]\.\d{3}\)$/.test(t))).toBe(true);
 
       // the wrong net is refused with the names that do not fit
       expect(

@@ -1,9 +1,11 @@
 /** Weights files into models, for every command that loads one. */
 import { readFile } from 'node:fs/promises';
 import { createModel, getModelInfo } from '@convnets/architectures';
+import { compose, normalize, resize, toTensor, type ImageDataset, type Transform } from '@convnets/datasets';
 import { loadStateDict, type Module, StateDictError } from '@convnets/nn';
 import { decodeWeights, type ModelCard } from '@convnets/trainer';
 import * as tf from '@tensorflow/tfjs-core';
+import { loadDataset, type DatasetName, type DatasetSource } from './options.js';
 
 /** A weights file as read: its tensors and its model card (files from PyTorch have none). */
 export interface WeightsFile {
@@ -57,4 +59,45 @@ export function loadNet(
   } finally {
     tf.dispose([...tensors.values()]);
   }
+}
+
+/** What `trainedNetAndTestSet` reads: the weights, the dataset, and any flags that override the card. */
+export interface TrainedNetFlags extends NetFlags, DatasetSource {
+  checkpoint: string;
+  dataset: DatasetName;
+}
+
+/**
+ * Trained weights with the test split they are judged on, and the transform that feeds it to them. With a model
+ * card only the test split is read (its normalisation is in the card); without one (a PyTorch file), the training
+ * split's statistics normalise, as in training. A test set with other classes or channels than the card's is refused.
+ */
+export async function trainedNetAndTestSet(flags: TrainedNetFlags) {
+  const weights = await readWeights(flags.checkpoint, '--checkpoint');
+  const { card } = weights;
+  let test: ImageDataset;
+  let stats: { mean: readonly number[]; std: readonly number[] };
+  try {
+    if (card) {
+      ({ test } = await loadDataset(flags.dataset, flags, ['test']));
+      stats = card;
+      if (card.classes.join('\n') !== test.classes.join('\n') || card.inChannels !== test.imageShape[2])
+        throw new Error(
+          `${flags.checkpoint} was trained on ${card.inChannels}-channel images of ${card.classes.join(', ')}; ` +
+            `${flags.dataset} test has ${test.imageShape[2]}-channel images of ${test.classes.join(', ')}`,
+        );
+    } else {
+      const splits = await loadDataset(flags.dataset, flags);
+      test = splits.test;
+      stats = splits.train.channelStats();
+    }
+  } catch (err) {
+    tf.dispose([...weights.tensors.values()]);
+    throw err;
+  }
+  const [h, , channels] = test.imageShape;
+  const net = loadNet(weights, flags, { inputSize: h, inChannels: channels, numClasses: test.classes.length });
+  // resize is a no-op at the native size
+  const transform: Transform = compose(toTensor(), resize(net.inputSize), normalize(stats.mean, stats.std));
+  return { ...net, test, transform };
 }

@@ -38,4 +38,5 @@ export {
   type LoadStateDictOptions,
   type LoadStateDictResult,
 } from './state-dict.js';
+export { getModule, forwardWithOutputs, lastFeatureMap, gradCam, type GradCam } from './inspect.js';
 export { encodeSafetensors, decodeSafetensors, SafetensorsError, type SafetensorsFile } from './safetensors.js';

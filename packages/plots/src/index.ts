@@ -20,4 +20,5 @@ export {
   type ChannelHeatmapOptions,
 } from './images.js';
 export { confusionMatrixChart } from './confusion.js';
+export { featureMapsChart, gradCamChart, type FeatureMapsOptions, type GradCamPanel } from './inside.js';
 export { renderSvg, mountChart, updateCurves, type MountedChart } from './render.js';

@@ -10,6 +10,8 @@ import {
   channelHeatmapChart,
   confusionMatrixChart,
   curveChart,
+  featureMapsChart,
+  gradCamChart,
   imageGridChart,
   lossChart,
   mountChart,
@@ -178,6 +180,49 @@ describe('channel heatmap', () => {
     expect(texts(svg)).toContain('grey channel');
     expect(() => channelHeatmapChart({ data: new Float32Array(25), shape: [1, 5, 5, 1] }, { index: 3 })).toThrow(
       'channel heatmap: image 3 does not exist: expected 0..0',
+    );
+  });
+});
+
+describe('inside a net', () => {
+  const embedded = (svg: string) =>
+    [...svg.matchAll(/href="data:image\/png;base64,([^"]+)"/g)].map((m) => decodePng(Buffer.from(m[1]!, 'base64')));
+
+  it('feature maps: the input, then each channel scaled to its own range, capped with the count in the title', async () => {
+    // [1, 2, 2, 3]: channel k at pixel p is (p + 1) * (k + 1), except channel 2 is flat (drawn black).
+    const data = Float32Array.from({ length: 12 }, (_, i) =>
+      i % 3 === 2 ? 5 : (Math.floor(i / 3) + 1) * ((i % 3) + 1),
+    );
+    const input = { data: Uint8Array.of(0, 255, 255, 0), shape: [2, 2, 1] };
+    const svg = await renderSvg(featureMapsChart({ data, shape: [1, 2, 2, 3] }, { input, title: 'layer 1' }));
+    expect(texts(svg)).toEqual(expect.arrayContaining(['layer 1: 3 channels, 2x2 each (each scaled to its range)']));
+    const [shownInput, ...maps] = embedded(svg);
+    expect(Array.from(shownInput!.data)).toEqual([0, 255, 255, 0]);
+    expect(maps.map((m) => Array.from(m.data))).toEqual([
+      [0, 85, 170, 255],
+      [0, 85, 170, 255],
+      [0, 0, 0, 0],
+    ]);
+    const capped = await renderSvg(featureMapsChart({ data, shape: [2, 2, 3] }, { maxChannels: 2 }));
+    expect(texts(capped)).toContain('the first 2 of 3 channels, 2x2 each (each scaled to its range)');
+    expect(embedded(capped)).toHaveLength(2);
+    expect(() => featureMapsChart({ data, shape: [12] })).toThrow('feature maps: shape [12]: expected one map stack');
+  });
+
+  it('Grad-CAM: the greyed image blended half and half with the map in jet colours, one titled panel per map', async () => {
+    const image = { data: Uint8Array.of(0, 0, 0, 255, 255, 255), shape: [1, 2, 3] }; // black, white pixels
+    const panels = [
+      { map: [0, 1], title: 'predicted: 7 (p 0.900)' },
+      { map: [0.5, 0.5], title: 'true: 1 (p 0.100)' },
+    ];
+    const svg = await renderSvg(gradCamChart(image, panels, { title: 'Grad-CAM at layer 3' }));
+    expect(texts(svg)).toEqual(expect.arrayContaining(['Grad-CAM at layer 3', ...panels.map((p) => p.title)]));
+    const [first, second] = embedded(svg).map((png) => Array.from(png.data));
+    // jet(0) = dark blue (0, 0, 0.5); jet(1) = dark red (0.5, 0, 0); jet(0.5) = green-cyan-yellow (0.5, 1, 0.5).
+    expect(first).toEqual([0, 0, 64, 191, 128, 128]);
+    expect(second).toEqual([64, 128, 64, 191, 255, 191]);
+    expect(() => gradCamChart(image, [{ map: [0], title: 'x' }])).toThrow(
+      'grad-cam: a map of 1 values for a 1x2 image',
     );
   });
 });

@@ -1,19 +1,17 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { initBackend, type BackendRequest } from '@convnets/backend';
-import { DataLoader, compose, normalize, resize, toTensor, type ImageDataset } from '@convnets/datasets';
+import { DataLoader } from '@convnets/datasets';
 import { confusionMatrixChart } from '@convnets/plots';
 import { writeChart } from '@convnets/plots/node';
 import { evaluate } from '@convnets/trainer';
-import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
 import { percent, positiveInt, type Io } from '../io.js';
-import { loadNet, readWeights } from '../weights.js';
+import { trainedNetAndTestSet } from '../weights.js';
 import {
   DATASET_DOWNLOAD_HELP,
   DATASET_ROOT_HELP,
   datasetOption,
-  loadDataset,
   type DatasetName,
   backendOption,
   imageSizeOption,
@@ -55,49 +53,22 @@ export function evalCommand(io: Io): Command {
     .option('--out <dir>', "where to write confusion.svg and confusion.png (default: the checkpoint's folder)")
     .action(async (flags: EvalFlags) => {
       await initBackend(flags.backend);
-      const weights = await readWeights(flags.checkpoint, '--checkpoint');
-      const { card } = weights;
-      // Without a card (a PyTorch file) the normalisation comes from the training split's statistics, as in training.
-      let test: ImageDataset;
-      let stats: { mean: readonly number[]; std: readonly number[] };
-      try {
-        if (card) {
-          ({ test } = await loadDataset(flags.dataset, flags, ['test']));
-          stats = card;
-          if (card.classes.join('\n') !== test.classes.join('\n') || card.inChannels !== test.imageShape[2])
-            throw new Error(
-              `${flags.checkpoint} was trained on ${card.inChannels}-channel images of ${card.classes.join(', ')}; ` +
-                `${flags.dataset} test has ${test.imageShape[2]}-channel images of ${test.classes.join(', ')}`,
-            );
-        } else {
-          const splits = await loadDataset(flags.dataset, flags);
-          test = splits.test;
-          stats = splits.train.channelStats();
-        }
-      } catch (err) {
-        tf.dispose([...weights.tensors.values()]);
-        throw err;
-      }
-      const [h, , channels] = test.imageShape;
-      const net = loadNet(weights, flags, { inputSize: h, inChannels: channels, numClasses: test.classes.length });
-      const { model, inputSize } = net;
-      // resize is a no-op at the native size
-      const transform = compose(toTensor(), resize(inputSize), normalize(stats.mean, stats.std));
+      const { model, name, test, transform } = await trainedNetAndTestSet(flags);
       const set = flags.limit ? test.sample(flags.limit, 0) : test;
       const result = await evaluate(model, new DataLoader(set, { batchSize: flags.batchSize, transform }));
       model.dispose();
       const out = flags.out ?? path.dirname(flags.checkpoint);
       await mkdir(out, { recursive: true });
       const charts = await writeChart(
-        confusionMatrixChart(result.confusion, test.classes, `Confusion matrix: ${net.name} on ${flags.dataset} test`),
+        confusionMatrixChart(result.confusion, test.classes, `Confusion matrix: ${name} on ${flags.dataset} test`),
         path.join(out, 'confusion'),
       );
       io.err(`wrote ${charts.join(', ')}`);
       if (flags.json)
-        return io.out(JSON.stringify({ model: net.name, dataset: flags.dataset, images: set.length, ...result }));
+        return io.out(JSON.stringify({ model: name, dataset: flags.dataset, images: set.length, ...result }));
       io.out(
         [
-          `${net.name} on ${flags.dataset} test (${set.length} images): loss ` +
+          `${name} on ${flags.dataset} test (${set.length} images): loss ` +
             `${result.loss.toFixed(4)}, accuracy ${(result.accuracy * 100).toFixed(2)}%`,
           ...result.perClassAccuracy.map((a, i) => `  ${test.classes[i]!.padEnd(12)} ${percent(a, 2)}`),
         ].join('\n'),

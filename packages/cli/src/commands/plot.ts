@@ -1,7 +1,18 @@
-/** `convnets plot`: the notebook's pictures as SVG/PNG files (training curves, sample grid, channel heatmap). */
-import { initBackend } from '@convnets/backend';
+/**
+ * `convnets plot`: the notebook's pictures as SVG/PNG files (training curves, sample grid, channel heatmap), and
+ * what trained weights compute inside (activation maps by layer, Grad-CAM).
+ */
+import { initBackend, type BackendRequest } from '@convnets/backend';
 import { DataLoader, toTensor } from '@convnets/datasets';
-import { channelHeatmapChart, imageGridChart, type HistoryLike } from '@convnets/plots';
+import { forwardWithOutputs, gradCam, type Module } from '@convnets/nn';
+import {
+  channelHeatmapChart,
+  featureMapsChart,
+  gradCamChart,
+  imageGridChart,
+  type HistoryLike,
+  type PixelArray,
+} from '@convnets/plots';
 import { writeChart, writeCurves } from '@convnets/plots/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -9,7 +20,17 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Io } from '../io.js';
 import { nonNegativeInt, positiveInt } from '../io.js';
-import { DATASET_DOWNLOAD_HELP, DATASET_ROOT_HELP, datasetOption, loadDataset, type DatasetName } from '../options.js';
+import {
+  DATASET_DOWNLOAD_HELP,
+  DATASET_ROOT_HELP,
+  backendOption,
+  datasetOption,
+  imageSizeOption,
+  loadDataset,
+  weightsModelOption,
+  type DatasetName,
+} from '../options.js';
+import { trainedNetAndTestSet, type TrainedNetFlags } from '../weights.js';
 
 type Format = 'svg' | 'png';
 
@@ -127,7 +148,107 @@ export function plotCommand(io: Io): Command {
     });
 
   return new Command('plot')
-    .description("the notebook's pictures as SVG/PNG files")
+    .description("the notebook's pictures as SVG/PNG files, and what trained weights compute inside")
     .addCommand(history)
-    .addCommand(samples);
+    .addCommand(samples)
+    .addCommand(insideCommand(io, 'features'))
+    .addCommand(insideCommand(io, 'gradcam'));
+}
+
+interface InsideFlags extends TrainedNetFlags {
+  sample: number;
+  layer?: string;
+  backend: BackendRequest;
+  out: string;
+  format: Format[];
+}
+
+/** Test sample k through trained weights: the model, the image as stored, and the batch of one it is fed as. */
+async function sampleThroughNet(flags: InsideFlags) {
+  await initBackend(flags.backend);
+  const net = await trainedNetAndTestSet(flags);
+  if (flags.sample >= net.test.length) {
+    net.model.dispose();
+    throw new Error(`--sample ${flags.sample}: the test split has samples 0..${net.test.length - 1}`);
+  }
+  const { image, label } = net.test.get(flags.sample);
+  const [h, w, c] = net.test.imageShape;
+  // No augmentation in the test transform: its random source is never drawn from.
+  const x = tf.tidy(() => net.transform(tf.tensor4d(Float32Array.from(image), [1, h, w, c]), { random: Math.random }));
+  return { ...net, x, image: { data: image, shape: [h, w, c] }, label };
+}
+
+/** `plot features` (activation maps, one picture per layer) and `plot gradcam` (the class evidence over the image). */
+function insideCommand(io: Io, kind: 'features' | 'gradcam'): Command {
+  const description =
+    kind === 'features'
+      ? "draw a test sample's activation maps at --layer (default: one picture per top-level layer, the " +
+        "notebook's shape trace as pictures): features-<layer>.svg|png"
+      : 'draw Grad-CAM over a test sample: where the evidence for the predicted class (and the true one, when ' +
+        'they differ) comes from, at --layer (default: the last convolutional stage): gradcam.svg|png';
+  return imageSizeOption(new Command(kind), "input size (default: the weights' card)")
+    .description(description)
+    .requiredOption('--checkpoint <file>', 'weights written by `convnets train` (or PyTorch-named safetensors)')
+    .addOption(weightsModelOption())
+    .addOption(datasetOption())
+    .option('--root <path>', DATASET_ROOT_HELP)
+    .option('--download', DATASET_DOWNLOAD_HELP)
+    .option('--sample <k>', 'which test sample', nonNegativeInt, 0)
+    .option('--layer <path>', "a module's dotted path, as `convnets summary --depth 3` lists them (e.g. 1.0.conv1)")
+    .addOption(backendOption())
+    .option('--out <dir>', 'output folder', 'result')
+    .addOption(formatOption())
+    .action(async (flags: InsideFlags) => {
+      const run = await sampleThroughNet(flags);
+      try {
+        await mkdir(flags.out, { recursive: true });
+        const written =
+          kind === 'features' ? await drawFeatures(run.model, run.x, run.image, flags) : await drawGradCam(run, flags);
+        io.err(`wrote ${written.join(', ')}`);
+      } finally {
+        run.x.dispose();
+        run.model.dispose();
+      }
+    });
+}
+
+async function drawFeatures(model: Module, x: tf.Tensor, image: PixelArray, flags: InsideFlags): Promise<string[]> {
+  const paths = flags.layer ? [flags.layer] : [...model.namedChildren()].map(([name]) => name);
+  const { logits, outputs } = forwardWithOutputs(model, x, paths);
+  const written: string[] = [];
+  try {
+    for (const [layer, output] of outputs) {
+      // A flattened vector, the logits, or a pooled 1x1 map: nothing to draw as a picture.
+      if (output.rank !== 4 || output.shape[1]! * output.shape[2]! <= 1) continue;
+      const title = `layer ${layer}, output [${output.shape.join(', ')}] (NHWC)`;
+      const spec = featureMapsChart({ data: output.dataSync(), shape: output.shape }, { input: image, title });
+      written.push(...(await writeChart(spec, path.join(flags.out, `features-${layer}`), flags.format)));
+    }
+  } finally {
+    tf.dispose([logits, ...outputs.values()]);
+  }
+  if (!written.length) throw new Error(`--layer ${flags.layer}: its output is not a feature map (NHWC, over 1x1)`);
+  return written;
+}
+
+async function drawGradCam(run: Awaited<ReturnType<typeof sampleThroughNet>>, flags: InsideFlags): Promise<string[]> {
+  const { model, x, image, label, test } = run;
+  const [h, w] = image.shape as [number, number, number];
+  const cams = [gradCam(model, x, { layer: flags.layer })];
+  if (cams[0]!.predicted !== label) cams.push(gradCam(model, x, { layer: cams[0]!.layer, classIndex: label }));
+  try {
+    // The map is at the net's input size; the picture shows the image as stored.
+    const panels = cams.map((cam) => ({
+      map: tf.tidy(() =>
+        tf.image.resizeBilinear(tf.expandDims(cam.map, 2) as tf.Tensor3D, [h, w], false, true).dataSync(),
+      ),
+      title:
+        `${cam.classIndex === cam.predicted ? 'predicted' : 'true'}: ` +
+        `${test.classes[cam.classIndex]} (p ${cam.probability.toFixed(3)})`,
+    }));
+    const title = `Grad-CAM at layer ${cams[0]!.layer}: test sample ${flags.sample}, true class ${test.classes[label]}`;
+    return await writeChart(gradCamChart(image, panels, { title }), path.join(flags.out, 'gradcam'), flags.format);
+  } finally {
+    tf.dispose(cams.map((c) => c.map));
+  }
 }

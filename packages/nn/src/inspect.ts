@@ -1,0 +1,153 @@
+/**
+ * Seeing inside a net: the outputs of its modules by dotted path (PyTorch's forward hooks), and Grad-CAM (which
+ * parts of the image a layer's evidence for a class comes from). Both run the model in eval mode and leave its mode
+ * as it was.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Module } from './module.js';
+
+/** The module at a dotted path (`1.0.conv1`, as `summary` and state dicts name it). */
+export function getModule(model: Module, path: string): Module {
+  const found = [...model.namedModules()].find(([p]) => p === path);
+  if (!found) {
+    const top = [...model.namedChildren()].map(([name]) => name);
+    throw new RangeError(`no module at '${path}': expected a dotted path such as ${top.slice(0, 6).join(', ')}`);
+  }
+  return found[1];
+}
+
+/**
+ * Runs `run` in eval mode with the modules at `paths` wrapped: `seen` gets each output and returns what the net
+ * goes on with (the output itself, or with Grad-CAM's probe added).
+ */
+function withHooks<T>(
+  model: Module,
+  paths: readonly string[],
+  run: () => T,
+  seen: (path: string, y: tf.Tensor) => tf.Tensor,
+): T {
+  const hooked = paths.map((path) => [path, getModule(model, path)] as const);
+  for (const [path, module] of hooked) {
+    const forward = module.forward;
+    module.forward = (input: tf.Tensor) => seen(path, forward.call(module, input));
+  }
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    return run();
+  } finally {
+    // The wrappers are own properties over the class's method: deleting them restores it.
+    for (const [, module] of hooked) delete (module as { forward?: unknown }).forward;
+    model.train(wasTraining);
+  }
+}
+
+/** The logits and the outputs (NHWC) of the modules at `paths` for `x`, in eval mode; the caller disposes them. */
+export function forwardWithOutputs(
+  model: Module,
+  x: tf.Tensor,
+  paths: readonly string[],
+): { logits: tf.Tensor; outputs: Map<string, tf.Tensor> } {
+  const outputs = new Map<string, tf.Tensor>();
+  const logits = withHooks(
+    model,
+    paths,
+    () => tf.tidy(() => model.forward(x)),
+    (path, y) => {
+      outputs.get(path)?.dispose();
+      outputs.set(path, tf.keep(y.clone()));
+      return y;
+    },
+  );
+  return { logits, outputs };
+}
+
+/**
+ * The layer Grad-CAM looks at by default: the last top-level module whose output is still a map (rank 4, more than
+ * one pixel) — the last convolutional stage of every notebook net.
+ */
+export function lastFeatureMap(model: Module, inputShape: readonly number[]): string {
+  let last: string | undefined;
+  let shape: readonly number[] = inputShape;
+  for (const [name, child] of model.namedChildren()) {
+    shape = child.inferShape(shape);
+    if (shape.length === 4 && shape[1]! * shape[2]! > 1) last = name;
+  }
+  if (last === undefined) throw new RangeError('the model has no top-level module whose output is a feature map');
+  return last;
+}
+
+export interface GradCam {
+  /** [H, W] of the input: the class-activation map upsampled to the image and scaled to [0, 1]. */
+  map: tf.Tensor2D;
+  /** The class it explains (the predicted one unless asked) and its softmax probability. */
+  classIndex: number;
+  probability: number;
+  /** The predicted class and its probability. */
+  predicted: number;
+  predictedProbability: number;
+  layer: string;
+}
+
+/**
+ * Grad-CAM (Selvaraju et al. 2017) for one image `x` [1, H, W, C]: the layer's channels weighted by the mean gradient
+ * of the class's logit over each channel, summed, ReLU'd, upsampled bilinearly to H x W (half-pixel centres, as
+ * PyTorch's `F.interpolate(..., align_corners=False)`), then scaled to [0, 1] by its min and max (all zeros when
+ * flat). Default layer: `lastFeatureMap`; default class: the predicted one.
+ */
+export function gradCam(
+  model: Module,
+  x: tf.Tensor,
+  { layer, classIndex }: { layer?: string; classIndex?: number } = {},
+): GradCam {
+  if (x.rank !== 4 || x.shape[0] !== 1)
+    throw new RangeError(`gradCam: expected one image [1, H, W, C], got [${x.shape}]`);
+  const path = layer ?? lastFeatureMap(model, x.shape);
+  const { logits, outputs } = forwardWithOutputs(model, x, [path]);
+  const activation = outputs.get(path)!;
+  try {
+    if (activation.rank !== 4)
+      throw new RangeError(`gradCam: '${path}' outputs [${activation.shape}], not a feature map`);
+    const probabilities = tf.tidy(() => Array.from(tf.softmax(tf.reshape(logits, [-1])).dataSync()));
+    const predicted = probabilities.indexOf(Math.max(...probabilities));
+    const target = classIndex ?? predicted;
+    if (!Number.isInteger(target) || target < 0 || target >= probabilities.length)
+      throw new RangeError(`gradCam: class ${target} is not one of the ${probabilities.length} logits`);
+    // d(logit)/d(activation): a zero probe added to the layer's output carries the gradient out.
+    // (The class's logit is picked by a one-hot product: gather's gradient is missing on some backends.)
+    const [probe, pick] = [
+      tf.zerosLike(activation),
+      tf.tidy(() => tf.cast(tf.oneHot([target], probabilities.length), 'float32')),
+    ];
+    const gradient = tf.grad((probe: tf.Tensor) =>
+      withHooks(
+        model,
+        [path],
+        () => tf.sum(tf.mul(model.forward(x), pick)),
+        (_, y) => tf.add(y, probe),
+      ),
+    )(probe);
+    tf.dispose([probe, pick]);
+    const map = tf.tidy(() => {
+      const weights = tf.mean(gradient, [1, 2], true);
+      const cam = tf.relu(tf.sum(tf.mul(activation, weights), 3, true)) as tf.Tensor4D;
+      const [, h, w] = x.shape as number[];
+      const up = tf.reshape(tf.image.resizeBilinear(cam, [h!, w!], false, true), [h!, w!]);
+      const [low, high] = [tf.min(up), tf.max(up)];
+      const range = tf.sub(high, low);
+      const scaled = tf.div(tf.sub(up, low), tf.maximum(range, 1e-30));
+      return tf.where(tf.greater(range, 0), scaled, tf.zerosLike(up)) as tf.Tensor2D;
+    });
+    gradient.dispose();
+    return {
+      map,
+      classIndex: target,
+      probability: probabilities[target]!,
+      predicted,
+      predictedProbability: probabilities[predicted]!,
+      layer: path,
+    };
+  } finally {
+    tf.dispose([logits, activation]);
+  }
+}
