@@ -288,6 +288,39 @@ describe.runIf(existsSync(cifarImages))('real CIFAR-10 JPEGs (shared/data) throu
   }, 600_000);
 });
 
+describe('convnets compare', () => {
+  it('trains each net with one recipe: one row per model with finite figures, too-small inputs skipped', async () => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'convnets-compare-'));
+    try {
+      const r = await cli(
+        ...['compare', '--models', 'alexnet,resnet18', '--limit-train', '64', '--limit-valid', '32'],
+        ...['--epochs', '1', '--batch-size', '32', '--backend', 'wasm', '--json', '--out', out],
+      );
+      expect(r.code, r.err).toBe(0);
+      const result = JSON.parse(r.out);
+      expect(result).toMatchObject({ dataset: 'mnist', inputSize: 28, trainImages: 64, testImages: 32 });
+      const [alexnet, resnet] = result.nets;
+      expect(alexnet).toMatchObject({ model: 'alexnet', skipped: 'cannot take 28x28 input' });
+      expect(resnet).toMatchObject({ model: 'resnet18', params: 11178378 }); // summary's count for 1 channel
+      for (const key of ['flops', 'imagesPerSec', 'seconds', 'accuracy', 'loss'])
+        expect(Number.isFinite(resnet[key]) && resnet[key] >= 0, key).toBe(true);
+      expect(JSON.parse(readFileSync(path.join(out, 'compare.json'), 'utf8'))).toEqual(result);
+      const svg = readFileSync(path.join(out, 'compare.svg'), 'utf8');
+      expect(texts(svg)).toEqual(expect.arrayContaining(['resnet18', 'training time (s)', 'test accuracy']));
+      expect(existsSync(path.join(out, 'compare.png'))).toBe(true);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it('names the unknown models and lists the available ones', async () => {
+    expect(await cli('compare', '--models', 'resnet18,lenet')).toMatchObject({
+      code: 2,
+      err: expect.stringContaining(`Unknown model lenet: expected some of ${listModels().join(', ')}.`),
+    });
+  });
+});
+
 describe('convnets plot', () => {
   it('samples: a grid of shuffled real MNIST digits titled with their labels, and one sample as value heatmap', async () => {
     const out = mkdtempSync(path.join(os.tmpdir(), 'convnets-plot-'));

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { Command, CommanderError } from 'commander';
 import { benchCommand } from './commands/bench.js';
+import { compareCommand } from './commands/compare.js';
 import { dataCommand } from './commands/data.js';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand, predictCommand } from './commands/interop.js';
@@ -31,6 +32,7 @@ export function createProgram(io: Io = processIo): Command {
     summaryCommand(io),
     modelsCommand(io),
     benchCommand(io),
+    compareCommand(io),
     dataCommand(io),
     plotCommand(io),
   ])

@@ -20,5 +20,6 @@ export {
   type ChannelHeatmapOptions,
 } from './images.js';
 export { confusionMatrixChart } from './confusion.js';
+export { compareChart, type ComparedNet } from './compare.js';
 export { featureMapsChart, gradCamChart, type FeatureMapsOptions, type GradCamPanel } from './inside.js';
 export { renderSvg, mountChart, updateCurves, type MountedChart } from './render.js';

@@ -1,59 +1,28 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createModel } from '@convnets/architectures';
 import { initBackend, type BackendRequest } from '@convnets/backend';
-import { DataLoader, compose, normalize, resize, toTensor, type ImageDataset } from '@convnets/datasets';
 import type { Module } from '@convnets/nn';
 import {
-  Adam,
   CheckpointError,
-  SCHEDULES,
-  Sgd,
   encodeTrainingState,
   encodeWeights,
   fit,
   restoreTrainingState,
-  scheduleByName,
   type BatchEvent,
   type EpochEvent,
   type ModelCard,
   type RunSettings,
   type SavedTraining,
-  type ScheduleName,
 } from '@convnets/trainer';
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { nonNegativeInt, percent, positiveInt, type Io } from '../io.js';
+import { Command } from 'commander';
+import { percent, type Io } from '../io.js';
 import { writeAtomically, writeCurves } from '@convnets/plots/node';
-import {
-  DATASET_DOWNLOAD_HELP,
-  DATASET_ROOT_HELP,
-  datasetOption,
-  loadDataset,
-  type DatasetName,
-  backendOption,
-  imageSizeOption,
-  modelOption,
-} from '../options.js';
+import { backendOption, imageSizeOption, loadDataset, modelOption } from '../options.js';
+import { recipeData, recipeOptions, recipeTraining, type RecipeFlags } from '../recipe.js';
 
-interface TrainFlags {
+interface TrainFlags extends RecipeFlags {
   model: string;
-  dataset: DatasetName;
-  root?: string;
-  download?: boolean;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-  optimizer: 'sgd' | 'adam';
-  schedule: ScheduleName;
-  labelSmoothing: number;
-  init: 'xavier' | 'kaiming';
-  imageSize?: number;
   backend: BackendRequest;
-  seed: number;
-  limitTrain?: number;
-  limitValid?: number;
   out: string;
   resume?: boolean;
   json?: boolean;
@@ -84,12 +53,6 @@ async function loadCheckpoint(base: string, model: Module, run: RunSettings): Pr
     if (err instanceof CheckpointError) err.message = `--resume: ${err.message}`;
     throw err;
   }
-}
-
-function nonNegative(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('Expected a non-negative number.');
-  return n;
 }
 
 /** The notebook's per-epoch line. */
@@ -123,31 +86,13 @@ function progress(io: Io, interactive: boolean) {
 }
 
 export function trainCommand(io: Io): Command {
-  return imageSizeOption(new Command('train'), "resize images to n x n (default: the dataset's own size)")
+  const command = imageSizeOption(new Command('train'), "resize images to n x n (default: the dataset's own size)");
+  return recipeOptions(command)
     .description(
       "train a notebook net on a dataset (the notebook's train_model): progress, per-epoch lines, weights and history",
     )
     .addOption(modelOption('resnet18'))
-    .addOption(datasetOption())
-    .option('--root <path>', DATASET_ROOT_HELP)
-    .option('--download', DATASET_DOWNLOAD_HELP)
-    .option('--epochs <n>', 'epochs', positiveInt, 2)
-    .option('--batch-size <n>', 'images per step', positiveInt, 128)
-    .option('--lr <x>', 'peak learning rate', nonNegative, 0.05)
-    .option('--momentum <x>', 'SGD momentum', nonNegative, 0.9)
-    .option('--weight-decay <x>', 'L2 weight decay', nonNegative, 5e-4)
-    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adam']).default('sgd'))
-    .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(SCHEDULES).default('onecycle'))
-    .option('--label-smoothing <x>', 'label smoothing', nonNegative, 0)
-    .addOption(
-      new Option('--init <scheme>', 'weight initialisation of conv and linear layers')
-        .choices(['xavier', 'kaiming'])
-        .default('xavier'),
-    )
     .addOption(backendOption())
-    .option('--seed <n>', 'seed of the weights, shuffles and dropout', nonNegativeInt, 0)
-    .option('--limit-train <n>', 'train on n images, a class-balanced subset chosen by --seed', positiveInt)
-    .option('--limit-valid <n>', 'test on n images, a class-balanced subset chosen by --seed', positiveInt)
     .option('--out <dir>', 'output folder', 'result')
     .option('--resume', 'continue the run whose checkpoint is in --out (same options; --epochs is the new total)')
     .option(
@@ -160,31 +105,9 @@ export function trainCommand(io: Io): Command {
       const native = info.skipped.find((s) => s.backend === 'native');
       if (native) io.err(`(no native kernels: ${native.reason})`);
       const { train, test } = await loadDataset(flags.dataset, flags);
-      const trainSet: ImageDataset = flags.limitTrain ? train.sample(flags.limitTrain, flags.seed) : train;
-      const validSet: ImageDataset = flags.limitValid ? test.sample(flags.limitValid, flags.seed) : test;
-      const [h, , channels] = train.imageShape;
-      const inputSize = flags.imageSize ?? h;
-      // Normalise with the training set's own statistics (MNIST: 0.1307, 0.3081).
-      const { mean, std } = train.channelStats();
-      const transform = compose(toTensor(), resize(inputSize), normalize(mean, std)); // resize is a no-op at the native size
-      const trainLoader = new DataLoader(trainSet, {
-        batchSize: flags.batchSize,
-        shuffle: true,
-        seed: flags.seed,
-        transform,
-      });
-      const validLoader = new DataLoader(validSet, { batchSize: 500, transform });
-      const model = createModel(flags.model, {
-        inChannels: channels,
-        numClasses: train.classes.length,
-        inputSize,
-        seed: flags.seed,
-        init: flags.init,
-      });
-      const optimizer =
-        flags.optimizer === 'adam'
-          ? new Adam({ weightDecay: flags.weightDecay })
-          : new Sgd({ momentum: flags.momentum, weightDecay: flags.weightDecay });
+      const data = recipeData(train, test, flags);
+      const { trainSet, validSet, inputSize, channels, mean, std, trainLoader, validLoader } = data;
+      const { model, optimizer, schedule } = recipeTraining(flags.model, data, train.classes.length, flags);
       io.err(
         `training ${flags.model} on ${flags.dataset} (${trainSet.length} train / ` +
           `${validSet.length} test images at ${inputSize}x${inputSize}), ${flags.epochs} epoch(s)`,
@@ -212,7 +135,7 @@ export function trainCommand(io: Io): Command {
         valid: validLoader,
         epochs: flags.epochs,
         optimizer,
-        schedule: scheduleByName(flags.schedule, flags.lr, trainLoader.length * flags.epochs),
+        schedule,
         labelSmoothing: flags.labelSmoothing,
         resume,
         onCheckpoint: async (training) => {

@@ -1,0 +1,97 @@
+/**
+ * The training recipe `train` and `compare` share, defined once: its flags (the notebook's defaults), the data it
+ * trains and tests on, and the net, optimizer and schedule it builds.
+ */
+import { createModel } from '@convnets/architectures';
+import { DataLoader, compose, normalize, resize, toTensor, type ImageDataset } from '@convnets/datasets';
+import { Adam, SCHEDULES, Sgd, scheduleByName, type Optimizer, type ScheduleName } from '@convnets/trainer';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { nonNegativeInt, positiveInt } from './io.js';
+import { DATASET_DOWNLOAD_HELP, DATASET_ROOT_HELP, datasetOption, type DatasetName } from './options.js';
+
+export interface RecipeFlags {
+  dataset: DatasetName;
+  root?: string;
+  download?: boolean;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  optimizer: 'sgd' | 'adam';
+  schedule: ScheduleName;
+  labelSmoothing: number;
+  init: 'xavier' | 'kaiming';
+  imageSize?: number;
+  seed: number;
+  limitTrain?: number;
+  limitValid?: number;
+}
+
+function nonNegative(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('Expected a non-negative number.');
+  return n;
+}
+
+/** Adds the recipe's flags (dataset, epochs, batch size, optimizer, schedule, init, seed, subsets) to `command`. */
+export function recipeOptions(command: Command): Command {
+  return command
+    .addOption(datasetOption())
+    .option('--root <path>', DATASET_ROOT_HELP)
+    .option('--download', DATASET_DOWNLOAD_HELP)
+    .option('--epochs <n>', 'epochs', positiveInt, 2)
+    .option('--batch-size <n>', 'images per step', positiveInt, 128)
+    .option('--lr <x>', 'peak learning rate', nonNegative, 0.05)
+    .option('--momentum <x>', 'SGD momentum', nonNegative, 0.9)
+    .option('--weight-decay <x>', 'L2 weight decay', nonNegative, 5e-4)
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adam']).default('sgd'))
+    .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(SCHEDULES).default('onecycle'))
+    .option('--label-smoothing <x>', 'label smoothing', nonNegative, 0)
+    .addOption(
+      new Option('--init <scheme>', 'weight initialisation of conv and linear layers')
+        .choices(['xavier', 'kaiming'])
+        .default('xavier'),
+    )
+    .option('--seed <n>', 'seed of the weights, shuffles and dropout', nonNegativeInt, 0)
+    .option('--limit-train <n>', 'train on n images, a class-balanced subset chosen by --seed', positiveInt)
+    .option('--limit-valid <n>', 'test on n images, a class-balanced subset chosen by --seed', positiveInt);
+}
+
+/**
+ * The data as the recipe uses it: the subsets, the input size, the training set's own normalisation (MNIST:
+ * 0.1307, 0.3081) and the loaders (training shuffled by `--seed`).
+ */
+export function recipeData(train: ImageDataset, test: ImageDataset, flags: RecipeFlags) {
+  const trainSet = flags.limitTrain ? train.sample(flags.limitTrain, flags.seed) : train;
+  const validSet = flags.limitValid ? test.sample(flags.limitValid, flags.seed) : test;
+  const [h, , channels] = train.imageShape;
+  const inputSize = flags.imageSize ?? h;
+  const { mean, std } = train.channelStats();
+  const transform = compose(toTensor(), resize(inputSize), normalize(mean, std)); // resize: a no-op at the native size
+  const trainLoader = new DataLoader(trainSet, {
+    batchSize: flags.batchSize,
+    shuffle: true,
+    seed: flags.seed,
+    transform,
+  });
+  const validLoader = new DataLoader(validSet, { batchSize: 500, transform });
+  return { trainSet, validSet, inputSize, channels, mean, std, trainLoader, validLoader };
+}
+
+/** The net (initialised by `--init` with `--seed`), its optimizer and learning-rate schedule. */
+export function recipeTraining(
+  name: string,
+  data: { inputSize: number; channels: number; trainLoader: DataLoader },
+  numClasses: number,
+  flags: RecipeFlags,
+) {
+  const { inputSize, channels, trainLoader } = data;
+  const model = createModel(name, { inChannels: channels, numClasses, inputSize, seed: flags.seed, init: flags.init });
+  const optimizer: Optimizer =
+    flags.optimizer === 'adam'
+      ? new Adam({ weightDecay: flags.weightDecay })
+      : new Sgd({ momentum: flags.momentum, weightDecay: flags.weightDecay });
+  const schedule = scheduleByName(flags.schedule, flags.lr, trainLoader.length * flags.epochs);
+  return { model, optimizer, schedule };
+}
