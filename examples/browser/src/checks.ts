@@ -1,20 +1,27 @@
-/** The page's self-check: the same weights give the same logits on the running backend as on tfjs's cpu. */
+/**
+ * The page's self-checks against tfjs's cpu backend (the reference): the same weights give the same logits, and one
+ * training step of a notebook net gives the same loss, weights and BatchNorm statistics.
+ */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu'; // the reference
+import { createModel } from '@convnets/architectures';
 import type { Module } from '@convnets/nn';
+import { Sgd, crossEntropy } from '@convnets/trainer';
+
+/** A fixed input of `shape` [n, h, w, c]: the same numbers on every backend. */
+const fixedInput = (shape: [number, number, number, number]) =>
+  tf.tensor4d(
+    Float32Array.from({ length: shape.reduce((a, b) => a * b) }, (_, i) => Math.sin(i * 0.37)),
+    shape,
+  );
 
 /** Max |logits(current backend) - logits(cpu)| of `model` for a fixed input of `shape` [n, h, w, c]. */
 export async function compareWithCpu(model: Module, shape: [number, number, number, number]): Promise<number> {
   const current = tf.getBackend();
-  const input = () =>
-    tf.tensor4d(
-      Float32Array.from({ length: shape.reduce((a, b) => a * b) }, (_, i) => Math.sin(i * 0.37)),
-      shape,
-    );
   const logitsOn = async (backend: string) => {
     await tf.setBackend(backend);
     model.eval();
-    const logits = tf.tidy(() => model.forward(input()));
+    const logits = tf.tidy(() => model.forward(fixedInput(shape)));
     const values = await logits.data();
     logits.dispose();
     return values;
@@ -23,4 +30,52 @@ export async function compareWithCpu(model: Module, shape: [number, number, numb
   const cpu = await logitsOn('cpu');
   await tf.setBackend(current);
   return Math.max(...here.map((v, i) => Math.abs(v - cpu[i]!)));
+}
+
+/**
+ * One SGD step (momentum 0.9, weight decay 5e-4, lr 0.01: fit's default) of seed-0 `name` on a fixed batch of 4, in
+ * train mode.
+ */
+async function oneStep(name: string, inputSize: number, inChannels: number) {
+  const model = createModel(name, { inputSize, inChannels, seed: 0 }).train();
+  const x = fixedInput([4, inputSize, inputSize, inChannels]);
+  const y = tf.tensor1d([0, 3, 6, 9], 'int32');
+  const sgd = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
+  const params = model.parameters();
+  const { value, grads } = tf.variableGrads(() => crossEntropy(model.forward(x), y), params);
+  sgd.step(
+    params,
+    params.map((p) => grads[p.name]!),
+    0.01,
+  );
+  const loss = (await value.data())[0]!;
+  // The first 256 values of every parameter and buffer (BatchNorm's running statistics included).
+  const state = new Map<string, Float32Array>();
+  for (const [path, v] of model.namedState()) state.set(path, ((await v.data()) as Float32Array).slice(0, 256));
+  tf.dispose([x, y, value, ...Object.values(grads)]);
+  sgd.dispose();
+  model.dispose();
+  return { loss, state };
+}
+
+/**
+ * One training step of `name` on the running backend and on cpu: both losses, and how far the state after the step
+ * is from cpu's as a fraction of `allclose`'s tolerance (|a - b| <= 1e-3 + 1e-3 |b|, as `torch.allclose(rtol=1e-3,
+ * atol=1e-3)`): at most 1 when every value agrees. (A per-tensor relative error is no measure here: a BatchNorm
+ * bias's gradient is a sum of terms that nearly cancel, so float32 summation order alone moves it by a few percent.)
+ */
+export async function stepAgainstCpu(name: string, inputSize: number, inChannels = 3) {
+  const current = tf.getBackend();
+  const here = await oneStep(name, inputSize, inChannels);
+  await tf.setBackend('cpu');
+  const cpu = await oneStep(name, inputSize, inChannels).finally(() => tf.setBackend(current));
+  let worst = { error: 0, tensor: '' };
+  for (const [path, b] of cpu.state) {
+    const a = here.state.get(path)!;
+    b.forEach((v, i) => {
+      const error = Math.abs(a[i]! - v) / (1e-3 + 1e-3 * Math.abs(v));
+      if (error > worst.error) worst = { error, tensor: `${path}[${i}]` };
+    });
+  }
+  return { backend: current, loss: here.loss, cpuLoss: cpu.loss, worst };
 }

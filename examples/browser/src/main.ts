@@ -6,10 +6,20 @@
  * page.ts (controls and panels), data.ts, session.ts (the net and its run), checks.ts, storage.ts.
  */
 import { listModels } from '@convnets/architectures';
+import { benchBackends } from './bench.js';
 import { compareWithCpu } from './checks.js';
 import { loadFolder, loadMnist, type Data } from './data.js';
 import { $, app, buttons, form, params, resetCurves, setRunning, setStatus, showGrid, showMemory } from './page.js';
-import { currentModel, loadWeights, session, startBackend, train, weightsFile } from './session.js';
+import {
+  currentModel,
+  loadWeights,
+  refreshInside,
+  session,
+  startBackend,
+  train,
+  webgpuUnavailable,
+  weightsFile,
+} from './session.js';
 import { download, loadBytes, saveBytes } from './storage.js';
 
 let data: Data | undefined;
@@ -62,12 +72,34 @@ async function selectData() {
   await useData(await loadMnist());
 }
 
+/** `?bench=1` (optionally `&benchSteps=N`): training images/s on webgl and webgpu, side by side, in #bench. */
+async function runBench() {
+  setStatus('Measuring training speed on webgl and webgpu…');
+  const steps = Number(params.get('benchSteps')) || 10;
+  app.bench = await benchBackends(['webgl', 'webgpu'], { model: form.model.value, steps });
+  $('bench').textContent = app.bench
+    .map(
+      (r) =>
+        `${r.backend.padEnd(7)} ${r.imagesPerSec ? `${r.imagesPerSec.toFixed(1)} images/s` : `skipped: ${r.skipped}`}`,
+    )
+    .join('\n');
+  setStatus(`Measured ${form.model.value}, batch 32, ${steps} steps per backend (see below).`, 'done');
+}
+
 async function main() {
   for (const name of listModels()) form.model.add(new Option(name, name, name === 'resnet18', name === 'resnet18'));
+  const noWebgpu = await webgpuUnavailable();
+  const webgpu = [...form.backend.options].find((o) => o.value === 'webgpu')!;
+  if (noWebgpu) {
+    webgpu.disabled = true;
+    webgpu.textContent = 'webgpu (unavailable)';
+    webgpu.title = noWebgpu;
+  }
   for (const [key, input] of Object.entries(form)) {
     const value = params.get(key);
     if (value !== null) input.value = value;
   }
+  if (form.backend.value === 'webgpu' && noWebgpu) throw new Error(`backend webgpu: ${noWebgpu}`);
   app.compareWithCpu = () => {
     const d = needData();
     const [h, , c] = d.train.imageShape;
@@ -95,6 +127,7 @@ async function main() {
       if (file) loadWeights(needData(), new Uint8Array(await file.arrayBuffer()), file.name);
     });
   form.dataset.onchange = () => void act(selectData);
+  for (const id of ['inside-image', 'inside-layer']) $(id).onchange = () => void act(() => refreshInside(needData()));
   form.model.onchange = () => {
     if (data) currentModel(data); // a new net forgets the stopped run
     idle();
@@ -111,6 +144,7 @@ async function main() {
     await selectData();
   });
   if (params.get('autostart')) await act(() => train(needData(), false));
+  if (params.get('bench')) await act(() => runBench());
 }
 
 main().catch(fail);

@@ -2,16 +2,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendInfo } from '@convnets/backend';
 import type { ImageDataset } from '@convnets/datasets';
-import { summary, type Module } from '@convnets/nn';
+import { forwardWithOutputs, gradCam, summary, type Module } from '@convnets/nn';
 import {
   confusionMatrixChart,
   curveChart,
+  featureMapsChart,
+  gradCamChart,
   imageGridChart,
   mountChart,
   updateCurves,
   type MountedChart,
 } from '@convnets/plots';
 import type { Evaluation, History } from '@convnets/trainer';
+import type { BenchRow } from './bench.js';
+import { stepAgainstCpu } from './checks.js';
 
 export const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 export const params = new URLSearchParams(location.search);
@@ -48,6 +52,10 @@ export interface AppState {
   error?: string;
   /** Max |logits(current backend) - logits(cpu)| for a fixed input, the same weights. */
   compareWithCpu(): Promise<number>;
+  /** `?bench=1`: training images/s per GPU backend (bench.ts). */
+  bench?: BenchRow[];
+  /** One training step of a notebook net here and on cpu (checks.ts). */
+  stepAgainstCpu: typeof stepAgainstCpu;
 }
 
 export const app: AppState = {
@@ -55,6 +63,7 @@ export const app: AppState = {
   batchLosses: [],
   tensorsAfterEpoch: [],
   compareWithCpu: () => Promise.reject(new Error('not ready')),
+  stepAgainstCpu,
 };
 (window as unknown as { convnets: AppState }).convnets = app;
 
@@ -72,6 +81,7 @@ export function setRunning(running: boolean, { canResume = false, hasModel = fal
   buttons.saveIdb.disabled = running || !hasModel;
   buttons.download.disabled = running || !hasModel;
   for (const input of Object.values(form)) input.disabled = running;
+  for (const id of ['inside-image', 'inside-layer']) $<HTMLInputElement>(id).disabled = running;
 }
 
 export function showMemory() {
@@ -149,4 +159,53 @@ export async function showCurves(history: History) {
   if (!curves) await resetCurves();
   await updateCurves(curves!.accuracy, 'accuracy', history);
   await updateCurves(curves!.loss, 'loss', history);
+}
+
+/** The layers the "inside the net" panel offers: the top-level ones whose output is a map (rank 4, over 1x1). */
+export function offerLayers(net: Module, input: number[]) {
+  const select = $<HTMLSelectElement>('inside-layer');
+  const previous = select.value;
+  select.replaceChildren();
+  let shape: readonly number[] = input;
+  for (const [name, child] of net.namedChildren()) {
+    shape = child.inferShape(shape);
+    if (shape.length === 4 && shape[1]! * shape[2]! > 1)
+      select.add(new Option(`${name} [${shape.slice(1).join('x')}]`, name));
+  }
+  if ([...select.options].some((o) => o.value === previous)) select.value = previous;
+}
+
+/**
+ * Inside the net for one validation image: the chosen layer's activation maps and Grad-CAM (at the last feature map)
+ * of the predicted class, and of the true one when they differ.
+ */
+export async function showInside(
+  net: Module,
+  image: { data: Uint8Array; shape: number[] },
+  x: tf.Tensor,
+  truth: number,
+  classes: readonly string[],
+) {
+  const layer = $<HTMLSelectElement>('inside-layer').value;
+  const { logits, outputs } = forwardWithOutputs(net, x, [layer]);
+  const maps = outputs.get(layer)!;
+  const features = { data: await maps.data(), shape: maps.shape };
+  tf.dispose([logits, maps]);
+  const cams = [gradCam(net, x)];
+  if (cams[0]!.predicted !== truth) cams.push(gradCam(net, x, { classIndex: truth }));
+  const panels = await Promise.all(
+    cams.map(async (cam) => ({
+      map: await cam.map.data(),
+      title: `${cam.classIndex === cam.predicted ? 'predicted' : 'true'}: ${classes[cam.classIndex]} (p ${cam.probability.toFixed(2)})`,
+    })),
+  );
+  tf.dispose(cams.map((c) => c.map));
+  $('inside-caption').textContent = `true class ${classes[truth]}; Grad-CAM at layer ${cams[0]!.layer}`;
+  $('features-chart').replaceChildren();
+  await mountChart(
+    $('features-chart'),
+    featureMapsChart(features, { input: image, maxChannels: 32, cellSize: 40, title: `layer ${layer}` }),
+  );
+  $('gradcam-chart').replaceChildren();
+  await mountChart($('gradcam-chart'), gradCamChart(image, panels, { cellSize: 160 }));
 }

@@ -20,8 +20,10 @@ import {
 } from '@convnets/trainer';
 import { transformFor, type Data } from './data.js';
 import {
+  $,
   app,
   form,
+  offerLayers,
   params,
   resetCurves,
   setStatus,
@@ -29,6 +31,7 @@ import {
   showConfusion,
   showCurves,
   showGrid,
+  showInside,
   showMemory,
   showProgress,
   showSummary,
@@ -51,7 +54,17 @@ export const session = {
   stop: () => controller?.abort(),
 };
 
+/** Why WebGPU cannot run here, or undefined when it can (an adapter is there). */
+export async function webgpuUnavailable(): Promise<string | undefined> {
+  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  if (!gpu) return 'this browser has no WebGPU (navigator.gpu is missing)';
+  const adapter = await gpu.requestAdapter().catch(() => null);
+  return adapter ? undefined : 'WebGPU gives no adapter here (no GPU, or it is blocked)';
+}
+
 export async function startBackend() {
+  // The WebGPU backend is its own chunk, loaded only when asked for.
+  if (form.backend.value === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
   const info = await initBackend(form.backend.value as BackendRequest, {
     wasmPaths: new URL('wasm/', location.href).href,
   });
@@ -76,6 +89,7 @@ export function currentModel(d: Data): Module {
   });
   modelKey = key;
   showSummary(model, form.model.value, [1, h, h, c]);
+  offerLayers(model, [1, h, h, c]);
   return model;
 }
 
@@ -137,6 +151,7 @@ export async function train(d: Data, resume: boolean) {
       },
       onCheckpoint: async (state) => {
         lastEpoch = { epoch: state.epoch, state: encodeTrainingState(net, state, run) };
+        await refreshInside(d); // before the count: what it computes must all be disposed
         app.tensorsAfterEpoch.push(tf.memory().numTensors);
         await showCurves(state.history);
       },
@@ -144,8 +159,11 @@ export async function train(d: Data, resume: boolean) {
     app.history = history;
     await showConfusion(evaluation!, d.valid.classes);
     await showGrid(d.valid, await predictions(net, d, transform));
+    // After a few dozen steps BatchNorm's running statistics (what eval mode uses) have not settled: validation
+    // figures are far worse than training ones, in PyTorch too. Say so rather than look broken.
+    const short = trainLoader.length * epochs < 100 ? ' — a short run: BatchNorm statistics are not settled yet' : '';
     setStatus(
-      `Done: validation accuracy ${(evaluation!.accuracy * 100).toFixed(2)}%, loss ${evaluation!.loss.toFixed(4)}`,
+      `Done: validation accuracy ${(evaluation!.accuracy * 100).toFixed(2)}%, loss ${evaluation!.loss.toFixed(4)}${short}`,
       'done',
     );
   } catch (err) {
@@ -187,4 +205,23 @@ export function loadWeights(d: Data, bytes: Uint8Array, name: string) {
     tf.dispose([...tensors.values()]);
   }
   setStatus(`Loaded ${name} into ${form.model.value}.`, 'ready');
+}
+
+/** The "inside the net" panel for the chosen validation image, with the net as it is now. */
+export async function refreshInside(d: Data) {
+  if (!model) return;
+  const k = Math.min(
+    Math.max(0, Math.floor(Number($<HTMLInputElement>('inside-image').value) || 0)),
+    d.valid.length - 1,
+  );
+  const { image, label } = d.valid.get(k);
+  const [h, w, c] = d.valid.imageShape;
+  const transform = transformFor(d);
+  // No augmentation in this transform: its random source is never drawn from.
+  const x = tf.tidy(() => transform(tf.tensor4d(Float32Array.from(image), [1, h, w, c]), { random: Math.random }));
+  try {
+    await showInside(model, { data: image, shape: [h, w, c] }, x, label, d.valid.classes);
+  } finally {
+    x.dispose();
+  }
 }

@@ -160,13 +160,18 @@ async function load(
       if (isNode) throw new Error('WebGL needs a browser');
       await import('@tensorflow/tfjs-backend-webgl');
       return {};
-    case 'webgpu':
-      if (isNode || !(globalThis.navigator as { gpu?: unknown } | undefined)?.gpu)
-        throw new Error('WebGPU is not available here (navigator.gpu is missing)');
-      await importOptional('@tensorflow/tfjs-backend-webgpu').catch((err) => {
-        throw new Error(describeImportFailure('@tensorflow/tfjs-backend-webgpu', err));
-      });
+    case 'webgpu': {
+      const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } } | undefined)?.gpu;
+      if (isNode || !gpu) throw new Error('WebGPU is not available here (navigator.gpu is missing)');
+      if (!(await gpu.requestAdapter()))
+        throw new Error('WebGPU gives no adapter here (navigator.gpu.requestAdapter() returned null)');
+      // An app that imported @tensorflow/tfjs-backend-webgpu (its bundler resolved it) has registered it already.
+      if (!tf.findBackendFactory('webgpu'))
+        await importOptional('@tensorflow/tfjs-backend-webgpu').catch((err) => {
+          throw new Error(describeImportFailure('@tensorflow/tfjs-backend-webgpu', err));
+        });
       return {};
+    }
     case 'cpu':
       await import('@tensorflow/tfjs-backend-cpu');
       return {};
