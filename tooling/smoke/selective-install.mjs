@@ -63,7 +63,10 @@ function checkTarball(file) {
   const missing = ['LICENSE', 'README.md', ...manifestPaths(manifest)].filter((p) => !existsSync(path.join(dir, p)));
   check(missing.length === 0, `${name}: LICENSE, README and every file the manifest names are in the tarball`);
   const fields = ['repository', 'homepage', 'bugs', 'engines', 'publishConfig'].filter((f) => !manifest[f]);
-  check(!text.includes('workspace:') && !fields.length, `${name}: no workspace: ranges, no missing field (${fields})`);
+  check(
+    !text.includes('workspace:') && !fields.length,
+    `${name}: no workspace: ranges; missing fields: ${fields.join(', ') || 'none'}`,
+  );
   run('pnpm', ['exec', 'publint', 'run', file, '--level', 'warning', '--strict'], { quiet: true });
   check(true, `${name}: publint reports no warning or error`);
   // ESM only, by design: the esm-only profile leaves out "require() from CommonJS" (README: Install).

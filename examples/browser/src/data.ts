@@ -44,8 +44,16 @@ export async function loadFolder(files: FileList): Promise<Data> {
   return { train: pick((i) => i % 5 !== 4), valid: pick((i) => i % 5 === 4), name: all.source };
 }
 
+const statistics = new WeakMap<Data, { mean: number[]; std: number[] }>();
+
+/** The training set's per-channel mean and std, computed once per data set (a pass over every pixel). */
+export function statsOf(d: Data): { mean: number[]; std: number[] } {
+  if (!statistics.has(d)) statistics.set(d, d.train.channelStats());
+  return statistics.get(d)!;
+}
+
 /** The notebook's transforms, normalised with the training set's statistics. */
 export function transformFor(d: Data): Transform {
-  const { mean, std } = d.train.channelStats();
+  const { mean, std } = statsOf(d);
   return compose(toTensor(), resize(d.train.imageShape[0]), normalize(mean, std)); // resize: a no-op at the native size
 }

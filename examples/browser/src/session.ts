@@ -18,7 +18,7 @@ import {
   type ModelCard,
   type RunSettings,
 } from '@convnets/trainer';
-import { transformFor, type Data } from './data.js';
+import { statsOf, transformFor, type Data } from './data.js';
 import {
   $,
   app,
@@ -190,7 +190,7 @@ async function predictions(net: Module, d: Data, transform: Transform): Promise<
 /** The weights as a file PyTorch loads, with their card (net, input size, classes, normalisation). */
 export function weightsFile(d: Data): Uint8Array {
   const [inputSize, , inChannels] = d.train.imageShape;
-  const { mean, std } = d.train.channelStats();
+  const { mean, std } = statsOf(d);
   const card: ModelCard = { model: form.model.value, inputSize, inChannels, classes: d.train.classes, mean, std };
   return encodeWeights(currentModel(d), { card });
 }

@@ -605,24 +605,16 @@ describe('convnets train', () => {
     }
   });
 
+  /** A short run whose every step is reproducible: what the resume and crash tests compare runs of. */
+  const tiny = ['--limit-train', '64', '--limit-valid', '20', '--batch-size', '32', '--schedule', 'constant'];
+  const tinyTrain = (backend: string) => ['train', ...tiny, '--backend', backend];
+
   it.each(resumeBackends)(
     'on %s: checkpoints every epoch; 1 epoch + --resume to 2 writes the same weights as 2 epochs; mismatches are refused',
     async (backend) => {
       const [a, b] = [0, 1].map(() => mkdtempSync(path.join(os.tmpdir(), 'convnets-resume-')));
       try {
-        const args = [
-          'train',
-          '--limit-train',
-          '64',
-          '--limit-valid',
-          '20',
-          '--batch-size',
-          '32',
-          '--schedule',
-          'constant',
-          '--backend',
-          backend,
-        ];
+        const args = tinyTrain(backend);
         expect((await cli(...args, '--epochs', '2', '--out', a)).code).toBe(0);
         expect((await cli(...args, '--epochs', '1', '--out', b)).code).toBe(0);
         const resumed = await cli(...args, '--epochs', '2', '--resume', '--out', b);
@@ -703,21 +695,7 @@ syncBuiltinESMExports();
 `,
       );
       const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
-      const args = [
-        'train',
-        '--limit-train',
-        '64',
-        '--limit-valid',
-        '20',
-        '--batch-size',
-        '32',
-        '--schedule',
-        'constant',
-        '--backend',
-        backend,
-        '--epochs',
-        '2',
-      ];
+      const args = [...tinyTrain(backend), '--epochs', '2'];
       const weights = (dir: string) => readFileSync(path.join(dir, 'mnist_resnet18.safetensors'));
       try {
         expect((await cli(...args, '--out', straight)).code).toBe(0);

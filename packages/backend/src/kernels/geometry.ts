@@ -86,6 +86,25 @@ export function poolWindow(inShape: readonly number[], attrs: PoolAttrs): Window
   );
 }
 
+/** A pool's geometry as convnets' pool kernels take it (wasm and native): N H W C, Ho Wo, kh kw, strides, top, left. */
+export function poolKernelArgs(inShape: readonly number[], attrs: PoolAttrs): number[] {
+  const w = poolWindow(inShape, attrs);
+  return [
+    inShape[0]!,
+    w.inHeight,
+    w.inWidth,
+    inShape[3]!,
+    w.outHeight,
+    w.outWidth,
+    w.kernelHeight,
+    w.kernelWidth,
+    w.strideHeight,
+    w.strideWidth,
+    w.top,
+    w.left,
+  ];
+}
+
 /**
  * Inserts (stride - 1) zeros between neighbouring rows and columns: [N, H, W, C] -> [N, (H-1)sh+1, (W-1)sw+1, C].
  * A reshape and one pad, so it costs one copy.

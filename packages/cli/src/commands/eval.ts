@@ -7,24 +7,17 @@ import { writeChart } from '@convnets/plots/node';
 import { evaluate } from '@convnets/trainer';
 import { Command } from 'commander';
 import { percent, positiveInt, type Io } from '../io.js';
-import { trainedNetAndTestSet } from '../weights.js';
+import { trainedNetAndTestSet, type TrainedNetFlags } from '../weights.js';
 import {
   DATASET_DOWNLOAD_HELP,
   DATASET_ROOT_HELP,
   datasetOption,
-  type DatasetName,
   backendOption,
   imageSizeOption,
   weightsModelOption,
 } from '../options.js';
 
-interface EvalFlags {
-  model?: string;
-  checkpoint: string;
-  dataset: DatasetName;
-  root?: string;
-  download?: boolean;
-  imageSize?: number;
+interface EvalFlags extends TrainedNetFlags {
   batchSize: number;
   limit?: number;
   backend: BackendRequest;

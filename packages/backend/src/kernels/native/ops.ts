@@ -6,7 +6,7 @@
  * or tfjs's own.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { matMulDims } from '../geometry.js';
+import { matMulDims, poolKernelArgs, type PoolAttrs } from '../geometry.js';
 import type { WasmKernels } from '../wasm/runtime.js';
 
 type Inputs = Record<string, tf.TensorInfo>;
@@ -226,36 +226,10 @@ export function fusedBatchNorm(
   return y;
 }
 
-/** A pool's geometry as the addon takes it: N H W C, Ho Wo, kh kw, strides, top and left padding. */
-function poolGeometry(inShape: number[], attrs: tf.NamedAttrMap): number[] {
-  const info = tf.backend_util.computePool2DInfo(
-    inShape as [number, number, number, number],
-    attrs.filterSize as number,
-    attrs.strides as number,
-    1,
-    attrs.pad as 'same',
-    attrs.dimRoundingMode as 'floor' | undefined,
-  );
-  return [
-    info.batchSize,
-    info.inHeight,
-    info.inWidth,
-    info.inChannels,
-    info.outHeight,
-    info.outWidth,
-    info.filterHeight,
-    info.filterWidth,
-    info.strideHeight,
-    info.strideWidth,
-    info.padInfo.top,
-    info.padInfo.left,
-  ];
-}
-
 /** dx of a max-pool: each window's gradient to its first maximum (tfjs cpu's and PyTorch's rule). */
 export function maxPoolGrad(k: WasmKernels, { dy, input }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
   if (!allFloat(dy!, input!) || sizeOf(input!.shape) === 0) return null;
-  const g = poolGeometry(input!.shape, attrs);
+  const g = poolKernelArgs(input!.shape, attrs as unknown as PoolAttrs);
   const dx = k.output(input!.shape);
   withHeap(k, [input!, dy!, dx], (heap, p0, p1, p2) => k.native!.maxPoolGrad(heap, p0, p1, p2, ...g));
   return dx;
@@ -264,7 +238,7 @@ export function maxPoolGrad(k: WasmKernels, { dy, input }: Inputs, attrs: tf.Nam
 /** dx of an average pool: dy / (kh * kw) to every pixel of each window (tfjs's rule). */
 export function avgPoolGrad(k: WasmKernels, { dy, input }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
   if (!allFloat(dy!, input!) || sizeOf(input!.shape) === 0) return null;
-  const g = poolGeometry(input!.shape, attrs);
+  const g = poolKernelArgs(input!.shape, attrs as unknown as PoolAttrs);
   const dx = k.output(input!.shape);
   withHeap(k, [dy!, dx], (heap, p0, p1) => k.native!.avgPoolGrad(heap, p0, p1, ...g));
   return dx;

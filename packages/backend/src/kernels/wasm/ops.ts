@@ -6,7 +6,7 @@
  * apply, so the caller keeps tfjs's kernel (or its own composite).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { matMulDims } from '../geometry.js';
+import { matMulDims, poolKernelArgs, type PoolAttrs } from '../geometry.js';
 import type { WasmKernels } from './runtime.js';
 
 type Inputs = Record<string, tf.TensorInfo>;
@@ -382,34 +382,10 @@ export function batchMatMul(k: WasmKernels, { a, b }: Inputs, attrs: tf.NamedAtt
 /** dx of a max-pool: each window's gradient to its first maximum (tfjs cpu's and PyTorch's rule). */
 export function maxPoolGrad(k: WasmKernels, { dy, input }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
   if (!allFloat(dy!, input!)) return null;
-  const info = tf.backend_util.computePool2DInfo(
-    input!.shape as [number, number, number, number],
-    attrs.filterSize as number,
-    attrs.strides as number,
-    1,
-    attrs.pad as 'same',
-    attrs.dimRoundingMode as 'floor' | undefined,
-  );
   const dx = k.output(input!.shape);
   k.run(
     'max_pool_grad',
-    [
-      k.address(input!),
-      k.address(dy!),
-      k.address(dx),
-      info.batchSize,
-      info.inHeight,
-      info.inWidth,
-      info.inChannels,
-      info.outHeight,
-      info.outWidth,
-      info.filterHeight,
-      info.filterWidth,
-      info.strideHeight,
-      info.strideWidth,
-      info.padInfo.top,
-      info.padInfo.left,
-    ],
+    [k.address(input!), k.address(dy!), k.address(dx), ...poolKernelArgs(input!.shape, attrs as unknown as PoolAttrs)],
     input!.shape.reduce((p, q) => p * q, 1) * 4,
   );
   return dx;
