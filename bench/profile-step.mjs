@@ -1,7 +1,8 @@
 // Per-kernel profile of the main job's training step (ResNet-18, real MNIST at 28x28, batch 128, our Sgd
 // and crossEntropy): ms per step over --steps steps, then tf.profile of one step, by kernel name and by
-// kernel and input shapes. On wasm, tf.profile's kernel times are wall times.
-// usage: pnpm --filter @convnets/bench profile-step [--backend auto] [--steps 8] [--top 30]
+// kernel and input shapes. On wasm, tf.profile's kernel times are wall times. Another net or shape
+// (--model densenet --size 32 --channels 3) trains on seeded random batches instead of MNIST.
+// usage: pnpm --filter @convnets/bench profile-step [--backend auto] [--steps 8] [--top 30] [--model M]
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@convnets/backend';
 import { createModel } from '@convnets/architectures';
@@ -15,21 +16,30 @@ const { values: flags } = parseArgs({
     backend: { type: 'string', default: 'auto' },
     steps: { type: 'string', default: '8' },
     top: { type: 'string', default: '30' },
+    model: { type: 'string', default: 'resnet18' },
+    size: { type: 'string', default: '28' },
+    channels: { type: 'string', default: '1' },
   },
 });
 const info = await initBackend(flags.backend);
 console.log(info.label, JSON.stringify(info.details));
-const { train } = await loadMnist();
-const net = createModel('resnet18', { numClasses: 10, inChannels: 1, inputSize: 28, seed: 0 });
+const [S, C] = [Number(flags.size), Number(flags.channels)];
+const mnist = S === 28 && C === 1 ? (await loadMnist()).train : null;
+const net = createModel(flags.model, { numClasses: 10, inChannels: C, inputSize: S, seed: 0 });
 initWeights(net, 'xavier', 0);
 const params = net.parameters();
 const optimizer = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
 const B = 128;
 const batch = (i) =>
   tf.tidy(() => {
-    const pixels = Float32Array.from(train.images.subarray(i * B * 784, (i + 1) * B * 784));
+    if (!mnist)
+      return {
+        x: tf.randomNormal([B, S, S, C], 0, 1, 'float32', i),
+        y: tf.tensor1d(Int32Array.from({ length: B }, (_, j) => (i * 7 + j) % 10), 'int32'),
+      };
+    const pixels = Float32Array.from(mnist.images.subarray(i * B * 784, (i + 1) * B * 784));
     const x = tf.div(tf.sub(tf.tensor4d(pixels, [B, 28, 28, 1]), 0.1307 * 255), 0.3081 * 255);
-    return { x, y: tf.tensor1d(train.labels.subarray(i * B, (i + 1) * B), 'int32') };
+    return { x, y: tf.tensor1d(mnist.labels.subarray(i * B, (i + 1) * B), 'int32') };
   });
 net.train();
 function step(i) {

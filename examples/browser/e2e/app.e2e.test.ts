@@ -33,13 +33,19 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
 };
 
-function serve(root: string): Promise<Server> {
+/** What `pnpm app` (vite preview) sends so that the page may share memory with workers (wasm on every core). */
+const CROSS_ORIGIN_ISOLATION = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+};
+
+function serve(root: string, headers: Record<string, string> = {}): Promise<Server> {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const file = path.join(root, path.normalize(decodeURIComponent(url.pathname)).replace(/^(\.\.[/\\])+/, ''));
     if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) return void res.writeHead(404).end();
     res
-      .writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' })
+      .writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', ...headers })
       .end(readFileSync(file));
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
@@ -48,7 +54,6 @@ function serve(root: string): Promise<Server> {
 interface PageState {
   status: string;
   backend?: { backend: string; details: Record<string, unknown> };
-  renderer?: string;
   batchLosses: number[];
   tensorsAfterEpoch: number[];
   history?: { trainLoss: number[]; validAcc: number[] };
@@ -57,6 +62,7 @@ interface PageState {
 
 describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
   let server: Server;
+  let isolatedServer: Server;
   let browser: Browser;
   let page: Page;
   const problems: string[] = [];
@@ -65,6 +71,7 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
     if (!existsSync(path.join(dist, 'index.html')))
       throw new Error(`${dist} has no built app: run pnpm --filter @convnets/example-browser build`);
     server = await serve(dist);
+    isolatedServer = await serve(dist, CROSS_ORIGIN_ISOLATION);
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
@@ -73,36 +80,52 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
   afterAll(async () => {
     await browser?.close();
     server?.close();
+    isolatedServer?.close();
   });
+
+  /** Opens the app on `server` and trains ResNet-18 on `backend` for 2 epochs of 10 batches; the page's state after. */
+  async function trainToEnd(on: Server, backend: string, timeout: number) {
+    const { port } = on.address() as AddressInfo;
+    await page.goto(
+      `http://127.0.0.1:${port}/index.html?model=resnet18&backend=${backend}&epochs=2&batch=16&limit=160&valid=100&lr=0.02&autostart=1`,
+    );
+    await page.waitForFunction(
+      () => ['done', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status),
+      undefined,
+      { timeout, polling: 500 },
+    );
+    return page.evaluate(() => {
+      const s = (window as unknown as { convnets: PageState }).convnets;
+      return {
+        status: s.status,
+        error: s.error,
+        backend: s.backend,
+        losses: s.batchLosses,
+        tensors: s.tensorsAfterEpoch,
+        history: s.history,
+        isolated: crossOriginIsolated,
+        cores: navigator.hardwareConcurrency,
+      };
+    });
+  }
+
+  /** The mean of the last three batches' loss is below the first batch's. */
+  const lossFell = (losses: number[]) => losses.slice(-3).reduce((a, b) => a + b, 0) / 3 < losses[0]!;
+
+  /** Max |logits - cpu's logits| of the page's net for a fixed input. */
+  const logitsAgainstCpu = () =>
+    page.evaluate(() =>
+      (window as unknown as { convnets: { compareWithCpu(): Promise<number> } }).convnets.compareWithCpu(),
+    );
 
   it(
     'trains a notebook net on real MNIST with WebGL: the loss falls, the charts ' +
       'draw, the logits match cpu, the weights save and load, stop and resume',
     async () => {
-      const { port } = server.address() as AddressInfo;
-      await page.goto(
-        `http://127.0.0.1:${port}/index.html?model=resnet18&backend=webgl&epochs=2&batch=16&limit=160&valid=100&lr=0.02&autostart=1`,
-      );
-      await page.waitForFunction(
-        () => ['done', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status),
-        undefined,
-        { timeout: 12 * 60_000, polling: 1000 },
-      );
-      const state = await page.evaluate(() => {
-        const s = (window as unknown as { convnets: PageState }).convnets;
-        return {
-          status: s.status,
-          error: s.error,
-          backend: s.backend?.backend,
-          renderer: s.renderer,
-          losses: s.batchLosses,
-          tensors: s.tensorsAfterEpoch,
-          history: s.history,
-        };
-      });
+      const state = await trainToEnd(server, 'webgl', 12 * 60_000);
       expect(state.error).toBeUndefined();
       expect(state.status).toBe('done');
-      expect(state.backend).toBe('webgl');
+      expect(state.backend?.backend).toBe('webgl');
       expect(await page.textContent('#backend-info')).toContain('Backend: webgl');
       // Without a WebGPU adapter (no GPU, no flag here) the picker keeps the option but disables it, saying why.
       const webgpu = page.locator('#backend option[value="webgpu"]');
@@ -112,18 +135,14 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
       ]);
       // 2 epochs of 10 batches: the last few batches' loss is below the first batch's.
       expect(state.losses).toHaveLength(20);
-      const tail = state.losses.slice(-3).reduce((a, b) => a + b, 0) / 3;
-      expect(tail).toBeLessThan(state.losses[0]!);
+      expect(lossFell(state.losses)).toBe(true);
       expect(state.history!.trainLoss).toHaveLength(2);
       // No tensor growth from one epoch to the next (WebGL textures belong to tensors).
       expect(state.tensors).toHaveLength(2);
       expect(state.tensors[1]).toBe(state.tensors[0]);
 
       // Logits of a fixed input, the same weights: WebGL against the cpu backend.
-      const diff = await page.evaluate(() =>
-        (window as unknown as { convnets: { compareWithCpu(): Promise<number> } }).convnets.compareWithCpu(),
-      );
-      expect(diff).toBeLessThan(1e-3);
+      expect(await logitsAgainstCpu()).toBeLessThan(1e-3);
 
       // The charts rendered: each canvas has many colours (not blank), and the grid shows predictions.
       for (const id of [
@@ -150,6 +169,8 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
       // Inside the net: the chosen layer's maps and Grad-CAM of validation image 0 (a 7), refreshed every epoch.
       expect(await page.textContent('#inside-caption')).toMatch(/^true class 7; Grad-CAM at layer \d$/);
       expect(await page.locator('#summary tr').count()).toBeGreaterThan(5);
+      // Layer types as PyTorch prints them, although the bundle is minified (nn's layers name themselves).
+      expect(await page.textContent('#summary')).toMatch(/Sequential.*AdaptiveAvgPool2d.*Flatten.*Linear/s);
       expect(await page.textContent('#memory')).toMatch(/tf\.memory\(\): \d+ tensors/);
 
       // Save the trained weights in the browser and load them back; download them as PyTorch-named safetensors.
@@ -214,35 +235,15 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
     "trains on wasm with convnets' own kernels (one thread: the page is " +
       'not cross-origin isolated): the loss falls, the logits match cpu',
     async () => {
-      const { port } = server.address() as AddressInfo;
-      await page.goto(
-        `http://127.0.0.1:${port}/index.html?model=resnet18&backend=wasm&epochs=2&batch=16&limit=160&valid=100&lr=0.02&autostart=1`,
-      );
-      await page.waitForFunction(
-        () => ['done', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status),
-        undefined,
-        { timeout: 5 * 60_000, polling: 500 },
-      );
-      const state = await page.evaluate(() => {
-        const s = (window as unknown as { convnets: PageState }).convnets;
-        return {
-          status: s.status,
-          error: s.error,
-          backend: s.backend,
-          losses: s.batchLosses,
-          tensors: s.tensorsAfterEpoch,
-        };
-      });
+      const state = await trainToEnd(server, 'wasm', 5 * 60_000);
       expect(state.error).toBeUndefined();
+      expect(state.isolated).toBe(false);
       expect(state.backend?.backend).toBe('wasm');
       expect(state.backend?.details.convnetsKernels).toBe('convnets wasm SIMD, 1 thread');
       expect(state.losses).toHaveLength(20);
-      expect(state.losses.slice(-3).reduce((a, b) => a + b, 0) / 3).toBeLessThan(state.losses[0]!);
+      expect(lossFell(state.losses)).toBe(true);
       expect(state.tensors[1]).toBe(state.tensors[0]);
-      const diff = await page.evaluate(() =>
-        (window as unknown as { convnets: { compareWithCpu(): Promise<number> } }).convnets.compareWithCpu(),
-      );
-      expect(diff).toBeLessThan(1e-3);
+      expect(await logitsAgainstCpu()).toBeLessThan(1e-3);
       expect(problems).toEqual([]);
     },
   );
@@ -257,6 +258,49 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
     ['resnet18', 32],
     ['densenet', 32],
   ] as const;
+
+  it(
+    "trains on wasm with convnets' kernels on every core where the page is cross-origin isolated: the loss falls, " +
+      'the logits match cpu, every net steps to the same bits on all threads as on one',
+    async () => {
+      const state = await trainToEnd(isolatedServer, 'wasm', 5 * 60_000);
+      expect(state.error).toBeUndefined();
+      expect(state.isolated).toBe(true);
+      expect(state.cores).toBeGreaterThan(1);
+      expect(state.backend?.details).toMatchObject({
+        threadedBuild: true,
+        xnnpackThreads: 1,
+        threads: state.cores,
+        convnetsKernels: `convnets wasm SIMD, ${state.cores} threads`,
+      });
+      expect(state.losses).toHaveLength(20);
+      expect(lossFell(state.losses)).toBe(true);
+      expect(state.tensors[1]).toBe(state.tensors[0]);
+      expect(await logitsAgainstCpu()).toBeLessThan(1e-3);
+
+      for (const [name, size] of NETS) {
+        const step = await page.evaluate(
+          ([n, s]) =>
+            (
+              window as unknown as {
+                convnets: {
+                  threadsAgree(
+                    n: string,
+                    s: number,
+                  ): Promise<{ threads: number; losses: [number, number]; differing: number }>;
+                };
+              }
+            ).convnets.threadsAgree(n, s),
+          [name, size] as const,
+        );
+        expect(step.threads, name).toBe(state.cores);
+        expect(step.losses[0], name).toBe(step.losses[1]);
+        expect(step.differing, name).toBe(0);
+      }
+      expect(problems).toEqual([]);
+    },
+    10 * 60_000,
+  );
 
   it(
     'on webgl one training step of every notebook net equals the cpu backend (loss, weights, BatchNorm statistics)',

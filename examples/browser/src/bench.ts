@@ -1,12 +1,13 @@
 /**
- * In-browser training speed, for machines with a real GPU (`?bench=1`): the same training steps of one net on each
- * GPU backend in turn, images/s side by side. Steps are the trainer's own (crossEntropy, Sgd); each is waited for
- * (its loss read back), after warm-up steps that compile the shaders.
+ * In-browser training speed (`?bench=1`): the same training steps of one net on each backend in turn, images/s side
+ * by side (GPU backends mean something on a machine with a GPU). Steps are the trainer's own (crossEntropy, Sgd);
+ * each is waited for (its loss read back), after warm-up steps that compile the shaders.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createModel } from '@convnets/architectures';
-import { initBackend, type BackendRequest } from '@convnets/backend';
+import type { BackendRequest } from '@convnets/backend';
 import { Sgd, crossEntropy } from '@convnets/trainer';
+import { initAppBackend } from './session.js';
 
 export interface BenchRow {
   backend: string;
@@ -22,8 +23,7 @@ export async function benchBackends(
   const rows: BenchRow[] = [];
   for (const backend of backends) {
     try {
-      if (backend === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
-      await initBackend(backend);
+      await initAppBackend(backend);
     } catch (err) {
       rows.push({ backend, skipped: err instanceof Error ? err.message : String(err) });
       continue;

@@ -1,10 +1,12 @@
 /**
  * The page's self-checks against tfjs's cpu backend (the reference): the same weights give the same logits, and one
- * training step of a notebook net gives the same loss, weights and BatchNorm statistics.
+ * training step of a notebook net gives the same loss, weights and BatchNorm statistics; on wasm, one step gives the
+ * same bits on every kernel thread as on one.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu'; // the reference
 import { createModel } from '@convnets/architectures';
+import { setWasmKernelThreads } from '@convnets/backend';
 import type { Module } from '@convnets/nn';
 import { Sgd, crossEntropy } from '@convnets/trainer';
 
@@ -78,4 +80,21 @@ export async function stepAgainstCpu(name: string, inputSize: number, inChannels
     });
   }
   return { backend: current, loss: here.loss, cpuLoss: cpu.loss, worst };
+}
+
+/**
+ * One training step of `name` on wasm with all of convnets' kernel threads and with one: the thread count, both
+ * losses, and how many values of the state after the step differ (0: the same bits, as the kernels promise).
+ */
+export async function threadsAgree(name: string, inputSize: number, inChannels = 3) {
+  const threads = setWasmKernelThreads(Infinity);
+  const many = await oneStep(name, inputSize, inChannels);
+  setWasmKernelThreads(1);
+  const one = await oneStep(name, inputSize, inChannels).finally(() => setWasmKernelThreads(Infinity));
+  let differing = 0;
+  for (const [path, b] of one.state) {
+    const a = many.state.get(path)!;
+    for (let i = 0; i < b.length; i++) if (!Object.is(a[i], b[i])) differing++;
+  }
+  return { threads, losses: [many.loss, one.loss], differing };
 }

@@ -6,6 +6,7 @@
  * page.ts (controls and panels), data.ts, session.ts (the net and its run), checks.ts, storage.ts.
  */
 import { listModels } from '@convnets/architectures';
+import type { BackendRequest } from '@convnets/backend';
 import { benchBackends } from './bench.js';
 import { compareWithCpu } from './checks.js';
 import { loadFolder, loadMnist, type Data } from './data.js';
@@ -72,18 +73,23 @@ async function selectData() {
   await useData(await loadMnist());
 }
 
-/** `?bench=1` (optionally `&benchSteps=N`): training images/s on webgl and webgpu, side by side, in #bench. */
+/**
+ * `?bench=1` (optionally `&benchBackends=wasm,webgl`, `&benchSteps=N`, `&benchBatch=N`): training images/s per
+ * backend (default webgl and webgpu), side by side, in #bench.
+ */
 async function runBench() {
-  setStatus('Measuring training speed on webgl and webgpu…');
+  const backends = (params.get('benchBackends') ?? 'webgl,webgpu').split(',') as BackendRequest[];
   const steps = Number(params.get('benchSteps')) || 10;
-  app.bench = await benchBackends(['webgl', 'webgpu'], { model: form.model.value, steps });
+  const batch = Number(params.get('benchBatch')) || 32;
+  setStatus(`Measuring training speed on ${backends.join(', ')}…`);
+  app.bench = await benchBackends(backends, { model: form.model.value, steps, batch });
   $('bench').textContent = app.bench
     .map(
       (r) =>
         `${r.backend.padEnd(7)} ${r.imagesPerSec ? `${r.imagesPerSec.toFixed(1)} images/s` : `skipped: ${r.skipped}`}`,
     )
     .join('\n');
-  setStatus(`Measured ${form.model.value}, batch 32, ${steps} steps per backend (see below).`, 'done');
+  setStatus(`Measured ${form.model.value}, batch ${batch}, ${steps} steps per backend (see below).`, 'done');
 }
 
 async function main() {

@@ -15,7 +15,7 @@ import {
 } from '@convnets/plots';
 import type { Evaluation, History } from '@convnets/trainer';
 import type { BenchRow } from './bench.js';
-import { stepAgainstCpu } from './checks.js';
+import { stepAgainstCpu, threadsAgree } from './checks.js';
 
 export const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 export const params = new URLSearchParams(location.search);
@@ -52,10 +52,12 @@ export interface AppState {
   error?: string;
   /** Max |logits(current backend) - logits(cpu)| for a fixed input, the same weights. */
   compareWithCpu(): Promise<number>;
-  /** `?bench=1`: training images/s per GPU backend (bench.ts). */
+  /** `?bench=1`: training images/s per backend (bench.ts). */
   bench?: BenchRow[];
   /** One training step of a notebook net here and on cpu (checks.ts). */
   stepAgainstCpu: typeof stepAgainstCpu;
+  /** On wasm: one training step on every kernel thread against one thread (checks.ts). */
+  threadsAgree: typeof threadsAgree;
 }
 
 export const app: AppState = {
@@ -64,6 +66,7 @@ export const app: AppState = {
   tensorsAfterEpoch: [],
   compareWithCpu: () => Promise.reject(new Error('not ready')),
   stepAgainstCpu,
+  threadsAgree,
 };
 (window as unknown as { convnets: AppState }).convnets = app;
 

@@ -62,12 +62,14 @@ export async function webgpuUnavailable(): Promise<string | undefined> {
   return adapter ? undefined : 'WebGPU gives no adapter here (no GPU, or it is blocked)';
 }
 
+/** Starts `backend` as this app serves it: WebGPU's backend is its own chunk, wasm's binaries are under wasm/. */
+export async function initAppBackend(backend: BackendRequest) {
+  if (backend === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
+  return initBackend(backend, { wasmPaths: new URL('wasm/', location.href).href });
+}
+
 export async function startBackend() {
-  // The WebGPU backend is its own chunk, loaded only when asked for.
-  if (form.backend.value === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
-  const info = await initBackend(form.backend.value as BackendRequest, {
-    wasmPaths: new URL('wasm/', location.href).href,
-  });
+  const info = await initAppBackend(form.backend.value as BackendRequest);
   app.backend = info;
   app.renderer = info.backend === 'webgl' ? webglRenderer() : undefined;
   showBackend(info, app.renderer);

@@ -142,19 +142,20 @@ async function load(
     case 'wasm': {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       if (options.wasmPaths) wasm.setWasmPaths(options.wasmPaths as string);
+      // The package's `browser` field swaps the Node module for the browser's.
+      const { defaultWasmThreads, installThreadedWasm, installedWasmThreads } = await import('./wasm-threads-node.js');
+      const threads = options.threads ?? defaultWasmThreads();
+      // XNNPACK gets one thread only where our kernels will take the others.
+      const ours = wasmKernelsBuilt() && options.trainingKernels !== false;
       if (isNode) {
-        // The package's `browser` field swaps this module out of browser bundles.
-        const { defaultWasmThreads, installThreadedWasm, installedWasmThreads } = await import(
-          './wasm-threads-node.js'
-        );
-        const threads = options.threads ?? defaultWasmThreads();
         // Once a wasm backend runs, its thread count is fixed for the process.
-        // XNNPACK gets one thread only where our kernels will take the others.
-        const ours = wasmKernelsBuilt() && options.trainingKernels !== false;
         if (threads > 1 && !tf.findBackend('wasm')) installThreadedWasm(threads, ours ? 1 : threads);
         return { threadedBuild: installedWasmThreads() > 1, kernelThreads: Math.max(1, installedWasmThreads()) };
       }
-      return {}; // in a browser tfjs's own loader sets the threads (cross-origin isolated pages only)
+      // In a browser tfjs's own loader takes its threaded build (shared memory) on cross-origin isolated pages only.
+      const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+      if (isolated && !tf.findBackend('wasm')) wasm.setThreadsCount(ours ? 1 : threads);
+      return { threadedBuild: isolated, crossOriginIsolated: isolated, kernelThreads: isolated ? threads : 1 };
     }
     case 'webgl':
       if (isNode) throw new Error('WebGL needs a browser');

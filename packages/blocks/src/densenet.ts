@@ -13,6 +13,8 @@ export function convBlock(inputChannels: number, numChannels: number): Sequentia
 
 /** `numConvs` conv blocks, each fed the concatenation of the input and every earlier block's output. */
 export class DenseBlock extends Module {
+  static readonly typeName: string = 'DenseBlock';
+
   net: Sequential;
 
   constructor(numConvs: number, inputChannels: number, numChannels: number) {

@@ -6,6 +6,8 @@ import { Conv2d, MaxPool2d, Module, ShapeError, type Shape, type ShapeTrace } fr
  * concatenated along channels. Output channels: c1 + c2[1] + c3[1] + c4. Field names are PyTorch's.
  */
 export class Inception extends Module {
+  static readonly typeName: string = 'Inception';
+
   p1_1: Conv2d;
   p2_1: Conv2d;
   p2_2: Conv2d;

@@ -9,6 +9,8 @@ export interface ResidualOptions {
 
 /** ResNet's basic block: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)). Field names are PyTorch's. */
 export class Residual extends Module {
+  static readonly typeName: string = 'Residual';
+
   conv1: Conv2d;
   conv2: Conv2d;
   conv3: Conv2d | null;

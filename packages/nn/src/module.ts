@@ -70,9 +70,13 @@ export abstract class Module {
     return 0;
   }
 
-  /** The name PyTorch prints for this layer type. */
+  /**
+   * The name PyTorch prints for this layer type: its class's own static `typeName` (minifiers rename classes, so
+   * ours say it), else the class name (a subclass prints its own name, as in PyTorch).
+   */
   get typeName(): string {
-    return this.constructor.name;
+    const type = this.constructor as { typeName?: string; name: string };
+    return Object.hasOwn(type, 'typeName') ? type.typeName! : type.name;
   }
 
   /** The arguments shown inside the parentheses when printed, like PyTorch's `extra_repr`. */

@@ -21,6 +21,8 @@ const FUSED_BATCH_NORM = 'ConvnetsBatchNormTrain';
  * statistics and updates the running ones (variance unbiased, as PyTorch); eval mode uses the running ones.
  */
 export class BatchNorm2d extends Module {
+  static readonly typeName: string = 'BatchNorm2d';
+
   readonly eps: number;
   readonly momentum: number;
   weight: tf.Variable | null;

@@ -18,6 +18,8 @@ export interface Conv2dOptions {
  * (PyTorch's is `[out, in/groups, kh, kw]`; interop converts at load and save).
  */
 export class Conv2d extends Module {
+  static readonly typeName: string = 'Conv2d';
+
   readonly kernelSize: [number, number];
   readonly stride: [number, number];
   readonly padding: [number, number];

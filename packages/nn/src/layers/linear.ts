@@ -10,6 +10,8 @@ export interface LinearOptions {
 
 /** y = x W + b over the last axis. W is stored `[in, out]` (PyTorch's is `[out, in]`). */
 export class Linear extends Module {
+  static readonly typeName: string = 'Linear';
+
   weight: tf.Variable;
   bias: tf.Variable | null;
 

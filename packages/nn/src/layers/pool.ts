@@ -62,6 +62,8 @@ abstract class Pool2d extends Module {
 
 /** Max pooling; padded cells never win (they count as -infinity, as in PyTorch). */
 export class MaxPool2d extends Pool2d {
+  static readonly typeName: string = 'MaxPool2d';
+
   constructor(kernelSize: Pair, options: Pool2dOptions = {}) {
     super(kernelSize, options);
   }
@@ -84,6 +86,8 @@ export class MaxPool2d extends Pool2d {
  * window's divisor, so it is added explicitly (tfjs would leave it out).
  */
 export class AvgPool2d extends Pool2d {
+  static readonly typeName: string = 'AvgPool2d';
+
   constructor(kernelSize: Pair, options: Pool2dOptions = {}) {
     super(kernelSize, options);
   }
@@ -121,6 +125,8 @@ export class AvgPool2d extends Pool2d {
  * floor(i*H/out) to ceil((i+1)*H/out).
  */
 export class AdaptiveAvgPool2d extends Module {
+  static readonly typeName: string = 'AdaptiveAvgPool2d';
+
   readonly outputSize: [number, number];
 
   constructor(outputSize: Pair) {

@@ -4,6 +4,8 @@ import type { Shape } from '../shape.js';
 
 /** Runs its children in order. They are own properties named "0", "1", ..., as PyTorch names them. */
 export class Sequential extends Module {
+  static readonly typeName: string = 'Sequential';
+
   readonly [index: number]: Module;
 
   constructor(...layers: Module[]) {

@@ -5,6 +5,8 @@ import { Rng, defaultRng } from '../random.js';
 import { ShapeError, formatShape, type Shape } from '../shape.js';
 
 export class ReLU extends Module {
+  static readonly typeName: string = 'ReLU';
+
   forward(x: tf.Tensor): tf.Tensor {
     return tf.relu(x);
   }
@@ -15,6 +17,8 @@ export class ReLU extends Module {
 }
 
 export class Identity extends Module {
+  static readonly typeName: string = 'Identity';
+
   forward(x: tf.Tensor): tf.Tensor {
     return x;
   }
@@ -29,6 +33,8 @@ export class Identity extends Module {
  * conv stack has the same weights here as in PyTorch. Costs one small transpose per forward.
  */
 export class Flatten extends Module {
+  static readonly typeName: string = 'Flatten';
+
   forward(x: tf.Tensor): tf.Tensor {
     const [n, ...rest] = x.shape;
     if (x.rank === 4 && (x.shape[1] !== 1 || x.shape[2] !== 1)) {
@@ -54,6 +60,8 @@ export interface DropoutOptions {
 
 /** Zeroes each element with probability p in train mode (scaling the rest by 1/(1-p)); identity in eval. */
 export class Dropout extends Module {
+  static readonly typeName: string = 'Dropout';
+
   /** Its own generator, so the masks are reproducible and the state can be checkpointed. */
   readonly rng: Rng;
 

@@ -6,7 +6,8 @@
 import type { NativeKernels } from '@convnets/backend-native';
 import type * as tf from '@tensorflow/tfjs-core';
 import { KERNELS_WASM, KERNELS_WASM_MISSING } from './binary.generated.js';
-import { startPool, type Pool } from './pool-node.js';
+import { startPool } from './pool-node.js';
+import type { Pool } from './pool.js';
 
 /** The parts of tfjs-wasm's backend and emscripten module used here. */
 interface TfjsWasmBackend {
