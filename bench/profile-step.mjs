@@ -35,7 +35,10 @@ const batch = (i) =>
     if (!mnist)
       return {
         x: tf.randomNormal([B, S, S, C], 0, 1, 'float32', i),
-        y: tf.tensor1d(Int32Array.from({ length: B }, (_, j) => (i * 7 + j) % 10), 'int32'),
+        y: tf.tensor1d(
+          Int32Array.from({ length: B }, (_, j) => (i * 7 + j) % 10),
+          'int32',
+        ),
       };
     const pixels = Float32Array.from(mnist.images.subarray(i * B * 784, (i + 1) * B * 784));
     const x = tf.div(tf.sub(tf.tensor4d(pixels, [B, 28, 28, 1]), 0.1307 * 255), 0.3081 * 255);

@@ -738,6 +738,116 @@ EXPORT("max_pool_grad") void max_pool_grad(const MaxPoolGrad *g, int t, int thre
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Average-pool gradient: each pixel gets the sum of dy over the windows that hold it, times 1 / (kh * kw)
+// (tfjs's rule: padding counts in the window). Threads split the batch.
+typedef struct {
+  const float *dy;
+  float *dx;
+  int32_t n, h, w, c, oh, ow, kh, kw, sh, sw, ph, pw;
+} AvgPoolGrad;
+
+EXPORT("avg_pool_grad") void avg_pool_grad(const AvgPoolGrad *g, int t, int threads) {
+  int n0, n1;
+  share(g->n, 1, t, threads, &n0, &n1);
+  int C = g->c, plane = g->h * g->w * C;
+  float scale = (float)(1.0 / (double)(g->kh * g->kw));
+  for (int n = n0; n < n1; n++) {
+    float *dxn = g->dx + n * plane;
+    for (int i = 0; i < plane; i++) dxn[i] = 0.0f;
+    for (int oy = 0; oy < g->oh; oy++) {
+      int y0 = oy * g->sh - g->ph, ys = MAX(0, y0), ye = MIN(g->h, y0 + g->kh);
+      for (int ox = 0; ox < g->ow; ox++) {
+        int x0 = ox * g->sw - g->pw, xs = MAX(0, x0), xe = MIN(g->w, x0 + g->kw);
+        const float *dy = g->dy + ((n * g->oh + oy) * g->ow + ox) * C;
+        for (int iy = ys; iy < ye; iy++) {
+          for (int ix = xs; ix < xe; ix++) {
+            float *d = dxn + (iy * g->w + ix) * C;
+            int ch = 0;
+            for (; ch + 4 <= C; ch += 4) wasm_v128_store(d + ch, wasm_f32x4_add(wasm_v128_load(d + ch), wasm_v128_load(dy + ch)));
+            for (; ch < C; ch++) d[ch] += dy[ch];
+          }
+        }
+      }
+    }
+    for (int i = 0; i < plane; i++) dxn[i] *= scale;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Elementwise: out[i] = a[i] op b[i % b_size] (b repeats along a's leading axes: a per-channel vector, or
+// b_size == size), `swapped` computes b op a; relu and step ignore b. Each result is the float operation
+// tfjs cpu does, so results are bit-identical. Threads split whole rows of b_size (or runs of RUN).
+enum { ADD = 0, SUB = 1, MUL = 2, RELU = 3, STEP = 4, RUN = 4096 };
+
+typedef struct {
+  const float *a, *b;
+  float *out;
+  int32_t op, size, b_size, swapped;
+} Elementwise;
+
+static inline v128_t op4(int op, int swapped, v128_t x, v128_t y) {
+  v128_t zero = wasm_f32x4_splat(0.0f);
+  switch (op) {
+    case ADD: return wasm_f32x4_add(x, y);
+    case SUB: return swapped ? wasm_f32x4_sub(y, x) : wasm_f32x4_sub(x, y);
+    case MUL: return wasm_f32x4_mul(x, y);
+    case RELU:  // max(0, x) as Math.max: NaN stays NaN, -0 becomes 0
+      return wasm_v128_bitselect(x, zero, wasm_v128_or(wasm_f32x4_gt(x, zero), wasm_f32x4_ne(x, x)));
+    default:  // STEP: 1 where x > 0, NaN stays NaN, else 0
+      return wasm_v128_bitselect(x, wasm_v128_and(wasm_f32x4_gt(x, zero), wasm_f32x4_splat(1.0f)), wasm_f32x4_ne(x, x));
+  }
+}
+
+static inline float op1(int op, int swapped, float x, float y) {
+  switch (op) {
+    case ADD: return x + y;
+    case SUB: return swapped ? y - x : x - y;
+    case MUL: return x * y;
+    case RELU: return x > 0.0f || x != x ? x : 0.0f;
+    default: return x != x ? x : x > 0.0f ? 1.0f : 0.0f;
+  }
+}
+
+static void elementwise_run(int op, int swapped, const float *x, const float *y, float *out, int count) {
+  int i = 0;
+  for (; i + 4 <= count; i += 4)
+    wasm_v128_store(out + i, op4(op, swapped, wasm_v128_load(x + i), wasm_v128_load(y + i)));
+  for (; i < count; i++) out[i] = op1(op, swapped, x[i], y[i]);
+}
+
+EXPORT("elementwise") void elementwise(const Elementwise *g, int t, int threads) {
+  int unary = g->op == RELU || g->op == STEP;
+  const float *b = unary ? g->a : g->b;
+  if (unary || g->b_size == g->size) {
+    int i0, i1;
+    share(g->size, RUN, t, threads, &i0, &i1);
+    elementwise_run(g->op, g->swapped, g->a + i0, b + i0, g->out + i0, i1 - i0);
+    return;
+  }
+  int r0, r1;
+  share(g->size / g->b_size, 1, t, threads, &r0, &r1);
+  for (int r = r0; r < r1; r++)
+    elementwise_run(g->op, g->swapped, g->a + r * g->b_size, b, g->out + r * g->b_size, g->b_size);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Block copy: `blocks` runs of `count` floats, the r-th from src + r * src_stride to dst + r * dst_stride
+// (concatenation writes each part into its columns of the output; a split reads them back). Threads split
+// the runs.
+typedef struct {
+  const float *src;
+  float *dst;
+  int32_t blocks, count, src_stride, dst_stride;
+} CopyBlocks;
+
+EXPORT("copy_blocks") void copy_blocks(const CopyBlocks *g, int t, int threads) {
+  int r0, r1;
+  share(g->blocks, 1, t, threads, &r0, &r1);
+  for (int r = r0; r < r1; r++)
+    __builtin_memcpy(g->dst + r * g->dst_stride, g->src + r * g->src_stride, (unsigned)g->count * sizeof(float));
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Train-mode batch norm over x viewed as [rows, channels] (NHWC with N, H, W merged), fused: the batch
 // statistics in two passes (mean, then the mean squared deviation, as PyTorch), the normalisation in a
 // third. The backward pass needs two: the per-channel sums of dy and dy * xhat, then dx. Threads split

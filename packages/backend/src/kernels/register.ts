@@ -49,19 +49,11 @@ export async function loadWasmKernels(threads: number): Promise<{ threads: numbe
   return { threads: k.threads };
 }
 
+/** Kernels the oneDNN addon's loops run where it is attached, and convnets' wasm kernels elsewhere. */
+const WASM_OR_NATIVE = ['AvgPoolGrad', 'Concat', 'SplitV', 'Add', 'Sub', 'Multiply', 'Relu', 'Step'] as const;
+
 /** tfjs-wasm kernels (one thread, or JS loops) replaced only where the oneDNN addon is attached. */
-const NATIVE_ONLY = [
-  'Add',
-  'Sub',
-  'Multiply',
-  'Relu',
-  'Step',
-  'PadV2',
-  'FusedBatchNorm',
-  'AvgPoolGrad',
-  'Concat',
-  'SplitV',
-] as const;
+const NATIVE_ONLY = ['Add', 'Sub', 'Multiply', 'Relu', 'Step', 'PadV2', 'FusedBatchNorm'] as const;
 
 /** The kernels the oneDNN addon takes over where it is attached (see kernels/native/ops.ts). */
 export const NATIVE_KERNELS = [
@@ -71,6 +63,7 @@ export const NATIVE_KERNELS = [
   'BatchMatMul',
   'ConvnetsBatchNormTrain(+Grad)',
   'MaxPoolGrad',
+  ...WASM_OR_NATIVE,
   ...NATIVE_ONLY,
   'ConvnetsSgdUpdate',
 ] as const;
@@ -208,6 +201,14 @@ function convOnOurs(x: tf.TensorInfo, filter: tf.TensorInfo, attrs: tf.NamedAttr
   return (n * h * w) / stride >= INFERENCE_PIXELS && filter.shape.length === 4;
 }
 
+/** The input itself as the output, its data shared (a reference more), not copied. */
+const shareData: Impl = (args, original) => {
+  const x = args.inputs.x!;
+  if (x.dtype === 'string') return delegate(args, original);
+  (args.backend as { incRef(dataId: object): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+};
+
 const conv2dOnWasm = viaWasm(wasmOps.conv2d, delegate, nativeOps.conv2d);
 
 const kernels = {
@@ -245,12 +246,10 @@ const kernels = {
    * Shares the data instead of copying it (tensors are immutable; wasm's Reshape shares the same way):
    * tfjs clones every tensor a gradient saves, so wasm's copying Identity cost ~5% of a training step.
    */
-  Identity: (args, original) => {
-    const x = args.inputs.x!;
-    if (x.dtype === 'string') return delegate(args, original);
-    (args.backend as { incRef(dataId: object): void }).incRef(x.dataId);
-    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-  },
+  Identity: shareData,
+  /** A cast to the dtype a tensor has shares it too (ReLU's gradient casts its float mask: ~2% of DenseNet's step). */
+  Cast: (args, original) =>
+    args.inputs.x!.dtype === args.attrs.dtype ? shareData(args, original) : delegate(args, original),
   Sum: viaWasm((k, inputs, attrs) => wasmOps.channelReduce(k, inputs, attrs, false), delegate),
   Mean: viaWasm((k, inputs, attrs) => wasmOps.channelReduce(k, inputs, attrs, true), delegate),
   MaxPoolGrad: viaWasm(
@@ -264,20 +263,20 @@ const kernels = {
     },
     nativeOps.maxPoolGrad,
   ),
-  /** Elementwise ops run by the native addon on every core where it is attached; otherwise tfjs's own. */
-  Add: onlyNative(nativeOps.binary('add')),
-  Sub: onlyNative(nativeOps.binary('sub')),
-  Multiply: onlyNative(nativeOps.binary('mul')),
-  Relu: onlyNative(nativeOps.unary('relu')),
-  Step: onlyNative(nativeOps.unary('step')),
+  /** Elementwise ops on every core (tfjs-wasm's run on one): the addon's loops where attached, else ours. */
+  Add: viaWasm(wasmOps.binary('add'), delegate),
+  Sub: viaWasm(wasmOps.binary('sub'), delegate),
+  Multiply: viaWasm(wasmOps.binary('mul'), delegate),
+  Relu: viaWasm(wasmOps.unary('relu'), delegate),
+  Step: viaWasm(wasmOps.unary('step'), delegate),
   PadV2: onlyNative(nativeOps.padV2),
   FusedBatchNorm: onlyNative(nativeOps.fusedBatchNorm),
-  AvgPoolGrad: onlyNative(nativeOps.avgPoolGrad),
-  Concat: onlyNative(nativeOps.concat),
+  /** tfjs-wasm's are slices and JS loops (DenseNet's concatenations and transitions: ~12% of its step). */
+  AvgPoolGrad: viaWasm(wasmOps.avgPoolGrad, delegate, nativeOps.avgPoolGrad),
+  Concat: viaWasm(wasmOps.concat, delegate),
   SplitV: (args, original) => {
     const k = loaded.get(args.backend as object);
-    return ((k?.native && nativeOps.splitV(k, args.inputs, args.attrs)) ||
-      original!.kernelFunc(args as never)) as tf.TensorInfo;
+    return ((k && wasmOps.splitV(k, args.inputs, args.attrs)) || original!.kernelFunc(args as never)) as tf.TensorInfo;
   },
   /** Replaces wasm's Transpose when the innermost axis moves (its scalar loop is 5-10x slower then). */
   Transpose: (args, original) => {
@@ -377,8 +376,8 @@ export type TrainingKernel = keyof typeof kernels;
  * Which kernels each backend gets, and why (figures in docs/performance.md):
  * - wasm: no Conv2DBackpropFilter at all; Conv2DBackpropInput a scalar loop; MaxPoolGrad wrong where a
  *   window's maximum is <= 0; Transpose and Reverse slow scalar loops; BatchMatMul with a transpose
- *   flag 10-40x slower than without; Slice copies its whole input out of the heap first.
- *   NATIVE_ONLY's kernels are replaced only where the native addon is attached; elsewhere they pass straight
+ *   flag 10-40x slower than without; Slice copies its whole input out of the heap first; AvgPoolGrad,
+ *   Concat and SplitV are JS loops and slices, elementwise ops run on one thread. NATIVE_ONLY's kernels are replaced only where the native addon is attached; elsewhere they pass straight
  *   to tfjs's kernels.
  * - cpu: Conv2DBackpropFilter a naive loop (0.04 GFLOP/s); as a convolution it is ~17x faster.
  */
@@ -391,12 +390,14 @@ export const TRAINING_KERNELS: Record<string, readonly TrainingKernel[]> = {
     'Sum',
     'Mean',
     'Identity',
+    'Cast',
     'Transpose',
     'Slice',
     'BatchMatMul',
     'ConvnetsRotateFilter',
     'ConvnetsIm2Col',
     'ConvnetsCol2Im',
+    ...WASM_OR_NATIVE,
     ...NATIVE_ONLY,
   ],
   cpu: ['Conv2DBackpropFilter', 'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im'],

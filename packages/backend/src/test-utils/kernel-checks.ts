@@ -203,6 +203,97 @@ export function maxPoolGradFunction([k, s, p, n, h, w, c]: (typeof maxPoolCases)
     tf.grad((t) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, k, s, padding(p)), 1.5)))(tf.tensor4d(x, [n, h, w, c]));
 }
 
+export const avgPoolCases: Array<[number, number, 'valid' | 'same', [number, number, number, number]]> = [
+  [2, 2, 'valid', [16, 8, 8, 96]],
+  [3, 2, 'same', [3, 7, 6, 5]],
+  [3, 1, 'same', [2, 5, 5, 4]],
+];
+
+/** An average-pool's input gradient. */
+export function avgPoolGradFunction([k, s, pad, shape]: (typeof avgPoolCases)[number]): () => tf.Tensor {
+  const x = values(shape, k);
+  return () => tf.grad((t) => tf.sum(tf.mul(tf.avgPool(t as tf.Tensor4D, k, s, pad), 1.5)))(tf.tensor4d(x, shape));
+}
+
+/**
+ * Concatenations along every axis (one part empty, one large enough to split between threads), splits in sizes,
+ * counts and with a -1, and concatenation's gradient (a split): a backend must give cpu's results exactly.
+ */
+export function concatFunctions(): Array<() => tf.Tensor> {
+  const parts = [
+    [4, 3, 2, 5],
+    [4, 3, 2, 3],
+    [4, 3, 2, 0],
+    [4, 3, 2, 1],
+  ].map((shape, i) => [shape, values(shape, i + 1)] as const);
+  const large = [values([64, 8, 8, 64], 5), values([64, 8, 8, 32], 6)];
+  const same = [values([2, 3, 4], 7), values([2, 3, 4], 8)];
+  const x = values([4, 3, 2, 9], 9);
+  return [
+    ...[3, -1].map(
+      (axis) => () =>
+        tf.concat(
+          parts.map(([shape, v]) => tf.tensor(v, shape)),
+          axis,
+        ),
+    ),
+    ...[0, 1, 2].map(
+      (axis) => () =>
+        tf.concat(
+          same.map((v) => tf.tensor(v, [2, 3, 4])),
+          axis,
+        ),
+    ),
+    () => tf.concat([tf.tensor4d(large[0]!, [64, 8, 8, 64]), tf.tensor4d(large[1]!, [64, 8, 8, 32])], 3),
+    ...([[5, 3, 1], [2, -1], 3] as const).map(
+      (sizes) => () =>
+        tf.concat(
+          tf.split(tf.tensor4d(x, [4, 3, 2, 9]), sizes as number[] | number, 3).map((t, i) => tf.mul(t, i + 1)),
+          3,
+        ),
+    ),
+    () =>
+      tf.grad((t) =>
+        tf.sum(tf.mul(tf.concat([t, tf.mul(t, 2)], 3), tf.tensor4d(values([4, 3, 2, 18], 3), [4, 3, 2, 18]))),
+      )(tf.tensor4d(x, [4, 3, 2, 9])),
+  ];
+}
+
+/** Operand shapes of add/sub/mul: same shapes, trailing-axes repeats either way round, and some that are not. */
+export const binaryCases: Array<[string, number[], number[]]> = [
+  ['same shapes', [16, 7, 7, 64], [16, 7, 7, 64]],
+  ['same shapes, large enough to split between threads', [32, 16, 16, 32], [32, 16, 16, 32]],
+  ['a per-channel vector', [16, 7, 7, 64], [64]],
+  ['a per-channel vector on a large tensor', [32, 16, 16, 32], [32]],
+  ['a per-channel vector first', [1, 1, 64], [16, 7, 7, 64]],
+  ['a scalar', [5, 3], []],
+  ['a short row', [1000, 3], [3]],
+  ['a row across a matrix', [3, 1, 5], [4, 5]], // not a trailing-axes repeat: tfjs's kernel
+];
+
+/** tf.add, tf.sub and tf.mul of seeded operands of the two shapes. */
+export function binaryFunctions([, sa, sb]: (typeof binaryCases)[number]): Array<() => tf.Tensor> {
+  const operand = (shape: number[], seed: number) => tf.tensor(values(shape, seed), shape);
+  return [tf.add, tf.sub, tf.mul].map((op) => () => op(operand(sa, 3), operand(sb, 4)));
+}
+
+/** relu and step (its gradient's mask) over ordinary values, NaN, -0 and infinities, small and large. */
+export function unaryFunctions(): Array<() => tf.Tensor> {
+  const special = Float32Array.from([...values([1000], 1), NaN, -0, 0, Infinity, -Infinity]);
+  const large = values([32, 16, 16, 32], 2);
+  return [tf.relu, tf.step].flatMap((op) => [
+    () => op(tf.tensor1d(special)),
+    () => op(tf.tensor4d(large, [32, 16, 16, 32])),
+  ]);
+}
+
+/** relu's gradient (a step and a multiply) on [16, 7, 7, 64]. */
+export function reluGradFunction(): () => tf.Tensor {
+  const [a, b] = [values([16, 7, 7, 64], 1), values([16, 7, 7, 64], 2)];
+  return () =>
+    tf.grad((t) => tf.sum(tf.mul(tf.relu(t), tf.tensor4d(b, [16, 7, 7, 64]))))(tf.tensor4d(a, [16, 7, 7, 64]));
+}
+
 /**
  * Trains a small net (conv, batch norm, ReLU, max-pool, strided conv, pooling, linear) for 1000 steps on
  * the running backend: tensor and heap-buffer counts must stay flat and the loss must fall.

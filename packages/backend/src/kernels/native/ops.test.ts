@@ -3,8 +3,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../init.js';
 import {
+  avgPoolCases,
+  binaryCases,
+  binaryFunctions,
+  avgPoolGradFunction,
   batchNormShapes,
   batchNormStep,
+  concatFunctions,
   convCases,
   convFunctions,
   expectFlatTraining,
@@ -15,8 +20,10 @@ import {
   maxPoolGradFunction,
   nativeMissing,
   on,
+  reluGradFunction,
   transposes,
   underTape,
+  unaryFunctions,
   values,
 } from '../../test-utils/kernel-checks.js';
 
@@ -102,56 +109,12 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
     await expectLikeCpu(() => tf.conv2d(tf.tensor4d(x, [1, 3, 3, 16]), tf.tensor4d(filter, [3, 3, 16, 8]), 1, 'same'));
   });
 
-  it.each([
-    [2, 2, 'valid', [8, 8, 8, 96]],
-    [3, 2, 'same', [3, 7, 6, 5]],
-    [3, 1, 'same', [2, 5, 5, 4]],
-  ] as const)('average-pool %i stride %i (%s) gradient on %j equals cpu', async (k, st, pad, shape) => {
-    const x = values([...shape], k);
-    await expectLikeCpu(
-      () => tf.grad((t) => tf.sum(tf.mul(tf.avgPool(t as tf.Tensor4D, k, st, pad), 1.5)))(tf.tensor4d(x, [...shape])),
-      1e-6,
-    );
+  it.each(avgPoolCases)('average-pool %i stride %i (%s) gradient on %j equals cpu', async (...c) => {
+    await expectLikeCpu(avgPoolGradFunction(c), 1e-6);
   });
 
   it('concatenation along any axis (an empty part skipped) and its gradient, a split, equal cpu exactly', async () => {
-    const parts = [
-      [4, 3, 2, 5],
-      [4, 3, 2, 3],
-      [4, 3, 2, 0],
-      [4, 3, 2, 1],
-    ].map((shape, i) => [shape, values(shape, i + 1)] as const);
-    for (const axis of [3, -1]) {
-      const f = () =>
-        tf.concat(
-          parts.map(([shape, v]) => tf.tensor(v, shape)),
-          axis,
-        );
-      expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
-    }
-    for (const axis of [0, 1, 2]) {
-      const same = [values([2, 3, 4], 7), values([2, 3, 4], 8)];
-      const f = () =>
-        tf.concat(
-          same.map((v) => tf.tensor(v, [2, 3, 4])),
-          axis,
-        );
-      expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
-    }
-    const x = values([4, 3, 2, 9], 9);
-    for (const sizes of [[5, 3, 1], [2, -1], 3] as const) {
-      const f = () =>
-        tf.concat(
-          tf.split(tf.tensor4d(x, [4, 3, 2, 9]), sizes as number[] | number, 3).map((t, i) => tf.mul(t, i + 1)),
-          3,
-        );
-      expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
-    }
-    const gradient = () =>
-      tf.grad((t) =>
-        tf.sum(tf.mul(tf.concat([t, tf.mul(t, 2)], 3), tf.tensor4d(values([4, 3, 2, 18], 3), [4, 3, 2, 18]))),
-      )(tf.tensor4d(x, [4, 3, 2, 9]));
-    expect((await on('wasm', gradient)).values).toEqual((await on('cpu', gradient)).values);
+    for (const f of concatFunctions()) expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
   });
 
   it.each(maxPoolCases)(
@@ -161,33 +124,16 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
     },
   );
 
-  const a = values([16, 7, 7, 64], 1);
-  const b = values([16, 7, 7, 64], 2);
-  const operand = (shape: number[], seed: number) => tf.tensor(values(shape, seed), shape);
-  it.each([
-    ['same shapes', [16, 7, 7, 64], [16, 7, 7, 64]],
-    ['a per-channel vector', [16, 7, 7, 64], [64]],
-    ['a per-channel vector first', [1, 1, 64], [16, 7, 7, 64]],
-    ['a scalar', [5, 3], []],
-    ['a row across a matrix', [3, 1, 5], [4, 5]], // not a trailing-axes repeat: tfjs's kernel
-  ] as const)('add, sub, multiply with %s equal cpu exactly', async (_, sa, sb) => {
-    for (const op of [tf.add, tf.sub, tf.mul])
-      await expectLikeCpu(() => op(operand([...sa], 3), operand([...sb], 4)), 1e-7);
+  it.each(binaryCases)('add, sub, multiply with %s equal cpu exactly', async (...c) => {
+    for (const f of binaryFunctions(c)) expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
   });
 
   it(
     'relu and its gradient (step), with NaN, -0 and infinities, ' +
       "give exactly cpu's values; int32 arithmetic keeps tfjs kernels",
     async () => {
-      const special = Float32Array.from([...a.slice(0, 1000), NaN, -0, 0, Infinity, -Infinity]);
-      for (const f of [() => tf.relu(tf.tensor1d(special)), () => tf.step(tf.tensor1d(special))]) {
-        expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
-      }
-      await expectLikeCpu(
-        () =>
-          tf.grad((t) => tf.sum(tf.mul(tf.relu(t), tf.tensor4d(b, [16, 7, 7, 64]))))(tf.tensor4d(a, [16, 7, 7, 64])),
-        1e-7,
-      );
+      for (const f of unaryFunctions()) expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
+      await expectLikeCpu(reluGradFunction(), 1e-7);
       const ints = await on('wasm', () =>
         tf.cast(tf.add(tf.tensor1d([1, 2], 'int32'), tf.tensor1d([3, 4], 'int32')), 'float32'),
       );

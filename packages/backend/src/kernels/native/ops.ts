@@ -1,9 +1,9 @@
 /**
  * tfjs kernels on the optional oneDNN addon (@convnets/backend-native): convolutions (forward, input and
- * filter gradients), batched matmuls, batch norm, pool gradients, elementwise ops, padding, concatenation
- * and split, and the SGD update, computed natively on tfjs-wasm's heap in place (operands are byte offsets
- * into it). Each returns null where it does not apply, so the caller falls back to convnets' wasm kernels
- * or tfjs's own.
+ * filter gradients), batched matmuls, batch norm, pool gradients, padding and the SGD
+ * update, computed natively on tfjs-wasm's heap in place (operands are byte offsets into it). Each returns
+ * null where it does not apply, so the caller falls back to convnets' wasm kernels or tfjs's own.
+ * (Elementwise ops, concatenation and split live in wasm/ops.ts: they call the addon where it is attached.)
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { matMulDims, poolKernelArgs, type PoolAttrs } from '../geometry.js';
@@ -242,96 +242,6 @@ export function avgPoolGrad(k: WasmKernels, { dy, input }: Inputs, attrs: tf.Nam
   const dx = k.output(input!.shape);
   withHeap(k, [dy!, dx], (heap, p0, p1) => k.native!.avgPoolGrad(heap, p0, p1, ...g));
   return dx;
-}
-
-/** float32 tensors joined along `axis`: each input is a run of blocks copied into its columns of the output. */
-export function concat(k: WasmKernels, inputs: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
-  const parts = Object.values(inputs).filter((t) => sizeOf(t.shape) > 0);
-  if (parts.length < 2 || !allFloat(...parts)) return null;
-  const axis = tf.util.parseAxisParam(attrs.axis as number, parts[0]!.shape)[0]!;
-  const shape = [...parts[0]!.shape];
-  shape[axis] = parts.reduce((n, t) => n + t.shape[axis]!, 0);
-  const blocks = sizeOf(shape.slice(0, axis));
-  const row = sizeOf(shape.slice(axis));
-  const y = k.output(shape);
-  let column = 0;
-  for (const part of parts) {
-    const count = sizeOf(part.shape.slice(axis));
-    withHeap(k, [part, y], (heap, p0, p1) =>
-      k.native!.copyBlocks(heap, p0, p1 + column * 4, blocks, count, count, row),
-    );
-    column += count;
-  }
-  return y;
-}
-
-/** x split along `axis` into pieces of the given sizes (concatenation's gradient). */
-export function splitV(k: WasmKernels, { x }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo[] | null {
-  if (x!.dtype !== 'float32' || sizeOf(x!.shape) === 0) return null;
-  const axis = tf.util.parseAxisParam(attrs.axis as number, x!.shape)[0]!;
-  const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, attrs.numOrSizeSplits as number[], axis);
-  const blocks = sizeOf(x!.shape.slice(0, axis));
-  const row = sizeOf(x!.shape.slice(axis));
-  let column = 0;
-  return sizes.map((size) => {
-    const shape = [...x!.shape];
-    shape[axis] = size;
-    const piece = k.output(shape);
-    const count = sizeOf(shape.slice(axis));
-    if (count > 0)
-      withHeap(k, [x!, piece], (heap, p0, p1) =>
-        k.native!.copyBlocks(heap, p0 + column * 4, p1, blocks, count, row, count),
-      );
-    column += count;
-    return piece;
-  });
-}
-
-/** `shape` without its leading 1s. */
-const trimmed = (shape: readonly number[]) =>
-  shape.slice(
-    Math.max(
-      0,
-      shape.findIndex((d) => d !== 1),
-    ),
-  );
-
-/** Whether `small` broadcasts against `out` by repeating along leading axes only (a trailing-axes broadcast). */
-function repeatsInto(small: readonly number[], out: readonly number[]): boolean {
-  const s = small.findIndex((d) => d !== 1) < 0 ? [] : trimmed(small);
-  return s.length <= out.length && s.every((d, i) => d === out[out.length - s.length + i]);
-}
-
-/**
- * a op b for float32 operands of one shape, or where one repeats along the other's leading axes (a
- * per-channel vector, a scalar): tfjs-wasm runs these on one thread.
- */
-export function binary(op: 'add' | 'sub' | 'mul') {
-  return (k: WasmKernels, { a, b }: Inputs): tf.TensorInfo | null => {
-    if (!allFloat(a!, b!)) return null;
-    const out = tf.backend_util.assertAndGetBroadcastShape(a!.shape, b!.shape);
-    const size = sizeOf(out);
-    if (size === 0) return null;
-    const swapped = sizeOf(a!.shape) !== size;
-    const [big, small] = swapped ? [b!, a!] : [a!, b!];
-    if (sizeOf(big.shape) !== size || !repeatsInto(small.shape, out)) return null;
-    const y = k.output(out);
-    withHeap(k, [big, small, y], (heap, p0, p1, p2) =>
-      k.native!.elementwise(heap, op, p0, p1, p2, size, sizeOf(small.shape), swapped ? 1 : 0),
-    );
-    return y;
-  };
-}
-
-/** relu(x), or step(x) (1 where x > 0, else 0: ReLU's gradient mask) for Step's alpha 0. */
-export function unary(op: 'relu' | 'step') {
-  return (k: WasmKernels, { x }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null => {
-    const size = sizeOf(x!.shape);
-    if (x!.dtype !== 'float32' || size === 0 || (op === 'step' && attrs.alpha)) return null;
-    const y = k.output(x!.shape);
-    withHeap(k, [x!, y], (heap, p0, p1) => k.native!.elementwise(heap, op, p0, p0, p1, size, size, 0));
-    return y;
-  };
 }
 
 /** Padding with a constant (the gradient of a slice, e.g. nn's live-tap weight crop); ranks up to 6. */

@@ -4,8 +4,13 @@ import { availableParallelism } from 'node:os';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../init.js';
 import {
+  avgPoolCases,
+  binaryCases,
+  binaryFunctions,
+  avgPoolGradFunction,
   batchNormShapes,
   batchNormStep,
+  concatFunctions,
   convCases,
   convFunctions,
   expectFlatTraining,
@@ -15,8 +20,10 @@ import {
   maxPoolCases,
   maxPoolGradFunction,
   on,
+  reluGradFunction,
   transposes,
   underTape,
+  unaryFunctions,
   values,
 } from '../../test-utils/kernel-checks.js';
 import { setWasmKernelThreads } from '../register.js';
@@ -81,7 +88,7 @@ describe("convnets' wasm matrix multiplies equal tfjs cpu", () => {
   }
 });
 
-describe("convnets' wasm reductions and max-pool gradient equal tfjs cpu", () => {
+describe("convnets' wasm reductions, pool gradients, concatenation and split equal tfjs cpu", () => {
   it.each([
     [[16, 7, 7, 64], [0, 1, 2], false],
     [[16, 7, 7, 64], [-4, -3, -2], true],
@@ -108,6 +115,33 @@ describe("convnets' wasm reductions and max-pool gradient equal tfjs cpu", () =>
       await expectThreadsAgree(f);
     },
   );
+
+  it.each(avgPoolCases)('average-pool %i stride %i (%s) gradient on %j', async (...c) => {
+    const f = avgPoolGradFunction(c);
+    await expectLikeCpu(f, 1e-6);
+    await expectThreadsAgree(f);
+  });
+
+  it.each(binaryCases)('add, sub, multiply with %s: exactly cpu', async (...c) => {
+    for (const f of binaryFunctions(c)) {
+      expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
+      await expectThreadsAgree(f);
+    }
+  });
+
+  it("relu and step with NaN, -0 and infinities, and relu's gradient: exactly cpu", async () => {
+    for (const f of [...unaryFunctions(), reluGradFunction()]) {
+      expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
+      await expectThreadsAgree(f);
+    }
+  });
+
+  it('concatenation along any axis (an empty part skipped) and its gradient, a split: exactly cpu', async () => {
+    for (const f of concatFunctions()) {
+      expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
+      await expectThreadsAgree(f);
+    }
+  });
 });
 
 describe("convnets' fused train-mode batch norm on wasm equals nn's composite on cpu", () => {
@@ -157,17 +191,27 @@ describe("convnets' fused SGD update on wasm", () => {
   );
 });
 
-describe('Identity on wasm', () => {
-  it('shares the data of its input (no copy) and frees it only when both are gone', async () => {
+describe('Identity and a cast to the same dtype on wasm', () => {
+  it.each([
+    ['clone', (x: tf.Tensor) => tf.clone(x)],
+    ['cast', (x: tf.Tensor) => tf.cast(x, 'float32')],
+  ] as const)('%s shares the data of its input (no copy) and frees it only when both are gone', async (_, f) => {
     await tf.setBackend('wasm');
     const before = tf.engine().backend.numDataIds();
     const x = tf.tensor1d([1, 2, 3]);
-    const y = tf.clone(x);
+    const y = f(x);
     expect(tf.engine().backend.numDataIds()).toBe(before + 1);
     x.dispose();
     expect(Array.from(await y.data())).toEqual([1, 2, 3]);
     y.dispose();
     expect(tf.engine().backend.numDataIds()).toBe(before);
+  });
+
+  it('a cast to another dtype still converts', async () => {
+    await tf.setBackend('wasm');
+    const y = tf.cast(tf.tensor1d([1.7, -2.2, 0]), 'int32');
+    expect([y.dtype, Array.from(await y.data())]).toEqual(['int32', [1, -2, 0]]);
+    y.dispose();
   });
 });
 

@@ -1,8 +1,9 @@
 /**
  * tfjs kernels on convnets' wasm kernels (wasm/kernels.c): convolutions as an indirect GEMM that skips
  * padding taps, filter gradients per tap, matrix multiplies in every transpose combination (one blocked
- * GEMM that packs straight from NHWC tensors: no im2col, transpose or rotation pass), the max-pool
- * gradient, per-channel sums, fused batch norm and optimizer updates. Each returns null where it does not
+ * GEMM that packs straight from NHWC tensors: no im2col, transpose or rotation pass), the max- and
+ * average-pool gradients, concatenation and split, elementwise add/sub/mul/relu/step, per-channel sums,
+ * fused batch norm and optimizer updates. Each returns null where it does not
  * apply, so the caller keeps tfjs's kernel (or its own composite).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -389,6 +390,148 @@ export function maxPoolGrad(k: WasmKernels, { dy, input }: Inputs, attrs: tf.Nam
     input!.shape.reduce((p, q) => p * q, 1) * 4,
   );
   return dx;
+}
+
+export function avgPoolGrad(k: WasmKernels, { dy, input }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+  if (!allFloat(dy!, input!) || sizeOf(input!.shape) === 0) return null;
+  const dx = k.output(input!.shape);
+  k.run(
+    'avg_pool_grad',
+    [k.address(dy!), k.address(dx), ...poolKernelArgs(input!.shape, attrs as unknown as PoolAttrs)],
+    sizeOf(input!.shape) * 4,
+  );
+  return dx;
+}
+
+const sizeOf = (shape: readonly number[]) => shape.reduce((p, q) => p * q, 1);
+
+/**
+ * Copies `blocks` runs of `count` floats, the r-th from byte address src + r * srcStride floats to dst + r *
+ * dstStride floats: on the oneDNN addon's threads where it is attached, else on ours.
+ */
+function copyBlocks(
+  k: WasmKernels,
+  src: number,
+  dst: number,
+  blocks: number,
+  count: number,
+  srcStride: number,
+  dstStride: number,
+) {
+  if (k.native) k.native.copyBlocks(k.heap(), src, dst, blocks, count, srcStride, dstStride);
+  else k.run('copy_blocks', [src, dst, blocks, count, srcStride, dstStride], blocks * count);
+}
+
+/** float32 tensors joined along `axis`: each input is a run of blocks copied into its columns of the output. */
+export function concat(k: WasmKernels, inputs: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
+  const parts = Object.values(inputs).filter((t) => sizeOf(t.shape) > 0);
+  if (parts.length < 2 || !allFloat(...parts)) return null;
+  const axis = tf.util.parseAxisParam(attrs.axis as number, parts[0]!.shape)[0]!;
+  const shape = [...parts[0]!.shape];
+  shape[axis] = parts.reduce((n, t) => n + t.shape[axis]!, 0);
+  const blocks = sizeOf(shape.slice(0, axis));
+  const row = sizeOf(shape.slice(axis));
+  const y = k.output(shape);
+  let column = 0;
+  for (const part of parts) {
+    const count = sizeOf(part.shape.slice(axis));
+    // Addresses first: finding one can move a tensor into the heap (copyBlocks takes the heap view after).
+    const [from, to] = [k.address(part), k.address(y)];
+    copyBlocks(k, from, to + column * 4, blocks, count, count, row);
+    column += count;
+  }
+  return y;
+}
+
+/** x split along `axis` into pieces of the given sizes (concatenation's gradient). */
+export function splitV(k: WasmKernels, { x }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo[] | null {
+  if (x!.dtype !== 'float32' || sizeOf(x!.shape) === 0) return null;
+  const axis = tf.util.parseAxisParam(attrs.axis as number, x!.shape)[0]!;
+  const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, attrs.numOrSizeSplits as number[], axis);
+  const blocks = sizeOf(x!.shape.slice(0, axis));
+  const row = sizeOf(x!.shape.slice(axis));
+  let column = 0;
+  return sizes.map((size) => {
+    const shape = [...x!.shape];
+    shape[axis] = size;
+    const piece = k.output(shape);
+    const count = sizeOf(shape.slice(axis));
+    if (count > 0) {
+      const [from, to] = [k.address(x!), k.address(piece)];
+      copyBlocks(k, from + column * 4, to, blocks, count, row, count);
+    }
+    column += count;
+    return piece;
+  });
+}
+
+/** `shape` without its leading 1s. */
+const trimmed = (shape: readonly number[]) =>
+  shape.slice(
+    Math.max(
+      0,
+      shape.findIndex((d) => d !== 1),
+    ),
+  );
+
+/** Whether `small` broadcasts against `out` by repeating along leading axes only (a trailing-axes broadcast). */
+function repeatsInto(small: readonly number[], out: readonly number[]): boolean {
+  const s = small.findIndex((d) => d !== 1) < 0 ? [] : trimmed(small);
+  return s.length <= out.length && s.every((d, i) => d === out[out.length - s.length + i]);
+}
+
+/** The elementwise kernel's op codes (kernels.c). */
+const OPS = { add: 0, sub: 1, mul: 2, relu: 3, step: 4 } as const;
+/** Shorter repeating operands (scalars) stay on tfjs's kernels: ours works in rows of the repeated operand. */
+const MIN_ROW = 16;
+
+/**
+ * out[i] = a[i] op b[i % bSize] over byte addresses (b ignored by relu and step; `swapped`: b op a): on the
+ * oneDNN addon's threads where it is attached, else on ours.
+ */
+function elementwise(
+  k: WasmKernels,
+  op: keyof typeof OPS,
+  [a, b, out]: number[],
+  size: number,
+  bSize: number,
+  swapped: boolean,
+) {
+  if (k.native) k.native.elementwise(k.heap(), op, a!, b!, out!, size, bSize, swapped ? 1 : 0);
+  else k.run('elementwise', [a!, b!, out!, OPS[op], size, bSize, swapped ? 1 : 0], size);
+}
+
+/**
+ * a op b for float32 operands of one shape, or where one repeats along the other's leading axes (a
+ * per-channel vector; a scalar only on the addon): tfjs-wasm runs these on one thread.
+ */
+export function binary(op: 'add' | 'sub' | 'mul') {
+  return (k: WasmKernels, { a, b }: Inputs): tf.TensorInfo | null => {
+    if (!allFloat(a!, b!)) return null;
+    const out = tf.backend_util.assertAndGetBroadcastShape(a!.shape, b!.shape);
+    const size = sizeOf(out);
+    if (size === 0) return null;
+    const swapped = sizeOf(a!.shape) !== size;
+    const [big, small] = swapped ? [b!, a!] : [a!, b!];
+    const bSize = sizeOf(small.shape);
+    if (sizeOf(big.shape) !== size || !repeatsInto(small.shape, out)) return null;
+    if (!k.native && bSize < Math.min(MIN_ROW, size)) return null;
+    const y = k.output(out);
+    elementwise(k, op, [k.address(big), k.address(small), k.address(y)], size, bSize, swapped);
+    return y;
+  };
+}
+
+/** relu(x), or step(x) (1 where x > 0, else 0: ReLU's gradient mask) for Step's alpha 0. */
+export function unary(op: 'relu' | 'step') {
+  return (k: WasmKernels, { x }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null => {
+    const size = sizeOf(x!.shape);
+    if (x!.dtype !== 'float32' || size === 0 || (op === 'step' && attrs.alpha)) return null;
+    const y = k.output(x!.shape);
+    const [from, to] = [k.address(x!), k.address(y)];
+    elementwise(k, op, [from, from, to], size, size, false);
+    return y;
+  };
 }
 
 /** Sum or mean over every axis but the last (the per-channel reductions of NHWC batch norm). */
