@@ -239,7 +239,12 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
       expect(state.error).toBeUndefined();
       expect(state.isolated).toBe(false);
       expect(state.backend?.backend).toBe('wasm');
-      expect(state.backend?.details.convnetsKernels).toBe('convnets wasm SIMD, 1 thread');
+      expect(state.backend?.details.convnetsKernels).toBe(
+        'convnets wasm SIMD, 1 thread (the page is not cross-origin isolated)',
+      );
+      expect(await page.textContent('#backend-info')).toContain(
+        'Backend: wasm (SIMD on, 1 thread: the page is not cross-origin isolated)',
+      );
       expect(state.losses).toHaveLength(20);
       expect(lossFell(state.losses)).toBe(true);
       expect(state.tensors[1]).toBe(state.tensors[0]);

@@ -234,11 +234,15 @@ export async function initBackend(
         const threads = Number(kernelThreads ?? details.xnnpackThreads) || 1;
         const own = trainingKernels.length ? await loadWasmKernels(threads) : { missing: 'training kernels off' };
         details.threads = 'missing' in own ? Number(details.xnnpackThreads) : own.threads;
+        // A page that could use more cores says why it does not.
+        const why = details.crossOriginIsolated === false ? 'the page is not cross-origin isolated' : '';
+        const threadCount = (n: number) => `${n} thread${n === 1 ? '' : 's'}`;
         details.convnetsKernels =
           'missing' in own
             ? `not loaded: ${own.missing}`
-            : `convnets wasm SIMD, ${own.threads} thread${own.threads > 1 ? 's' : ''}`;
-        label = `wasm (SIMD ${details.simd ? 'on' : 'off'}, ${details.threads} thread${details.threads === 1 ? '' : 's'})`;
+            : `convnets wasm SIMD, ${threadCount(own.threads)}${why && ` (${why})`}`;
+        const simd = details.simd ? 'on' : 'off';
+        label = `wasm (SIMD ${simd}, ${threadCount(Number(details.threads))}${why && `: ${why}`})`;
         // `native` needs the wasm kernels' heap access; plain `wasm` detaches the addon if a native run attached it.
         const native = name === 'native' ? await loadNative(options) : null;
         const attached =

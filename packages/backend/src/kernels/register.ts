@@ -377,8 +377,8 @@ export type TrainingKernel = keyof typeof kernels;
  * - wasm: no Conv2DBackpropFilter at all; Conv2DBackpropInput a scalar loop; MaxPoolGrad wrong where a
  *   window's maximum is <= 0; Transpose and Reverse slow scalar loops; BatchMatMul with a transpose
  *   flag 10-40x slower than without; Slice copies its whole input out of the heap first; AvgPoolGrad,
- *   Concat and SplitV are JS loops and slices, elementwise ops run on one thread. NATIVE_ONLY's kernels are replaced only where the native addon is attached; elsewhere they pass straight
- *   to tfjs's kernels.
+ *   Concat and SplitV are JS loops and slices, elementwise ops run on one thread. NATIVE_ONLY's kernels
+ *   are replaced only where the native addon is attached; elsewhere they pass straight to tfjs's kernels.
  * - cpu: Conv2DBackpropFilter a naive loop (0.04 GFLOP/s); as a convolution it is ~17x faster.
  */
 export const TRAINING_KERNELS: Record<string, readonly TrainingKernel[]> = {

@@ -3,8 +3,8 @@
  * padding taps, filter gradients per tap, matrix multiplies in every transpose combination (one blocked
  * GEMM that packs straight from NHWC tensors: no im2col, transpose or rotation pass), the max- and
  * average-pool gradients, concatenation and split, elementwise add/sub/mul/relu/step, per-channel sums,
- * fused batch norm and optimizer updates. Each returns null where it does not
- * apply, so the caller keeps tfjs's kernel (or its own composite).
+ * fused batch norm and optimizer updates. Each returns null where it does not apply, so the caller keeps
+ * tfjs's kernel (or its own composite).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { matMulDims, poolKernelArgs, type PoolAttrs } from '../geometry.js';
@@ -166,6 +166,7 @@ function convInfo(
 }
 
 const allFloat = (...ts: tf.TensorInfo[]) => ts.every((t) => t.dtype === 'float32');
+const sizeOf = (shape: readonly number[]) => shape.reduce((p, q) => p * q, 1);
 
 /** y [N, Ho, Wo, Cout] = windows(x) [N*Ho*Wo, kh*kw*Cin] . filter [kh*kw*Cin, Cout]. */
 export function conv2d(k: WasmKernels, { x, filter }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
@@ -402,8 +403,6 @@ export function avgPoolGrad(k: WasmKernels, { dy, input }: Inputs, attrs: tf.Nam
   );
   return dx;
 }
-
-const sizeOf = (shape: readonly number[]) => shape.reduce((p, q) => p * q, 1);
 
 /**
  * Copies `blocks` runs of `count` floats, the r-th from byte address src + r * srcStride floats to dst + r *
