@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { matMulDims, poolKernelArgs, type PoolAttrs } from '../geometry.js';
+import type { NativeKernels } from '@convnets/backend-native';
 import type { WasmKernels } from './runtime.js';
 
 type Inputs = Record<string, tf.TensorInfo>;
@@ -404,21 +405,17 @@ export function avgPoolGrad(k: WasmKernels, { dy, input }: Inputs, attrs: tf.Nam
   return dx;
 }
 
+/** A block copy's arguments after the heap: src, dst (byte addresses), blocks, count, srcStride, dstStride (floats). */
+type BlockCopy = Parameters<NativeKernels['copyBlocks']> extends [Float32Array, ...infer Rest] ? Rest : never;
+
 /**
- * Copies `blocks` runs of `count` floats, the r-th from byte address src + r * srcStride floats to dst + r *
- * dstStride floats: on the oneDNN addon's threads where it is attached, else on ours.
+ * Copies `blocks` runs of `count` floats, the r-th from src + r * srcStride to dst + r * dstStride (as the addon's
+ * copyBlocks, whose arguments kernels.c's copy_blocks takes in the same order): on the addon where it is attached,
+ * else on ours.
  */
-function copyBlocks(
-  k: WasmKernels,
-  src: number,
-  dst: number,
-  blocks: number,
-  count: number,
-  srcStride: number,
-  dstStride: number,
-) {
-  if (k.native) k.native.copyBlocks(k.heap(), src, dst, blocks, count, srcStride, dstStride);
-  else k.run('copy_blocks', [src, dst, blocks, count, srcStride, dstStride], blocks * count);
+function copyBlocks(k: WasmKernels, ...args: BlockCopy) {
+  if (k.native) k.native.copyBlocks(k.heap(), ...args);
+  else k.run('copy_blocks', args, args[2] * args[3]);
 }
 
 /** float32 tensors joined along `axis`: each input is a run of blocks copied into its columns of the output. */
