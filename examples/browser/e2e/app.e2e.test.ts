@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { stepAgainstCpu, threadsAgree } from '../src/checks.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const FLAGS = [
@@ -87,7 +88,8 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
   async function trainToEnd(on: Server, backend: string, timeout: number) {
     const { port } = on.address() as AddressInfo;
     await page.goto(
-      `http://127.0.0.1:${port}/index.html?model=resnet18&backend=${backend}&epochs=2&batch=16&limit=160&valid=100&lr=0.02&autostart=1`,
+      `http://127.0.0.1:${port}/index.html?model=resnet18&backend=${backend}` +
+        '&epochs=2&batch=16&limit=160&valid=100&lr=0.02&autostart=1',
     );
     await page.waitForFunction(
       () => ['done', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status),
@@ -112,11 +114,17 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
   /** The mean of the last three batches' loss is below the first batch's. */
   const lossFell = (losses: number[]) => losses.slice(-3).reduce((a, b) => a + b, 0) / 3 < losses[0]!;
 
+  /** Calls the page's self-check `window.convnets[name](...args)` (src/checks.ts) and returns what it resolves to. */
+  function callPage<T>(name: 'compareWithCpu' | 'stepAgainstCpu' | 'threadsAgree', ...args: unknown[]): Promise<T> {
+    type Checks = Record<string, (...a: unknown[]) => Promise<unknown>>;
+    return page.evaluate(([n, a]) => (window as unknown as { convnets: Checks }).convnets[n]!(...a), [
+      name,
+      args,
+    ] as const) as Promise<T>;
+  }
+
   /** Max |logits - cpu's logits| of the page's net for a fixed input. */
-  const logitsAgainstCpu = () =>
-    page.evaluate(() =>
-      (window as unknown as { convnets: { compareWithCpu(): Promise<number> } }).convnets.compareWithCpu(),
-    );
+  const logitsAgainstCpu = () => callPage<number>('compareWithCpu');
 
   it(
     'trains a notebook net on real MNIST with WebGL: the loss falls, the charts ' +
@@ -224,7 +232,8 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
         return { status: s.status, error: s.error, epochs: s.history?.trainLoss.length, tensors: s.tensorsAfterEpoch };
       });
       expect(resumed).toMatchObject({ status: 'done', error: undefined, epochs: 2 });
-      expect(resumed.tensors).toEqual([state.tensors[0], state.tensors[0]]); // the same count as the first run: nothing leaked
+      // The same count as the first run: nothing leaked.
+      expect(resumed.tensors).toEqual([state.tensors[0], state.tensors[0]]);
 
       expect(problems).toEqual([]);
       if (process.env.E2E_SCREENSHOT) await page.screenshot({ path: process.env.E2E_SCREENSHOT, fullPage: true });
@@ -284,20 +293,7 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
       expect(await logitsAgainstCpu()).toBeLessThan(1e-3);
 
       for (const [name, size] of NETS) {
-        const step = await page.evaluate(
-          ([n, s]) =>
-            (
-              window as unknown as {
-                convnets: {
-                  threadsAgree(
-                    n: string,
-                    s: number,
-                  ): Promise<{ threads: number; losses: [number, number]; differing: number }>;
-                };
-              }
-            ).convnets.threadsAgree(n, s),
-          [name, size] as const,
-        );
+        const step = await callPage<Awaited<ReturnType<typeof threadsAgree>>>('threadsAgree', name, size);
         expect(step.threads, name).toBe(state.cores);
         expect(step.losses[0], name).toBe(step.losses[1]);
         expect(step.differing, name).toBe(0);
@@ -319,25 +315,7 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
         { timeout: 5 * 60_000, polling: 500 },
       );
       for (const [name, size] of NETS) {
-        const step = await page.evaluate(
-          ([n, s]) =>
-            (
-              window as unknown as {
-                convnets: {
-                  stepAgainstCpu(
-                    n: string,
-                    s: number,
-                  ): Promise<{
-                    backend: string;
-                    loss: number;
-                    cpuLoss: number;
-                    worst: { error: number; tensor: string };
-                  }>;
-                };
-              }
-            ).convnets.stepAgainstCpu(n, s),
-          [name, size] as const,
-        );
+        const step = await callPage<Awaited<ReturnType<typeof stepAgainstCpu>>>('stepAgainstCpu', name, size);
         expect(step.backend, name).toBe(backend);
         expect(Math.abs(step.loss - step.cpuLoss), `${name}: loss ${step.loss} vs ${step.cpuLoss}`).toBeLessThan(1e-3);
         // At most allclose's tolerance (rtol 1e-3, atol 1e-3) everywhere in the state after the step.

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendInfo } from '@convnets/backend';
 import type { ImageDataset } from '@convnets/datasets';
-import { forwardWithOutputs, gradCam, summary, type Module } from '@convnets/nn';
+import { featureMapLayers, forwardWithOutputs, gradCam, summary, type Module } from '@convnets/nn';
 import {
   confusionMatrixChart,
   curveChart,
@@ -164,17 +164,13 @@ export async function showCurves(history: History) {
   await updateCurves(curves!.loss, 'loss', history);
 }
 
-/** The layers the "inside the net" panel offers: the top-level ones whose output is a map (rank 4, over 1x1). */
+/** The layers the "inside the net" panel offers: the top-level ones whose output is a feature map. */
 export function offerLayers(net: Module, input: number[]) {
   const select = $<HTMLSelectElement>('inside-layer');
   const previous = select.value;
   select.replaceChildren();
-  let shape: readonly number[] = input;
-  for (const [name, child] of net.namedChildren()) {
-    shape = child.inferShape(shape);
-    if (shape.length === 4 && shape[1]! * shape[2]! > 1)
-      select.add(new Option(`${name} [${shape.slice(1).join('x')}]`, name));
-  }
+  for (const { path, shape } of featureMapLayers(net, input))
+    select.add(new Option(`${path} [${shape.slice(1).join('x')}]`, path));
   if ([...select.options].some((o) => o.value === previous)) select.value = previous;
 }
 
@@ -199,7 +195,9 @@ export async function showInside(
   const panels = await Promise.all(
     cams.map(async (cam) => ({
       map: await cam.map.data(),
-      title: `${cam.classIndex === cam.predicted ? 'predicted' : 'true'}: ${classes[cam.classIndex]} (p ${cam.probability.toFixed(2)})`,
+      title:
+        `${cam.classIndex === cam.predicted ? 'predicted' : 'true'}: ` +
+        `${classes[cam.classIndex]} (p ${cam.probability.toFixed(2)})`,
     })),
   );
   tf.dispose(cams.map((c) => c.map));

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createModel, listModels } from '@convnets/architectures';
 import { initBackend, type BackendRequest } from '@convnets/backend';
-import { DataLoader, type Transform } from '@convnets/datasets';
+import { DataLoader, sampleAsBatch, type Transform } from '@convnets/datasets';
 import { loadStateDict, type Module } from '@convnets/nn';
 import {
   Sgd,
@@ -165,7 +165,8 @@ export async function train(d: Data, resume: boolean) {
     // figures are far worse than training ones, in PyTorch too. Say so rather than look broken.
     const short = trainLoader.length * epochs < 100 ? ' — a short run: BatchNorm statistics are not settled yet' : '';
     setStatus(
-      `Done: validation accuracy ${(evaluation!.accuracy * 100).toFixed(2)}%, loss ${evaluation!.loss.toFixed(4)}${short}`,
+      `Done: validation accuracy ${(evaluation!.accuracy * 100).toFixed(2)}%, ` +
+        `loss ${evaluation!.loss.toFixed(4)}${short}`,
       'done',
     );
   } catch (err) {
@@ -217,12 +218,9 @@ export async function refreshInside(d: Data) {
     d.valid.length - 1,
   );
   const { image, label } = d.valid.get(k);
-  const [h, w, c] = d.valid.imageShape;
-  const transform = transformFor(d);
-  // No augmentation in this transform: its random source is never drawn from.
-  const x = tf.tidy(() => transform(tf.tensor4d(Float32Array.from(image), [1, h, w, c]), { random: Math.random }));
+  const x = sampleAsBatch(d.valid, k, transformFor(d));
   try {
-    await showInside(model, { data: image, shape: [h, w, c] }, x, label, d.valid.classes);
+    await showInside(model, { data: image, shape: [...d.valid.imageShape] }, x, label, d.valid.classes);
   } finally {
     x.dispose();
   }

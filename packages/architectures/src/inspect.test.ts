@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { forwardWithOutputs, getModule, gradCam, lastFeatureMap } from '@convnets/nn';
+import { featureMapLayers, forwardWithOutputs, getModule, gradCam, lastFeatureMap } from '@convnets/nn';
 import { formulaInput } from '@convnets/tooling/fixtures';
 import { createModel } from './registry.js';
 import { loadFormulaWeights } from './test-utils/formula.js';
@@ -107,6 +107,21 @@ describe('bad paths and inputs', () => {
     const one = tf.zeros([1, 32, 32, 3]);
     expect(() => gradCam(model, one, { layer: '7' })).toThrow("gradCam: '7' outputs [1,10], not a feature map");
     tf.dispose([two, one]);
+    model.dispose();
+  });
+});
+
+describe('featureMapLayers', () => {
+  it("ResNet-18 at MNIST's 28x28: the stem and stages 1-3 (stage 4 is 1x1), with the notebook's shapes", () => {
+    const model = createModel('resnet18', { inputSize: 28, inChannels: 1, seed: 0 });
+    // 28 -> 7x7 conv stride 2 -> 14 -> 3x3 max-pool stride 2 -> 7; then stages of stride 1, 2, 2, 2.
+    expect(featureMapLayers(model, [1, 28, 28, 1])).toEqual([
+      { path: '0', shape: [1, 7, 7, 64] },
+      { path: '1', shape: [1, 7, 7, 64] },
+      { path: '2', shape: [1, 4, 4, 128] },
+      { path: '3', shape: [1, 2, 2, 256] },
+    ]);
+    expect(lastFeatureMap(model, [1, 28, 28, 1])).toBe('3');
     model.dispose();
   });
 });

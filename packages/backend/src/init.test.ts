@@ -38,6 +38,8 @@ describe('initBackend in Node', () => {
       expect(info.details.xnnpackThreads).toBe(1);
       expect(info.details.threadedBuild).toBe(availableParallelism() > 1);
       expect(info.trainingKernels).toEqual(TRAINING_KERNELS.wasm);
+      // each kernel named (and registered) once
+      for (const list of [TRAINING_KERNELS.wasm!, NATIVE_KERNELS]) expect(new Set(list).size).toBe(list.length);
       // gradients are registered: a convolution trains
       const w = tf.variable(tf.ones([3, 3, 1, 1]));
       const g = tf.grad((x) => tf.sum(tf.conv2d(tf.ones([1, 5, 5, 1]) as tf.Tensor4D, x as tf.Tensor4D, 1, 'valid')))(

@@ -39,4 +39,4 @@ export {
   type Transform,
   type TransformContext,
 } from './transforms.js';
-export { DataLoader, type DataLoaderOptions, type Batch } from './loader.js';
+export { DataLoader, sampleAsBatch, type DataLoaderOptions, type Batch } from './loader.js';

@@ -2,7 +2,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { ImageDataset } from './dataset.js';
-import { DataLoader } from './loader.js';
+import { DataLoader, sampleAsBatch } from './loader.js';
 import { compose, normalize, randomCrop, randomHorizontalFlip, resize, toTensor } from './transforms.js';
 
 /** 10 images of 2x2x1 whose pixels all equal 10 * index, labelled index % 3. */
@@ -68,6 +68,22 @@ describe('DataLoader', () => {
     }
     expect(loader.epoch).toBe(2);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it("sampleAsBatch: one sample as the loader's batch of one, the same each call, no tensors left behind", async () => {
+    const transform = compose(toTensor(), resize(4), normalize(0.5, 0.5), randomHorizontalFlip(0));
+    const loader = new DataLoader(dataset, { batchSize: 1, transform });
+    let k = 0;
+    const before = tf.memory().numTensors;
+    for await (const { x, y } of loader) {
+      const one = sampleAsBatch(dataset, k++, transform);
+      expect(one.shape).toEqual([1, 4, 4, 1]);
+      expect(Array.from(one.dataSync())).toEqual(Array.from(x.dataSync()));
+      tf.dispose([x, y, one]);
+    }
+    expect(k).toBe(10);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => sampleAsBatch(dataset, 10)).toThrow('synthetic: index 10 is out of range 0..9');
   });
 
   it('rejects a bad batch size', () => {

@@ -103,3 +103,13 @@ export class DataLoader {
     return { pixels, labels, size: indices.length };
   }
 }
+
+/**
+ * Sample `index` of `dataset` as a batch of one through `transform`: what a net is fed for that one image (to look
+ * inside it, or to predict it). Random augmentations, if the transform has any, draw from a fixed stream.
+ */
+export function sampleAsBatch(dataset: ImageDataset, index: number, transform: Transform = toTensor()): tf.Tensor4D {
+  const { image } = dataset.get(index);
+  const [h, w, c] = dataset.imageShape;
+  return tf.tidy(() => transform(tf.tensor4d(Float32Array.from(image), [1, h, w, c]), { random: generator(0) }));
+}

@@ -38,5 +38,12 @@ export {
   type LoadStateDictOptions,
   type LoadStateDictResult,
 } from './state-dict.js';
-export { getModule, forwardWithOutputs, lastFeatureMap, gradCam, type GradCam } from './inspect.js';
+export {
+  getModule,
+  forwardWithOutputs,
+  featureMapLayers,
+  lastFeatureMap,
+  gradCam,
+  type GradCam,
+} from './inspect.js';
 export { encodeSafetensors, decodeSafetensors, SafetensorsError, type SafetensorsFile } from './safetensors.js';

@@ -63,18 +63,27 @@ export function forwardWithOutputs(
 }
 
 /**
- * The layer Grad-CAM looks at by default: the last top-level module whose output is still a map (rank 4, more than
- * one pixel) — the last convolutional stage of every notebook net.
+ * The top-level modules whose output for `inputShape` is still a feature map (rank 4, more than one pixel), in
+ * order, with those output shapes: the layers worth drawing.
  */
-export function lastFeatureMap(model: Module, inputShape: readonly number[]): string {
-  let last: string | undefined;
+export function featureMapLayers(
+  model: Module,
+  inputShape: readonly number[],
+): Array<{ path: string; shape: number[] }> {
+  const maps: Array<{ path: string; shape: number[] }> = [];
   let shape: readonly number[] = inputShape;
-  for (const [name, child] of model.namedChildren()) {
+  for (const [path, child] of model.namedChildren()) {
     shape = child.inferShape(shape);
-    if (shape.length === 4 && shape[1]! * shape[2]! > 1) last = name;
+    if (shape.length === 4 && shape[1]! * shape[2]! > 1) maps.push({ path, shape: [...shape] });
   }
-  if (last === undefined) throw new RangeError('the model has no top-level module whose output is a feature map');
-  return last;
+  return maps;
+}
+
+/** The layer Grad-CAM looks at by default: the last of `featureMapLayers` (every notebook net's last stage). */
+export function lastFeatureMap(model: Module, inputShape: readonly number[]): string {
+  const last = featureMapLayers(model, inputShape).at(-1);
+  if (!last) throw new RangeError('the model has no top-level module whose output is a feature map');
+  return last.path;
 }
 
 export interface GradCam {

@@ -53,7 +53,7 @@ export async function loadWasmKernels(threads: number): Promise<{ threads: numbe
 const WASM_OR_NATIVE = ['AvgPoolGrad', 'Concat', 'SplitV', 'Add', 'Sub', 'Multiply', 'Relu', 'Step'] as const;
 
 /** tfjs-wasm kernels (one thread, or JS loops) replaced only where the oneDNN addon is attached. */
-const NATIVE_ONLY = ['Add', 'Sub', 'Multiply', 'Relu', 'Step', 'PadV2', 'FusedBatchNorm'] as const;
+const NATIVE_ONLY = ['PadV2', 'FusedBatchNorm'] as const;
 
 /** The kernels the oneDNN addon takes over where it is attached (see kernels/native/ops.ts). */
 export const NATIVE_KERNELS = [

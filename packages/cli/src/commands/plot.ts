@@ -3,7 +3,7 @@
  * what trained weights compute inside (activation maps by layer, Grad-CAM).
  */
 import { initBackend, type BackendRequest } from '@convnets/backend';
-import { DataLoader, toTensor } from '@convnets/datasets';
+import { DataLoader, sampleAsBatch, toTensor } from '@convnets/datasets';
 import { forwardWithOutputs, gradCam, type Module } from '@convnets/nn';
 import {
   channelHeatmapChart,
@@ -172,10 +172,8 @@ async function sampleThroughNet(flags: InsideFlags) {
     throw new Error(`--sample ${flags.sample}: the test split has samples 0..${net.test.length - 1}`);
   }
   const { image, label } = net.test.get(flags.sample);
-  const [h, w, c] = net.test.imageShape;
-  // No augmentation in the test transform: its random source is never drawn from.
-  const x = tf.tidy(() => net.transform(tf.tensor4d(Float32Array.from(image), [1, h, w, c]), { random: Math.random }));
-  return { ...net, x, image: { data: image, shape: [h, w, c] }, label };
+  const x = sampleAsBatch(net.test, flags.sample, net.transform);
+  return { ...net, x, image: { data: image, shape: [...net.test.imageShape] }, label };
 }
 
 /** `plot features` (activation maps, one picture per layer) and `plot gradcam` (the class evidence over the image). */
