@@ -5,7 +5,7 @@
 import { ImageDataset, loadSplits, type DatasetSplits, type Split } from './dataset.js';
 import { DatasetError } from './errors.js';
 import { gunzip } from './gzip.js';
-import { parseIdx } from './idx.js';
+import { parseIdx, type IdxArray } from './idx.js';
 
 /** Returns a file's bytes by name, or null when it does not exist. */
 export type FileSource = {
@@ -42,7 +42,12 @@ async function readIdx(source: FileSource, name: string) {
 
 async function readSplit(source: FileSource, split: Split, classes: readonly string[]): Promise<ImageDataset> {
   const { images: imagesName, labels: labelsName } = FILES[split];
-  const [images, labels] = await Promise.all([readIdx(source, imagesName), readIdx(source, labelsName)]);
+  // Both files at once; when both fail, the images file's error is reported (the same one every run).
+  const read = await Promise.allSettled([readIdx(source, imagesName), readIdx(source, labelsName)]);
+  const [images, labels] = read.map((r) => {
+    if (r.status === 'rejected') throw r.reason;
+    return r.value;
+  }) as [IdxArray, IdxArray];
   const where = `${source.describe}/${imagesName}`;
   if (images.shape.length !== 3)
     throw new DatasetError(where, `has ${images.shape.length} dimensions, expected 3 (count, rows, columns)`);
