@@ -51,7 +51,7 @@ async function ours() {
       }
       const { x, y } = next.value;
       const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(x), y), params);
-      value.dataSync();
+      await value.data(); // as fit reads: asynchronously
       optimizer.step(
         params,
         params.map((p) => grads[p.name]),

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu'; // the reference
 import { createModel } from '@convnets/architectures';
-import { setWasmKernelThreads } from '@convnets/backend';
+import { moveTensors, setWasmKernelThreads } from '@convnets/backend';
 import type { Module } from '@convnets/nn';
 import { Sgd, crossEntropy } from '@convnets/trainer';
 
@@ -17,11 +17,19 @@ const fixedInput = (shape: [number, number, number, number]) =>
     shape,
   );
 
-/** Max |logits(current backend) - logits(cpu)| of `model` for a fixed input of `shape` [n, h, w, c]. */
+/**
+ * Max |logits(current backend) - logits(cpu)| of `model` for a fixed input of `shape` [n, h, w, c]. The model's
+ * tensors go to cpu and back by explicit asynchronous copies (a GPU backend's synchronous read is what fails).
+ */
 export async function compareWithCpu(model: Module, shape: [number, number, number, number]): Promise<number> {
   const current = tf.getBackend();
+  const wasTraining = model.training;
   const logitsOn = async (backend: string) => {
     await tf.setBackend(backend);
+    await moveTensors(
+      Array.from(model.namedState(), ([, v]) => v),
+      backend,
+    );
     model.eval();
     const logits = tf.tidy(() => model.forward(fixedInput(shape)));
     const values = await logits.data();
@@ -31,7 +39,22 @@ export async function compareWithCpu(model: Module, shape: [number, number, numb
   const here = await logitsOn(current);
   const cpu = await logitsOn('cpu');
   await tf.setBackend(current);
+  await moveTensors(
+    Array.from(model.namedState(), ([, v]) => v),
+    current,
+  );
+  model.train(wasTraining);
   return Math.max(...here.map((v, i) => Math.abs(v - cpu[i]!)));
+}
+
+/** compareWithCpu for seed-0 `name` at `inputSize` (3 channels), a batch of 2. */
+export async function netLogitsAgainstCpu(name: string, inputSize: number): Promise<number> {
+  const model = createModel(name, { inputSize, inChannels: 3, seed: 0 });
+  try {
+    return await compareWithCpu(model, [2, inputSize, inputSize, 3]);
+  } finally {
+    model.dispose();
+  }
 }
 
 /**

@@ -18,7 +18,7 @@ import {
   session,
   startBackend,
   train,
-  webgpuUnavailable,
+  webgpuHere,
   weightsFile,
 } from './session.js';
 import { download, loadBytes, saveBytes } from './storage.js';
@@ -94,12 +94,16 @@ async function runBench() {
 
 async function main() {
   for (const name of listModels()) form.model.add(new Option(name, name, name === 'resnet18', name === 'resnet18'));
-  const noWebgpu = await webgpuUnavailable();
+  const adapter = await webgpuHere();
+  const noWebgpu = 'missing' in adapter ? adapter.missing : undefined;
   const webgpu = [...form.backend.options].find((o) => o.value === 'webgpu')!;
   if (noWebgpu) {
     webgpu.disabled = true;
     webgpu.textContent = 'webgpu (unavailable)';
     webgpu.title = noWebgpu;
+  } else if ('software' in adapter) {
+    if (adapter.software) webgpu.textContent = 'webgpu (software adapter)';
+    webgpu.title = `${adapter.name}${adapter.software ? ': a CPU implementation, correct but slower than webgl' : ''}`;
   }
   for (const [key, input] of Object.entries(form)) {
     const value = params.get(key);
@@ -116,7 +120,7 @@ async function main() {
   buttons.stop.onclick = session.stop;
   buttons.saveIdb.onclick = () =>
     void act(async () => {
-      await saveBytes(storageKey(), weightsFile(needData()));
+      await saveBytes(storageKey(), await weightsFile(needData()));
       setStatus(`Saved ${storageKey()} in this browser.`);
     });
   buttons.loadIdb.onclick = () =>
@@ -126,7 +130,9 @@ async function main() {
       else setStatus(`Nothing saved for ${storageKey()} yet.`);
     });
   buttons.download.onclick = () =>
-    download(weightsFile(needData()), `${data?.name ?? 'data'}_${form.model.value}.safetensors`);
+    void act(async () =>
+      download(await weightsFile(needData()), `${data?.name ?? 'data'}_${form.model.value}.safetensors`),
+    );
   $<HTMLInputElement>('upload').onchange = (e) =>
     void act(async () => {
       const file = (e.target as HTMLInputElement).files?.[0];

@@ -15,7 +15,7 @@ import {
 } from '@convnets/plots';
 import type { Evaluation, History } from '@convnets/trainer';
 import type { BenchRow } from './bench.js';
-import { stepAgainstCpu, threadsAgree } from './checks.js';
+import { netLogitsAgainstCpu, stepAgainstCpu, threadsAgree } from './checks.js';
 
 export const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 export const params = new URLSearchParams(location.search);
@@ -56,6 +56,8 @@ export interface AppState {
   bench?: BenchRow[];
   /** One training step of a notebook net here and on cpu (checks.ts). */
   stepAgainstCpu: typeof stepAgainstCpu;
+  /** A seed-0 notebook net's logits here against cpu's (checks.ts). */
+  netLogitsAgainstCpu: typeof netLogitsAgainstCpu;
   /** On wasm: one training step on every kernel thread against one thread (checks.ts). */
   threadsAgree: typeof threadsAgree;
 }
@@ -66,6 +68,7 @@ export const app: AppState = {
   tensorsAfterEpoch: [],
   compareWithCpu: () => Promise.reject(new Error('not ready')),
   stepAgainstCpu,
+  netLogitsAgainstCpu,
   threadsAgree,
 };
 (window as unknown as { convnets: AppState }).convnets = app;
@@ -190,8 +193,8 @@ export async function showInside(
   const maps = outputs.get(layer)!;
   const features = { data: await maps.data(), shape: maps.shape };
   tf.dispose([logits, maps]);
-  const cams = [gradCam(net, x)];
-  if (cams[0]!.predicted !== truth) cams.push(gradCam(net, x, { classIndex: truth }));
+  const cams = [await gradCam(net, x)];
+  if (cams[0]!.predicted !== truth) cams.push(await gradCam(net, x, { classIndex: truth }));
   const panels = await Promise.all(
     cams.map(async (cam) => ({
       map: await cam.map.data(),

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createModel, listModels } from '@convnets/architectures';
-import { initBackend, type BackendRequest } from '@convnets/backend';
+import { findWebgpuAdapter, initBackend, moveTensors, type BackendRequest } from '@convnets/backend';
 import { DataLoader, sampleAsBatch, type Transform } from '@convnets/datasets';
 import { loadStateDict, type Module } from '@convnets/nn';
 import {
@@ -54,22 +54,25 @@ export const session = {
   stop: () => controller?.abort(),
 };
 
-/** Why WebGPU cannot run here, or undefined when it can (an adapter is there). */
-export async function webgpuUnavailable(): Promise<string | undefined> {
-  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  if (!gpu) return 'this browser has no WebGPU (navigator.gpu is missing)';
-  const adapter = await gpu.requestAdapter().catch(() => null);
-  return adapter ? undefined : 'WebGPU gives no adapter here (no GPU, or it is blocked)';
+/** The WebGPU adapter here (name, software or not), or why there is none. */
+export async function webgpuHere(): Promise<{ name: string; software: boolean } | { missing: string }> {
+  return findWebgpuAdapter().catch((err: Error) => ({ missing: err.message }));
 }
 
 /** Starts `backend` as this app serves it: WebGPU's backend is its own chunk, wasm's binaries are under wasm/. */
 export async function initAppBackend(backend: BackendRequest) {
-  if (backend === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
+  if (backend === 'webgpu' || backend === 'auto') await import('@tensorflow/tfjs-backend-webgpu');
   return initBackend(backend, { wasmPaths: new URL('wasm/', location.href).href });
 }
 
 export async function startBackend() {
   const info = await initAppBackend(form.backend.value as BackendRequest);
+  // The net (and its stopped run's state is bytes) follows the user to the new backend, read asynchronously.
+  if (model)
+    await moveTensors(
+      Array.from(model.namedState(), ([, v]) => v),
+      info.backend,
+    );
   app.backend = info;
   app.renderer = info.backend === 'webgl' ? webglRenderer() : undefined;
   showBackend(info, app.renderer);
@@ -152,7 +155,7 @@ export async function train(d: Data, resume: boolean) {
         await tf.nextFrame(); // keep the page responsive between batches
       },
       onCheckpoint: async (state) => {
-        lastEpoch = { epoch: state.epoch, state: encodeTrainingState(net, state, run) };
+        lastEpoch = { epoch: state.epoch, state: await encodeTrainingState(net, state, run) };
         await refreshInside(d); // before the count: what it computes must all be disposed
         app.tensorsAfterEpoch.push(tf.memory().numTensors);
         await showCurves(state.history);
@@ -191,7 +194,7 @@ async function predictions(net: Module, d: Data, transform: Transform): Promise<
 }
 
 /** The weights as a file PyTorch loads, with their card (net, input size, classes, normalisation). */
-export function weightsFile(d: Data): Uint8Array {
+export function weightsFile(d: Data): Promise<Uint8Array> {
   const [inputSize, , inChannels] = d.train.imageShape;
   const { mean, std } = statsOf(d);
   const card: ModelCard = { model: form.model.value, inputSize, inChannels, classes: d.train.classes, mean, std };

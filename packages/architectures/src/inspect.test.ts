@@ -70,11 +70,11 @@ describe.each(Object.entries(fixture.nets))('%s seen from inside equals PyTorch'
     expect(model.training).toBe(true); // the mode it had
   });
 
-  it('Grad-CAM of the predicted class, and of class 3, within 1e-3', () => {
+  it('Grad-CAM of the predicted class, and of class 3, within 1e-3', async () => {
     const before = tf.memory().numTensors;
     for (const expected of net.gradcam) {
       const options = { layer: expected.layer, classIndex: expected.asked };
-      const cam = gradCam(model, x, options);
+      const cam = await gradCam(model, x, options);
       const label = JSON.stringify(options);
       expect([cam.classIndex, cam.predicted], label).toEqual([expected.class, expected.predicted]);
       expect(cam.probability, label).toBeCloseTo(expected.probability, 4);
@@ -85,9 +85,9 @@ describe.each(Object.entries(fixture.nets))('%s seen from inside equals PyTorch'
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it("looks by default at the last top-level feature map, the fixture's first Grad-CAM layer", () => {
+  it("looks by default at the last top-level feature map, the fixture's first Grad-CAM layer", async () => {
     expect(lastFeatureMap(model, x.shape)).toBe(net.gradcam[0]!.layer);
-    const cam = gradCam(model, x);
+    const cam = await gradCam(model, x);
     expect([cam.layer, worst(sample(cam.map, net.gradcam[0]!.map.stride), net.gradcam[0]!.map.values)]).toEqual([
       net.gradcam[0]!.layer,
       expect.any(Number),
@@ -97,15 +97,15 @@ describe.each(Object.entries(fixture.nets))('%s seen from inside equals PyTorch'
 });
 
 describe('bad paths and inputs', () => {
-  it('name the path and what a path looks like; a batch of two is refused', () => {
+  it('name the path and what a path looks like; a batch of two is refused', async () => {
     const model = createModel('resnet18', { inputSize: 32 });
     expect(() => getModule(model, '1.9.conv1')).toThrow(
       "no module at '1.9.conv1': expected a dotted path such as 0, 1",
     );
     const two = tf.zeros([2, 32, 32, 3]);
-    expect(() => gradCam(model, two)).toThrow('gradCam: expected one image [1, H, W, C], got [2,32,32,3]');
+    await expect(gradCam(model, two)).rejects.toThrow('gradCam: expected one image [1, H, W, C], got [2,32,32,3]');
     const one = tf.zeros([1, 32, 32, 3]);
-    expect(() => gradCam(model, one, { layer: '7' })).toThrow("gradCam: '7' outputs [1,10], not a feature map");
+    await expect(gradCam(model, one, { layer: '7' })).rejects.toThrow("gradCam: '7' outputs [1,10], not a feature map");
     tf.dispose([two, one]);
     model.dispose();
   });

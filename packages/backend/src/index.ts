@@ -19,4 +19,6 @@ export {
   FUSED_ADAM,
   type TrainingKernel,
 } from './kernels/register.js';
+export { moveTensors } from './move.js';
+export { DeviceLostError, findWebgpuAdapter, throwIfDeviceLost, type WebgpuAdapter } from './webgpu.js';
 export { conv2dFilterGrad, conv2dInputGrad } from './kernels/conv-grads.js';

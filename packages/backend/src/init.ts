@@ -1,7 +1,7 @@
 /**
- * Picks and starts a tfjs backend. `auto` takes the fastest that works here — in Node
- * tfjs-node-gpu, tfjs-node, native, wasm, cpu; in a browser webgl, webgpu, wasm, cpu — and says why it
- * skipped the others. Backends are imported on demand, so an app only loads the one it runs.
+ * Picks and starts a tfjs backend. `auto` takes the fastest that works here — in Node tfjs-node-gpu, tfjs-node,
+ * webgpu (a hardware adapter through Dawn), native, wasm, cpu; in a browser webgpu (a hardware adapter that passes a
+ * self-check), webgl, wasm, cpu — and says why it skipped the others. Backends are imported on demand, so an app only loads the one it runs.
  * `native` is tfjs's wasm backend with the training hot path (convolutions, matmuls, batch norm) run by
  * the optional oneDNN addon, @convnets/backend-native, in place on wasm's heap.
  */
@@ -14,6 +14,8 @@ import {
   type TrainingKernel,
 } from './kernels/register.js';
 import { wasmKernelsBuilt } from './kernels/wasm/runtime.js';
+import { describeImportFailure, importOptional } from './optional.js';
+import { prepareWebgpu, selfCheck, watchWebgpuDevice } from './webgpu.js';
 
 export type BackendName = 'tensorflow' | 'native' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
 export type BackendRequest = BackendName | 'auto';
@@ -61,7 +63,7 @@ const isNode = typeof process !== 'undefined' && process.versions?.node != null 
 
 function order(request: BackendRequest): BackendName[] {
   if (request !== 'auto') return [request];
-  return isNode ? ['tensorflow', 'native', 'wasm', 'cpu'] : ['webgl', 'webgpu', 'wasm', 'cpu'];
+  return isNode ? ['tensorflow', 'webgpu', 'native', 'wasm', 'cpu'] : ['webgpu', 'webgl', 'wasm', 'cpu'];
 }
 
 /** Thrown when the requested backend (or, for 'auto', every candidate) cannot start. */
@@ -73,31 +75,6 @@ export class BackendUnavailableError extends Error {
   ) {
     super(message);
   }
-}
-
-/** Imports a module by a name bundlers and TypeScript should not try to resolve (an optional package). */
-const importOptional = (specifier: string): Promise<unknown> => import(/* @vite-ignore */ specifier);
-
-export function describeImportFailure(pkg: string, err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  const code = (err as { code?: string })?.code;
-  if (
-    code === 'ERR_MODULE_NOT_FOUND' ||
-    code === 'MODULE_NOT_FOUND' ||
-    /Cannot find (package|module)|Could not resolve|Failed to (resolve|fetch dynamically imported) module/.test(message)
-  ) {
-    return `${pkg} is not installed (npm install ${pkg})`;
-  }
-  if (/tfjs_binding\.node/.test(message)) {
-    return (
-      `${pkg} is installed but its native binding is missing (its install ` +
-      `step downloads libtensorflow: reinstall it with network access)`
-    );
-  }
-  if (/libcud|libcublas|libcudnn|CUDA/i.test(message)) {
-    return `${pkg} is installed but the CUDA/cuDNN libraries it needs are missing: ${message.split('\n')[0]}`;
-  }
-  return `${pkg} failed to load: ${message.split('\n')[0]}`;
 }
 
 /** The oneDNN addon, or why it cannot run here. */
@@ -119,6 +96,7 @@ async function loadNative(options: InitBackendOptions): Promise<NativeLoad> {
 async function load(
   name: BackendName,
   options: InitBackendOptions,
+  auto = false,
 ): Promise<Record<string, string | number | boolean>> {
   switch (name) {
     case 'native': {
@@ -162,16 +140,14 @@ async function load(
       await import('@tensorflow/tfjs-backend-webgl');
       return {};
     case 'webgpu': {
-      const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } } | undefined)?.gpu;
-      if (isNode || !gpu) throw new Error('WebGPU is not available here (navigator.gpu is missing)');
-      if (!(await gpu.requestAdapter()))
-        throw new Error('WebGPU gives no adapter here (navigator.gpu.requestAdapter() returned null)');
-      // An app that imported @tensorflow/tfjs-backend-webgpu (its bundler resolved it) has registered it already.
-      if (!tf.findBackendFactory('webgpu'))
-        await importOptional('@tensorflow/tfjs-backend-webgpu').catch((err) => {
-          throw new Error(describeImportFailure('@tensorflow/tfjs-backend-webgpu', err));
-        });
-      return {};
+      const adapter = await prepareWebgpu();
+      // A software adapter computes right but slowly: 'auto' takes it for nothing; asked for by name, it runs.
+      if (auto && adapter.software)
+        throw new Error(
+          `the only adapter is software (${adapter.name}): slower than ${isNode ? 'native' : 'webgl'} ` +
+            "(ask for 'webgpu' by name to run on it anyway)",
+        );
+      return { adapter: adapter.name, softwareAdapter: adapter.software };
     }
     case 'cpu':
       await import('@tensorflow/tfjs-backend-cpu');
@@ -224,9 +200,15 @@ export async function initBackend(
   const skipped: BackendInfo['skipped'] = [];
   for (const name of order(request)) {
     try {
-      const loaded = await load(name, options);
+      const loaded = await load(name, options, request === 'auto');
       const tfName = name === 'native' ? 'wasm' : name;
       await start(tfName);
+      if (tfName === 'webgpu') {
+        watchWebgpuDevice();
+        // 'auto' trusts a GPU only once it has computed a known answer (drivers and browsers have had bugs here).
+        const wrong = request === 'auto' ? await selfCheck() : undefined;
+        if (wrong) throw new Error(`it started but ${wrong}`);
+      }
       const trainingKernels = options.trainingKernels === false ? [] : registerTrainingKernels(tfName);
       const { kernelThreads, ...details } = { ...loaded, ...(await describe(tfName)) };
       let label: string = tfName;
@@ -257,6 +239,7 @@ export async function initBackend(
           label += ` + oneDNN ${attached.version} native kernels`;
         }
       }
+      if (tfName === 'webgpu') label = `webgpu (${details.adapter}${details.softwareAdapter ? ', software' : ''})`;
       return { backend: tf.getBackend(), name, label, requested: request, skipped, details, trainingKernels };
     } catch (err) {
       if (name === 'native' && process.env.CONVNETS_NATIVE_REQUIRED === '1') throw err;

@@ -39,19 +39,22 @@ export function forwardFlops(model: string, imageSize: number, inChannels = 3): 
 /** Distinct batches the steps take in turn. */
 const POOL = 4;
 
-/** Steps per second of `step` after three warm-up steps (which compile, cache and tier up). */
-function rate(step: (i: number) => void, seconds: number): number {
-  for (let i = 0; i < 3; i++) step(i);
+/**
+ * Steps per second of `step` after three warm-up steps (which compile, cache and tier up). Each step ends in an
+ * asynchronous read of its result, as training does: that is when a GPU's queued work is done.
+ */
+async function rate(step: (i: number) => Promise<void>, seconds: number): Promise<number> {
+  for (let i = 0; i < 3; i++) await step(i);
   let steps = 0;
   const start = performance.now();
   while (steps < 2 || performance.now() - start < seconds * 1000) {
-    step(steps);
+    await step(steps);
     steps++;
   }
   return (steps * 1000) / (performance.now() - start);
 }
 
-export function benchmark(options: BenchOptions): BenchResult {
+export async function benchmark(options: BenchOptions): Promise<BenchResult> {
   const { model, imageSize, batchSize, seconds, inChannels = 3 } = options;
   const net = createModel(model, { inputSize: imageSize, inChannels, seed: 0 });
   const flops = summary(net, [1, imageSize, imageSize, inChannels]).flops;
@@ -68,15 +71,15 @@ export function benchmark(options: BenchOptions): BenchResult {
   const params = net.parameters();
   try {
     net.eval();
-    const infer = rate((i) => {
+    const infer = await rate(async (i) => {
       const y = tf.tidy(() => net.forward(xs[i % POOL]!));
-      y.dataSync();
+      await y.data();
       y.dispose();
     }, seconds);
     net.train();
-    const train = rate((i) => {
+    const train = await rate(async (i) => {
       const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(xs[i % POOL]!), ys[i % POOL]!), params);
-      value.dataSync();
+      await value.data();
       optimizer.step(
         params,
         params.map((p) => grads[p.name]!),

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { benchCommand } from './commands/bench.js';
 import { compareCommand } from './commands/compare.js';
 import { dataCommand } from './commands/data.js';
+import { doctorCommand } from './commands/doctor.js';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand, predictCommand } from './commands/interop.js';
 import { plotCommand } from './commands/plot.js';
@@ -35,6 +36,7 @@ export function createProgram(io: Io = processIo): Command {
     compareCommand(io),
     dataCommand(io),
     plotCommand(io),
+    doctorCommand(io),
   ])
     program.addCommand(command);
   // Every command, nested ones included, reports through `io` and returns instead of exiting.

@@ -104,11 +104,11 @@ export interface GradCam {
  * PyTorch's `F.interpolate(..., align_corners=False)`), then scaled to [0, 1] by its min and max (all zeros when
  * flat). Default layer: `lastFeatureMap`; default class: the predicted one.
  */
-export function gradCam(
+export async function gradCam(
   model: Module,
   x: tf.Tensor,
   { layer, classIndex }: { layer?: string; classIndex?: number } = {},
-): GradCam {
+): Promise<GradCam> {
   if (x.rank !== 4 || x.shape[0] !== 1)
     throw new RangeError(`gradCam: expected one image [1, H, W, C], got [${x.shape}]`);
   const path = layer ?? lastFeatureMap(model, x.shape);
@@ -117,7 +117,8 @@ export function gradCam(
   try {
     if (activation.rank !== 4)
       throw new RangeError(`gradCam: '${path}' outputs [${activation.shape}], not a feature map`);
-    const probabilities = tf.tidy(() => Array.from(tf.softmax(tf.reshape(logits, [-1])).dataSync()));
+    const softmax = tf.tidy(() => tf.softmax(tf.reshape(logits, [-1])));
+    const probabilities = Array.from(await softmax.data().finally(() => softmax.dispose()));
     const predicted = probabilities.indexOf(Math.max(...probabilities));
     const target = classIndex ?? predicted;
     if (!Number.isInteger(target) || target < 0 || target >= probabilities.length)

@@ -21,8 +21,8 @@ describe('encodeSafetensors', () => {
     ['a.num_batches_tracked', tf.scalar(7, 'int32')],
   ]);
 
-  it('writes the header length, a JSON header with offsets, and little-endian data, 8-byte aligned', () => {
-    const bytes = encodeSafetensors(tensors, { format: 'pt' });
+  it('writes the header length, a JSON header with offsets, and little-endian data, 8-byte aligned', async () => {
+    const bytes = await encodeSafetensors(tensors, { format: 'pt' });
     const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
     expect((8 + n) % 8).toBe(0);
     const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
@@ -38,10 +38,10 @@ describe('encodeSafetensors', () => {
 
   const hasTorch = pythonHasTorch();
   // Runs where Debian's PyTorch is installed (CI installs it); elsewhere it is reported as skipped, not passed.
-  it.runIf(hasTorch)('is read by the safetensors format as PyTorch reads it', () => {
+  it.runIf(hasTorch)('is read by the safetensors format as PyTorch reads it', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'convnets-st-'));
     const file = path.join(dir, 'x.safetensors');
-    writeFileSync(file, encodeSafetensors(tensors));
+    writeFileSync(file, await encodeSafetensors(tensors));
     // An independent reader: plain Python, no safetensors package needed.
     const script = `import json,struct,torch,sys
 b=open(sys.argv[1],'rb').read(); n=struct.unpack('<Q',b[:8])[0]; h=json.loads(b[8:8+n]); d=b[8+n:]
@@ -64,7 +64,7 @@ function fileOf(header: unknown, data: Uint8Array, headerText = JSON.stringify(h
 }
 
 describe('decodeSafetensors', () => {
-  it('reads back what encodeSafetensors wrote, with metadata', () => {
+  it('reads back what encodeSafetensors wrote, with metadata', async () => {
     const written = new Map<string, tf.Tensor>([
       [
         'w',
@@ -75,7 +75,10 @@ describe('decodeSafetensors', () => {
       ],
       ['n', tf.scalar(-9, 'int32')],
     ]);
-    const { tensors, metadata } = decodeSafetensors(encodeSafetensors(written, { format: 'pt' }), 'x.safetensors');
+    const { tensors, metadata } = decodeSafetensors(
+      await encodeSafetensors(written, { format: 'pt' }),
+      'x.safetensors',
+    );
     expect(metadata).toEqual({ format: 'pt' });
     expect(tensors.get('w')!.arraySync()).toEqual([
       [1.5, -2],
@@ -161,8 +164,8 @@ describe('decodeSafetensors', () => {
     expect(() => decodeSafetensors(bytes, 'f')).toThrow(message);
   });
 
-  it('fuzzed headers and offsets give SafetensorsError or a correct read, never a crash or a huge allocation', () => {
-    const valid = encodeSafetensors(
+  it('fuzzed headers and offsets give SafetensorsError or a correct read, never a crash or a huge allocation', async () => {
+    const valid = await encodeSafetensors(
       new Map([
         ['a.weight', tf.ones([3, 2])],
         ['a.bias', tf.zeros([2])],

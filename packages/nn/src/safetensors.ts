@@ -5,7 +5,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-export function encodeSafetensors(tensors: Map<string, tf.Tensor>, metadata: Record<string, string> = {}): Uint8Array {
+/** The tensors as safetensors bytes; their values are read asynchronously (GPU backends cannot read synchronously). */
+export async function encodeSafetensors(
+  tensors: Map<string, tf.Tensor>,
+  metadata: Record<string, string> = {},
+): Promise<Uint8Array> {
   const header: Record<string, unknown> = Object.keys(metadata).length ? { __metadata__: metadata } : {};
   const chunks: Uint8Array[] = [];
   let offset = 0;
@@ -13,11 +17,11 @@ export function encodeSafetensors(tensors: Map<string, tf.Tensor>, metadata: Rec
     let bytes: Uint8Array;
     let dtype: string;
     if (t.dtype === 'float32') {
-      const values = t.dataSync() as Float32Array;
+      const values = (await t.data()) as Float32Array;
       bytes = new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
       dtype = 'F32';
     } else if (t.dtype === 'int32') {
-      const values = t.dataSync() as Int32Array;
+      const values = (await t.data()) as Int32Array;
       const wide = new BigInt64Array(values.length);
       values.forEach((v, i) => {
         wide[i] = BigInt(v);

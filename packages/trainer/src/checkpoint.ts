@@ -45,7 +45,11 @@ const TRAINING_KEY = 'convnets.training';
 const CARD_KEY = 'convnets';
 
 /** The training state of `model` after an epoch (fit's `onCheckpoint` argument) as safetensors bytes. */
-export function encodeTrainingState(model: Module, state: TrainingState, run: RunSettings = {}): Uint8Array {
+export async function encodeTrainingState(
+  model: Module,
+  state: TrainingState,
+  run: RunSettings = {},
+): Promise<Uint8Array> {
   const weights = stateDict(model);
   try {
     const tensors = new Map([
@@ -53,7 +57,7 @@ export function encodeTrainingState(model: Module, state: TrainingState, run: Ru
       ...[...state.optimizer].map(([k, t]) => [`optimizer.${k}`, t] as const),
     ]);
     const meta = { epoch: state.epoch, history: state.history, rng: state.rng, run };
-    return encodeSafetensors(tensors, { [TRAINING_KEY]: JSON.stringify(meta) });
+    return await encodeSafetensors(tensors, { [TRAINING_KEY]: JSON.stringify(meta) });
   } finally {
     tf.dispose([...weights.values()]);
   }
@@ -95,13 +99,16 @@ export function restoreTrainingState(
 }
 
 /** `model`'s weights in PyTorch's names and layouts, with its card (and the epoch, when given) in the metadata. */
-export function encodeWeights(model: Module, { card, epoch }: { card?: ModelCard; epoch?: number } = {}): Uint8Array {
+export async function encodeWeights(
+  model: Module,
+  { card, epoch }: { card?: ModelCard; epoch?: number } = {},
+): Promise<Uint8Array> {
   const weights = stateDict(model);
   try {
     const metadata: Record<string, string> = { format: 'pt' };
     if (epoch !== undefined) metadata.epoch = String(epoch);
     if (card) metadata[CARD_KEY] = JSON.stringify(card);
-    return encodeSafetensors(weights, metadata);
+    return await encodeSafetensors(weights, metadata);
   } finally {
     tf.dispose([...weights.values()]);
   }

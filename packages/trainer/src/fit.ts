@@ -100,7 +100,7 @@ export async function fit(model: Module, options: FitOptions): Promise<FitResult
     ? structuredClone(resume.history)
     : { trainLoss: [], trainAcc: [], validLoss: [], validAcc: [], imagesPerSec: [] };
   if (resume) {
-    optimizer.loadState(resume.optimizer);
+    await optimizer.loadState(resume.optimizer);
     tf.dispose([...resume.optimizer.values()]);
     restoreGeneratorStates(model, resume.rng);
   }
@@ -129,11 +129,20 @@ export async function fit(model: Module, options: FitOptions): Promise<FitResult
         logits = tf.keep(model.forward(x));
         return crossEntropy(logits, y, labelSmoothing);
       }, params);
-      // One read from the backend per batch: the loss and the number of correct predictions together.
+      // One read from the backend per batch, the loss and the number of correct predictions together, and an
+      // asynchronous one: GPU backends cannot read synchronously in Node, and it would stall a page's thread.
       const readout = tf.tidy(() => tf.stack([value, tf.cast(correctCount(logits!, y), 'float32')]));
-      const [loss, right] = readout.dataSync() as Float32Array;
       const n = x.shape[0]!;
-      tf.dispose([readout, value, logits!, x, y]);
+      tf.dispose([value, logits!, x, y]);
+      const [loss, right] = await readout
+        .data()
+        .catch((err) => {
+          tf.dispose(Object.values(grads));
+          throw err;
+        })
+        .finally(() => {
+          readout.dispose();
+        });
       if (!Number.isFinite(loss)) {
         tf.dispose(Object.values(grads));
         throw new TrainingDivergedError(
@@ -210,21 +219,23 @@ export async function evaluate(model: Module, batches: Batches, { labelSmoothing
   let confusion: number[][] = [];
   try {
     for await (const { x, y } of batches) {
+      const n = x.shape[0]!;
       let classes = 0;
-      const [loss, predicted] = tf.tidy(() => {
+      // One asynchronous read per batch: [loss, n predicted classes, n true classes] (small integers are exact).
+      const readout = tf.tidy(() => {
         const logits = model.forward(x);
         classes = logits.shape[1]!;
-        return [crossEntropy(logits, y, labelSmoothing), tf.argMax(logits, 1)] as const;
+        const loss = tf.reshape(crossEntropy(logits, y, labelSmoothing), [1]);
+        return tf.concat([loss, tf.cast(tf.argMax(logits, 1), 'float32'), tf.cast(tf.reshape(y, [-1]), 'float32')]);
+      });
+      tf.dispose([x, y]);
+      const values = await readout.data().finally(() => {
+        readout.dispose();
       });
       if (confusion.length === 0) confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
-      const truth = y.dataSync();
-      const guess = predicted.dataSync();
-      truth.forEach((t, i) => {
-        confusion[t]![guess[i]!]!++;
-      });
-      lossSum += loss.dataSync()[0]! * x.shape[0]!;
-      seen += x.shape[0]!;
-      tf.dispose([loss, predicted, x, y]);
+      for (let i = 0; i < n; i++) confusion[values[1 + n + i]!]![values[1 + i]!]!++;
+      lossSum += values[0]! * n;
+      seen += n;
     }
   } finally {
     model.train(wasTraining);

@@ -11,7 +11,8 @@ export interface Optimizer {
   /** The optimizer's state (momentum buffers etc.) by name; the tensors stay the optimizer's. */
   state(): Map<string, tf.Tensor>;
   /** Restores what `state()` returned (copies the tensors). */
-  loadState(state: Map<string, tf.Tensor>): void;
+  /** Takes the tensors `state()` gave (a resumed run's); may read them asynchronously. */
+  loadState(state: Map<string, tf.Tensor>): void | Promise<void>;
   dispose(): void;
 }
 
@@ -182,11 +183,11 @@ export class Adam implements Optimizer {
     return out;
   }
 
-  loadState(state: Map<string, tf.Tensor>): void {
+  async loadState(state: Map<string, tf.Tensor>): Promise<void> {
     this.dispose();
     for (const [key, t] of state) {
       const match = /^(\d+)\.(exp_avg|exp_avg_sq)$/.exec(key);
-      if (key === 'step') this.t = t.dataSync()[0]!;
+      if (key === 'step') this.t = (await t.data())[0]!;
       else if (match) (match[2] === 'exp_avg' ? this.m : this.v).set(Number(match[1]), tf.variable(t, false));
       else throw new Error(`Adam.loadState: unexpected entry '${key}'`);
     }

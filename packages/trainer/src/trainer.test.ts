@@ -218,8 +218,8 @@ describe('resume', () => {
       ...options(),
       epochs: 2,
       signal: stop.signal,
-      onCheckpoint: (training) => {
-        saved = encodeTrainingState(first, training, { lr: 0.2, batchSize: 8 });
+      onCheckpoint: async (training) => {
+        saved = await encodeTrainingState(first, training, { lr: 0.2, batchSize: 8 });
         stop.abort();
       },
     }).catch((e: unknown) => e);
@@ -232,8 +232,8 @@ describe('resume', () => {
       ...options(),
       epochs: 2,
       resume: state,
-      onCheckpoint: (training) => {
-        last = encodeTrainingState(resumed, training);
+      onCheckpoint: async (training) => {
+        last = await encodeTrainingState(resumed, training);
       },
     });
 
@@ -257,10 +257,10 @@ describe('resume', () => {
     });
   });
 
-  it('refuses a training state from a different run, or a file that is not one, loading nothing', () => {
+  it('refuses a training state from a different run, or a file that is not one, loading nothing', async () => {
     const model = initWeights(net(1), 'xavier', 1);
     const before = stateDict(model);
-    const bytes = encodeTrainingState(
+    const bytes = await encodeTrainingState(
       net(2),
       {
         epoch: 1,
@@ -273,7 +273,7 @@ describe('resume', () => {
     expect(() => restoreTrainingState(model, bytes, { file: 'a.train.safetensors', expect: { lr: 0.1 } })).toThrow(
       new CheckpointError('a.train.safetensors', 'was made with different lr (0.05, now 0.1)'),
     );
-    const weightsOnly = encodeWeights(model);
+    const weightsOnly = await encodeWeights(model);
     expect(() => restoreTrainingState(model, weightsOnly, { file: 'w.safetensors' })).toThrow(
       'w.safetensors is not a convnets training state (no training metadata or no model tensors)',
     );
@@ -294,9 +294,9 @@ describe('weights files', () => {
     std: [0.3081],
   };
 
-  it('hold PyTorch names and layouts, the epoch, and a model card that reads back as written', () => {
+  it('hold PyTorch names and layouts, the epoch, and a model card that reads back as written', async () => {
     const model = tinyNet();
-    const bytes = encodeWeights(model, { card, epoch: 3 });
+    const bytes = await encodeWeights(model, { card, epoch: 3 });
     const file = decodeSafetensors(bytes);
     expect(file.metadata).toMatchObject({ format: 'pt', epoch: '3' });
     expect(file.tensors.get('0.weight')!.shape).toEqual([4, 1, 3, 3]); // PyTorch's [out, in, kh, kw]
@@ -307,19 +307,19 @@ describe('weights files', () => {
     model.dispose();
   });
 
-  it('without a card (a PyTorch file) read as tensors alone; a broken card is refused naming the file', () => {
-    const plain = encodeSafetensors(new Map([['w', tf.zeros([2])]]));
+  it('without a card (a PyTorch file) read as tensors alone; a broken card is refused naming the file', async () => {
+    const plain = await encodeSafetensors(new Map([['w', tf.zeros([2])]]));
     expect(decodeWeights(plain, 'torch.safetensors').card).toBeUndefined();
     const broken = (c: unknown) =>
       encodeSafetensors(new Map([['w', tf.zeros([2])]]), { convnets: typeof c === 'string' ? c : JSON.stringify(c) });
-    expect(() => decodeWeights(broken('{'), 'x.safetensors')).toThrow(
-      'x.safetensors has a convnets model card that is not JSON of an object',
-    );
-    expect(() => decodeWeights(broken({ ...card, std: [0] }), 'x.safetensors')).toThrow(
+    const brokenRead = async (c: unknown) => {
+      const bytes = await broken(c);
+      return () => decodeWeights(bytes, 'x.safetensors');
+    };
+    expect(await brokenRead('{')).toThrow('x.safetensors has a convnets model card that is not JSON of an object');
+    expect(await brokenRead({ ...card, std: [0] })).toThrow(
       'x.safetensors has a convnets model card that needs mean and std of 1 numbers each (std > 0)',
     );
-    expect(() => decodeWeights(broken({ ...card, classes: [] }), 'x.safetensors')).toThrow(
-      'needs a non-empty list of class names',
-    );
+    expect(await brokenRead({ ...card, classes: [] })).toThrow('needs a non-empty list of class names');
   });
 });

@@ -326,7 +326,8 @@ const kernels = {
   /**
    * wasm's BatchMatMul is fast (XNNPACK) only without transpose flags, which every matmul gradient
    * sets. So multiply plainly after transposing (with the Transpose above) whichever is cheaper: the
-   * flagged operands, or the other operands and the product, as (B'^T A'^T)^T.
+   * flagged operands, or the other operands and the product, as (B'^T A'^T)^T. On webgpu the same keeps
+   * flagged products off tfjs 4.22's split-K program, which gets transposeB wrong (see TRAINING_KERNELS).
    */
   BatchMatMul: viaWasm(
     wasmOps.batchMatMul,
@@ -380,6 +381,9 @@ export type TrainingKernel = keyof typeof kernels;
  *   Concat and SplitV are JS loops and slices, elementwise ops run on one thread. NATIVE_ONLY's kernels
  *   are replaced only where the native addon is attached; elsewhere they pass straight to tfjs's kernels.
  * - cpu: Conv2DBackpropFilter a naive loop (0.04 GFLOP/s); as a convolution it is ~17x faster.
+ * - webgpu: BatchMatMul with transposeB and an inner dimension of 2000 or more (a Linear layer's input gradient
+ *   after a 4096-wide layer: AlexNet, VGG) takes tfjs-webgpu 4.22's split-K program, whose vec4 reads ignore
+ *   transposeB: wrong numbers (relative error ~1, found by the parity tests). Plain products are right.
  */
 export const TRAINING_KERNELS: Record<string, readonly TrainingKernel[]> = {
   wasm: [
@@ -401,6 +405,7 @@ export const TRAINING_KERNELS: Record<string, readonly TrainingKernel[]> = {
     ...NATIVE_ONLY,
   ],
   cpu: ['Conv2DBackpropFilter', 'ConvnetsRotateFilter', 'ConvnetsIm2Col', 'ConvnetsCol2Im'],
+  webgpu: ['BatchMatMul'],
 };
 
 /** Registers `names` (default: the backend's list above) for `backendName`; returns what it registered. */

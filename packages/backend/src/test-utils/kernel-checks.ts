@@ -189,6 +189,21 @@ export function nativeMissing(): string {
   return 'missing' in load ? load.missing : '';
 }
 
+/**
+ * Why webgpu cannot run here ('' where it can: Dawn and an adapter, SwiftShader's in tests where Chromium is
+ * installed). Its suites skip where it cannot, except under CONVNETS_WEBGPU_REQUIRED=1 (CI), where this throws.
+ */
+export async function webgpuMissing(): Promise<string> {
+  const { findWebgpuAdapter } = await import('../webgpu.js');
+  try {
+    await findWebgpuAdapter();
+    return '';
+  } catch (err) {
+    if (process.env.CONVNETS_WEBGPU_REQUIRED === '1') throw err;
+    return (err as Error).message;
+  }
+}
+
 // kernel, stride, padding, batch, height, width, channels
 export const maxPoolCases: Array<[number, number, number, number, number, number, number]> = [
   [3, 2, 1, 16, 14, 14, 64],

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { BACKEND_NAMES, initBackend, type BackendRequest } from '@convnets/backend';
+import { BACKEND_NAMES, BackendUnavailableError, initBackend, type BackendRequest } from '@convnets/backend';
 import { getModelInfo } from '@convnets/architectures';
 import { Command, InvalidArgumentError } from 'commander';
 import { benchmark, forwardFlops, type BenchResult } from '../benchmark.js';
@@ -137,10 +137,15 @@ export function benchCommand(io: Io): Command {
       const results: BenchResult[] = [];
       let flops = 0;
       for (const backend of flags.backends) {
-        const info = await initBackend(backend as BackendRequest);
+        // A backend this machine lacks (no GPU, say) is named with its reason; the others are still measured.
+        const info = await initBackend(backend as BackendRequest).catch((err: unknown) => {
+          if (!(err instanceof BackendUnavailableError) || flags.backends.length === 1) throw err;
+          io.err(`skipping ${backend}: ${err.skipped.map((s) => s.reason).join('; ')}`);
+        });
+        if (!info) continue;
         flops ||= forwardFlops(flags.model, flags.imageSize, flags.inChannels);
         if (!flags.json) io.err(`measuring ${info.label} ...`);
-        const result = benchmark({
+        const result = await benchmark({
           model: flags.model,
           imageSize: flags.imageSize,
           batchSize: flags.batchSize,

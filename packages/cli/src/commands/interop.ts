@@ -61,7 +61,7 @@ export function predictCommand(io: Io): Command {
         );
       }
       const logits = tf.tidy(() => model.forward(tf.transpose(input, [0, 2, 3, 1]))); // NCHW -> NHWC at the edge
-      await writeAtomically(flags.output, encodeSafetensors(new Map([['logits', logits]])));
+      await writeAtomically(flags.output, await encodeSafetensors(new Map([['logits', logits]])));
       io.err(`wrote logits [${logits.shape.join(', ')}] to ${flags.output}`);
       tf.dispose([logits, ...tensors.values()]);
       model.dispose();
@@ -77,7 +77,7 @@ export function exportCommand(io: Io): Command {
     .action(async (flags: InteropFlags & { checkpoint: string; output: string }) => {
       // Loading validates every name and shape; the card travels along.
       const { model, card } = await netFromWeights(flags, flags.checkpoint, '--checkpoint');
-      const bytes = encodeWeights(model, { card });
+      const bytes = await encodeWeights(model, { card });
       await writeAtomically(flags.output, bytes);
       io.err(`wrote ${flags.output} (${(bytes.length / 2 ** 20).toFixed(1)} MiB)`);
       model.dispose();

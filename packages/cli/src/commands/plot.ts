@@ -127,16 +127,17 @@ export function plotCommand(io: Io): Command {
       const { x, y } = first!;
       try {
         const labels = await y.data();
+        const images = { data: await x.data(), shape: x.shape }; // read once, asynchronously (GPU backends)
         await mkdir(flags.out, { recursive: true });
         const written = await writeChart(
-          imageGridChart(x, { labels, classes: set.classes, columns: flags.columns }),
+          imageGridChart(images, { labels, classes: set.classes, columns: flags.columns }),
           path.join(flags.out, 'samples'),
           flags.format,
         );
         if (flags.channels !== undefined)
           written.push(
             ...(await writeChart(
-              channelHeatmapChart(x, { index: flags.channels, crop: flags.crop }),
+              channelHeatmapChart(images, { index: flags.channels, crop: flags.crop }),
               path.join(flags.out, 'channels'),
               flags.format,
             )),
@@ -219,7 +220,7 @@ async function drawFeatures(model: Module, x: tf.Tensor, image: PixelArray, flag
       // A flattened vector, the logits, or a pooled 1x1 map: nothing to draw as a picture.
       if (output.rank !== 4 || output.shape[1]! * output.shape[2]! <= 1) continue;
       const title = `layer ${layer}, output [${output.shape.join(', ')}] (NHWC)`;
-      const spec = featureMapsChart({ data: output.dataSync(), shape: output.shape }, { input: image, title });
+      const spec = featureMapsChart({ data: await output.data(), shape: output.shape }, { input: image, title });
       written.push(...(await writeChart(spec, path.join(flags.out, `features-${layer}`), flags.format)));
     }
   } finally {
@@ -232,18 +233,20 @@ async function drawFeatures(model: Module, x: tf.Tensor, image: PixelArray, flag
 async function drawGradCam(run: Awaited<ReturnType<typeof sampleThroughNet>>, flags: InsideFlags): Promise<string[]> {
   const { model, x, image, label, test } = run;
   const [h, w] = image.shape as [number, number, number];
-  const cams = [gradCam(model, x, { layer: flags.layer })];
-  if (cams[0]!.predicted !== label) cams.push(gradCam(model, x, { layer: cams[0]!.layer, classIndex: label }));
+  const cams = [await gradCam(model, x, { layer: flags.layer })];
+  if (cams[0]!.predicted !== label) cams.push(await gradCam(model, x, { layer: cams[0]!.layer, classIndex: label }));
   try {
     // The map is at the net's input size; the picture shows the image as stored.
-    const panels = cams.map((cam) => ({
-      map: tf.tidy(() =>
-        tf.image.resizeBilinear(tf.expandDims(cam.map, 2) as tf.Tensor3D, [h, w], false, true).dataSync(),
-      ),
-      title:
+    const panels = [];
+    for (const cam of cams) {
+      const resized = tf.tidy(() =>
+        tf.image.resizeBilinear(tf.expandDims(cam.map, 2) as tf.Tensor3D, [h, w], false, true),
+      );
+      const title =
         `${cam.classIndex === cam.predicted ? 'predicted' : 'true'}: ` +
-        `${test.classes[cam.classIndex]} (p ${cam.probability.toFixed(3)})`,
-    }));
+        `${test.classes[cam.classIndex]} (p ${cam.probability.toFixed(3)})`;
+      panels.push({ map: await resized.data().finally(() => resized.dispose()), title });
+    }
     const title = `Grad-CAM at layer ${cams[0]!.layer}: test sample ${flags.sample}, true class ${test.classes[label]}`;
     return await writeChart(gradCamChart(image, panels, { title }), path.join(flags.out, 'gradcam'), flags.format);
   } finally {

@@ -1,6 +1,6 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { initBackend, type BackendRequest } from '@convnets/backend';
+import { type DeviceLostError, initBackend, throwIfDeviceLost, type BackendRequest } from '@convnets/backend';
 import type { Module } from '@convnets/nn';
 import {
   CheckpointError,
@@ -126,10 +126,11 @@ export function trainCommand(io: Io): Command {
       };
       // Two files per epoch, each written atomically: the training state is complete on its own, so a crash at any
       // moment leaves a consistent state to resume from; the weights (with their card) are for users.
-      const writeWeights = (epoch: number) =>
-        writeAtomically(`${base}.safetensors`, encodeWeights(model, { card, epoch }));
+      const writeWeights = async (epoch: number) =>
+        writeAtomically(`${base}.safetensors`, await encodeWeights(model, { card, epoch }));
       const resume = flags.resume ? await loadCheckpoint(base, model, run) : undefined;
       if (resume) io.err(`resuming after epoch ${resume.epoch} of ${flags.epochs}`);
+      let checkpointed = resume?.epoch ?? 0;
       const { history, evaluation: final } = await fit(model, {
         train: trainLoader,
         valid: validLoader,
@@ -139,9 +140,10 @@ export function trainCommand(io: Io): Command {
         labelSmoothing: flags.labelSmoothing,
         resume,
         onCheckpoint: async (training) => {
-          await writeAtomically(`${base}.train.safetensors`, encodeTrainingState(model, training, run));
+          await writeAtomically(`${base}.train.safetensors`, await encodeTrainingState(model, training, run));
           await writeWeights(training.epoch);
           await writeCurves(flags.out, training.history);
+          checkpointed = training.epoch;
         },
         onBatch: flags.json ? (e) => jsonLine(io, 'batch', e) : progress(io, interactive),
         onEpoch: (e) => {
@@ -149,6 +151,17 @@ export function trainCommand(io: Io): Command {
           if (interactive) process.stderr.write(CLEAR_LINE);
           io.out(epochLine(e));
         },
+      }).catch(async (err: unknown) => {
+        await throwIfDeviceLost(err).catch((lost: DeviceLostError) => {
+          lost.message =
+            `${lost.message} during epoch ${checkpointed + 1}. ` +
+            (checkpointed
+              ? `The checkpoint after epoch ${checkpointed} is intact (${base}.train.safetensors): continue on another ` +
+                `backend with the same options plus --resume --backend native (or wasm, cpu)`
+              : 'No epoch had finished, so there is no checkpoint yet');
+          throw lost;
+        });
+        throw err;
       });
       if (!final) throw new Error('fit returned no evaluation of the test set');
       if (!flags.json)
