@@ -790,7 +790,7 @@ describe.skipIf(webgpuMissing)('convnets on webgpu (Dawn in Node)', () => {
           const file = path.join(out, `logits-${backend}.safetensors`);
           const r = await cli(
             'predict',
-            '--checkpoint',
+            '--weights',
             weights,
             '--input',
             input,
