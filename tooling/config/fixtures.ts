@@ -4,6 +4,17 @@ import * as tf from '@tensorflow/tfjs-core';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
+/** Every notebook net at a small size it takes (the PyTorch logits fixture's), 3 channels: what parity checks run. */
+export const SMALL_NETS = [
+  ['alexnet', 67],
+  ['vgg11', 32],
+  ['vgg11-small', 32],
+  ['nin', 67],
+  ['googlenet', 32],
+  ['resnet18', 32],
+  ['densenet', 32],
+] as const;
+
 export interface TorchTensor {
   shape: number[];
   data: number[];

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { SMALL_NETS } from '@convnets/tooling/fixtures';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { stepAgainstCpu, threadsAgree } from '../src/checks.js';
@@ -281,16 +282,7 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
     },
   );
 
-  /** Every notebook net at a size it takes (the PyTorch logits fixture's), 3 channels. */
-  const NETS = [
-    ['alexnet', 67],
-    ['vgg11', 32],
-    ['vgg11-small', 32],
-    ['nin', 67],
-    ['googlenet', 32],
-    ['resnet18', 32],
-    ['densenet', 32],
-  ] as const;
+  const NETS = SMALL_NETS;
 
   it(
     "trains on wasm with convnets' kernels on every core where the page is cross-origin isolated: the loss falls, " +
