@@ -24,12 +24,10 @@ const fixedInput = (shape: [number, number, number, number]) =>
 export async function compareWithCpu(model: Module, shape: [number, number, number, number]): Promise<number> {
   const current = tf.getBackend();
   const wasTraining = model.training;
+  const state = Array.from(model.namedState(), ([, v]) => v);
   const logitsOn = async (backend: string) => {
     await tf.setBackend(backend);
-    await moveTensors(
-      Array.from(model.namedState(), ([, v]) => v),
-      backend,
-    );
+    await moveTensors(state, backend);
     model.eval();
     const logits = tf.tidy(() => model.forward(fixedInput(shape)));
     const values = await logits.data();
@@ -39,10 +37,7 @@ export async function compareWithCpu(model: Module, shape: [number, number, numb
   const here = await logitsOn(current);
   const cpu = await logitsOn('cpu');
   await tf.setBackend(current);
-  await moveTensors(
-    Array.from(model.namedState(), ([, v]) => v),
-    current,
-  );
+  await moveTensors(state, current);
   model.train(wasTraining);
   return Math.max(...here.map((v, i) => Math.abs(v - cpu[i]!)));
 }

@@ -1,7 +1,8 @@
 /**
  * Picks and starts a tfjs backend. `auto` takes the fastest that works here — in Node tfjs-node-gpu, tfjs-node,
  * webgpu (a hardware adapter through Dawn), native, wasm, cpu; in a browser webgpu (a hardware adapter that passes a
- * self-check), webgl, wasm, cpu — and says why it skipped the others. Backends are imported on demand, so an app only loads the one it runs.
+ * self-check), webgl, wasm, cpu — and says why it skipped the others. Backends are imported on demand, so an app
+ * only loads the one it runs.
  * `native` is tfjs's wasm backend with the training hot path (convolutions, matmuls, batch norm) run by
  * the optional oneDNN addon, @convnets/backend-native, in place on wasm's heap.
  */

@@ -76,6 +76,8 @@ export async function prepareWebgpu(): Promise<WebgpuAdapter> {
 }
 
 let lost: { reason: string; message: string } | undefined;
+/** The device whose loss `lost` records: an older device's late loss (a removed backend's) is not this one's. */
+let watched: Device | undefined;
 
 /** After a device loss, the next start makes a new backend (and device) instead of reusing the dead one. */
 function forgetLostBackend(): void {
@@ -95,8 +97,10 @@ function forgetLostBackend(): void {
 export function watchWebgpuDevice(): void {
   lost = undefined;
   const device = (tf.backend() as unknown as { device?: Device }).device;
-  device?.lost.then((info) => {
-    lost = { reason: info.reason ?? 'unknown', message: info.message };
+  if (!device || device === watched) return;
+  watched = device;
+  device.lost.then((info) => {
+    if (device === watched) lost = { reason: info.reason ?? 'unknown', message: info.message };
   });
 }
 

@@ -37,7 +37,7 @@ function fixFor(backend: BackendName, reason: string): string | undefined {
       if (/tfjs-backend-webgpu is not installed/.test(reason)) return 'npm install @tensorflow/tfjs-backend-webgpu';
       if (/Vulkan loader/.test(reason)) return "apt-get install -y libvulkan1, plus your GPU's Vulkan driver";
       if (/no adapter/.test(reason))
-        return "install your GPU's driver with Vulkan support (NVIDIA's driver, or apt-get install -y mesa-vulkan-drivers)";
+        return "install your GPU's driver with Vulkan support (NVIDIA's, or apt-get install -y mesa-vulkan-drivers)";
       return undefined;
     case 'tensorflow':
       if (NODE_MAJOR >= 23) return 'use Node 22 or earlier for tfjs-node, or the webgpu backend (no CUDA needed)';
