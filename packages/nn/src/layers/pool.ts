@@ -47,7 +47,7 @@ abstract class Pool2d extends Module {
    * Padding that makes tfjs produce PyTorch's output size: `padding` before, and after it whatever the
    * last window needs (more than `padding` in ceil mode). tfjs's pools ignore padded cells.
    */
-  protected explicitPadding(shape: Shape): ExplicitPadding {
+  explicitPadding(shape: Shape): ExplicitPadding {
     const [, oh, ow] = this.computeShape(shape);
     const after = (out: number, size: number, axis: 0 | 1) =>
       Math.max(this.padding[axis], (out - 1) * this.stride[axis] + this.kernelSize[axis] - size - this.padding[axis]);

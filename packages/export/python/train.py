@@ -1,0 +1,273 @@
+"""Trains model.py's net with convnets' recipe under PyTorch DistributedDataParallel, one process per CPU or GPU.
+
+The recipe of `convnets train`: the same datasets and transforms (pixels / 255, resized bilinearly to the card's input
+size, normalised with the card's mean and std), SGD with momentum 0.9 and weight decay 5e-4, the one-cycle schedule
+(linear warm-up over 30% of the steps from lr/25, then cosine down to lr/25e4), cross-entropy, the notebook's epoch
+lines. --batch-size is the global batch, split across the processes: DDP averages their gradients, so N processes
+take the same steps as one with the whole batch.
+
+One machine:  torchrun --standalone --nproc_per_node=2 train.py --dataset mnist --root DIR
+N machines:   torchrun --nnodes=N --nproc_per_node=GPUS --rdzv-backend=c10d --rdzv-endpoint=HOST:29500 train.py ...
+
+It starts from weights.safetensors (or --scratch: Xavier, as the notebook), resumes with --resume, and rank 0 writes
+OUT/<dataset>_<model>.safetensors with its card and OUT/history.json, which `convnets eval|predict|plot` read.
+"""
+import argparse
+import gzip
+import json
+import math
+import os
+import time
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+from model import CARD, build_model, load_safetensors, save_safetensors
+
+IDX_FILES = {
+    'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
+    'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'),
+}
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--dataset', choices=['mnist', 'fashion-mnist', 'cifar10'], default='mnist')
+    p.add_argument('--root', required=True,
+                   help='MNIST/Fashion-MNIST: the IDX files (plain or .gz); CIFAR-10: the binary release folder '
+                        '(data_batch_*.bin) or train|test/<class>/ image folders')
+    p.add_argument('--epochs', type=int, default=2)
+    p.add_argument('--batch-size', type=int, default=128, help='images per step, over all processes together')
+    p.add_argument('--lr', type=float, default=0.05, help='peak learning rate')
+    p.add_argument('--momentum', type=float, default=0.9)
+    p.add_argument('--weight-decay', type=float, default=5e-4)
+    p.add_argument('--label-smoothing', type=float, default=0.0)
+    p.add_argument('--seed', type=int, default=0, help='seed of the shuffles (and of --scratch weights)')
+    p.add_argument('--limit-train', type=int, help='train on n images, a class-balanced subset chosen by --seed')
+    p.add_argument('--limit-valid', type=int, help='test on n images, a class-balanced subset chosen by --seed')
+    p.add_argument('--weights', default='weights.safetensors', help='the weights to start from')
+    p.add_argument('--scratch', action='store_true', help='start from Xavier-initialised weights instead')
+    p.add_argument('--resume', action='store_true', help='continue the run whose state is in --out')
+    p.add_argument('--out', default='result', help='output folder')
+    return p.parse_args()
+
+
+def read_idx(root, name):
+    """An IDX file (plain or gzipped) as a numpy array."""
+    for path in (os.path.join(root, name), os.path.join(root, f'{name}.gz')):
+        if os.path.exists(path):
+            with (gzip.open if path.endswith('.gz') else open)(path, 'rb') as f:
+                data = f.read()
+            dims = data[3]
+            shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], 'big') for i in range(dims)]
+            return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+    raise SystemExit(f'--root: {root} has no {name} (nor {name}.gz)')
+
+
+def read_cifar10(root, split):
+    """CIFAR-10 as uint8 [N, 3, 32, 32] and labels: the binary release, or train|test/<class>/ images."""
+    names = [f'data_batch_{i}.bin' for i in range(1, 6)] if split == 'train' else ['test_batch.bin']
+    found = [os.path.join(root, n) for n in names if os.path.exists(os.path.join(root, n))]
+    if found:
+        rows = np.concatenate([np.fromfile(f, dtype=np.uint8).reshape(-1, 3073) for f in found])
+        return rows[:, 1:].reshape(-1, 3, 32, 32), rows[:, 0].astype(np.int64)
+    folder = os.path.join(root, split)
+    if not os.path.isdir(folder):
+        raise SystemExit(f'--root: {root} holds neither the CIFAR-10 binary release nor {split}/<class>/ folders')
+    from PIL import Image
+    images, labels = [], []
+    for label, name in enumerate(sorted(os.listdir(folder))):
+        for file in sorted(os.listdir(os.path.join(folder, name))):
+            with Image.open(os.path.join(folder, name, file)) as im:
+                images.append(np.asarray(im.convert('RGB')).transpose(2, 0, 1))
+            labels.append(label)
+    return np.stack(images), np.array(labels, dtype=np.int64)
+
+
+def load_split(args, split):
+    """uint8 images [N, C, H, W] and int64 labels of one split."""
+    if args.dataset == 'cifar10':
+        return read_cifar10(args.root, split)
+    images, labels = (read_idx(args.root, n) for n in IDX_FILES[split])
+    return images[:, None], labels.astype(np.int64)
+
+
+def balanced_subset(labels, n, seed):
+    """n indices with the classes as even as they can be, chosen by seed."""
+    rng = np.random.default_rng(seed)
+    by_class = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+    picked, k = [], 0
+    while len(picked) < min(n, len(labels)):
+        for members in by_class:
+            if k < len(members) and len(picked) < n:
+                picked.append(members[k])
+        k += 1
+    return np.sort(np.array(picked))
+
+
+def as_tensors(images, labels, card):
+    """Pixels / 255, resized to the card's input size, normalised with its mean and std."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).float() / 255
+    size = card['inputSize']
+    if x.shape[2] != size or x.shape[3] != size:
+        x = F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False)
+    mean = torch.tensor(card['mean']).view(1, -1, 1, 1)
+    std = torch.tensor(card['std']).view(1, -1, 1, 1)
+    return TensorDataset((x - mean) / std, torch.from_numpy(labels))
+
+
+def one_cycle(lr, total, warmup=0.3, div_factor=25, final_div_factor=1e4):
+    """The learning rate at each step: convnets' oneCycle."""
+    peak = max(1, round(warmup * total))
+    start = lr / div_factor
+    end = start / final_div_factor
+
+    def at(step):
+        if step < peak:
+            return start + (lr - start) * step / peak
+        t = (step - peak) / max(1, total - peak)
+        return end + (lr - end) * (1 + math.cos(math.pi * t)) / 2
+    return at
+
+
+def xavier(model, seed):
+    """The notebook's init_weights: Xavier-uniform conv and linear weights."""
+    torch.manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+
+
+def evaluate(model, data, rank, world, num_classes, batch_size=500):
+    """Loss, accuracy and confusion over all of `data`, each process taking its own share, summed over all."""
+    model.eval()
+    loss, confusion = torch.zeros(1, dtype=torch.float64), torch.zeros(num_classes, num_classes, dtype=torch.int64)
+    share = torch.utils.data.Subset(data, range(rank, len(data), world))
+    with torch.no_grad():
+        for x, y in DataLoader(share, batch_size=batch_size):
+            logits = model(x)
+            loss += F.cross_entropy(logits, y, reduction='sum').double()
+            confusion += torch.bincount(y * num_classes + logits.argmax(1), minlength=num_classes ** 2).view(
+                num_classes, num_classes)
+    dist.all_reduce(loss)
+    dist.all_reduce(confusion)
+    per_class = (confusion.diag().double() / confusion.sum(1).clamp(min=1)).tolist()
+    return {'loss': loss.item() / len(data), 'accuracy': confusion.diag().sum().item() / len(data),
+            'perClassAccuracy': per_class, 'confusion': confusion.tolist()}
+
+
+def main():
+    args = parse_args()
+    dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
+    rank, world = dist.get_rank(), dist.get_world_size()
+    device = torch.device(f'cuda:{int(os.environ.get("LOCAL_RANK", 0))}' if torch.cuda.is_available() else 'cpu')
+    if args.batch_size % world:
+        raise SystemExit(f'--batch-size {args.batch_size} must divide among the {world} processes')
+    card = CARD
+    name = f'{args.dataset}_{card["model"]}'
+    state_file = os.path.join(args.out, f'{name}.train.pt')
+
+    splits = {}
+    for split, limit in (('train', args.limit_train), ('test', args.limit_valid)):
+        images, labels = load_split(args, split)
+        if images.shape[1] != card['inChannels']:
+            raise SystemExit(f'{args.dataset} has {images.shape[1]}-channel images; the net takes {card["inChannels"]}')
+        if limit:
+            keep = balanced_subset(labels, limit, args.seed)
+            images, labels = images[keep], labels[keep]
+        splits[split] = as_tensors(images, labels, card)
+    num_classes = len(card['classes'])
+    if int(splits['train'].tensors[1].max()) >= num_classes:
+        raise SystemExit(f'{args.dataset} has more classes than the net\'s {num_classes} ({", ".join(card["classes"])})')
+
+    model = build_model()
+    if args.scratch:
+        xavier(model, args.seed)
+    else:
+        tensors, _ = load_safetensors(args.weights)
+        model.load_state_dict(tensors, strict=True)
+    model.to(device)
+    ddp = DistributedDataParallel(model)
+    optimizer = torch.optim.SGD(ddp.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    sampler = DistributedSampler(splits['train'], num_replicas=world, rank=rank, shuffle=True, seed=args.seed,
+                                 drop_last=False)
+    loader = DataLoader(splits['train'], batch_size=args.batch_size // world, sampler=sampler)
+    total = len(loader) * args.epochs
+    schedule = one_cycle(args.lr, total)
+    history = {'trainLoss': [], 'trainAcc': [], 'validLoss': [], 'validAcc': [], 'imagesPerSec': []}
+    start_epoch = 0
+    if args.resume:
+        if not os.path.exists(state_file):
+            raise SystemExit(f'--resume: {state_file} does not exist (train without --resume first, with the same --out)')
+        saved = torch.load(state_file, map_location=device)
+        model.load_state_dict(saved['model'])
+        optimizer.load_state_dict(saved['optimizer'])
+        start_epoch, history = saved['epoch'], saved['history']
+        if rank == 0:
+            print(f'resuming after epoch {start_epoch} of {args.epochs}', flush=True)
+    if rank == 0:
+        os.makedirs(args.out, exist_ok=True)
+        print(f'training {card["model"]} on {args.dataset} ({len(splits["train"])} train / {len(splits["test"])} test '
+              f'images) in {world} processes, {args.epochs} epoch(s)', flush=True)
+
+    evaluation = None
+    for epoch in range(start_epoch, args.epochs):
+        ddp.train()
+        sampler.set_epoch(epoch)
+        sums = torch.zeros(3, dtype=torch.float64)  # loss x images, correct, images
+        began = time.time()
+        for i, (x, y) in enumerate(loader):
+            for group in optimizer.param_groups:
+                group['lr'] = schedule(epoch * len(loader) + i)
+            x, y = x.to(device), y.to(device)
+            logits = ddp(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            sums += torch.tensor([loss.item() * len(y), (logits.argmax(1) == y).sum().item(), len(y)])
+        dist.all_reduce(sums)
+        seconds = time.time() - began
+        evaluation = evaluate(model, splits['test'], rank, world, num_classes)
+        history['trainLoss'].append(sums[0].item() / sums[2].item())
+        history['trainAcc'].append(sums[1].item() / sums[2].item())
+        history['validLoss'].append(evaluation['loss'])
+        history['validAcc'].append(evaluation['accuracy'])
+        history['imagesPerSec'].append(sums[2].item() / seconds)
+        if rank == 0:
+            e = epoch + 1
+            print(f'Epoch -> {e} \t train_loss -> {history["trainLoss"][-1]} \t\t\t train_acc -> '
+                  f'{history["trainAcc"][-1]} \n==========\t valid_loss -> {evaluation["loss"]} \t\t\t valid_acc -> '
+                  f'{evaluation["accuracy"]}', flush=True)
+            # Each file complete on its own, replaced atomically: a crash leaves the last epoch's.
+            weights = {k: v.cpu() for k, v in model.state_dict().items()}
+            save_safetensors(weights, os.path.join(args.out, f'{name}.safetensors'),
+                             {'format': 'pt', 'epoch': e, 'convnets': json.dumps(card)})
+            tmp = f'{state_file}.tmp'
+            torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(), 'epoch': e,
+                        'history': history}, tmp)
+            os.replace(tmp, state_file)
+        dist.barrier()
+
+    if evaluation is None:
+        evaluation = evaluate(model, splits['test'], rank, world, num_classes)
+    if rank == 0:
+        record = {'model': card['model'], 'dataset': args.dataset, 'backend': f'pytorch-ddp ({world} processes)',
+                  **history, 'test': evaluation}
+        tmp = os.path.join(args.out, 'history.json.tmp')
+        with open(tmp, 'w') as f:
+            json.dump(record, f, indent=2)
+        os.replace(tmp, os.path.join(args.out, 'history.json'))
+        print(f'test accuracy {evaluation["accuracy"] * 100:.2f}% (loss {evaluation["loss"]:.4f})', flush=True)
+        print(f'wrote {os.path.join(args.out, name + ".safetensors")}, {os.path.join(args.out, "history.json")}',
+              flush=True)
+    dist.destroy_process_group()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,111 @@
+import '@tensorflow/tfjs-backend-cpu';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createModel } from '@convnets/architectures';
+import { Conv2d, Module, Sequential, decodeSafetensors, encodeSafetensors, type Shape } from '@convnets/nn';
+import { SMALL_NETS, pythonHasTorch } from '@convnets/tooling/fixtures';
+import { pytorchProject } from './pytorch/index.js';
+import { UnsupportedLayerError } from './index.js';
+
+const torch = pythonHasTorch();
+if (!torch && process.env.CI) throw new Error('CI needs Debian python3-torch for the PyTorch export tests');
+
+/** Loads each folder's model.py + weights in PyTorch and writes the logits of its input.safetensors. */
+const RUN = `
+import sys, importlib
+for folder in sys.argv[1:]:
+    sys.path.insert(0, folder)
+    sys.modules.pop('model', None)
+    model = importlib.import_module('model')
+    net, card = model.load_model(folder + '/weights.safetensors')
+    tensors, _ = model.load_safetensors(folder + '/input.safetensors')
+    import torch
+    with torch.no_grad():
+        model.save_safetensors({'logits': net(tensors['input'])}, folder + '/logits.safetensors')
+    sys.path.pop(0)
+`;
+
+const card = (name: string, size: number) => ({
+  model: name,
+  inputSize: size,
+  inChannels: 3,
+  classes: Array.from({ length: 10 }, (_, i) => `class ${i}`),
+  mean: [0.5, 0.5, 0.5],
+  std: [0.25, 0.25, 0.25],
+});
+
+describe.runIf(torch)('model.py + weights in PyTorch (Debian python3-torch)', () => {
+  let dir: string;
+  const expected = new Map<string, tf.Tensor>();
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'convnets-pytorch-'));
+    for (const [name, size] of SMALL_NETS) {
+      const model = createModel(name, { inputSize: size, seed: 2 }).eval();
+      // Running statistics away from 0/1, so the eval-mode batch norm in PyTorch has something to match.
+      for (const [key, v] of model.namedBuffers()) {
+        if (key.endsWith('running_mean')) v.assign(tf.randomNormal(v.shape, 0, 0.5, 'float32', 3));
+        if (key.endsWith('running_var')) v.assign(tf.randomUniform(v.shape, 0.5, 2, 'float32', 4));
+      }
+      const folder = path.join(dir, name);
+      const files = await pytorchProject(model, card(name, size), { source: 'test' });
+      await mkdir(folder);
+      for (const [file, content] of files) await writeFile(path.join(folder, file), content);
+      const x = tf.randomUniform([2, size, size, 3], -2, 2, 'float32', 5);
+      const nchw = tf.transpose(x, [0, 3, 1, 2]);
+      await writeFile(path.join(folder, 'input.safetensors'), await encodeSafetensors(new Map([['input', nchw]])));
+      expected.set(name, model.forward(x));
+      tf.dispose([x, nchw]);
+      model.dispose();
+    }
+    await promisify(execFile)('/usr/bin/python3', ['-c', RUN, ...SMALL_NETS.map(([n]) => path.join(dir, n))]);
+  }, 300_000);
+  afterAll(async () => {
+    tf.dispose([...expected.values()]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it.each(SMALL_NETS)("%s gives convnets' eval-mode logits within 1e-5", async (name) => {
+    const { tensors } = decodeSafetensors(new Uint8Array(await readFile(path.join(dir, name, 'logits.safetensors'))));
+    const theirs = tensors.get('logits')!;
+    const ours = expected.get(name)!;
+    expect(theirs.shape).toEqual(ours.shape);
+    const scale = Math.max(1, tf.max(tf.abs(ours)).dataSync()[0]!);
+    expect(tf.max(tf.abs(tf.sub(ours, theirs))).dataSync()[0]! / scale).toBeLessThan(1e-5);
+    theirs.dispose();
+  });
+});
+
+describe('model.py', () => {
+  it("uses the notebook's class names, defining only the blocks the net uses", async () => {
+    const model = createModel('resnet18', { inputSize: 32, inChannels: 1 });
+    const files = await pytorchProject(model, { ...card('resnet18', 32), inChannels: 1, mean: [0.1], std: [0.3] });
+    const source = files.get('model.py') as string;
+    expect(source).toContain('class Residual(nn.Module):');
+    expect(source).toContain('Residual(64, 128, use_1x1conv=True, strides=2),');
+    expect(source).toContain('nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3),');
+    expect(source).not.toContain('class Inception');
+    expect(files.get('README.md')).toContain('torchrun --standalone --nproc_per_node=2 train.py --dataset mnist');
+    model.dispose();
+  });
+
+  it('refuses a layer with no PyTorch form, naming its path and type', async () => {
+    class Mystery extends Module {
+      forward(x: tf.Tensor) {
+        return x;
+      }
+      protected computeShape(input: Shape) {
+        return input;
+      }
+    }
+    const model = new Sequential(new Conv2d(1, 2, 3), new Mystery());
+    const failure = pytorchProject(model, card('custom', 8));
+    await expect(failure).rejects.toThrow(UnsupportedLayerError);
+    await expect(failure).rejects.toThrow("PyTorch export: the layer at '1' is a Mystery");
+    model.dispose();
+  });
+});
