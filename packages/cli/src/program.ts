@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { Command, CommanderError } from 'commander';
 import { benchCommand } from './commands/bench.js';
@@ -7,13 +6,11 @@ import { dataCommand } from './commands/data.js';
 import { doctorCommand } from './commands/doctor.js';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand, predictCommand } from './commands/interop.js';
+import { VERSION } from './version.js';
 import { plotCommand } from './commands/plot.js';
 import { trainCommand } from './commands/train.js';
 import { modelsCommand, summaryCommand } from './commands/summary.js';
 import { processIo, type Io } from './io.js';
-
-/** The package's version (package.json sits one folder above both src/ and dist/). */
-const VERSION: string = createRequire(import.meta.url)('../package.json').version;
 
 // Production mode: no debug checks, and no tfjs banners on the user's terminal.
 tf.env().set('PROD', true);

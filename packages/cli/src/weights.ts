@@ -46,6 +46,8 @@ export function loadNet(
   }
   let model: Module | undefined;
   try {
+    if (card && flags.model && flags.model !== card.model)
+      throw new Error(`--model ${flags.model}: ${file} holds a ${card.model} (its model card says so)`);
     const inputSize = flags.imageSize ?? card?.inputSize ?? fallback.inputSize ?? getModelInfo(name).defaultInputSize;
     const inChannels = flags.inChannels ?? card?.inChannels ?? fallback.inChannels;
     const numClasses = flags.numClasses ?? card?.classes.length ?? fallback.numClasses;

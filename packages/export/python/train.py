@@ -112,7 +112,7 @@ def balanced_subset(labels, n, seed):
 
 def as_tensors(images, labels, card):
     """Pixels / 255, resized to the card's input size, normalised with its mean and std."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).float() / 255
+    x = torch.from_numpy(np.array(images)).float() / 255  # a writable copy
     size = card['inputSize']
     if x.shape[2] != size or x.shape[3] != size:
         x = F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False)

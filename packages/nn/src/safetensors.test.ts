@@ -88,6 +88,14 @@ describe('decodeSafetensors', () => {
     expect(tensors.get('n')!.arraySync()).toBe(-9);
   });
 
+  it("reads a Node Buffer that is a view into a shared pool (readFileSync's), not the pool", async () => {
+    const bytes = await encodeSafetensors(new Map([['w', tf.tensor1d([1, 2, 3])]]));
+    const pooled = Buffer.alloc(bytes.length + 13);
+    pooled.set(bytes, 13);
+    const { tensors } = decodeSafetensors(pooled.subarray(13), 'pooled.safetensors');
+    expect(tensors.get('w')!.arraySync()).toEqual([1, 2, 3]);
+  });
+
   it('converts F16 and BF16 to float32 (known bit patterns)', () => {
     const f16 = Uint8Array.from([0x00, 0x3c, 0x00, 0xc0, 0xff, 0x7b, 0x01, 0x00]); // 1, -2, 65504, smallest subnormal
     const bf16 = Uint8Array.from([0x80, 0x3f, 0x49, 0x40]); // 1, 3.140625

@@ -87,7 +87,8 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): Safe
   const dataStart = 8 + Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
   const tensors = new Map<string, tf.Tensor>();
   for (const e of entries.list) {
-    const raw = bytes.slice(dataStart + e.begin, dataStart + e.end);
+    // A copy on its own buffer (Node's Buffer.slice would give a view into a shared pool).
+    const raw = new Uint8Array(bytes.subarray(dataStart + e.begin, dataStart + e.end));
     tensors.set(e.name, toTensor(raw, e, file));
   }
   return { tensors, metadata: entries.metadata };

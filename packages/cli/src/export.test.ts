@@ -1,0 +1,190 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { encode as encodePng } from 'fast-png';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { decodeSafetensors, encodeSafetensors } from '@convnets/nn';
+import { loadMnist, mnistDataDirectory } from '@convnets/datasets/node';
+import { pythonHasTorch } from '@convnets/tooling/fixtures';
+import { run } from './program.js';
+
+async function cli(...argv: string[]) {
+  let out = '';
+  let err = '';
+  const code = await run(argv, { out: (t) => (out += `${t}\n`), err: (t) => (err += `${t}\n`) });
+  return { code, out, err };
+}
+
+const torch = pythonHasTorch();
+if (!torch && process.env.CI) throw new Error('CI needs Debian python3-torch for the torchrun test');
+
+/** Real MNIST test digits: the first `n`, as uint8 NHWC pixels. */
+const { test: mnistTest } = await loadMnist({ splits: ['test'] });
+const digits = (n: number) => mnistTest.head(n).images;
+
+async function onnxLogits(file: string, nchw: Float32Array, dims: number[]): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(file);
+  try {
+    const { logits } = await session.run({ input: new ort.Tensor('float32', nchw, dims) });
+    return logits!.data as Float32Array;
+  } finally {
+    await session.release();
+  }
+}
+
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+  Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+
+describe('convnets export', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'convnets-export-'));
+  const weights = path.join(dir, 'run', 'mnist_resnet18.safetensors');
+  let card: { mean: number[]; std: number[]; classes: string[] };
+
+  beforeAll(async () => {
+    const args = ['--limit-train', '512', '--limit-valid', '100', '--epochs', '1', '--batch-size', '64'];
+    const trained = await cli('train', '--model', 'resnet18', ...args, '--out', path.join(dir, 'run'));
+    expect(trained.code, trained.err).toBe(0);
+    card = JSON.parse(decodeSafetensors(readFileSync(weights)).metadata.convnets!);
+  }, 300_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('--format onnx: onnxruntime gives the logits `convnets predict` gives, on real digits', async () => {
+    const file = path.join(dir, 'net.onnx');
+    const exported = await cli('export', '--checkpoint', weights, '--format', 'onnx', '--output', file);
+    expect(exported.code, exported.err).toBe(0);
+    expect(exported.err).toContain('input [batch, 1, 28, 28]');
+    // Eight digits, normalised with the card as training did, NCHW (one channel: the same bytes as NHWC).
+    const x = Float32Array.from(digits(8), (v) => (v / 255 - card.mean[0]!) / card.std[0]!);
+    const input = tf.tensor4d(x, [8, 1, 28, 28]);
+    writeFileSync(path.join(dir, 'input.safetensors'), await encodeSafetensors(new Map([['input', input]])));
+    input.dispose();
+    const predicted = await cli(
+      ...['predict', '--weights', weights],
+      ...['--input', path.join(dir, 'input.safetensors')],
+      '--output',
+      path.join(dir, 'logits.safetensors'),
+    );
+    expect(predicted.code, predicted.err).toBe(0);
+    const { tensors } = decodeSafetensors(readFileSync(path.join(dir, 'logits.safetensors')));
+    const ours = tensors.get('logits')!.dataSync();
+    tf.dispose([...tensors.values()]);
+    const theirs = await onnxLogits(file, x, [8, 1, 28, 28]);
+    expect(theirs.length).toBe(80);
+    expect(maxDiff(ours, theirs)).toBeLessThan(1e-4 * Math.max(1, ...Array.from(ours, Math.abs)));
+  });
+
+  it('--format onnx --normalize: raw pixels of an image give `predict --image` probabilities', async () => {
+    const file = path.join(dir, 'raw.onnx');
+    expect(
+      (await cli('export', '--checkpoint', weights, '--format', 'onnx', '--normalize', '--output', file)).code,
+    ).toBe(0);
+    const pixels = digits(1);
+    const png = path.join(dir, 'digit.png');
+    writeFileSync(png, encodePng({ width: 28, height: 28, data: pixels, channels: 1, depth: 8 }));
+    const predicted = await cli('predict', '--weights', weights, '--image', png, '--json');
+    expect(predicted.code, predicted.err).toBe(0);
+    const { probabilities, top } = JSON.parse(predicted.out);
+    expect(top).toHaveLength(5);
+    expect(top[0].class).toBe(card.classes[probabilities.indexOf(Math.max(...probabilities))]);
+    const logits = await onnxLogits(
+      file,
+      Float32Array.from(pixels, (v) => v / 255),
+      [1, 1, 28, 28],
+    );
+    const exp = Array.from(logits, (v) => Math.exp(v - Math.max(...logits)));
+    const softmax = exp.map((v) => v / exp.reduce((a, b) => a + b));
+    expect(maxDiff(softmax, probabilities)).toBeLessThan(1e-5);
+  });
+
+  it('refuses bad input clearly and overwrites nothing', async () => {
+    const unknown = await cli('export', '--checkpoint', weights, '--format', 'tflite', '--output', 'x');
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toContain("argument 'tflite' is invalid. Allowed choices are safetensors, onnx, pytorch");
+    const kept = path.join(dir, 'kept.onnx');
+    writeFileSync(kept, 'mine');
+    const other = await cli(
+      'export',
+      '--checkpoint',
+      weights,
+      '--model',
+      'vgg11',
+      '--format',
+      'onnx',
+      '--output',
+      kept,
+    );
+    expect(other.code).toBe(1);
+    expect(other.err).toContain('--model vgg11: ');
+    expect(other.err).toContain('holds a resnet18 (its model card says so)');
+    const opset = await cli('export', '--checkpoint', weights, '--format', 'onnx', '--opset', '9', '--output', kept);
+    expect(opset.err).toContain('opset must be an integer from 13 to 18, got 9');
+    expect(readFileSync(kept, 'utf8')).toBe('mine');
+    const busy = path.join(dir, 'busy');
+    mkdirSync(busy);
+    writeFileSync(path.join(busy, 'notes.txt'), 'mine');
+    const full = await cli('export', '--checkpoint', weights, '--format', 'pytorch', '--output', busy);
+    expect(full.code).toBe(1);
+    expect(full.err).toContain(`--output: ${busy} already holds other files (notes.txt): give a new or empty folder`);
+    expect(readdirSync(busy)).toEqual(['notes.txt']);
+    const normalizeElsewhere = await cli('export', '--checkpoint', weights, '--normalize', '--output', kept);
+    expect(normalizeElsewhere.err).toContain('--opset and --normalize are for --format onnx, not safetensors');
+  });
+
+  it.runIf(torch)(
+    '--format pytorch: torchrun trains it data-parallel on real MNIST (2 processes, gloo) and convnets reads the result',
+    async () => {
+      const project = path.join(dir, 'pytorch');
+      const exported = await cli('export', '--checkpoint', weights, '--format', 'pytorch', '--output', project);
+      expect(exported.code, exported.err).toBe(0);
+      expect(readdirSync(project).sort()).toEqual(['README.md', 'model.py', 'train.py', 'weights.safetensors']);
+      const out = path.join(dir, 'ddp');
+      const data = ['--dataset', 'mnist', '--root', mnistDataDirectory(), '--limit-train', '2048'];
+      // Debian's torch 1.13 on Python 3.11 cannot parse torchrun's own default `--redirects 0 --tee 0` (Python 3.11
+      // no longer iterates zero-valued flags): rank 0's output is teed explicitly. Newer torch needs no flags.
+      const launch = ['--redirects', '1', '--tee', '1', '--standalone', '--nproc_per_node=2'];
+      const { stdout } = await promisify(execFile)(
+        'torchrun',
+        [...launch, 'train.py', ...data, '--epochs', '2', '--out', out],
+        {
+          cwd: project,
+          env: { ...process.env, OMP_NUM_THREADS: '1' },
+        },
+      );
+      // Lines of rank 0 (torchrun prefixes each process's lines with its name).
+      expect(stdout).toMatch(/in 2 processes, 2 epoch\(s\)/);
+      expect(stdout).toMatch(/^(\[default0\]:)?Epoch -> 2 \t train_loss -> [\d.]+ /m);
+      const printed = Number(/^(?:\[default0\]:)?test accuracy ([\d.]+)%/m.exec(stdout)![1]);
+      const history = JSON.parse(readFileSync(path.join(out, 'history.json'), 'utf8'));
+      expect(history.trainLoss).toHaveLength(2);
+      expect(history.trainLoss[1]).toBeLessThan(history.trainLoss[0]);
+      expect(history.test.accuracy).toBeGreaterThan(0.5);
+      const checkpoint = path.join(out, 'mnist_resnet18.safetensors');
+      const evaluated = await cli('eval', '--checkpoint', checkpoint, '--dataset', 'mnist', '--json');
+      expect(evaluated.code, evaluated.err).toBe(0);
+      const result = JSON.parse(evaluated.out);
+      expect(result.images).toBe(10_000);
+      // The same weights on the same 10,000 digits: at most a borderline digit or two may round the other way.
+      expect(Math.abs(result.accuracy - history.test.accuracy)).toBeLessThanOrEqual(2e-4);
+      expect(Math.abs(result.accuracy * 100 - printed)).toBeLessThan(0.03);
+      // --resume continues the run from its state in --out: epoch 3 only, the history kept.
+      const resumed = await promisify(execFile)(
+        'torchrun',
+        [...launch, 'train.py', ...data, '--epochs', '3', '--resume', '--out', out],
+        { cwd: project, env: { ...process.env, OMP_NUM_THREADS: '1' } },
+      );
+      expect(resumed.stdout).toContain('resuming after epoch 2 of 3');
+      expect(resumed.stdout).not.toMatch(/Epoch -> 2 /);
+      const longer = JSON.parse(readFileSync(path.join(out, 'history.json'), 'utf8'));
+      expect(longer.trainLoss.slice(0, 2)).toEqual(history.trainLoss);
+      expect(longer.trainLoss).toHaveLength(3);
+      const plotted = await cli('plot', 'history', path.join(out, 'history.json'), '--format', 'svg');
+      expect(plotted.code, plotted.err).toBe(0);
+      expect(statSync(path.join(out, 'accuracy.svg')).size).toBeGreaterThan(1000);
+    },
+    600_000,
+  );
+});
