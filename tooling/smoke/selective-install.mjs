@@ -165,6 +165,15 @@ document.body.textContent = info.label + ': ' + y.shape;
     tested === 64 && existsSync(path.join(out, 'mnist_resnet18.safetensors')),
     `npx convnets train (tiny, backend ${history.backend}) wrote weights and a test evaluation of ${tested} images`,
   );
+  // @convnets/export came along: ONNX (onnx-proto resolves) and the PyTorch project (its python/ files ship).
+  const weights = path.join(out, 'mnist_resnet18.safetensors');
+  convnets('export', '--checkpoint', weights, '--format', 'onnx', '--output', path.join(cli, 'net.onnx'));
+  convnets('export', '--checkpoint', weights, '--format', 'pytorch', '--output', path.join(cli, 'pytorch'));
+  const project = readdirSync(path.join(cli, 'pytorch')).sort().join(', ');
+  check(
+    statSync(path.join(cli, 'net.onnx')).size > 1e6 && project === 'README.md, model.py, train.py, weights.safetensors',
+    `npx convnets export wrote net.onnx and a PyTorch project (${project})`,
+  );
 } finally {
   if (process.env.CONVNETS_KEEP_SMOKE) console.log(`kept ${temp}`);
   else rmSync(temp, { recursive: true, force: true });

@@ -156,6 +156,45 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
     expect(card.mean[0]).toBeCloseTo(0.1307, 4);
   }
 
+  /** onnxruntime-web's files, served to the page from node_modules under /__ort/ (nothing is downloaded). */
+  const ORT_DIST = path.resolve(import.meta.dirname, '../node_modules/onnxruntime-web/dist');
+
+  /**
+   * Downloads the page's net as ONNX (raw [0, 1] pixels in, the normalisation baked in) and runs it in onnxruntime-web
+   * (wasm) on the page: the largest difference from the page's own logits for the same pixels, relative to them.
+   */
+  async function onnxAgainstPage(): Promise<number> {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-onnx')]);
+    expect(download.suggestedFilename()).toBe('mnist_resnet18.onnx');
+    const onnxFile = (await download.path())!;
+    await page.route('**/__ort/*', (route) => {
+      const file = path.join(ORT_DIST, path.basename(new URL(route.request().url()).pathname));
+      const contentType = file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript';
+      return route.fulfill({ path: file, contentType });
+    });
+    await page.route('**/__onnx/model.onnx', (route) => route.fulfill({ path: onnxFile }));
+    await page.addScriptTag({ url: '/__ort/ort.wasm.min.js' });
+    const pixels = Array.from({ length: 4 * 28 * 28 }, (_, i) => ((i * 7919) % 256) / 255);
+    return page.evaluate(async (raw) => {
+      type Ort = typeof import('onnxruntime-web');
+      const w = window as unknown as {
+        ort: Ort;
+        convnets: { logitsOf: (p: number[], s: number[]) => Promise<number[]> };
+      };
+      w.ort.env.wasm.wasmPaths = `${location.origin}/__ort/`;
+      w.ort.env.wasm.numThreads = 1;
+      const model = new Uint8Array(await (await fetch('/__onnx/model.onnx')).arrayBuffer());
+      const session = await w.ort.InferenceSession.create(model);
+      // One channel: NCHW and NHWC hold the same numbers.
+      const input = new w.ort.Tensor('float32', Float32Array.from(raw), [4, 1, 28, 28]);
+      const onnx = (await session.run({ input })).logits!.data as Float32Array;
+      const ours = await w.convnets.logitsOf(raw, [4, 28, 28, 1]);
+      await session.release();
+      const scale = Math.max(1, ...ours.map(Math.abs));
+      return Math.max(...ours.map((v, i) => Math.abs(v - onnx[i]!))) / scale;
+    }, pixels);
+  }
+
   /**
    * Trains again, stops in the second epoch (of `batches` batches each) and resumes: the run completes with `tensors`
    * after each epoch.
@@ -262,7 +301,7 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
 
   it(
     "trains on wasm with convnets' own kernels (one thread: the page is " +
-      'not cross-origin isolated): the loss falls, the logits match cpu',
+      'not cross-origin isolated): the loss falls, the logits match cpu, the downloaded ONNX runs to them in onnxruntime-web',
     async () => {
       const state = await trainToEnd(server, 'wasm', 5 * 60_000);
       expect(state.error).toBeUndefined();
@@ -278,6 +317,8 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
       expect(lossFell(state.losses)).toBe(true);
       expect(state.tensors[1]).toBe(state.tensors[0]);
       expect(await logitsAgainstCpu()).toBeLessThan(1e-3);
+      // "Download ONNX" gives a model onnxruntime-web runs to the page's own logits.
+      expect(await onnxAgainstPage()).toBeLessThan(1e-4);
       expect(problems).toEqual([]);
     },
   );

@@ -20,6 +20,8 @@ import {
   train,
   webgpuHere,
   weightsFile,
+  onnxFile,
+  logitsOf,
 } from './session.js';
 import { download, loadBytes, saveBytes } from './storage.js';
 
@@ -133,6 +135,9 @@ async function main() {
     void act(async () =>
       download(await weightsFile(needData()), `${data?.name ?? 'data'}_${form.model.value}.safetensors`),
     );
+  buttons.downloadOnnx.onclick = () =>
+    void act(async () => download(await onnxFile(needData()), `${data?.name ?? 'data'}_${form.model.value}.onnx`));
+  app.logitsOf = (pixels, shape) => logitsOf(needData(), pixels, shape);
   $<HTMLInputElement>('upload').onchange = (e) =>
     void act(async () => {
       const file = (e.target as HTMLInputElement).files?.[0];

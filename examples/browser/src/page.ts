@@ -37,6 +37,7 @@ export const buttons = {
   saveIdb: $<HTMLButtonElement>('save-idb'),
   loadIdb: $<HTMLButtonElement>('load-idb'),
   download: $<HTMLButtonElement>('download'),
+  downloadOnnx: $<HTMLButtonElement>('download-onnx'),
 };
 
 /** What the page exposes to its end-to-end test (and to curious users in the console) as `window.convnets`. */
@@ -52,6 +53,8 @@ export interface AppState {
   error?: string;
   /** Max |logits(current backend) - logits(cpu)| for a fixed input, the same weights. */
   compareWithCpu(): Promise<number>;
+  /** The page's net in eval mode on raw [0, 1] pixels (NHWC), normalised as in training: its logits. */
+  logitsOf(pixels: number[], shape: [number, number, number, number]): Promise<number[]>;
   /** `?bench=1`: training images/s per backend (bench.ts). */
   bench?: BenchRow[];
   /** One training step of a notebook net here and on cpu (checks.ts). */
@@ -67,6 +70,7 @@ export const app: AppState = {
   batchLosses: [],
   tensorsAfterEpoch: [],
   compareWithCpu: () => Promise.reject(new Error('not ready')),
+  logitsOf: () => Promise.reject(new Error('not ready')),
   stepAgainstCpu,
   netLogitsAgainstCpu,
   threadsAgree,
@@ -86,6 +90,7 @@ export function setRunning(running: boolean, { canResume = false, hasModel = fal
   buttons.resume.disabled = running || !canResume;
   buttons.saveIdb.disabled = running || !hasModel;
   buttons.download.disabled = running || !hasModel;
+  buttons.downloadOnnx.disabled = running || !hasModel;
   for (const input of Object.values(form)) input.disabled = running;
   for (const id of ['inside-image', 'inside-layer']) $<HTMLInputElement>(id).disabled = running;
 }

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createModel, listModels } from '@convnets/architectures';
 import { findWebgpuAdapter, initBackend, moveTensors, type BackendRequest } from '@convnets/backend';
 import { DataLoader, sampleAsBatch, type Transform } from '@convnets/datasets';
+import { toOnnx } from '@convnets/export';
 import { loadStateDict, type Module } from '@convnets/nn';
 import {
   Sgd,
@@ -193,12 +194,34 @@ async function predictions(net: Module, d: Data, transform: Transform): Promise<
   return new Int32Array(0);
 }
 
-/** The weights as a file PyTorch loads, with their card (net, input size, classes, normalisation). */
-export function weightsFile(d: Data): Promise<Uint8Array> {
+/** How to use the page's net: net, input size, classes, normalisation. */
+function cardOf(d: Data): ModelCard {
   const [inputSize, , inChannels] = d.train.imageShape;
   const { mean, std } = statsOf(d);
-  const card: ModelCard = { model: form.model.value, inputSize, inChannels, classes: d.train.classes, mean, std };
-  return encodeWeights(currentModel(d), { card });
+  return { model: form.model.value, inputSize, inChannels, classes: d.train.classes, mean, std };
+}
+
+/** The weights as a file PyTorch loads, with their card (net, input size, classes, normalisation). */
+export function weightsFile(d: Data): Promise<Uint8Array> {
+  return encodeWeights(currentModel(d), { card: cardOf(d) });
+}
+
+/** The net as an ONNX model for onnxruntime (web, node, mobile) taking raw [0, 1] pixels: the normalisation is in it. */
+export function onnxFile(d: Data): Promise<Uint8Array> {
+  return toOnnx(currentModel(d), { card: cardOf(d), normalize: true, source: 'the convnets browser app' });
+}
+
+/** The page's net in eval mode on raw [0, 1] NHWC pixels, normalised as training does: its logits. */
+export async function logitsOf(d: Data, pixels: number[], shape: [number, number, number, number]) {
+  const model = currentModel(d);
+  const { mean, std } = statsOf(d);
+  const wasTraining = model.training;
+  model.eval();
+  const logits = tf.tidy(() => model.forward(tf.div(tf.sub(tf.tensor4d(pixels, shape), mean), std)));
+  model.train(wasTraining);
+  const values = [...(await logits.data())];
+  logits.dispose();
+  return values;
 }
 
 /** Loads a weights file; one with a card for another of our nets switches the form to that net first. */
