@@ -169,10 +169,11 @@ document.body.textContent = info.label + ': ' + y.shape;
   const weights = path.join(out, 'mnist_resnet18.safetensors');
   convnets('export', '--checkpoint', weights, '--format', 'onnx', '--output', path.join(cli, 'net.onnx'));
   convnets('export', '--checkpoint', weights, '--format', 'pytorch', '--output', path.join(cli, 'pytorch'));
-  const project = readdirSync(path.join(cli, 'pytorch')).sort().join(', ');
+  const pytorchFiles = readdirSync(path.join(cli, 'pytorch')).sort().join(', ');
   check(
-    statSync(path.join(cli, 'net.onnx')).size > 1e6 && project === 'README.md, model.py, train.py, weights.safetensors',
-    `npx convnets export wrote net.onnx and a PyTorch project (${project})`,
+    statSync(path.join(cli, 'net.onnx')).size > 1e6 &&
+      pytorchFiles === 'README.md, model.py, train.py, weights.safetensors',
+    `npx convnets export wrote net.onnx and a PyTorch project (${pytorchFiles})`,
   );
 } finally {
   if (process.env.CONVNETS_KEEP_SMOKE) console.log(`kept ${temp}`);

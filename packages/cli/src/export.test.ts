@@ -20,7 +20,8 @@ async function cli(...argv: string[]) {
 }
 
 const torch = pythonHasTorch();
-if (!torch && process.env.CONVNETS_TORCH_REQUIRED === '1') throw new Error('CONVNETS_TORCH_REQUIRED: Debian python3-torch is needed for the torchrun test');
+if (!torch && process.env.CONVNETS_TORCH_REQUIRED === '1')
+  throw new Error('CONVNETS_TORCH_REQUIRED: Debian python3-torch is needed for the torchrun test');
 
 /** Real MNIST test digits: the first `n`, as uint8 NHWC pixels. */
 const { test: mnistTest } = await loadMnist({ splits: ['test'] });

@@ -1,12 +1,26 @@
-import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
+import { initBackend } from '@convnets/backend';
 import { createModel } from '@convnets/architectures';
-import { AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Module, Sequential, type Shape } from '@convnets/nn';
+import {
+  AvgPool2d,
+  Conv2d,
+  Flatten,
+  Linear,
+  MaxPool2d,
+  Module,
+  Sequential,
+  loadStateDict,
+  type Shape,
+} from '@convnets/nn';
+import { Sgd, decodeWeights, encodeWeights, fit } from '@convnets/trainer';
 import { SMALL_NETS } from '@convnets/tooling/fixtures';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { toOnnx, UnsupportedLayerError } from './index.js';
+
+// convnets' forward (and the training steps below) on the fastest backend here: native in CI, else wasm.
+await initBackend('auto');
 
 /** Runs ONNX bytes in onnxruntime (CPU) on an NHWC tensor, which it is given as NCHW. */
 async function runOnnx(bytes: Uint8Array, nhwc: tf.Tensor): Promise<{ logits: Float32Array; dims: readonly number[] }> {
@@ -57,6 +71,44 @@ describe.each(SMALL_NETS)('%s at %i px in onnxruntime', (name, size) => {
       tf.dispose([x, ours]);
     }
     model.dispose();
+  });
+});
+
+describe.each(SMALL_NETS)('%s at %i px, trained and checkpointed, in onnxruntime', (name, size) => {
+  it("gives the trained net's eval-mode logits within 1e-4", async () => {
+    const model = createModel(name, { inputSize: size, inChannels: 3, numClasses: 10, seed: 4, init: 'xavier' });
+    // Two SGD steps in train mode move the weights and the batch-norm running statistics off their start.
+    const batches = {
+      length: 2,
+      async *[Symbol.asyncIterator]() {
+        for (let i = 0; i < 2; i++) {
+          const x = tf.randomUniform([4, size, size, 3], -2, 2, 'float32', 20 + i);
+          yield { x, y: tf.tensor1d([0, 3, 5, 9], 'int32') };
+        }
+      },
+    };
+    await fit(model, { train: batches, epochs: 1, optimizer: new Sgd({ momentum: 0.9 }), lr: 0.01 });
+    const card = {
+      model: name,
+      inputSize: size,
+      inChannels: 3,
+      classes: [...'0123456789'],
+      mean: [0, 0, 0],
+      std: [1, 1, 1],
+    };
+    // Through the weights file, as a user's checkpoint comes: encode, decode, load into a fresh net.
+    const { tensors } = decodeWeights(await encodeWeights(model, { card }));
+    const restored = createModel(name, { inputSize: size, inChannels: 3, numClasses: 10 });
+    loadStateDict(restored, tensors);
+    tf.dispose([...tensors.values()]);
+    const bytes = await toOnnx(restored, { card });
+    const x = tf.randomUniform([2, size, size, 3], -2, 2, 'float32', 30);
+    const ours = model.eval().forward(x);
+    const { logits } = await runOnnx(bytes, x);
+    expect(relativeDiff(ours.dataSync() as Float32Array, logits)).toBeLessThan(1e-4);
+    tf.dispose([x, ours]);
+    model.dispose();
+    restored.dispose();
   });
 });
 

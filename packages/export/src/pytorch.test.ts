@@ -13,7 +13,8 @@ import { pytorchProject } from './pytorch/index.js';
 import { UnsupportedLayerError } from './index.js';
 
 const torch = pythonHasTorch();
-if (!torch && process.env.CONVNETS_TORCH_REQUIRED === '1') throw new Error('CONVNETS_TORCH_REQUIRED: Debian python3-torch is needed for the PyTorch export tests');
+if (!torch && process.env.CONVNETS_TORCH_REQUIRED === '1')
+  throw new Error('CONVNETS_TORCH_REQUIRED: Debian python3-torch is needed for the PyTorch export tests');
 
 /** Loads each folder's model.py + weights in PyTorch and writes the logits of its input.safetensors. */
 const RUN = `
