@@ -9,7 +9,7 @@ import { createModel } from '@convnets/architectures';
 import { DataLoader, compose, normalize, toTensor } from '@convnets/datasets';
 import { loadMnist, mnistDataDirectory } from '@convnets/datasets/node';
 import { initWeights } from '@convnets/nn';
-import { Sgd, crossEntropy } from '@convnets/trainer';
+import { Sgd, trainStep } from '@convnets/trainer';
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 
@@ -38,7 +38,6 @@ async function ours() {
   });
   const net = createModel('resnet18', { numClasses: 10, inChannels: 1, inputSize: 28, seed: 0 });
   initWeights(net, 'xavier', 0);
-  const params = net.parameters();
   const optimizer = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
   net.train();
   let batches = loader[Symbol.asyncIterator]();
@@ -50,14 +49,8 @@ async function ours() {
         next = await batches.next();
       }
       const { x, y } = next.value;
-      const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(x), y), params);
-      await value.data(); // as fit reads: asynchronously
-      optimizer.step(
-        params,
-        params.map((p) => grads[p.name]),
-        0.01,
-      );
-      tf.dispose([value, x, y, ...Object.values(grads)]);
+      await trainStep(net, { x, y }, optimizer, { lr: 0.01 }); // fit's step
+      tf.dispose([x, y]);
     }
   }
   await run(warmup);

@@ -8,7 +8,7 @@ import { initBackend } from '@convnets/backend';
 import { createModel } from '@convnets/architectures';
 import { loadMnist } from '@convnets/datasets/node';
 import { initWeights } from '@convnets/nn';
-import { Sgd, crossEntropy } from '@convnets/trainer';
+import { Sgd, trainStep } from '@convnets/trainer';
 import { parseArgs } from 'node:util';
 
 const { values: flags } = parseArgs({
@@ -27,7 +27,6 @@ const [S, C] = [Number(flags.size), Number(flags.channels)];
 const mnist = S === 28 && C === 1 ? (await loadMnist()).train : null;
 const net = createModel(flags.model, { numClasses: 10, inChannels: C, inputSize: S, seed: 0 });
 initWeights(net, 'xavier', 0);
-const params = net.parameters();
 const optimizer = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
 const B = 128;
 const batch = (i) =>
@@ -45,21 +44,15 @@ const batch = (i) =>
     return { x, y: tf.tensor1d(mnist.labels.subarray(i * B, (i + 1) * B), 'int32') };
   });
 net.train();
-function step(i) {
+async function step(i) {
   const { x, y } = batch(i);
-  const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(x), y), params);
-  value.dataSync();
-  optimizer.step(
-    params,
-    params.map((p) => grads[p.name]),
-    0.01,
-  );
-  tf.dispose([value, x, y, ...Object.values(grads)]);
+  await trainStep(net, { x, y }, optimizer, { lr: 0.01 }); // fit's step
+  tf.dispose([x, y]);
 }
-for (let i = 0; i < 3; i++) step(i);
+for (let i = 0; i < 3; i++) await step(i);
 const steps = Number(flags.steps);
 const start = performance.now();
-for (let i = 0; i < steps; i++) step(3 + i);
+for (let i = 0; i < steps; i++) await step(3 + i);
 const ms = (performance.now() - start) / steps;
 console.log(`${ms.toFixed(1)} ms per step, ${((B / ms) * 1000).toFixed(0)} img/s, ${tf.memory().numTensors} tensors`);
 

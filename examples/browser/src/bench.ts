@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createModel } from '@convnets/architectures';
 import type { BackendRequest } from '@convnets/backend';
-import { Sgd, crossEntropy } from '@convnets/trainer';
+import { Sgd, trainStep } from '@convnets/trainer';
 import { initAppBackend } from './session.js';
 
 export interface BenchRow {
@@ -35,17 +35,7 @@ export async function benchBackends(
       'int32',
     );
     const sgd = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
-    const params = net.parameters();
-    const step = async () => {
-      const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(x), y), params);
-      sgd.step(
-        params,
-        params.map((p) => grads[p.name]!),
-        0.01,
-      );
-      await value.data();
-      tf.dispose([value, ...Object.values(grads)]);
-    };
+    const step = () => trainStep(net, { x, y }, sgd, { lr: 0.01 });
     for (let i = 0; i < warmup; i++) await step();
     const started = performance.now();
     for (let i = 0; i < steps; i++) await step();

@@ -8,7 +8,7 @@ import '@tensorflow/tfjs-backend-cpu'; // the reference
 import { createModel } from '@convnets/architectures';
 import { moveTensors, setWasmKernelThreads } from '@convnets/backend';
 import type { Module } from '@convnets/nn';
-import { Sgd, crossEntropy } from '@convnets/trainer';
+import { Sgd, trainStep } from '@convnets/trainer';
 
 /** A fixed input of `shape` [n, h, w, c]: the same numbers on every backend. */
 const fixedInput = (shape: [number, number, number, number]) =>
@@ -61,18 +61,11 @@ async function oneStep(name: string, inputSize: number, inChannels: number) {
   const x = fixedInput([4, inputSize, inputSize, inChannels]);
   const y = tf.tensor1d([0, 3, 6, 9], 'int32');
   const sgd = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
-  const params = model.parameters();
-  const { value, grads } = tf.variableGrads(() => crossEntropy(model.forward(x), y), params);
-  sgd.step(
-    params,
-    params.map((p) => grads[p.name]!),
-    0.01,
-  );
-  const loss = (await value.data())[0]!;
+  const { loss } = await trainStep(model, { x, y }, sgd, { lr: 0.01 });
   // The first 256 values of every parameter and buffer (BatchNorm's running statistics included).
   const state = new Map<string, Float32Array>();
   for (const [path, v] of model.namedState()) state.set(path, ((await v.data()) as Float32Array).slice(0, 256));
-  tf.dispose([x, y, value, ...Object.values(grads)]);
+  tf.dispose([x, y]);
   sgd.dispose();
   model.dispose();
   return { loss, state };

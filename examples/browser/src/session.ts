@@ -9,13 +9,13 @@ import { DataLoader, sampleAsBatch, type Transform } from '@convnets/datasets';
 import { toOnnx } from '@convnets/export';
 import { loadStateDict, type Module } from '@convnets/nn';
 import {
-  Sgd,
+  NOTEBOOK_RECIPE,
   decodeWeights,
   encodeTrainingState,
   encodeWeights,
   fit,
+  recipeOptimizer,
   restoreTrainingState,
-  scheduleByName,
   type ModelCard,
   type RunSettings,
 } from '@convnets/trainer';
@@ -90,8 +90,8 @@ export function currentModel(d: Data): Module {
     inChannels: c,
     numClasses: d.train.classes.length,
     inputSize: h,
-    seed: 0,
-    init: 'xavier',
+    seed: NOTEBOOK_RECIPE.seed,
+    init: NOTEBOOK_RECIPE.init,
   });
   modelKey = key;
   showSummary(model, form.model.value, [1, h, h, c]);
@@ -104,8 +104,8 @@ function runSettings(d: Data): RunSettings {
   return {
     model: form.model.value,
     data: d.name,
-    batchSize: Number(form.batch.value) || 64,
-    lr: Number(form.lr.value) || 0.05,
+    batchSize: Number(form.batch.value) || NOTEBOOK_RECIPE.batchSize,
+    lr: Number(form.lr.value) || NOTEBOOK_RECIPE.lr,
     limit: Math.min(Number(form.limit.value) || d.train.length, d.train.length),
   };
 }
@@ -133,7 +133,8 @@ export async function train(d: Data, resume: boolean) {
   const batchSize = run.batchSize as number;
   const trainLoader = new DataLoader(trainSet, { batchSize, shuffle: true, seed: 0, transform });
   const validLoader = new DataLoader(validSet, { batchSize: 250, transform });
-  const optimizer = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
+  const recipe = { ...NOTEBOOK_RECIPE, lr: run.lr as number };
+  const { optimizer, schedule } = recipeOptimizer(recipe, trainLoader.length * epochs);
   controller = new AbortController();
   setStatus(`Training ${form.model.value} on ${d.name} (${trainSet.length} images, ${epochs} epoch(s))…`, 'training');
   try {
@@ -142,7 +143,7 @@ export async function train(d: Data, resume: boolean) {
       valid: validLoader,
       epochs,
       optimizer,
-      schedule: scheduleByName('onecycle', run.lr as number, trainLoader.length * epochs),
+      schedule,
       resume: saved,
       signal: controller.signal,
       onBatch: async (e) => {

@@ -1,12 +1,12 @@
 /**
  * Training and inference throughput of one net on the current backend. A training step is the trainer's
- * own (variableGrads of crossEntropy, then Sgd with momentum 0.9 and weight decay 5e-4, as `train`), on
+ * `trainStep` (cross-entropy, then Sgd with momentum 0.9 and weight decay 5e-4, as `train`), on
  * a fresh batch each step (a pool of random batches in turn), not one memorised batch.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createModel } from '@convnets/architectures';
 import { summary } from '@convnets/nn';
-import { Sgd, crossEntropy } from '@convnets/trainer';
+import { Sgd, trainStep } from '@convnets/trainer';
 
 export interface BenchOptions {
   model: string;
@@ -68,7 +68,6 @@ export async function benchmark(options: BenchOptions): Promise<BenchResult> {
     ),
   );
   const optimizer = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
-  const params = net.parameters();
   try {
     net.eval();
     const infer = await rate(async (i) => {
@@ -78,14 +77,7 @@ export async function benchmark(options: BenchOptions): Promise<BenchResult> {
     }, seconds);
     net.train();
     const train = await rate(async (i) => {
-      const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(xs[i % POOL]!), ys[i % POOL]!), params);
-      await value.data();
-      optimizer.step(
-        params,
-        params.map((p) => grads[p.name]!),
-        0.01,
-      );
-      tf.dispose([value, ...Object.values(grads)]);
+      await trainStep(net, { x: xs[i % POOL]!, y: ys[i % POOL]! }, optimizer, { lr: 0.01 });
     }, seconds);
     return {
       backend: tf.getBackend(),

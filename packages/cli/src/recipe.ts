@@ -1,10 +1,10 @@
 /**
- * The training recipe `train` and `compare` share, defined once: its flags (the notebook's defaults), the data it
- * trains and tests on, and the net, optimizer and schedule it builds.
+ * The training recipe's flags, which `train` and `compare` share: their defaults are the trainer's NOTEBOOK_RECIPE; the
+ * data it trains and tests on, and the net, optimizer and schedule it builds.
  */
 import { createModel } from '@convnets/architectures';
 import { DataLoader, compose, normalize, resize, toTensor, type ImageDataset } from '@convnets/datasets';
-import { Adam, SCHEDULES, Sgd, scheduleByName, type Optimizer, type ScheduleName } from '@convnets/trainer';
+import { NOTEBOOK_RECIPE as NOTEBOOK, SCHEDULES, recipeOptimizer, type ScheduleName } from '@convnets/trainer';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { nonNegativeInt, positiveInt } from './io.js';
 import { DATASET_DOWNLOAD_HELP, DATASET_ROOT_HELP, datasetOption, type DatasetName } from './options.js';
@@ -40,20 +40,20 @@ export function recipeOptions(command: Command): Command {
     .addOption(datasetOption())
     .option('--root <path>', DATASET_ROOT_HELP)
     .option('--download', DATASET_DOWNLOAD_HELP)
-    .option('--epochs <n>', 'epochs', positiveInt, 2)
-    .option('--batch-size <n>', 'images per step', positiveInt, 128)
-    .option('--lr <x>', 'peak learning rate', nonNegative, 0.05)
-    .option('--momentum <x>', 'SGD momentum', nonNegative, 0.9)
-    .option('--weight-decay <x>', 'L2 weight decay', nonNegative, 5e-4)
-    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adam']).default('sgd'))
-    .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(SCHEDULES).default('onecycle'))
-    .option('--label-smoothing <x>', 'label smoothing', nonNegative, 0)
+    .option('--epochs <n>', 'epochs', positiveInt, NOTEBOOK.epochs)
+    .option('--batch-size <n>', 'images per step', positiveInt, NOTEBOOK.batchSize)
+    .option('--lr <x>', 'peak learning rate', nonNegative, NOTEBOOK.lr)
+    .option('--momentum <x>', 'SGD momentum', nonNegative, NOTEBOOK.momentum)
+    .option('--weight-decay <x>', 'L2 weight decay', nonNegative, NOTEBOOK.weightDecay)
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adam']).default(NOTEBOOK.optimizer))
+    .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(SCHEDULES).default(NOTEBOOK.schedule))
+    .option('--label-smoothing <x>', 'label smoothing', nonNegative, NOTEBOOK.labelSmoothing)
     .addOption(
       new Option('--init <scheme>', 'weight initialisation of conv and linear layers')
         .choices(['xavier', 'kaiming'])
-        .default('xavier'),
+        .default(NOTEBOOK.init),
     )
-    .option('--seed <n>', 'seed of the weights, shuffles and dropout', nonNegativeInt, 0)
+    .option('--seed <n>', 'seed of the weights, shuffles and dropout', nonNegativeInt, NOTEBOOK.seed)
     .option('--limit-train <n>', 'train on n images, a class-balanced subset chosen by --seed', positiveInt)
     .option('--limit-valid <n>', 'test on n images, a class-balanced subset chosen by --seed', positiveInt);
 }
@@ -88,10 +88,6 @@ export function recipeTraining(
 ) {
   const { inputSize, channels, trainLoader } = data;
   const model = createModel(name, { inChannels: channels, numClasses, inputSize, seed: flags.seed, init: flags.init });
-  const optimizer: Optimizer =
-    flags.optimizer === 'adam'
-      ? new Adam({ weightDecay: flags.weightDecay })
-      : new Sgd({ momentum: flags.momentum, weightDecay: flags.weightDecay });
-  const schedule = scheduleByName(flags.schedule, flags.lr, trainLoader.length * flags.epochs);
+  const { optimizer, schedule } = recipeOptimizer(flags, trainLoader.length * flags.epochs);
   return { model, optimizer, schedule };
 }

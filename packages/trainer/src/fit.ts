@@ -5,9 +5,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { generatorStates, type Module, restoreGeneratorStates } from '@convnets/nn';
-import { correctCount, crossEntropy } from './loss.js';
+import { crossEntropy } from './loss.js';
 import { Sgd, type Optimizer } from './optimizers.js';
 import { constant, type Schedule } from './schedules.js';
+import { type LossFunction, TrainingDivergedError, trainStep } from './step.js';
+
+export { TrainingDivergedError };
 
 /** What fit and evaluate read: an epoch of batches per iteration (a DataLoader is one). */
 export interface Batches extends AsyncIterable<{ x: tf.Tensor; y: tf.Tensor }> {
@@ -80,11 +83,6 @@ export interface FitOptions {
   signal?: AbortSignal;
 }
 
-/** The loss stopped being a finite number. */
-export class TrainingDivergedError extends Error {
-  override name = 'TrainingDivergedError';
-}
-
 export interface FitResult {
   history: History;
   /** The validation set's evaluation after the last epoch (with its confusion matrix), when there is one. */
@@ -95,7 +93,7 @@ export async function fit(model: Module, options: FitOptions): Promise<FitResult
   const { train, valid, epochs, optimizer = new Sgd(), labelSmoothing = 0, resume, signal } = options;
   const schedule = options.schedule ?? constant(options.lr ?? 0.01);
   const startEpoch = resume?.epoch ?? 0;
-  const params = model.parameters();
+  const smoothed: LossFunction = (logits, labels) => crossEntropy(logits, labels, labelSmoothing);
   const history: History = resume
     ? structuredClone(resume.history)
     : { trainLoss: [], trainAcc: [], validLoss: [], validAcc: [], imagesPerSec: [] };
@@ -124,38 +122,17 @@ export async function fit(model: Module, options: FitOptions): Promise<FitResult
       }
       batch++;
       const lr = schedule(step, totalSteps);
-      let logits: tf.Tensor | undefined;
-      const { value, grads } = tf.variableGrads(() => {
-        logits = tf.keep(model.forward(x));
-        return crossEntropy(logits, y, labelSmoothing);
-      }, params);
-      // One read from the backend per batch, the loss and the number of correct predictions together, and an
-      // asynchronous one: GPU backends cannot read synchronously in Node, and it would stall a page's thread.
-      const readout = tf.tidy(() => tf.stack([value, tf.cast(correctCount(logits!, y), 'float32')]));
       const n = x.shape[0]!;
-      tf.dispose([value, logits!, x, y]);
-      const [loss, right] = await readout
-        .data()
-        .catch((err) => {
-          tf.dispose(Object.values(grads));
-          throw err;
+      const result = await trainStep(model, { x, y }, optimizer, { lr, loss: smoothed })
+        .catch((err: unknown) => {
+          if (!(err instanceof TrainingDivergedError)) throw err;
+          throw new TrainingDivergedError(
+            `${err.message} at epoch ${epoch}, batch ${batch} (last finite loss: ${lastFinite})`,
+          );
         })
-        .finally(() => {
-          readout.dispose();
-        });
-      if (!Number.isFinite(loss)) {
-        tf.dispose(Object.values(grads));
-        throw new TrainingDivergedError(
-          `loss became ${loss} at epoch ${epoch}, batch ${batch} (last finite loss: ${lastFinite})`,
-        );
-      }
-      optimizer.step(
-        params,
-        params.map((p) => grads[p.name]!),
-        lr,
-      );
-      correct += right!;
-      tf.dispose(Object.values(grads));
+        .finally(() => tf.dispose([x, y]));
+      const { loss } = result;
+      correct += result.correct;
       lastFinite = loss;
       lossSum += loss * n;
       seen += n;

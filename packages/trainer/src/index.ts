@@ -23,6 +23,7 @@ export {
   type SavedTraining,
 } from './checkpoint.js';
 export { crossEntropy, correctCount } from './loss.js';
+export { trainStep, type Batch, type LossFunction, type TrainStepOptions, type TrainStepResult } from './step.js';
 export { Sgd, Adam, type Optimizer, type SgdOptions, type AdamOptions } from './optimizers.js';
 export {
   constant,
@@ -34,3 +35,4 @@ export {
   type Schedule,
   type ScheduleName,
 } from './schedules.js';
+export { NOTEBOOK_RECIPE, recipeOptimizer, type Recipe } from './recipe.js';

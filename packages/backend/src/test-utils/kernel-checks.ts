@@ -315,7 +315,7 @@ export function reluGradFunction(): () => tf.Tensor {
  */
 export async function expectFlatTraining(): Promise<void> {
   const { AdaptiveAvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } = await import('@convnets/nn');
-  const { Sgd, crossEntropy } = await import('@convnets/trainer');
+  const { Sgd, trainStep } = await import('@convnets/trainer');
   const net = new Sequential(
     new Conv2d(3, 16, 3, { padding: 1 }),
     new BatchNorm2d(16),
@@ -329,21 +329,13 @@ export async function expectFlatTraining(): Promise<void> {
     new Linear(16, 4),
   );
   net.train();
-  const params = net.parameters();
   const optimizer = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
   const x = tf.tensor4d(values([8, 12, 12, 3], 1), [8, 12, 12, 3]);
   const y = tf.tensor1d([0, 1, 2, 3, 0, 1, 2, 3], 'int32');
   const counts: Array<[number, number]> = [];
   const losses: number[] = [];
   for (let step = 1; step <= 1000; step++) {
-    const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(x), y), params);
-    losses.push(value.dataSync()[0]!);
-    optimizer.step(
-      params,
-      params.map((p) => grads[p.name]!),
-      0.05,
-    );
-    tf.dispose([value, ...Object.values(grads)]);
+    losses.push((await trainStep(net, { x, y }, optimizer, { lr: 0.05 })).loss);
     if (step === 10 || step === 1000) counts.push([tf.memory().numTensors, tf.engine().backend.numDataIds()]);
   }
   expect(counts[1]).toEqual(counts[0]);

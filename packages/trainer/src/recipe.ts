@@ -1,0 +1,50 @@
+/**
+ * The notebook's training recipe, defined once: what `convnets train` and the browser app train with (and what the
+ * benchmarks time). SGD with momentum 0.9 and weight decay 5e-4, the one-cycle schedule peaking at 0.05, Xavier
+ * initialisation (the caller builds the net with `init` and `seed`: `createModel(name, { init, seed })`).
+ */
+import type { InitScheme } from '@convnets/nn';
+import { Adam, type Optimizer, Sgd } from './optimizers.js';
+import { type Schedule, type ScheduleName, scheduleByName } from './schedules.js';
+
+export interface Recipe {
+  epochs: number;
+  /** Images per step. */
+  batchSize: number;
+  /** The peak learning rate. */
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  optimizer: 'sgd' | 'adam';
+  schedule: ScheduleName;
+  labelSmoothing: number;
+  /** How conv and linear weights start. */
+  init: InitScheme;
+  /** Seed of the weights, shuffles and dropout. */
+  seed: number;
+}
+
+export const NOTEBOOK_RECIPE: Readonly<Recipe> = Object.freeze({
+  epochs: 2,
+  batchSize: 128,
+  lr: 0.05,
+  momentum: 0.9,
+  weightDecay: 5e-4,
+  optimizer: 'sgd',
+  schedule: 'onecycle',
+  labelSmoothing: 0,
+  init: 'xavier',
+  seed: 0,
+});
+
+/** The recipe's optimizer, and its learning-rate schedule over the run's `totalSteps`. */
+export function recipeOptimizer(
+  recipe: Pick<Recipe, 'optimizer' | 'momentum' | 'weightDecay' | 'schedule' | 'lr'>,
+  totalSteps: number,
+): { optimizer: Optimizer; schedule: Schedule } {
+  const optimizer =
+    recipe.optimizer === 'adam'
+      ? new Adam({ weightDecay: recipe.weightDecay })
+      : new Sgd({ momentum: recipe.momentum, weightDecay: recipe.weightDecay });
+  return { optimizer, schedule: scheduleByName(recipe.schedule, recipe.lr, totalSteps) };
+}
