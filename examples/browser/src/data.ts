@@ -1,7 +1,7 @@
 /** The app's data: MNIST served beside the page, or a user's image folder split into training and validation. */
 import {
   ImageDataset,
-  MNIST_CLASSES,
+  DATASETS,
   compose,
   imageFolder,
   loadIdxDataset,
@@ -19,7 +19,10 @@ export interface Data {
 }
 
 export async function loadMnist(): Promise<Data> {
-  const { train, test } = await loadIdxDataset(urlSource(new URL('mnist/', location.href).href), MNIST_CLASSES);
+  const { train, test } = await loadIdxDataset(
+    urlSource(new URL('mnist/', location.href).href),
+    DATASETS.mnist.classes,
+  );
   return { train, valid: test, name: 'mnist' };
 }
 

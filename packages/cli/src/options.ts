@@ -4,8 +4,8 @@
  */
 import { listModels } from '@convnets/architectures';
 import { BACKEND_NAMES } from '@convnets/backend';
-import type { DatasetSplits, Split } from '@convnets/datasets';
-import { loadCifar10, loadFashionMnist, loadMnist } from '@convnets/datasets/node';
+import { DATASET_NAMES, type DatasetName } from '@convnets/datasets';
+import { type DatasetSource, loadDataset } from '@convnets/datasets/node';
 import { type Command, Option } from 'commander';
 import { positiveInt } from './io.js';
 
@@ -32,13 +32,9 @@ export function imageSizeOption(command: Command, description: string, fallback?
   return command.on('option:input-size', (value: string) => command.setOptionValue('imageSize', positiveInt(value)));
 }
 
-export const DATASETS = ['mnist', 'fashion-mnist', 'cifar10'] as const;
-export type DatasetName = (typeof DATASETS)[number];
-
-export interface DatasetSource {
-  root?: string;
-  download?: boolean;
-}
+/** The dataset names `--dataset` takes (the datasets package's registry). */
+export const DATASETS = DATASET_NAMES;
+export type { DatasetName, DatasetSource };
 
 /** `--dataset <name>` for commands that take the dataset as an option. */
 export function datasetOption(): Option {
@@ -51,23 +47,4 @@ export const DATASET_ROOT_HELP =
 export const DATASET_DOWNLOAD_HELP =
   'cifar10 without --root: download the official binary release into the cache (MD5-checked; $CONVNETS_CACHE or ~/.cache/convnets)';
 
-/** Loads a named dataset's splits (default: both; a folder need only hold the files of those asked for). */
-export async function loadDataset<S extends Split = Split>(
-  name: DatasetName,
-  { root, download }: DatasetSource = {},
-  splits?: readonly S[],
-): Promise<Pick<DatasetSplits, S>> {
-  switch (name) {
-    case 'mnist':
-      return loadMnist({ root, splits });
-    case 'fashion-mnist':
-      if (!root) throw new Error('fashion-mnist needs --root DIR: a directory with its IDX files (plain or .gz)');
-      return loadFashionMnist({ root, splits });
-    case 'cifar10':
-      if (!root && !download)
-        throw new Error(
-          'cifar10 needs --root PATH (binary release folder, train|test/<class> image folders, or a .tar.gz of either) or --download',
-        );
-      return loadCifar10({ root, download, splits });
-  }
-}
+export { loadDataset };

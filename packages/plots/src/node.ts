@@ -1,8 +1,8 @@
 /**
- * Node-only: charts to PNG (SVG rasterised by resvg with the system's fonts) and to files, written atomically
- * (`writeAtomically`, which the CLI's checkpoints use too).
+ * Node-only: charts to PNG (SVG rasterised by resvg with the system's fonts) and to files. Charts are drawn from data
+ * written elsewhere (a history.json, atomically), so a chart cut short by a crash is redrawn, not lost.
  */
-import { open, rename } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { accuracyChart, type HistoryLike, lossChart } from './history.js';
@@ -29,30 +29,6 @@ export async function renderPng(spec: TopLevelSpec, { scale = 2 }: { scale?: num
   return new Uint8Array(png.render().asPng());
 }
 
-/**
- * Writes `data` to `file` so that neither a crash nor a power cut leaves a partial file: into a temporary file
- * beside it, flushed to disk, renamed over the target, then the folder flushed so the rename itself lasts.
- */
-export async function writeAtomically(file: string, data: string | Uint8Array): Promise<void> {
-  const temp = `${file}.${process.pid}.tmp`;
-  const handle = await open(temp, 'w');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, file);
-  const folder = await open(path.dirname(file), 'r');
-  try {
-    await folder.sync();
-  } catch {
-    // some platforms cannot flush a folder; the file itself is whole either way
-  } finally {
-    await folder.close();
-  }
-}
-
 /** Writes `base.svg` and/or `base.png`; returns the paths written. */
 export async function writeChart(
   spec: TopLevelSpec,
@@ -62,7 +38,7 @@ export async function writeChart(
   const written: string[] = [];
   for (const format of formats) {
     const file = `${base}.${format}`;
-    await writeAtomically(file, format === 'svg' ? await renderSvg(spec) : await renderPng(spec));
+    await writeFile(file, format === 'svg' ? await renderSvg(spec) : await renderPng(spec));
     written.push(file);
   }
   return written;

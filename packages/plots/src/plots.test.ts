@@ -18,7 +18,7 @@ import {
   renderSvg,
   updateCurves,
 } from './index.js';
-import { renderPng, writeAtomically, writeChart, writeCurves } from './node.js';
+import { renderPng, writeChart, writeCurves } from './node.js';
 
 /** The aria-labels Vega writes for every mark of one kind ('point', 'line mark', 'rect mark', ...): one per datum. */
 function marks(svg: string, kind: string): string[] {
@@ -284,20 +284,6 @@ describe('files', () => {
       const written = await writeCurves(dir, history, ['svg']);
       expect(written.map((f) => path.basename(f))).toEqual(['accuracy.svg', 'loss.svg']);
       expect(readFileSync(path.join(dir, 'accuracy.svg'), 'utf8')).toContain('Accuracy vs. No. of epochs');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
-  it('writes atomically: the whole content or the previous file, never a temporary left behind', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'convnets-plots-'));
-    try {
-      const file = path.join(dir, 'state.bin');
-      await writeAtomically(file, new Uint8Array([1, 2, 3]));
-      await writeAtomically(file, 'replaced');
-      expect(readFileSync(file, 'utf8')).toBe('replaced');
-      expect(readdirSync(dir)).toEqual(['state.bin']);
-      await expect(writeAtomically(path.join(dir, 'missing', 'x.bin'), 'x')).rejects.toThrow(/ENOENT/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,5 +1,5 @@
 /** Crossing to and from PyTorch: run a net on a PyTorch-layout input file, and export PyTorch-loadable weights. */
-import { mkdir, readFile, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, type BackendRequest } from '@convnets/backend';
@@ -13,7 +13,7 @@ import { compose, decodeImage, normalize, resize, toTensor } from '@convnets/dat
 import { DATASETS, backendOption, imageSizeOption, weightsModelOption } from '../options.js';
 import { VERSION } from '../version.js';
 import { loadNet, readWeights, type NetFlags } from '../weights.js';
-import { writeAtomically } from '@convnets/plots/node';
+import { writeAtomically, writeFolderAtomically } from '@convnets/trainer/node';
 
 interface InteropFlags extends NetFlags {
   backend: BackendRequest;
@@ -199,18 +199,4 @@ async function expectNewFolder(folder: string): Promise<void> {
     throw new Error(
       `--output: ${folder} already holds other files (${entries.slice(0, 3).join(', ')}): give a new or empty folder`,
     );
-}
-
-/** Writes every file into a temporary sibling folder, then renames it into place: all files appear, or none. */
-async function writeFolderAtomically(folder: string, files: Map<string, string | Uint8Array>): Promise<void> {
-  const temp = `${folder.replace(/[\\/]+$/, '')}.${process.pid}.tmp`;
-  await mkdir(temp, { recursive: true });
-  try {
-    for (const [name, content] of files) await writeAtomically(path.join(temp, name), content);
-    await rmdir(folder).catch(() => undefined); // the empty folder expectNewFolder accepted, if there is one
-    await rename(temp, folder);
-  } catch (err) {
-    await rm(temp, { recursive: true, force: true });
-    throw err;
-  }
 }

@@ -16,7 +16,8 @@ import {
 } from '@convnets/trainer';
 import { Command } from 'commander';
 import { percent, type Io } from '../io.js';
-import { writeAtomically, writeCurves } from '@convnets/plots/node';
+import { writeCurves } from '@convnets/plots/node';
+import { writeAtomically } from '@convnets/trainer/node';
 import { backendOption, imageSizeOption, loadDataset, modelOption } from '../options.js';
 import { recipeData, recipeOptions, recipeTraining, type RecipeFlags } from '../recipe.js';
 
