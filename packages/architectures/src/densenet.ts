@@ -14,7 +14,7 @@ export interface DensenetArch {
 /** The notebook's DenseNet: growth 32, four dense blocks of four. */
 export const DENSENET: DensenetArch = { stemChannels: 64, growthRate: 32, blocks: [4, 4, 4, 4] };
 
-export function densenet(options: ModelOptions = {}, arch: DensenetArch = DENSENET, name = 'densenet'): Sequential {
+export function densenet(arch: DensenetArch = DENSENET, options: ModelOptions = {}, name = 'densenet'): Sequential {
   const opts = resolveOptions(name, options, densenetInfo.defaultInputSize);
   const b1 = stem(opts.inChannels, arch.stemChannels);
   let channels = arch.stemChannels;
@@ -46,5 +46,5 @@ export const densenetInfo: ModelInfo = {
   name: 'densenet',
   description: 'DenseNet, growth 32, blocks [4, 4, 4, 4]',
   defaultInputSize: 224,
-  build: (o) => densenet(o),
+  build: (o) => densenet(DENSENET, o),
 };

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { featureMapLayers, forwardWithOutputs, getModule, gradCam, lastFeatureMap } from '@convnets/nn';
 import { formulaInput } from '@convnets/tooling/fixtures';
 import { createModel } from './registry.js';
-import { loadFormulaWeights } from './test-utils/formula.js';
+import { loadFormulaWeights } from '../test-utils/formula.js';
 
 interface Sampled {
   shape: number[];

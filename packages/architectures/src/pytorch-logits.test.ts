@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { formulaInput } from '@convnets/tooling/fixtures';
 import { createModel } from './registry.js';
-import { loadFormulaWeights } from './test-utils/formula.js';
+import { loadFormulaWeights } from '../test-utils/formula.js';
 
 /** PyTorch 1.13's logits for weights and inputs from a formula (tooling/pytorch/logits_fixtures.py). */
 const fixture = JSON.parse(readFileSync(new URL('./__fixtures__/logits.json', import.meta.url), 'utf8')) as {

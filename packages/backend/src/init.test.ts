@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { BackendUnavailableError, initBackend } from './init.js';
 import { describeImportFailure } from './optional.js';
 import { NATIVE_KERNELS, TRAINING_KERNELS } from './kernels/register.js';
-import { nativeMissing, webgpuMissing } from './test-utils/kernel-checks.js';
+import { nativeMissing, webgpuMissing } from '../test-utils/kernel-checks.js';
 
 describe('initBackend in Node', () => {
   it(

@@ -15,7 +15,7 @@ import {
 } from '@convnets/nn';
 import { initBackend } from './init.js';
 import { SMALL_NETS } from '@convnets/tooling/fixtures';
-import { nativeMissing, webgpuMissing } from './test-utils/kernel-checks.js';
+import { nativeMissing, webgpuMissing } from '../test-utils/kernel-checks.js';
 
 type Backend = 'cpu' | 'wasm' | 'native' | 'webgpu';
 /** The backends compared with cpu here: wasm always, native where oneDNN is, webgpu where Dawn has an adapter. */

@@ -10,7 +10,7 @@ import { createModel } from '@convnets/architectures';
 import { loadStateDict, stateDict } from '@convnets/nn';
 import { hashTensor, hashUniform, readJson } from '@convnets/tooling/fixtures';
 import { initBackend } from './init.js';
-import { nativeMissing } from './test-utils/kernel-checks.js';
+import { nativeMissing } from '../test-utils/kernel-checks.js';
 
 /** wasm, and native where the oneDNN addon runs. */
 const backends: Array<'wasm' | 'native'> = ['wasm', ...(nativeMissing() ? [] : ['native' as const])];

@@ -9,7 +9,7 @@ import { Sgd, encodeTrainingState, fit, restoreTrainingState, type Batches } fro
 import { describe, expect, it } from 'vitest';
 import { initBackend } from './init.js';
 import { moveTensors } from './move.js';
-import { values, webgpuMissing } from './test-utils/kernel-checks.js';
+import { values, webgpuMissing } from '../test-utils/kernel-checks.js';
 import { DeviceLostError, describeAdapter, selfCheck, throwIfDeviceLost } from './webgpu.js';
 
 const missing = await webgpuMissing();

@@ -25,7 +25,7 @@ import {
   underTape,
   unaryFunctions,
   values,
-} from '../../test-utils/kernel-checks.js';
+} from '../../../test-utils/kernel-checks.js';
 
 const missing = nativeMissing();
 

@@ -25,7 +25,7 @@ import {
   underTape,
   unaryFunctions,
   values,
-} from '../../test-utils/kernel-checks.js';
+} from '../../../test-utils/kernel-checks.js';
 import { setWasmKernelThreads } from '../register.js';
 
 /** The same call on one thread and on every thread gives identical bits. */

@@ -194,7 +194,7 @@ export function nativeMissing(): string {
  * installed). Its suites skip where it cannot, except under CONVNETS_WEBGPU_REQUIRED=1 (CI), where this throws.
  */
 export async function webgpuMissing(): Promise<string> {
-  const { findWebgpuAdapter } = await import('../webgpu.js');
+  const { findWebgpuAdapter } = await import('../src/webgpu.js');
   try {
     await findWebgpuAdapter();
     return '';
