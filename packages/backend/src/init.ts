@@ -8,14 +8,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeLoad } from '@convnets/backend-native';
-import {
-  attachNativeKernels,
-  loadWasmKernels,
-  registerTrainingKernels,
-  type TrainingKernel,
-} from './kernels/register.js';
-import { wasmKernelsBuilt } from './kernels/wasm/runtime.js';
+import { registerTrainingKernels, type TrainingKernel } from './kernels/register.js';
 import { describeImportFailure, importOptional } from './optional.js';
+import { start } from './start.js';
+import { startWasm } from './wasm-setup.js';
 import { prepareWebgpu, selfCheck, watchWebgpuDevice } from './webgpu.js';
 
 export type BackendName = 'tensorflow' | 'native' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
@@ -44,6 +40,11 @@ export interface InitBackendOptions {
   trainingKernels?: boolean;
 }
 
+export type BackendDetails = Record<string, string | number | boolean>;
+
+/** What starting one backend gives: its details, its one-line label, the training kernels registered on it. */
+export type Started = Pick<BackendInfo, 'details' | 'label' | 'trainingKernels'>;
+
 export interface BackendInfo {
   /** The tfjs backend now running: 'tensorflow', 'wasm', 'cpu', 'webgl' or 'webgpu' ('native' runs on 'wasm'). */
   backend: string;
@@ -55,7 +56,7 @@ export interface BackendInfo {
   /** Better backends that were tried or passed over, and why. */
   skipped: Array<{ backend: string; reason: string }>;
   /** What the backend reports about itself (wasm SIMD/threads, the package that provided tensorflow, ...). */
-  details: Record<string, string | number | boolean>;
+  details: BackendDetails;
   /** Kernels convnets registered for training on this backend. */
   trainingKernels: TrainingKernel[];
 }
@@ -78,7 +79,7 @@ export class BackendUnavailableError extends Error {
   }
 }
 
-/** The oneDNN addon, or why it cannot run here. */
+/** The oneDNN addon's kernels, loaded once per start, or why they cannot run here. */
 async function loadNative(options: InitBackendOptions): Promise<NativeLoad> {
   if (!isNode) return { missing: 'native kernels run only in Node' };
   if (options.trainingKernels === false) return { missing: 'they replace training kernels, which were turned off' };
@@ -93,98 +94,68 @@ async function loadNative(options: InitBackendOptions): Promise<NativeLoad> {
   }
 }
 
-/** Loads a backend's package; returns details, or throws with the reason it is unavailable. */
-async function load(
-  name: BackendName,
-  options: InitBackendOptions,
-  auto = false,
-): Promise<Record<string, string | number | boolean>> {
-  switch (name) {
-    case 'native': {
-      const native = await loadNative(options);
-      if ('missing' in native) throw new Error(native.missing);
-      return load('wasm', options);
-    }
-    case 'tensorflow': {
-      if (!isNode) throw new Error('tfjs-node runs only in Node');
-      const reasons: string[] = [];
-      for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
-        try {
-          await importOptional(pkg);
-          return { package: pkg };
-        } catch (err) {
-          reasons.push(describeImportFailure(pkg, err));
-        }
-      }
-      throw new Error(reasons.join('; '));
-    }
-    case 'wasm': {
-      const wasm = await import('@tensorflow/tfjs-backend-wasm');
-      if (options.wasmPaths) wasm.setWasmPaths(options.wasmPaths as string);
-      // The package's `browser` field swaps the Node module for the browser's.
-      const { defaultWasmThreads, installThreadedWasm, installedWasmThreads } = await import('./wasm-threads-node.js');
-      const threads = options.threads ?? defaultWasmThreads();
-      // XNNPACK gets one thread only where our kernels will take the others.
-      const ours = wasmKernelsBuilt() && options.trainingKernels !== false;
-      if (isNode) {
-        // Once a wasm backend runs, its thread count is fixed for the process.
-        if (threads > 1 && !tf.findBackend('wasm')) installThreadedWasm(threads, ours ? 1 : threads);
-        return { threadedBuild: installedWasmThreads() > 1, kernelThreads: Math.max(1, installedWasmThreads()) };
-      }
-      // In a browser tfjs's own loader takes its threaded build (shared memory) on cross-origin isolated pages only.
-      const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
-      if (isolated && !tf.findBackend('wasm')) wasm.setThreadsCount(ours ? 1 : threads);
-      return { threadedBuild: isolated, crossOriginIsolated: isolated, kernelThreads: isolated ? threads : 1 };
-    }
-    case 'webgl':
-      if (isNode) throw new Error('WebGL needs a browser');
-      await import('@tensorflow/tfjs-backend-webgl');
-      return {};
-    case 'webgpu': {
-      const adapter = await prepareWebgpu();
-      // A software adapter computes right but slowly: 'auto' takes it for nothing; asked for by name, it runs.
-      if (auto && adapter.software)
-        throw new Error(
-          `the only adapter is software (${adapter.name}): slower than ${isNode ? 'native' : 'webgl'} ` +
-            "(ask for 'webgpu' by name to run on it anyway)",
-        );
-      return { adapter: adapter.name, softwareAdapter: adapter.software };
-    }
-    case 'cpu':
-      await import('@tensorflow/tfjs-backend-cpu');
-      return {};
-  }
+/** A backend that runs tfjs's own kernels, with convnets' training kernels registered where there are any. */
+async function plain(name: 'tensorflow' | 'cpu' | 'webgl' | 'webgpu', options: InitBackendOptions, details = {}) {
+  await start(name);
+  const trainingKernels = options.trainingKernels === false ? [] : registerTrainingKernels(name);
+  return { details, label: name as string, trainingKernels };
 }
 
-async function start(name: Exclude<BackendName, 'native'>): Promise<void> {
-  let ok: boolean;
-  try {
-    ok = await tf.setBackend(name);
-  } catch (err) {
-    throw new Error(`tfjs could not start it: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  if (!ok) throw new Error('tfjs could not start it (tf.setBackend returned false)');
-  await tf.ready();
-}
+type Starter = (options: InitBackendOptions, auto: boolean) => Promise<Started>;
 
-async function describe(name: string): Promise<Record<string, string | number | boolean>> {
-  if (name === 'wasm') {
-    const { getThreadsCount } = await import('@tensorflow/tfjs-backend-wasm');
-    return {
-      simd: Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')),
-      xnnpackThreads: getThreadsCount(),
-    };
-  }
-  if (name === 'webgl') {
+/** How each backend starts; a throw says why it cannot run here. */
+const STARTERS: Record<BackendName, Starter> = {
+  async tensorflow(options) {
+    if (!isNode) throw new Error('tfjs-node runs only in Node');
+    const reasons: string[] = [];
+    for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+      try {
+        await importOptional(pkg);
+        return plain('tensorflow', options, { package: pkg });
+      } catch (err) {
+        reasons.push(describeImportFailure(pkg, err));
+      }
+    }
+    throw new Error(reasons.join('; '));
+  },
+  async webgpu(options, auto) {
+    const adapter = await prepareWebgpu();
+    // A software adapter computes right but slowly: 'auto' takes it for nothing; asked for by name, it runs.
+    if (auto && adapter.software)
+      throw new Error(
+        `the only adapter is software (${adapter.name}): slower than ${isNode ? 'native' : 'webgl'} ` +
+          "(ask for 'webgpu' by name to run on it anyway)",
+      );
+    const started = await plain('webgpu', options, { adapter: adapter.name, softwareAdapter: adapter.software });
+    watchWebgpuDevice();
+    // 'auto' trusts a GPU only once it has computed a known answer (drivers and browsers have had bugs here).
+    const wrong = auto ? await selfCheck() : undefined;
+    if (wrong) throw new Error(`it started but ${wrong}`);
+    return { ...started, label: `webgpu (${adapter.name}${adapter.software ? ', software' : ''})` };
+  },
+  async native(options) {
+    const native = await loadNative(options);
+    if ('missing' in native) throw new Error(native.missing);
+    return startWasm(options, native.kernels);
+  },
+  wasm: (options) => startWasm(options, null),
+  async webgl(options) {
+    if (isNode) throw new Error('WebGL needs a browser');
+    await import('@tensorflow/tfjs-backend-webgl');
+    const started = await plain('webgl', options);
     const gl = (tf.backend() as unknown as { gpgpu?: { gl?: WebGLRenderingContext } }).gpgpu?.gl;
     const ext = gl?.getExtension('WEBGL_debug_renderer_info');
-    return {
+    started.details = {
       webglVersion: tf.env().getNumber('WEBGL_VERSION'),
       renderer: gl ? String(gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER)) : 'unknown',
     };
-  }
-  return {};
-}
+    return started;
+  },
+  async cpu(options) {
+    await import('@tensorflow/tfjs-backend-cpu');
+    return plain('cpu', options);
+  },
+};
 
 /**
  * Starts the requested backend (or the best available for 'auto'), registers gradients and the
@@ -201,47 +172,8 @@ export async function initBackend(
   const skipped: BackendInfo['skipped'] = [];
   for (const name of order(request)) {
     try {
-      const loaded = await load(name, options, request === 'auto');
-      const tfName = name === 'native' ? 'wasm' : name;
-      await start(tfName);
-      if (tfName === 'webgpu') {
-        watchWebgpuDevice();
-        // 'auto' trusts a GPU only once it has computed a known answer (drivers and browsers have had bugs here).
-        const wrong = request === 'auto' ? await selfCheck() : undefined;
-        if (wrong) throw new Error(`it started but ${wrong}`);
-      }
-      const trainingKernels = options.trainingKernels === false ? [] : registerTrainingKernels(tfName);
-      const { kernelThreads, ...details } = { ...loaded, ...(await describe(tfName)) };
-      let label: string = tfName;
-      if (tfName === 'wasm') {
-        const threads = Number(kernelThreads ?? details.xnnpackThreads) || 1;
-        const own = trainingKernels.length ? await loadWasmKernels(threads) : { missing: 'training kernels off' };
-        details.threads = 'missing' in own ? Number(details.xnnpackThreads) : own.threads;
-        // A page that could use more cores says why it does not.
-        const why = details.crossOriginIsolated === false ? 'the page is not cross-origin isolated' : '';
-        const threadCount = (n: number) => `${n} thread${n === 1 ? '' : 's'}`;
-        details.convnetsKernels =
-          'missing' in own
-            ? `not loaded: ${own.missing}`
-            : `convnets wasm SIMD, ${threadCount(own.threads)}${why && ` (${why})`}`;
-        const simd = details.simd ? 'on' : 'off';
-        label = `wasm (SIMD ${simd}, ${threadCount(Number(details.threads))}${why && `: ${why}`})`;
-        // `native` needs the wasm kernels' heap access; plain `wasm` detaches the addon if a native run attached it.
-        const native = name === 'native' ? await loadNative(options) : null;
-        const attached =
-          native && 'kernels' in native && !('missing' in own) ? attachNativeKernels(native.kernels) : null;
-        if (name === 'native' && !attached)
-          throw new Error(
-            `convnets' wasm kernels are needed under the native ones: ${'missing' in own ? own.missing : 'not loaded'}`,
-          );
-        if (name === 'wasm') attachNativeKernels(null);
-        if (attached) {
-          details.nativeKernels = `oneDNN ${attached.version} (${attached.runtime}): ${attached.kernels.join(', ')}`;
-          label += ` + oneDNN ${attached.version} native kernels`;
-        }
-      }
-      if (tfName === 'webgpu') label = `webgpu (${details.adapter}${details.softwareAdapter ? ', software' : ''})`;
-      return { backend: tf.getBackend(), name, label, requested: request, skipped, details, trainingKernels };
+      const started = await STARTERS[name](options, request === 'auto');
+      return { backend: tf.getBackend(), name, requested: request, skipped, ...started };
     } catch (err) {
       if (name === 'native' && process.env.CONVNETS_NATIVE_REQUIRED === '1') throw err;
       skipped.push({ backend: name, reason: err instanceof Error ? err.message : String(err) });
