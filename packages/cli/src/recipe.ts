@@ -4,26 +4,17 @@
  */
 import { createModel } from '@convnets/architectures';
 import { DataLoader, compose, normalize, resize, toTensor, type ImageDataset } from '@convnets/datasets';
-import { NOTEBOOK_RECIPE as NOTEBOOK, SCHEDULES, recipeOptimizer, type ScheduleName } from '@convnets/trainer';
+import { NOTEBOOK_RECIPE as NOTEBOOK, SCHEDULES, recipeOptimizer, type Recipe } from '@convnets/trainer';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { nonNegativeInt, positiveInt } from './io.js';
 import { DATASET_DOWNLOAD_HELP, DATASET_ROOT_HELP, datasetOption, type DatasetName } from './options.js';
 
-export interface RecipeFlags {
+/** The trainer's recipe as flags, with where the data comes from and what part of it. */
+export interface RecipeFlags extends Recipe {
   dataset: DatasetName;
   root?: string;
   download?: boolean;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-  optimizer: 'sgd' | 'adam';
-  schedule: ScheduleName;
-  labelSmoothing: number;
-  init: 'xavier' | 'kaiming';
   imageSize?: number;
-  seed: number;
   limitTrain?: number;
   limitValid?: number;
 }
