@@ -13,6 +13,7 @@ import { describeImportFailure, importOptional } from './optional.js';
 import { start } from './start.js';
 import { startWasm } from './wasm-setup.js';
 import { prepareWebgpu, selfCheck, watchWebgpuDevice } from './webgpu.js';
+import { isNode } from './platform.js';
 
 export type BackendName = 'tensorflow' | 'native' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
 export type BackendRequest = BackendName | 'auto';
@@ -60,8 +61,6 @@ export interface BackendInfo {
   /** Kernels convnets registered for training on this backend. */
   trainingKernels: TrainingKernel[];
 }
-
-const isNode = typeof process !== 'undefined' && process.versions?.node != null && typeof window === 'undefined';
 
 function order(request: BackendRequest): BackendName[] {
   if (request !== 'auto') return [request];

@@ -9,8 +9,8 @@ import { attachNativeKernels, loadWasmKernels, registerTrainingKernels } from '.
 import { wasmKernelsBuilt } from './kernels/wasm/runtime.js';
 import type { BackendDetails, InitBackendOptions, Started } from './init.js';
 import { start } from './start.js';
+import { isNode } from './platform.js';
 
-const isNode = typeof process !== 'undefined' && process.versions?.node != null && typeof window === 'undefined';
 const threadCount = (n: number) => `${n} thread${n === 1 ? '' : 's'}`;
 
 /** Loads tfjs's wasm backend with its threads set up (before it first starts: then they are fixed). */

@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { platformGpu } from './gpu-node.js';
 import { describeImportFailure, importOptional } from './optional.js';
+import { isNode } from './platform.js';
 
 /** The part of WebGPU's adapter that convnets reads. */
 export interface Adapter {
@@ -27,7 +28,6 @@ export interface WebgpuAdapter {
   software: boolean;
 }
 
-const isNode = typeof process !== 'undefined' && process.versions?.node != null && typeof window === 'undefined';
 const SOFTWARE = /swiftshader|llvmpipe|lavapipe|softpipe|software|basic render|warp/i;
 /** What an adapter calls itself, and whether it is software. */
 export function describeAdapter(adapter: Adapter): WebgpuAdapter {

@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type Module, stateDict } from '@convnets/nn';
 import type { ModelCard } from '@convnets/trainer';
+import type onnxProto from 'onnx-proto';
 import { GraphBuilder, floatValue, onnx } from './graph.js';
 import { convert, type Emit, type Value } from './layers.js';
 
@@ -61,13 +62,17 @@ export async function toOnnx(model: Module, options: OnnxOptions = {}): Promise<
   const graph = new GraphBuilder();
   const state = stateDict(model);
   try {
-    const used = new Map<string, string>();
+    // Each state-dict tensor used, with the initializer that will hold its bytes (read once, after the graph).
+    const used = new Map<string, onnxProto.onnx.ITensorProto>();
     const emit: Emit = {
       graph,
       module: (m, x, path) => convert(m, x, path, emit),
       weight: (name) => {
-        if (!used.has(name)) used.set(name, graph.float(name, state.get(name)!.shape, new Float32Array(0)));
-        return used.get(name)!;
+        if (!used.has(name)) {
+          graph.float(name, state.get(name)!.shape, new Float32Array(0));
+          used.set(name, graph.initializers.at(-1)!);
+        }
+        return used.get(name)!.name!;
       },
     };
     let x: Value = { name: 'input', shape: [1, h, w, c] };
@@ -84,9 +89,8 @@ export async function toOnnx(model: Module, options: OnnxOptions = {}): Promise<
     graph.rename(out.name, 'logits');
     // The weights' bytes, read once each (asynchronously: the net may live on a GPU).
     for (const [name, initializer] of used) {
-      const tensor = graph.initializers.find((t) => t.name === initializer)!;
       const values = (await state.get(name)!.data()) as Float32Array;
-      tensor.rawData = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+      initializer.rawData = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
     }
     const metadata = metadataProps(card, normalize !== undefined, source);
     const message = onnx.ModelProto.create({
