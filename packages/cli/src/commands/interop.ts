@@ -164,9 +164,11 @@ export function exportCommand(io: Io): Command {
           await writeAtomically(flags.output, bytes);
           return io.err(`wrote ${flags.output} (${mib(bytes)})`);
         }
-        if (!card && (flags.format === 'pytorch' || flags.normalize))
+        const needsCard = flags.format === 'pytorch' ? '--format pytorch' : flags.normalize ? '--normalize' : '';
+        if (!card && needsCard)
           throw new Error(
-            `${flags.checkpoint} has no model card (mean/std, classes): ${flags.format === 'pytorch' ? '--format pytorch' : '--normalize'} needs one (weights written by \`convnets train\` have it)`,
+            `${flags.checkpoint} has no model card (mean/std, classes): ${needsCard} needs one ` +
+              '(weights written by `convnets train` have it)',
           );
         if (flags.format === 'onnx') {
           const inputShape = [inChannels, inputSize, inputSize] as const;
