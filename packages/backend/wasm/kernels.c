@@ -859,7 +859,7 @@ typedef struct {
   float eps;
 } BatchNormForward;
 
-EXPORT("batch_norm_forward") void batch_norm_forward(const BatchNormForward *g, int t, int threads) {
+EXPORT("batch_norm_train") void batch_norm_train(const BatchNormForward *g, int t, int threads) {
   int c0, c1, C = g->channels, R = g->rows;
   share(C, 16, t, threads, &c0, &c1);
   int n = c1 - c0;
@@ -895,7 +895,7 @@ typedef struct {
 } BatchNormBackward;
 
 // dbeta = sum(dy), dgamma = sum(dy * xhat), dx = gamma * invstd / m * (m * dy - dbeta - xhat * dgamma).
-EXPORT("batch_norm_backward") void batch_norm_backward(const BatchNormBackward *g, int t, int threads) {
+EXPORT("batch_norm_train_grad") void batch_norm_train_grad(const BatchNormBackward *g, int t, int threads) {
   int c0, c1, C = g->channels, R = g->rows;
   share(C, 16, t, threads, &c0, &c1);
   int n = c1 - c0;

@@ -29,6 +29,12 @@ export interface Window {
   right: number;
 }
 
+/** A window's geometry plus the batch and channel counts of its input (the im2col kernels' attributes). */
+export interface PoolGeometry extends Window {
+  batch: number;
+  channels: number;
+}
+
 function toWindow(info: tf.backend_util.Conv2DInfo): Window {
   const { top, bottom, left, right } = info.padInfo;
   return {

@@ -27,8 +27,6 @@ export class Conv2d extends Module {
   readonly groups: number;
   weight: tf.Variable;
   bias: tf.Variable | null;
-  /** The live-tap crop of the weight last used without a gradient tape (see liveWeight). */
-  private inferenceCrop: { source: object; key: string; weight: tf.Tensor4D } | null = null;
 
   constructor(
     readonly inChannels: number,
@@ -92,22 +90,7 @@ export class Conv2d extends Module {
     const pad: tf.backend_util.ExplicitPadding = [[0, 0], rows.pad, cols.pad, [0, 0]];
     if (rows.taps === this.kernelSize[0] && cols.taps === this.kernelSize[1]) return { weight: full, pad };
     const [, , cin, cout] = full.shape;
-    const crop = () => tf.slice(full, [rows.first, cols.first, 0, 0], [rows.taps, cols.taps, cin, cout]);
-    if (tf.engine().isTapeOn()) return { weight: crop(), pad };
-    // Nothing records gradients (inference): reuse one crop per weight value, so backends that cache
-    // work per weight tensor (XNNPACK's packed weights on wasm) keep that cache from call to call.
-    const key = `${rows.first} ${rows.taps} ${cols.first} ${cols.taps}`;
-    if (this.inferenceCrop?.source !== full.dataId || this.inferenceCrop.key !== key) {
-      this.inferenceCrop?.weight.dispose();
-      this.inferenceCrop = { source: full.dataId, key, weight: tf.keep(crop()) };
-    }
-    return { weight: this.inferenceCrop.weight, pad };
-  }
-
-  override dispose(): void {
-    this.inferenceCrop?.weight.dispose();
-    this.inferenceCrop = null;
-    super.dispose();
+    return { weight: tf.slice(full, [rows.first, cols.first, 0, 0], [rows.taps, cols.taps, cin, cout]), pad };
   }
 
   protected computeShape(input: Shape): Shape {

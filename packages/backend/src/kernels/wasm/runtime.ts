@@ -35,8 +35,8 @@ export const KERNEL_EXPORTS = [
   'avg_pool_grad',
   'copy_blocks',
   'elementwise',
-  'batch_norm_forward',
-  'batch_norm_backward',
+  'batch_norm_train',
+  'batch_norm_train_grad',
   'sgd_update',
   'adam_update',
 ] as const;
@@ -78,7 +78,7 @@ export class WasmKernels {
   /** At most this many threads per call (tests compare 1 with all; benchmarks measure scaling). */
   limit = Infinity;
 
-  /** The oneDNN addon, where it runs the hot kernels on this heap (see kernels/native/ops.ts). */
+  /** The oneDNN addon, where it runs the hot kernels on this heap (the native steps of each family). */
   native: NativeKernels | null = null;
 
   private view: Float32Array | null = null;

@@ -2,7 +2,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { availableParallelism } from 'node:os';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../init.js';
+import { initBackend } from '../init.js';
 import {
   avgPoolCases,
   binaryCases,
@@ -25,8 +25,8 @@ import {
   underTape,
   unaryFunctions,
   values,
-} from '../../../test-utils/kernel-checks.js';
-import { setWasmKernelThreads } from '../register.js';
+} from '../../test-utils/kernel-checks.js';
+import { setWasmKernelThreads } from './register.js';
 
 /** The same call on one thread and on every thread gives identical bits. */
 async function expectThreadsAgree(f: () => tf.Tensor) {

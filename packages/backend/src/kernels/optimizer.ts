@@ -1,0 +1,55 @@
+/**
+ * The optimizer family: one fused update per parameter, each with the trainer's float operations in its order (so
+ * the bits its tfjs ops give), which `@convnets/trainer` looks up by name.
+ * - FUSED_SGD (Sgd with momentum): inputs param, grad, buffer; attributes lr, momentum, weightDecay, nesterov;
+ *   outputs [param', buffer']. native: an OpenMP loop (loops.cc); wasm: wasm/optimizer.c.
+ * - FUSED_ADAM (Adam, AdamW): inputs param, grad, m, v; attributes lr, beta1, oneMinusBeta1, beta2, oneMinusBeta2,
+ *   c1, c2, eps, weightDecay, keep, l2, decoupled; outputs [param', m', v']. wasm only.
+ */
+import { allFloat, call, sizeOf, type KernelSpec, type Op, type Target } from './kernel.js';
+
+export const FUSED_SGD = 'ConvnetsSgdUpdate';
+export const FUSED_ADAM = 'ConvnetsAdamUpdate';
+
+/** One SGD-with-momentum step of one parameter: [param', buffer']. */
+const sgdUpdate =
+  (target: Target): Op =>
+  (k, { param, grad, buffer }, attrs) => {
+    const size = sizeOf(param!.shape);
+    if (!allFloat(param!, grad!, buffer!) || sizeOf(grad!.shape) !== size || sizeOf(buffer!.shape) !== size) {
+      return null;
+    }
+    const paramOut = k.output(param!.shape);
+    const bufferOut = k.output(param!.shape);
+    const a = attrs as Record<string, number | boolean>;
+    const numbers = [size, a.nesterov ? 1 : 0, Number(a.lr), Number(a.momentum), Number(a.weightDecay)];
+    call(k, target, 'sgd_update', [param!, grad!, buffer!, paramOut, bufferOut], numbers, size * 8, [2, 3, 4]);
+    return [paramOut, bufferOut];
+  };
+
+/** One Adam step of one parameter: [param', m', v'] (see wasm/optimizer.c's adam_update for the attributes' roles). */
+const adamUpdateWasm: Op = (k, { param, grad, m, v }, attrs) => {
+  const size = sizeOf(param!.shape);
+  if (!allFloat(param!, grad!, m!, v!) || [grad!, m!, v!].some((t) => sizeOf(t.shape) !== size)) return null;
+  const [paramOut, mOut, vOut] = [0, 1, 2].map(() => k.output(param!.shape)) as [typeof param, typeof m, typeof v];
+  const a = attrs as Record<string, number | boolean>;
+  const names = ['lr', 'beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'c1', 'c2', 'eps', 'weightDecay', 'keep'];
+  const scalars = names.map((name) => Number(a[name]));
+  const numbers = [size, a.l2 ? 1 : 0, a.decoupled ? 1 : 0, ...scalars];
+  const operands = [param!, grad!, m!, v!, paramOut!, mOut!, vOut!];
+  call(
+    k,
+    'wasm',
+    'adam_update',
+    operands,
+    numbers,
+    size * 12,
+    scalars.map((_, i) => 3 + i),
+  );
+  return [paramOut!, mOut!, vOut!];
+};
+
+export const OPTIMIZER_KERNELS = {
+  [FUSED_SGD]: { on: ['wasm'], fused: true, native: sgdUpdate('native'), wasm: sgdUpdate('wasm') },
+  [FUSED_ADAM]: { on: ['wasm'], fused: true, wasm: adamUpdateWasm },
+} satisfies Record<string, KernelSpec>;
