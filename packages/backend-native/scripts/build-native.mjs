@@ -6,20 +6,23 @@
 // kernels. CONVNETS_NATIVE_REQUIRED=1 (CI) makes a skip or a failed compile an error instead.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const sources = ['addon.cc', 'onednn.cc', 'loops.cc'].map((f) => path.join(root, 'native', f));
-const header = path.join(root, 'native/args.h');
+// One file per operation family plus addon.cc; the headers (kernels.h, the interface the wasm build shares) count too.
+const nativeDir = path.join(root, 'native');
+const files = readdirSync(nativeDir).sort();
+const sources = files.filter((f) => f.endsWith('.cc')).map((f) => path.join(nativeDir, f));
+const headers = files.filter((f) => f.endsWith('.h')).map((f) => path.join(nativeDir, f));
 const outDir = path.join(root, 'build');
 const target = path.join(outDir, 'convnets_native.node');
 const stamp = path.join(outDir, 'stamp.txt');
 const skipped = path.join(outDir, 'skipped.txt');
 const required = process.env.CONVNETS_NATIVE_REQUIRED === '1';
 const sourcesHash = createHash('sha256');
-for (const file of [...sources, header]) sourcesHash.update(readFileSync(file));
+for (const file of [...sources, ...headers]) sourcesHash.update(`${path.basename(file)}\n`).update(readFileSync(file));
 const sourcesDigest = sourcesHash.digest('hex');
 const NAME = '@convnets/backend-native';
 

@@ -1,8 +1,1 @@
-export {
-  loadNativeKernels,
-  type NativeKernels,
-  type NativeLoad,
-  type ConvGeometry,
-  type MaxPoolGeometry,
-  type ElementwiseOp,
-} from './load.js';
+export { loadNativeKernels, type NativeKernel, type NativeKernels, type NativeLoad } from './load.js';

@@ -11,8 +11,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGrad, conv2dInputGrad } from './conv-grads.js';
 import type { ConvAttrs, PoolGeometry } from './geometry.js';
 import { transposeInto } from './copy.js';
-import { allFloat, heapKernel, withHeap, type Inputs, type KernelSpec } from './kernel.js';
-import { gemm, NO_GEOMETRY, NO_TAP, RECT_ROWS, ROTATED, strided, TAP_T, WINDOWS, WINDOWS_T } from './matmul.js';
+import { type ConvGeometry, Limits, type Operand } from './interface.generated.js';
+import { allFloat, heapKernel, runNative, type Inputs, type KernelSpec } from './kernel.js';
+import { gemm, operand, strided } from './matmul.js';
 import type { WasmKernels } from './wasm/runtime.js';
 
 type Tensor4D = tf.Tensor4D;
@@ -21,87 +22,27 @@ type Conv2DInfo = tf.backend_util.Conv2DInfo;
 // ---- wasm ----------------------------------------------------------------------------------------------------
 
 /** The sliding windows of a convolution over x (its im2col matrix, or that matrix's transpose). */
-function windows(
-  kind: typeof WINDOWS | typeof WINDOWS_T,
-  p: number,
-  info: Conv2DInfo,
-  over: 'input' | 'output',
-): number[] {
+function windows(kind: 'WINDOWS' | 'WINDOWS_T' | 'TAP_T', p: number, info: Conv2DInfo, over: 'input' | 'output') {
+  const { filterHeight: kh, filterWidth: kw, dilationHeight: dh, dilationWidth: dw, padInfo } = info;
   if (over === 'input') {
     // rows: the conv's output pixels; source: its input
-    return [
-      kind,
-      p,
-      0,
-      0,
-      info.batchSize,
-      info.inHeight,
-      info.inWidth,
-      info.inChannels,
-      info.outHeight,
-      info.outWidth,
-      info.filterHeight,
-      info.filterWidth,
-      info.strideHeight,
-      info.strideWidth,
-      info.dilationHeight,
-      info.dilationWidth,
-      info.padInfo.top,
-      info.padInfo.left,
-      ...NO_TAP,
-    ];
+    return operand(kind, p, {
+      ...{ n: info.batchSize, h: info.inHeight, w: info.inWidth, c: info.inChannels },
+      ...{ oh: info.outHeight, ow: info.outWidth, kh, kw, sh: info.strideHeight, sw: info.strideWidth, dh, dw },
+      ...{ ph: padInfo.top, pw: padInfo.left },
+    });
   }
   // The input gradient of a stride-1 conv: windows over dy, whose "outputs" are the input's pixels.
-  const kh = info.filterHeight;
-  const kw = info.filterWidth;
-  return [
-    kind,
-    p,
-    0,
-    0,
-    info.batchSize,
-    info.outHeight,
-    info.outWidth,
-    info.outChannels,
-    info.inHeight,
-    info.inWidth,
-    kh,
-    kw,
-    1,
-    1,
-    info.dilationHeight,
-    info.dilationWidth,
-    (kh - 1) * info.dilationHeight - info.padInfo.top,
-    (kw - 1) * info.dilationWidth - info.padInfo.left,
-    ...NO_TAP,
-  ];
+  return operand(kind, p, {
+    ...{ n: info.batchSize, h: info.outHeight, w: info.outWidth, c: info.outChannels },
+    ...{ oh: info.inHeight, ow: info.inWidth, kh, kw, sh: 1, sw: 1, dh, dw },
+    ...{ ph: (kh - 1) * dh - padInfo.top, pw: (kw - 1) * dw - padInfo.left },
+  });
 }
 
 /** The filter [kh, kw, in, out] as B of an input gradient: rows (ky, kx, out) of the rotated filter. */
-const rotated = (p: number, info: Conv2DInfo) => [
-  ROTATED,
-  p,
-  0,
-  0,
-  info.outChannels,
-  0,
-  0,
-  info.inChannels,
-  0,
-  0,
-  info.filterHeight,
-  info.filterWidth,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  ...NO_TAP,
-];
-
-/** Taps the indirect convolution kernel takes at most (wasm/conv.c's MAX_TAPS). */
-const MAX_TAPS = 256;
+const rotated = (p: number, info: Conv2DInfo) =>
+  operand('ROTATED', p, { n: info.outChannels, c: info.inChannels, kh: info.filterHeight, kw: info.filterWidth });
 
 /**
  * C [pixels, n] = windows . B without packing the windows: B is packed once into panels (pack_b), then
@@ -110,8 +51,8 @@ const MAX_TAPS = 256;
  */
 function convIndirect(
   k: WasmKernels,
-  a: number[],
-  b: number[],
+  a: Operand,
+  b: Operand,
   c: number,
   pixels: number,
   n: number,
@@ -120,8 +61,8 @@ function convIndirect(
   if (pixels === 0 || n === 0) return;
   const packed = k.output([Math.ceil(n / 8) * 8 * depth]);
   try {
-    k.run('pack_b', [...b, k.address(packed), depth, n], depth * n);
-    k.run('conv_indirect', [...a, k.address(packed), c, n], pixels * n * depth);
+    k.run('pack_b', { b, dst: k.address(packed), k: depth, n }, depth * n);
+    k.run('conv_indirect', { a, packed: k.address(packed), c, n }, pixels * n * depth);
   } finally {
     k.free(packed);
   }
@@ -162,9 +103,9 @@ function conv2dWasm(k: WasmKernels, { x, filter }: Inputs, attrs: tf.NamedAttrMa
   const pixels = info.batchSize * info.outHeight * info.outWidth;
   const b = strided(k.address(filter!), info.outChannels, 1);
   if (isPointwise(info)) gemm(k, strided(k.address(x!), depth, 1), b, k.address(y), pixels, info.outChannels, depth);
-  else if (info.filterHeight * info.filterWidth <= MAX_TAPS) {
-    convIndirect(k, windows(WINDOWS, k.address(x!), info, 'input'), b, k.address(y), pixels, info.outChannels, depth);
-  } else gemm(k, windows(WINDOWS, k.address(x!), info, 'input'), b, k.address(y), pixels, info.outChannels, depth);
+  else if (info.filterHeight * info.filterWidth <= Limits.MAX_TAPS) {
+    convIndirect(k, windows('WINDOWS', k.address(x!), info, 'input'), b, k.address(y), pixels, info.outChannels, depth);
+  } else gemm(k, windows('WINDOWS', k.address(x!), info, 'input'), b, k.address(y), pixels, info.outChannels, depth);
   return y;
 }
 
@@ -199,25 +140,16 @@ function conv2dBackpropFilterWasm(k: WasmKernels, { x, dy }: Inputs, attrs: tf.N
   ) {
     filterGradStride1(k, x!, dy!, dw, info);
   } else if (info.inChannels >= 16) {
-    const taps = [TAP_T, ...windows(WINDOWS_T, k.address(x!), info, 'input').slice(1)];
-    const dyRows = [
-      RECT_ROWS,
-      k.address(dy!),
-      0,
-      0,
-      info.batchSize,
-      0,
-      0,
-      info.outChannels,
-      info.outHeight,
-      info.outWidth,
-      ...NO_GEOMETRY.slice(6),
-    ];
-    k.run('conv_filter_grad', [...taps, ...dyRows, k.address(dw), k.scratch], rows * info.outChannels * pixels);
+    const taps = windows('TAP_T', k.address(x!), info, 'input');
+    const dyRows = operand('RECT_ROWS', k.address(dy!), {
+      ...{ n: info.batchSize, c: info.outChannels, oh: info.outHeight, ow: info.outWidth },
+    });
+    const args = { x: taps, dy: dyRows, dw: k.address(dw), scratch: k.scratch };
+    k.run('conv_filter_grad', args, rows * info.outChannels * pixels);
   } else {
     gemm(
       k,
-      windows(WINDOWS_T, k.address(x!), info, 'input'),
+      windows('WINDOWS_T', k.address(x!), info, 'input'),
       strided(k.address(dy!), info.outChannels, 1),
       k.address(dw),
       rows,
@@ -251,29 +183,20 @@ function filterGradStride1(
       outWidth: ow,
       outChannels: cout,
     } = info;
-    k.run('interleave_channels', [k.address(x), k.address(x4), n, h, w, cin, 4], n * h * w * cin);
-    k.run('interleave_channels', [k.address(dy), k.address(dy8), n, oh, ow, cout, 8], n * oh * ow * cout);
+    k.run('interleave_channels', { src: k.address(x), dst: k.address(x4), n, h, w, c: cin, group: 4 }, n * h * w * cin);
+    k.run(
+      'interleave_channels',
+      { src: k.address(dy), dst: k.address(dy8), n, h: oh, w: ow, c: cout, group: 8 },
+      n * oh * ow * cout,
+    );
+    const { filterHeight: kh, filterWidth: kw, dilationHeight: dh, dilationWidth: dw_ } = info;
     k.run(
       'conv_filter_grad_s1',
-      [
-        k.address(x4),
-        k.address(dy8),
-        k.address(dw),
-        n,
-        h,
-        w,
-        cin,
-        oh,
-        ow,
-        cout,
-        info.filterHeight,
-        info.filterWidth,
-        info.dilationHeight,
-        info.dilationWidth,
-        info.padInfo.top,
-        info.padInfo.left,
-      ],
-      n * oh * ow * cin * cout * info.filterHeight * info.filterWidth,
+      {
+        ...{ x4: k.address(x4), dy8: k.address(dy8), dw: k.address(dw), n, h, w, cin, oh, ow, cout, kh, kw },
+        ...{ dh, dw_, ph: info.padInfo.top, pw: info.padInfo.left },
+      },
+      n * oh * ow * cin * cout * kh * kw,
     );
   } finally {
     k.free(x4);
@@ -298,17 +221,17 @@ function conv2dBackpropInputWasm(k: WasmKernels, { dy, filter }: Inputs, attrs: 
     const b = rotated(k.address(filter!), info);
     if (isPointwise(info))
       gemm(k, strided(k.address(dy!), info.outChannels, 1), b, k.address(dx), pixels, info.inChannels, depth);
-    else if (taps <= MAX_TAPS)
+    else if (taps <= Limits.MAX_TAPS)
       convIndirect(
         k,
-        windows(WINDOWS, k.address(dy!), info, 'output'),
+        windows('WINDOWS', k.address(dy!), info, 'output'),
         b,
         k.address(dx),
         pixels,
         info.inChannels,
         depth,
       );
-    else gemm(k, windows(WINDOWS, k.address(dy!), info, 'output'), b, k.address(dx), pixels, info.inChannels, depth);
+    else gemm(k, windows('WINDOWS', k.address(dy!), info, 'output'), b, k.address(dx), pixels, info.inChannels, depth);
     return dx;
   }
   const outPixels = info.batchSize * info.outHeight * info.outWidth;
@@ -325,11 +248,8 @@ function conv2dBackpropInputWasm(k: WasmKernels, { dy, filter }: Inputs, attrs: 
       width,
       info.outChannels,
     );
-    k.run(
-      'col2im',
-      [k.address(cols), k.address(dx), ...windows(WINDOWS, 0, info, 'input').slice(4, 18)],
-      outPixels * width,
-    );
+    const { kind, p, rs, cs, ky, kx, y0, y1, x0, x1, ...geometry } = windows('WINDOWS', 0, info, 'input');
+    k.run('col2im', { cols: k.address(cols), dx: k.address(dx), ...geometry }, outPixels * width);
   } finally {
     k.free(cols);
   }
@@ -338,13 +258,13 @@ function conv2dBackpropInputWasm(k: WasmKernels, { dy, filter }: Inputs, attrs: 
 
 // ---- native ---------------------------------------------------------------------------------------------------
 
-/** The addon's 17-number convolution geometry, or null for layouts it does not take (NCHW, empty tensors). */
+/** A convolution's geometry as the addon takes it, or null for layouts it does not take (NCHW, empty tensors). */
 function nativeGeometry(
   inShape: number[],
   filterShape: number[],
   attrs: tf.NamedAttrMap,
   dilations: unknown = 1,
-): number[] | null {
+): ConvGeometry | null {
   if ((attrs.dataFormat && attrs.dataFormat !== 'NHWC') || filterShape.length !== 4) return null;
   const info = tf.backend_util.computeConv2DInfo(
     inShape as [number, number, number, number],
@@ -354,53 +274,43 @@ function nativeGeometry(
     attrs.pad as 'same',
     attrs.dimRoundingMode as 'floor' | undefined,
   );
-  const g = [
-    info.batchSize,
-    info.inHeight,
-    info.inWidth,
-    info.inChannels,
-    info.filterHeight,
-    info.filterWidth,
-    info.outChannels,
-    info.outHeight,
-    info.outWidth,
-    info.strideHeight,
-    info.strideWidth,
-    info.dilationHeight,
-    info.dilationWidth,
-    info.padInfo.top,
-    info.padInfo.left,
-    info.padInfo.bottom,
-    info.padInfo.right,
-  ];
-  return g.slice(0, 9).some((d) => d <= 0) ? null : g;
+  const g: ConvGeometry = {
+    ...{ n: info.batchSize, h: info.inHeight, w: info.inWidth, c: info.inChannels },
+    ...{ kh: info.filterHeight, kw: info.filterWidth, cout: info.outChannels, oh: info.outHeight, ow: info.outWidth },
+    ...{ sh: info.strideHeight, sw: info.strideWidth, dh: info.dilationHeight, dw: info.dilationWidth },
+    ...{ top: info.padInfo.top, left: info.padInfo.left, bottom: info.padInfo.bottom, right: info.padInfo.right },
+  };
+  return [g.n, g.h, g.w, g.c, g.kh, g.kw, g.cout, g.oh, g.ow].some((d) => d <= 0) ? null : g;
 }
 
 /** One of the addon's convolutions: reads a and b, writes a fresh output of `outShape(geometry)`. */
 function convolve(
   k: WasmKernels,
-  call: 'conv2dForward' | 'conv2dInputGrad' | 'conv2dFilterGrad',
+  kernel: 'conv2d_forward' | 'conv2d_input_grad' | 'conv2d_filter_grad',
   [a, b]: [tf.TensorInfo, tf.TensorInfo],
   [inShape, filterShape]: [number[], number[]],
   attrs: tf.NamedAttrMap,
-  outShape: (g: number[]) => number[],
+  outShape: (g: ConvGeometry) => number[],
 ): tf.TensorInfo | null {
   const g = allFloat(a, b) ? nativeGeometry(inShape, filterShape, attrs, attrs.dilations) : null;
   if (!g) return null;
   const out = k.output(outShape(g));
-  withHeap(k, [a, b, out], (heap, p0, p1, p2) => k.native![call](heap, p0, p1, p2, ...g));
+  const [pa, pb, po] = [a, b, out].map((t) => k.address(t)) as [number, number, number];
+  if (kernel === 'conv2d_forward') runNative(k, kernel, { x: pa, filter: pb, y: po, g });
+  else if (kernel === 'conv2d_input_grad') runNative(k, kernel, { dy: pa, filter: pb, dx: po, g });
+  else runNative(k, kernel, { x: pa, dy: pb, dw: po, g });
   return out;
 }
 
 /** y [N, Ho, Wo, Cout] = conv(x, filter). */
 const conv2dNative = (k: WasmKernels, { x, filter }: Inputs, attrs: tf.NamedAttrMap) =>
-  convolve(k, 'conv2dForward', [x!, filter!], [x!.shape, filter!.shape], attrs, (g) => [g[0]!, g[7]!, g[8]!, g[6]!]);
+  convolve(k, 'conv2d_forward', [x!, filter!], [x!.shape, filter!.shape], attrs, (g) => [g.n, g.oh, g.ow, g.cout]);
 
 /** dx [N, H, W, Cin], given dy and the filter. */
 const conv2dBackpropInputNative = (k: WasmKernels, { dy, filter }: Inputs, attrs: tf.NamedAttrMap) =>
   convolve(
     k,
-    'conv2dInputGrad',
+    'conv2d_input_grad',
     [dy!, filter!],
     [attrs.inputShape as number[], filter!.shape],
     attrs,
@@ -411,7 +321,7 @@ const conv2dBackpropInputNative = (k: WasmKernels, { dy, filter }: Inputs, attrs
 const conv2dBackpropFilterNative = (k: WasmKernels, { x, dy }: Inputs, attrs: tf.NamedAttrMap) =>
   convolve(
     k,
-    'conv2dFilterGrad',
+    'conv2d_filter_grad',
     [x!, dy!],
     [x!.shape, attrs.filterShape as number[]],
     attrs,

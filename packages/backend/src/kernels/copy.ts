@@ -10,33 +10,34 @@
  *   tfjs clones every tensor a gradient saves (~5% of a step), and ReLU's gradient casts its float mask (~2% of
  *   DenseNet's).
  */
-import type { NativeKernels } from '@convnets/backend-native';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   allFloat,
   delegate,
   heapKernel,
   sizeOf,
-  withHeap,
+  call,
+  runNative,
   type Impl,
   type Inputs,
   type KernelSpec,
   type Op,
   type Target,
 } from './kernel.js';
+import { Limits } from './interface.generated.js';
 import type { WasmKernels } from './wasm/runtime.js';
 
-/** A block copy's arguments after the heap: src, dst (byte addresses), blocks, count, srcStride, dstStride (floats). */
-type BlockCopy = Parameters<NativeKernels['copyBlocks']> extends [Float32Array, ...infer Rest] ? Rest : never;
-
-/**
- * Copies `blocks` runs of `count` floats, the r-th from src + r * srcStride to dst + r * dstStride, on `target`
- * (the addon's copyBlocks and wasm/copy.c's copy_blocks take the same arguments). Addresses are found before the
- * heap view is taken: finding one can move a tensor into the heap.
- */
-function copyBlocks(k: WasmKernels, target: Target, ...args: BlockCopy) {
-  if (target === 'native') k.native!.copyBlocks(k.heap(), ...args);
-  else k.run('copy_blocks', args, args[2] * args[3]);
+/** Copies `blocks` runs of `count` floats, the r-th from src + r * srcStride to dst + r * dstStride, on `target`. */
+function copyBlocks(
+  k: WasmKernels,
+  target: Target,
+  [src, dst]: [number, number],
+  blocks: number,
+  count: number,
+  [srcStride, dstStride]: [number, number],
+) {
+  const args = { src, dst, blocks, count, src_stride: srcStride, dst_stride: dstStride };
+  call(k, target, 'copy_blocks', args, blocks * count);
 }
 
 /** float32 tensors joined along `axis`: each input is a run of blocks copied into its columns of the output. */
@@ -55,7 +56,7 @@ const concat =
     for (const part of parts) {
       const count = sizeOf(part.shape.slice(axis));
       const [from, to] = [k.address(part), k.address(y)];
-      copyBlocks(k, target, from, to + column * 4, blocks, count, count, row);
+      copyBlocks(k, target, [from, to + column * 4], blocks, count, [count, row]);
       column += count;
     }
     return y;
@@ -78,7 +79,7 @@ const splitV =
       const count = sizeOf(shape.slice(axis));
       if (count > 0) {
         const [from, to] = [k.address(x!), k.address(piece)];
-        copyBlocks(k, target, from + column * 4, to, blocks, count, row, count);
+        copyBlocks(k, target, [from + column * 4, to], blocks, count, [row, count]);
       }
       column += count;
       return piece;
@@ -89,15 +90,17 @@ const splitV =
 function padV2Native(k: WasmKernels, { x }: Inputs, attrs: tf.NamedAttrMap): tf.TensorInfo | null {
   const paddings = attrs.paddings as Array<[number, number]>;
   const rank = x!.shape.length;
-  if (x!.dtype !== 'float32' || rank === 0 || rank > 6 || sizeOf(x!.shape) === 0) return null;
+  if (x!.dtype !== 'float32' || rank === 0 || rank > Limits.PAD_RANK || sizeOf(x!.shape) === 0) return null;
   const out = k.output(x!.shape.map((d, i) => d + paddings[i]![0] + paddings[i]![1]));
-  const lead = 6 - rank;
-  const shape = [...new Array<number>(lead).fill(1), ...x!.shape];
-  const before = [...new Array<number>(lead).fill(0), ...paddings.map((p) => p[0])];
-  const after = [...new Array<number>(lead).fill(0), ...paddings.map((p) => p[1])];
-  withHeap(k, [x!, out], (heap, p0, p1) =>
-    k.native!.pad(heap, p0, p1, Number(attrs.constantValue ?? 0), ...shape, ...before, ...after),
-  );
+  const lead = (value: number) => new Array<number>(Limits.PAD_RANK - rank).fill(value);
+  runNative(k, 'pad', {
+    x: k.address(x!),
+    out: k.address(out),
+    value: Number(attrs.constantValue ?? 0),
+    shape: [...lead(1), ...x!.shape],
+    before: [...lead(0), ...paddings.map((p) => p[0])],
+    after: [...lead(0), ...paddings.map((p) => p[1])],
+  });
   return out;
 }
 

@@ -6,7 +6,8 @@
  * Each result is the float operation tfjs cpu does, so the bits match.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { allFloat, sizeOf, type KernelSpec, type Op, type Target } from './kernel.js';
+import { ElementwiseOp } from './interface.generated.js';
+import { allFloat, call, sizeOf, type KernelSpec, type Op as KernelOp, type Target } from './kernel.js';
 import type { WasmKernels } from './wasm/runtime.js';
 
 /** `shape` without its leading 1s. */
@@ -24,30 +25,30 @@ function repeatsInto(small: readonly number[], out: readonly number[]): boolean 
   return s.length <= out.length && s.every((d, i) => d === out[out.length - s.length + i]);
 }
 
-/** The elementwise kernel's op codes (wasm/elementwise.c). */
-const OPS = { add: 0, sub: 1, mul: 2, relu: 3, step: 4 } as const;
 /** Shorter repeating operands (scalars) stay on tfjs's kernels: ours works in rows of the repeated operand. */
 const MIN_ROW = 16;
+
+type Op = keyof typeof ElementwiseOp;
 
 /** out[i] = a[i] op b[i % bSize] over byte addresses (b ignored by relu and step; `swapped`: b op a), on `target`. */
 function elementwise(
   k: WasmKernels,
   target: Target,
-  op: keyof typeof OPS,
+  op: Op,
   [a, b, out]: number[],
   size: number,
   bSize: number,
   swapped: boolean,
 ) {
-  if (target === 'native') k.native!.elementwise(k.heap(), op, a!, b!, out!, size, bSize, swapped ? 1 : 0);
-  else k.run('elementwise', [a!, b!, out!, OPS[op], size, bSize, swapped ? 1 : 0], size);
+  const args = { a: a!, b: b!, out: out!, op: ElementwiseOp[op], size, b_size: bSize, swapped: swapped ? 1 : 0 };
+  call(k, target, 'elementwise', args, size);
 }
 
 /**
  * a op b for float32 operands of one shape, or where one repeats along the other's leading axes (a
  * per-channel vector; a scalar only on the addon): tfjs-wasm runs these on one thread.
  */
-function binary(op: 'add' | 'sub' | 'mul', target: Target): Op {
+function binary(op: 'ADD' | 'SUB' | 'MUL', target: Target): KernelOp {
   return (k, { a, b }) => {
     if (!allFloat(a!, b!)) return null;
     const out = tf.backend_util.assertAndGetBroadcastShape(a!.shape, b!.shape);
@@ -65,10 +66,10 @@ function binary(op: 'add' | 'sub' | 'mul', target: Target): Op {
 }
 
 /** relu(x), or step(x) (1 where x > 0, else 0: ReLU's gradient mask) for Step's alpha 0. */
-function unary(op: 'relu' | 'step', target: Target): Op {
+function unary(op: 'RELU' | 'STEP', target: Target): KernelOp {
   return (k, { x }, attrs) => {
     const size = sizeOf(x!.shape);
-    if (x!.dtype !== 'float32' || size === 0 || (op === 'step' && attrs.alpha)) return null;
+    if (x!.dtype !== 'float32' || size === 0 || (op === 'STEP' && attrs.alpha)) return null;
     const y = k.output(x!.shape);
     const [from, to] = [k.address(x!), k.address(y)];
     elementwise(k, target, op, [from, from, to], size, size, false);
@@ -77,12 +78,16 @@ function unary(op: 'relu' | 'step', target: Target): Op {
 }
 
 /** Both steps of an op. */
-const onBoth = (of: (target: Target) => Op): KernelSpec => ({ on: ['wasm'], native: of('native'), wasm: of('wasm') });
+const onBoth = (of: (target: Target) => KernelOp): KernelSpec => ({
+  on: ['wasm'],
+  native: of('native'),
+  wasm: of('wasm'),
+});
 
 export const ELEMENTWISE_KERNELS = {
-  Add: onBoth((t) => binary('add', t)),
-  Sub: onBoth((t) => binary('sub', t)),
-  Multiply: onBoth((t) => binary('mul', t)),
-  Relu: onBoth((t) => unary('relu', t)),
-  Step: onBoth((t) => unary('step', t)),
+  Add: onBoth((t) => binary('ADD', t)),
+  Sub: onBoth((t) => binary('SUB', t)),
+  Multiply: onBoth((t) => binary('MUL', t)),
+  Relu: onBoth((t) => unary('RELU', t)),
+  Step: onBoth((t) => unary('STEP', t)),
 } satisfies Record<string, KernelSpec>;

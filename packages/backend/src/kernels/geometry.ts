@@ -3,6 +3,7 @@
  * strides, and padding that may be negative (a crop). All NHWC.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { PoolWindow } from './interface.generated.js';
 
 type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
 
@@ -92,23 +93,23 @@ export function poolWindow(inShape: readonly number[], attrs: PoolAttrs): Window
   );
 }
 
-/** A pool's geometry as convnets' pool kernels take it (wasm and native): N H W C, Ho Wo, kh kw, strides, top, left. */
-export function poolKernelArgs(inShape: readonly number[], attrs: PoolAttrs): number[] {
+/** A pool's windows as convnets' pool kernels take them (wasm and native: kernels.h's PoolWindow). */
+export function poolKernelWindow(inShape: readonly number[], attrs: PoolAttrs): PoolWindow {
   const w = poolWindow(inShape, attrs);
-  return [
-    inShape[0]!,
-    w.inHeight,
-    w.inWidth,
-    inShape[3]!,
-    w.outHeight,
-    w.outWidth,
-    w.kernelHeight,
-    w.kernelWidth,
-    w.strideHeight,
-    w.strideWidth,
-    w.top,
-    w.left,
-  ];
+  return {
+    n: inShape[0]!,
+    h: w.inHeight,
+    w: w.inWidth,
+    c: inShape[3]!,
+    oh: w.outHeight,
+    ow: w.outWidth,
+    kh: w.kernelHeight,
+    kw: w.kernelWidth,
+    sh: w.strideHeight,
+    sw: w.strideWidth,
+    ph: w.top,
+    pw: w.left,
+  };
 }
 
 /**

@@ -4,8 +4,8 @@
  * tfjs ops, or the kernel the backend had); each step returns null where it does not apply.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import type { NativeKernels } from '@convnets/backend-native';
-import type { KernelExport, WasmKernels } from './wasm/runtime.js';
+import { type KernelArgs, type NativeKernel, packArgs, type WasmKernel } from './interface.js';
+import type { WasmKernels } from './wasm/runtime.js';
 
 export type Inputs = Record<string, tf.TensorInfo>;
 export interface KernelCall {
@@ -69,51 +69,34 @@ export function chain(name: string, spec: KernelSpec): Impl {
 export const allFloat = (...ts: tf.TensorInfo[]) => ts.every((t) => t.dtype === 'float32');
 export const sizeOf = (shape: readonly number[]) => shape.reduce((p, q) => p * q, 1);
 
-/**
- * Calls `f` with the tensors' heap addresses and then a view of the heap, taken last: finding an address can move
- * a tensor in from another backend, which can grow the heap and leave an older view short (the addon's calls).
- */
-export function withHeap(
-  k: WasmKernels,
-  tensors: tf.TensorInfo[],
-  f: (heap: Float32Array, ...addresses: number[]) => void,
-): void {
-  const addresses = tensors.map((t) => k.address(t));
-  f(k.heap(), ...addresses);
-}
-
 /** Where a kernel of the interface both builds share runs: the oneDNN addon, or convnets' wasm kernels. */
 export type Target = 'native' | 'wasm';
 
-/** The addon's name for a wasm export (max_pool_grad -> maxPoolGrad). */
-const nativeName = (name: KernelExport) =>
-  name.replace(/_(\w)/g, (_, c: string) => c.toUpperCase()) as keyof NativeKernels;
+/** The addon's arguments, packed (the calls are synchronous: one buffer serves them all). */
+const nativeArgs = new ArrayBuffer(1024);
 
 /**
- * Calls kernel `name` on `target` with the same arguments either way: the operands' heap addresses, then `numbers`
- * (`floats`: which of them are float32; `work`: multiply-adds or elements, which decides threading on wasm).
+ * Calls the addon's kernel `name` on the heap. Its arguments hold addresses found before the heap view is taken:
+ * finding one can move a tensor in from another backend, which can grow the heap and leave an older view short.
  */
-export function call(
+export function runNative<K extends NativeKernel>(k: WasmKernels, name: K, args: KernelArgs[K]): void {
+  const words = packArgs(name, args, nativeArgs);
+  k.native!.kernels[name]!(k.heap(), new Int32Array(nativeArgs, 0, words));
+}
+
+/**
+ * Calls kernel `name`, which both builds have, on `target` (`work`: multiply-adds or elements, which decides
+ * threading on wasm).
+ */
+export function call<K extends NativeKernel & WasmKernel>(
   k: WasmKernels,
   target: Target,
-  name: KernelExport,
-  operands: tf.TensorInfo[],
-  numbers: number[],
+  name: K,
+  args: KernelArgs[K],
   work: number,
-  floats: number[] = [],
 ): void {
-  if (target === 'native') {
-    const f = k.native![nativeName(name)] as unknown as (heap: Float32Array, ...args: number[]) => void;
-    withHeap(k, operands, (heap, ...at) => f(heap, ...at, ...numbers));
-  } else {
-    const at = operands.map((t) => k.address(t));
-    k.run(
-      name,
-      [...at, ...numbers],
-      work,
-      floats.map((i) => i + at.length),
-    );
-  }
+  if (target === 'native') runNative(k, name, args);
+  else k.run(name, args, work);
 }
 
 /** x's rows and channels, viewed as [rows, channels] (NHWC with N, H, W merged); null for other dtypes or ranks. */

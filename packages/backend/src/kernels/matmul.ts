@@ -10,27 +10,23 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { matMulDims } from './geometry.js';
-import { sizeOf, withHeap, type Impl, type Inputs, type KernelSpec } from './kernel.js';
+import { type Operand, OperandKind, STRUCTS } from './interface.generated.js';
+import { runNative, sizeOf, type Impl, type Inputs, type KernelSpec } from './kernel.js';
 import type { WasmKernels } from './wasm/runtime.js';
 
-// Operand kinds (wasm/gemm.c): how a GEMM operand is read.
-export const STRIDED = 0;
-export const WINDOWS = 1;
-export const WINDOWS_T = 2;
-export const ROTATED = 3;
-export const TAP_T = 4;
-export const RECT_ROWS = 5;
-/** An Operand (wasm/gemm.c) is 24 int32 fields: kind, p, rs, cs, then these 20 (geometry, tap, rectangle). */
-export const NO_GEOMETRY = new Array<number>(20).fill(0);
-export const NO_TAP = [0, 0, 0, 0, 0, 0];
+/** An operand read as nothing but `kind` and `p`: the other fields zero (each kind sets the ones it reads). */
+export function operand(kind: keyof typeof OperandKind, p: number, fields: Partial<Operand> = {}): Operand {
+  const zero = Object.fromEntries(STRUCTS.Operand.map(([name]) => [name, 0])) as unknown as Operand;
+  return { ...zero, ...fields, kind: OperandKind[kind], p };
+}
 
 /** Element (i, j) at p[i * rs + j * cs] (byte address p). */
-export const strided = (p: number, rs: number, cs: number) => [STRIDED, p, rs, cs, ...NO_GEOMETRY];
+export const strided = (p: number, rs: number, cs: number) => operand('STRIDED', p, { rs, cs });
 
-/** C[m, n] (+)= A[m, k] B[k, n], C row-major with leading dimension n. */
-export function gemm(k: WasmKernels, a: number[], b: number[], c: number, m: number, n: number, depth: number): void {
+/** C[m, n] = A[m, k] B[k, n], C row-major with leading dimension n. */
+export function gemm(k: WasmKernels, a: Operand, b: Operand, c: number, m: number, n: number, depth: number): void {
   if (m === 0 || n === 0) return;
-  k.run('gemm', [...a, ...b, c, n, m, n, depth, 0, k.scratch], m * n * depth);
+  k.run('gemm', { a, b, c, ldc: n, m, n, k: depth, accumulate: 0, scratch: k.scratch }, m * n * depth);
 }
 
 /** Batched C = op(A) . op(B) with either operand transposed and a batch of 1 broadcast. */
@@ -63,21 +59,18 @@ function batchMatMulNative(k: WasmKernels, { a, b }: Inputs, attrs: tf.NamedAttr
   const d = matMulDims(a!, b!, attrs);
   if (!d || sizeOf(a!.shape) === 0 || sizeOf(b!.shape) === 0) return null;
   const c = k.output([Math.max(d.batchA, d.batchB), d.m, d.n]);
-  withHeap(k, [a!, b!, c], (heap, p0, p1, p2) =>
-    k.native!.matmul(
-      heap,
-      p0,
-      p1,
-      p2,
-      d.batchA,
-      d.batchB,
-      d.m,
-      d.depth,
-      d.n,
-      d.transposeA ? 1 : 0,
-      d.transposeB ? 1 : 0,
-    ),
-  );
+  runNative(k, 'matmul', {
+    a: k.address(a!),
+    b: k.address(b!),
+    c: k.address(c),
+    batch_a: d.batchA,
+    batch_b: d.batchB,
+    m: d.m,
+    k: d.depth,
+    n: d.n,
+    transpose_a: d.transposeA ? 1 : 0,
+    transpose_b: d.transposeB ? 1 : 0,
+  });
   return c;
 }
 

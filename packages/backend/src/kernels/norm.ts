@@ -10,19 +10,17 @@
  * gradient gives [dx, dgamma, dbeta] in one kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { allFloat, call, channelRows, sizeOf, type KernelSpec, type Op, type Target } from './kernel.js';
+import { Limits } from './interface.generated.js';
+import { allFloat, call, channelRows, runNative, sizeOf, type KernelSpec, type Op, type Target } from './kernel.js';
 import type { WasmKernels } from './wasm/runtime.js';
 
 export const FUSED_BATCH_NORM = 'ConvnetsBatchNormTrain';
 const FUSED_BATCH_NORM_GRAD = 'ConvnetsBatchNormTrainGrad';
 
-/** Channels wasm's fused batch norm takes at most (its per-channel scratch lives on a 64 KiB stack). */
-const MAX_WASM_CHANNELS = 4096;
-
 /** x as [rows, channels], where `target` takes it. */
 function rowsOn(target: Target, x: tf.TensorInfo) {
   const size = channelRows(x);
-  return size && (target === 'native' || size.channels <= MAX_WASM_CHANNELS) ? size : null;
+  return size && (target === 'native' || size.channels <= Limits.MAX_WASM_CHANNELS) ? size : null;
 }
 
 /** Train-mode batch norm in one kernel: [y, batch mean, biased batch variance]. */
@@ -34,16 +32,18 @@ const batchNormTrain =
     const y = k.output(x!.shape);
     const mean = k.output([size.channels]);
     const variance = k.output([size.channels]);
-    const operands = [x!, gamma!, beta!, y, mean, variance];
-    call(
-      k,
-      target,
-      'batch_norm_train',
-      operands,
-      [size.rows, size.channels, attrs.eps as number],
-      sizeOf(x!.shape),
-      [2],
-    );
+    const at = (t: tf.TensorInfo) => k.address(t);
+    const args = {
+      x: at(x!),
+      gamma: at(gamma!),
+      beta: at(beta!),
+      y: at(y),
+      mean: at(mean),
+      var: at(variance),
+      ...size,
+      eps: attrs.eps as number,
+    };
+    call(k, target, 'batch_norm_train', args, sizeOf(x!.shape));
     return [y, mean, variance];
   };
 
@@ -56,9 +56,20 @@ const batchNormTrainGrad =
     const dx = k.output(x!.shape);
     const dgamma = k.output([size.channels]);
     const dbeta = k.output([size.channels]);
-    const operands = [dy!, x!, gamma!, mean!, variance!, dx, dgamma, dbeta];
-    const numbers = [size.rows, size.channels, attrs.eps as number];
-    call(k, target, 'batch_norm_train_grad', operands, numbers, sizeOf(x!.shape), [2]);
+    const at = (t: tf.TensorInfo) => k.address(t);
+    const args = {
+      dy: at(dy!),
+      x: at(x!),
+      gamma: at(gamma!),
+      mean: at(mean!),
+      var: at(variance!),
+      dx: at(dx),
+      dgamma: at(dgamma),
+      dbeta: at(dbeta),
+      ...size,
+      eps: attrs.eps as number,
+    };
+    call(k, target, 'batch_norm_train_grad', args, sizeOf(x!.shape));
     return [dx, dgamma, dbeta];
   };
 
@@ -68,11 +79,10 @@ const fusedBatchNormNative: Op = (k, { x, mean, variance, scale, offset }, attrs
   const vectors = [mean!, variance!, ...(scale ? [scale] : []), ...(offset ? [offset] : [])];
   if (!size || !allFloat(...vectors) || vectors.some((v) => sizeOf(v.shape) !== size.channels)) return null;
   const y = k.output(x!.shape);
-  const [px, pm, pv, py] = [x!, mean!, variance!, y].map((t) => k.address(t)) as [number, number, number, number];
   // Absent scale or offset: byte offset -1 (1 and 0).
-  const [ps, po] = [scale, offset].map((t) => (t ? k.address(t) : -1)) as [number, number];
-  const eps = Number(attrs.varianceEpsilon ?? 0.001);
-  k.native!.batchNormInference(k.heap(), px, pm, pv, ps, po, py, size.rows, size.channels, eps);
+  const at = (t: tf.TensorInfo | undefined) => (t ? k.address(t) : -1);
+  const args = { x: at(x), mean: at(mean), var: at(variance), scale: at(scale), offset: at(offset), y: at(y) };
+  runNative(k, 'batch_norm_inference', { ...args, ...size, eps: Number(attrs.varianceEpsilon ?? 0.001) });
   return y;
 };
 
@@ -88,7 +98,8 @@ const channelReduce =
     const rows = sizeOf(x!.shape.slice(0, -1));
     if (rows === 0 || channels === 0) return null;
     const out = k.output(attrs.keepDims ? [...new Array<number>(rank - 1).fill(1), channels] : [channels]);
-    k.run('channel_sum', [k.address(x!), k.address(out), rows, channels, mean ? 1 / rows : 1], rows * channels, [4]);
+    const args = { x: k.address(x!), out: k.address(out), rows, channels, scale: mean ? 1 / rows : 1 };
+    k.run('channel_sum', args, rows * channels);
     return out;
   };
 

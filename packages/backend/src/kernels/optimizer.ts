@@ -6,6 +6,7 @@
  * - FUSED_ADAM (Adam, AdamW): inputs param, grad, m, v; attributes lr, beta1, oneMinusBeta1, beta2, oneMinusBeta2,
  *   c1, c2, eps, weightDecay, keep, l2, decoupled; outputs [param', m', v']. wasm only.
  */
+import type * as tf from '@tensorflow/tfjs-core';
 import { allFloat, call, sizeOf, type KernelSpec, type Op, type Target } from './kernel.js';
 
 export const FUSED_SGD = 'ConvnetsSgdUpdate';
@@ -21,9 +22,20 @@ const sgdUpdate =
     }
     const paramOut = k.output(param!.shape);
     const bufferOut = k.output(param!.shape);
-    const a = attrs as Record<string, number | boolean>;
-    const numbers = [size, a.nesterov ? 1 : 0, Number(a.lr), Number(a.momentum), Number(a.weightDecay)];
-    call(k, target, 'sgd_update', [param!, grad!, buffer!, paramOut, bufferOut], numbers, size * 8, [2, 3, 4]);
+    const at = (t: tf.TensorInfo) => k.address(t);
+    const args = {
+      param: at(param!),
+      grad: at(grad!),
+      buf: at(buffer!),
+      param_out: at(paramOut),
+      buf_out: at(bufferOut),
+      size,
+      nesterov: attrs.nesterov ? 1 : 0,
+      lr: Number(attrs.lr),
+      momentum: Number(attrs.momentum),
+      weight_decay: Number(attrs.weightDecay),
+    };
+    call(k, target, 'sgd_update', args, size * 8);
     return [paramOut, bufferOut];
   };
 
@@ -33,18 +45,32 @@ const adamUpdateWasm: Op = (k, { param, grad, m, v }, attrs) => {
   if (!allFloat(param!, grad!, m!, v!) || [grad!, m!, v!].some((t) => sizeOf(t.shape) !== size)) return null;
   const [paramOut, mOut, vOut] = [0, 1, 2].map(() => k.output(param!.shape)) as [typeof param, typeof m, typeof v];
   const a = attrs as Record<string, number | boolean>;
-  const names = ['lr', 'beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'c1', 'c2', 'eps', 'weightDecay', 'keep'];
-  const scalars = names.map((name) => Number(a[name]));
-  const numbers = [size, a.l2 ? 1 : 0, a.decoupled ? 1 : 0, ...scalars];
-  const operands = [param!, grad!, m!, v!, paramOut!, mOut!, vOut!];
-  call(
-    k,
-    'wasm',
+  const at = (t: tf.TensorInfo) => k.address(t);
+  k.run(
     'adam_update',
-    operands,
-    numbers,
+    {
+      param: at(param!),
+      grad: at(grad!),
+      m: at(m!),
+      v: at(v!),
+      param_out: at(paramOut!),
+      m_out: at(mOut!),
+      v_out: at(vOut!),
+      size,
+      l2: a.l2 ? 1 : 0,
+      decoupled: a.decoupled ? 1 : 0,
+      lr: Number(a.lr),
+      beta1: Number(a.beta1),
+      one_minus_beta1: Number(a.oneMinusBeta1),
+      beta2: Number(a.beta2),
+      one_minus_beta2: Number(a.oneMinusBeta2),
+      c1: Number(a.c1),
+      c2: Number(a.c2),
+      eps: Number(a.eps),
+      weight_decay: Number(a.weightDecay),
+      keep: Number(a.keep),
+    },
     size * 12,
-    scalars.map((_, i) => 3 + i),
   );
   return [paramOut!, mOut!, vOut!];
 };

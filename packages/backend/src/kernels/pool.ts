@@ -5,7 +5,7 @@
  *   where a window's maximum is <= 0 (every window of zeros after a ReLU); its average-pool gradient is right (JS
  *   loops and slices, ~12% of DenseNet's step).
  */
-import { poolKernelArgs, poolWindow, type PoolAttrs, type PoolGeometry } from './geometry.js';
+import { poolKernelWindow, poolWindow, type PoolAttrs, type PoolGeometry } from './geometry.js';
 import { allFloat, call, heapKernel, sizeOf, type Op, type Target, type KernelSpec } from './kernel.js';
 
 /** dx of a max-pool: each window's gradient to its first maximum (tfjs cpu's and PyTorch's rule). */
@@ -14,8 +14,9 @@ const maxPoolGrad =
   (k, { dy, input }, attrs) => {
     if (!allFloat(dy!, input!) || sizeOf(input!.shape) === 0) return null;
     const dx = k.output(input!.shape);
-    const g = poolKernelArgs(input!.shape, attrs as unknown as PoolAttrs);
-    call(k, target, 'max_pool_grad', [input!, dy!, dx], g, sizeOf(input!.shape) * 4);
+    const g = poolKernelWindow(input!.shape, attrs as unknown as PoolAttrs);
+    const args = { x: k.address(input!), dy: k.address(dy!), dx: k.address(dx), g };
+    call(k, target, 'max_pool_grad', args, sizeOf(input!.shape) * 4);
     return dx;
   };
 
@@ -25,8 +26,8 @@ const avgPoolGrad =
   (k, { dy, input }, attrs) => {
     if (!allFloat(dy!, input!) || sizeOf(input!.shape) === 0) return null;
     const dx = k.output(input!.shape);
-    const g = poolKernelArgs(input!.shape, attrs as unknown as PoolAttrs);
-    call(k, target, 'avg_pool_grad', [dy!, dx], g, sizeOf(input!.shape) * 4);
+    const g = poolKernelWindow(input!.shape, attrs as unknown as PoolAttrs);
+    call(k, target, 'avg_pool_grad', { dy: k.address(dy!), dx: k.address(dx), g }, sizeOf(input!.shape) * 4);
     return dx;
   };
 

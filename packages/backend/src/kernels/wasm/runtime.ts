@@ -5,6 +5,8 @@
  */
 import type { NativeKernels } from '@convnets/backend-native';
 import type * as tf from '@tensorflow/tfjs-core';
+import { WASM_KERNELS } from '../interface.generated.js';
+import { type KernelArgs, packArgs, type WasmKernel } from '../interface.js';
 import { KERNELS_WASM, KERNELS_WASM_MISSING } from './binary.generated.js';
 import { startPool } from './pool-node.js';
 import type { Pool } from './pool.js';
@@ -22,25 +24,8 @@ interface TfjsWasmBackend {
   disposeData(dataId: object): boolean;
 }
 
-export const KERNEL_EXPORTS = [
-  'gemm',
-  'pack_b',
-  'conv_indirect',
-  'conv_filter_grad',
-  'interleave_channels',
-  'conv_filter_grad_s1',
-  'col2im',
-  'channel_sum',
-  'max_pool_grad',
-  'avg_pool_grad',
-  'copy_blocks',
-  'elementwise',
-  'batch_norm_train',
-  'batch_norm_train_grad',
-  'sgd_update',
-  'adam_update',
-] as const;
-export type KernelExport = (typeof KERNEL_EXPORTS)[number];
+/** The kernels the module exports (the declared interface's wasm list), in one order the workers share. */
+export const KERNEL_EXPORTS = Object.keys(WASM_KERNELS) as WasmKernel[];
 type Kernel = (args: number, thread: number, threads: number) => void;
 
 /** Whether this build carries convnets' wasm kernels (see scripts/build-wasm.mjs). */
@@ -55,7 +40,7 @@ const PARALLEL_WORK = 1 << 18;
 
 export class WasmKernels {
   private readonly argsPointer: number;
-  private readonly exports: Record<KernelExport, Kernel>;
+  private readonly exports: Record<WasmKernel, Kernel>;
   /** Packing scratch for every thread, contiguous (the C side indexes it by thread). */
   readonly scratch: number;
 
@@ -66,7 +51,7 @@ export class WasmKernels {
     private readonly pool: Pool | null,
   ) {
     this.exports = Object.fromEntries(KERNEL_EXPORTS.map((name) => [name, instance.exports[name] as Kernel])) as Record<
-      KernelExport,
+      WasmKernel,
       Kernel
     >;
     this.argsPointer = backend.wasm._malloc(ARGS_BYTES);
@@ -145,17 +130,11 @@ export class WasmKernels {
   }
 
   /**
-   * Calls kernel `name` with its argument struct `args` (int32 fields; `floats` marks which indices
-   * are float32), split over the threads when `work` is large enough.
+   * Calls kernel `name` with its arguments (packed by name into its struct), split over the threads when `work`
+   * (multiply-adds or elements) is large enough.
    */
-  run(name: KernelExport, args: readonly number[], work: number, floats: readonly number[] = []): void {
-    if (args.length * 4 > ARGS_BYTES) throw new Error(`convnets wasm kernel ${name}: too many arguments`);
-    const ints = new Int32Array(this.memory.buffer, this.argsPointer, args.length);
-    ints.set(args);
-    if (floats.length) {
-      const f32 = new Float32Array(this.memory.buffer, this.argsPointer, args.length);
-      for (const i of floats) f32[i] = args[i]!;
-    }
+  run<K extends WasmKernel>(name: K, args: KernelArgs[K], work: number): void {
+    packArgs(name, args, this.memory.buffer, this.argsPointer);
     const threads = work >= PARALLEL_WORK ? this.threads : 1;
     if (threads > 1)
       this.pool!.run(KERNEL_EXPORTS.indexOf(name), this.argsPointer, threads, () =>
