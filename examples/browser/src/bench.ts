@@ -1,12 +1,10 @@
 /**
- * In-browser training speed (`?bench=1`): the same training steps of one net on each backend in turn, images/s side
- * by side (GPU backends mean something on a machine with a GPU). Steps are the trainer's own (crossEntropy, Sgd);
- * each is waited for (its loss read back), after warm-up steps that compile the shaders.
+ * In-browser training speed (`?bench=1`): the trainer's `measureThroughput` of one net on each backend in turn,
+ * images/s side by side (GPU backends mean something on a machine with a GPU).
  */
-import * as tf from '@tensorflow/tfjs-core';
 import { createModel } from '@convnets/architectures';
 import type { BackendRequest } from '@convnets/backend';
-import { Sgd, trainStep } from '@convnets/trainer';
+import { measureThroughput } from '@convnets/trainer';
 import { initAppBackend } from './session.js';
 
 export interface BenchRow {
@@ -28,21 +26,19 @@ export async function benchBackends(
       rows.push({ backend, skipped: err instanceof Error ? err.message : String(err) });
       continue;
     }
-    const net = createModel(model, { inputSize, inChannels: channels, seed: 0 }).train();
-    const x = tf.randomNormal([batch, inputSize, inputSize, channels], 0, 1, 'float32', 1);
-    const y = tf.tensor1d(
-      Array.from({ length: batch }, (_, i) => i % 10),
-      'int32',
-    );
-    const sgd = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
-    const step = () => trainStep(net, { x, y }, sgd, { lr: 0.01 });
-    for (let i = 0; i < warmup; i++) await step();
-    const started = performance.now();
-    for (let i = 0; i < steps; i++) await step();
-    rows.push({ backend, imagesPerSec: (batch * steps) / ((performance.now() - started) / 1000) });
-    tf.dispose([x, y]);
-    sgd.dispose();
-    net.dispose();
+    const net = createModel(model, { inputSize, inChannels: channels, seed: 0 });
+    try {
+      const measured = await measureThroughput(net, {
+        batchSize: batch,
+        imageShape: [inputSize, inputSize, channels],
+        modes: ['train'],
+        steps,
+        warmup,
+      });
+      rows.push({ backend, imagesPerSec: measured.trainImagesPerSec });
+    } finally {
+      net.dispose();
+    }
   }
   return rows;
 }

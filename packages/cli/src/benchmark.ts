@@ -1,12 +1,11 @@
 /**
- * Training and inference throughput of one net on the current backend. A training step is the trainer's
- * `trainStep` (cross-entropy, then Sgd with momentum 0.9 and weight decay 5e-4, as `train`), on
- * a fresh batch each step (a pool of random batches in turn), not one memorised batch.
+ * Training and inference throughput of one net on the current backend, in images/s and GFLOP/s: the trainer's
+ * `measureThroughput` (the notebook recipe's steps on a pool of random batches) on a fresh net.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createModel } from '@convnets/architectures';
 import { summary } from '@convnets/nn';
-import { Sgd, trainStep } from '@convnets/trainer';
+import { measureThroughput } from '@convnets/trainer';
 
 export interface BenchOptions {
   model: string;
@@ -36,59 +35,24 @@ export function forwardFlops(model: string, imageSize: number, inChannels = 3): 
   }
 }
 
-/** Distinct batches the steps take in turn. */
-const POOL = 4;
-
-/**
- * Steps per second of `step` after three warm-up steps (which compile, cache and tier up). Each step ends in an
- * asynchronous read of its result, as training does: that is when a GPU's queued work is done.
- */
-async function rate(step: (i: number) => Promise<void>, seconds: number): Promise<number> {
-  for (let i = 0; i < 3; i++) await step(i);
-  let steps = 0;
-  const start = performance.now();
-  while (steps < 2 || performance.now() - start < seconds * 1000) {
-    await step(steps);
-    steps++;
-  }
-  return (steps * 1000) / (performance.now() - start);
-}
-
 export async function benchmark(options: BenchOptions): Promise<BenchResult> {
   const { model, imageSize, batchSize, seconds, inChannels = 3 } = options;
   const net = createModel(model, { inputSize: imageSize, inChannels, seed: 0 });
-  const flops = summary(net, [1, imageSize, imageSize, inChannels]).flops;
-  const xs = Array.from({ length: POOL }, (_, i) =>
-    tf.randomNormal([batchSize, imageSize, imageSize, inChannels], 0, 1, 'float32', i + 1),
-  );
-  const ys = Array.from({ length: POOL }, (_, i) =>
-    tf.tensor1d(
-      Array.from({ length: batchSize }, (_, j) => (j * 7 + i) % 10),
-      'int32',
-    ),
-  );
-  const optimizer = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
   try {
-    net.eval();
-    const infer = await rate(async (i) => {
-      const y = tf.tidy(() => net.forward(xs[i % POOL]!));
-      await y.data();
-      y.dispose();
-    }, seconds);
-    net.train();
-    const train = await rate(async (i) => {
-      await trainStep(net, { x: xs[i % POOL]!, y: ys[i % POOL]! }, optimizer, { lr: 0.01 });
-    }, seconds);
+    const flops = summary(net, [1, imageSize, imageSize, inChannels]).flops;
+    const { trainImagesPerSec = 0, inferImagesPerSec = 0 } = await measureThroughput(net, {
+      batchSize,
+      imageShape: [imageSize, imageSize, inChannels],
+      seconds,
+    });
     return {
       backend: tf.getBackend(),
-      trainImagesPerSec: train * batchSize,
-      inferImagesPerSec: infer * batchSize,
-      gflops: (train * batchSize * 3 * flops) / 1e9,
-      inferGflops: (infer * batchSize * flops) / 1e9,
+      trainImagesPerSec,
+      inferImagesPerSec,
+      gflops: (trainImagesPerSec * 3 * flops) / 1e9,
+      inferGflops: (inferImagesPerSec * flops) / 1e9,
     };
   } finally {
-    tf.dispose([...xs, ...ys]);
-    optimizer.dispose();
     net.dispose();
   }
 }

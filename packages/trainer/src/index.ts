@@ -36,3 +36,4 @@ export {
   type ScheduleName,
 } from './schedules.js';
 export { NOTEBOOK_RECIPE, recipeOptimizer, type Recipe } from './recipe.js';
+export { measureThroughput, type Throughput, type ThroughputOptions } from './throughput.js';

@@ -1,7 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { availableParallelism } from 'node:os';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend } from '../init.js';
 import {
   avgPoolCases,
@@ -26,6 +26,7 @@ import {
   unaryFunctions,
   values,
 } from '../../test-utils/kernel-checks.js';
+import { loaded } from './kernel.js';
 import { setWasmKernelThreads } from './register.js';
 
 /** The same call on one thread and on every thread gives identical bits. */
@@ -65,13 +66,20 @@ describe("convnets' wasm convolutions equal tfjs cpu", () => {
     );
   });
 
-  it('outside a gradient tape (inference) the forward convolution stays on XNNPACK, with the same result', async () => {
-    const x = values([4, 6, 6, 8], 1);
-    const filter = values([3, 3, 8, 16], 2);
-    const conv = () => tf.conv2d(tf.tensor4d(x, [4, 6, 6, 8]), tf.tensor4d(filter, [3, 3, 8, 16]), 1, 'same');
-    const ours = await on('wasm', underTape(conv));
-    const xnnpack = await on('wasm', conv);
-    expect(Math.max(...xnnpack.values.map((v, i) => Math.abs(v - ours.values[i]!)))).toBeLessThan(1e-5);
+  it('a convolution of fewer than 256 output pixels stays on XNNPACK, a larger one runs on ours; both equal cpu', async () => {
+    await tf.setBackend('wasm');
+    const ours = vi.spyOn(loaded.get(tf.backend())!, 'run');
+    const conv = (n: number) => {
+      const x = values([n, 6, 6, 8], 1);
+      const filter = values([3, 3, 8, 16], 2);
+      return () => tf.conv2d(tf.tensor4d(x, [n, 6, 6, 8]), tf.tensor4d(filter, [3, 3, 8, 16]), 1, 'same');
+    };
+    const kernelsRun = () => ours.mock.calls.map(([name]) => name);
+    await expectLikeCpu(conv(4)); // 144 pixels
+    expect(kernelsRun()).not.toContain('conv_indirect');
+    await expectLikeCpu(conv(8)); // 288 pixels
+    expect(kernelsRun()).toContain('conv_indirect');
+    ours.mockRestore();
   });
 });
 
