@@ -1,6 +1,6 @@
 import { Conv2d, Flatten, MaxPool2d, ReLU, Sequential } from '@convnets/nn';
 import { classifier4096 } from '@convnets/blocks';
-import { type ModelInfo, type ModelOptions, checked, flattenedSize, resolveOptions } from './options.js';
+import { type ModelInfo, type ModelOptions, checked, flattenedSize, resolveOptions, linearHead } from './options.js';
 
 /** AlexNet as in the notebook (one tower, 96-256-384-384-256 channels, two 4096-wide hidden layers). */
 export function alexnet(options: ModelOptions = {}): Sequential {
@@ -29,4 +29,5 @@ export const alexnetInfo: ModelInfo = {
   description: 'AlexNet (notebook variant)',
   defaultInputSize: 224,
   build: (o) => alexnet(o),
+  head: linearHead(13, '20'),
 };

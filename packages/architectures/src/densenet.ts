@@ -1,6 +1,6 @@
 import { AdaptiveAvgPool2d, BatchNorm2d, Flatten, Linear, ReLU, Sequential, type Module } from '@convnets/nn';
 import { DenseBlock, stem, transitionBlock } from '@convnets/blocks';
-import { type ModelInfo, type ModelOptions, checked, resolveOptions } from './options.js';
+import { type ModelInfo, type ModelOptions, checked, resolveOptions, linearHead } from './options.js';
 
 /** A DenseNet variant as data. */
 export interface DensenetArch {
@@ -47,4 +47,5 @@ export const densenetInfo: ModelInfo = {
   description: 'DenseNet, growth 32, blocks [4, 4, 4, 4]',
   defaultInputSize: 224,
   build: (o) => densenet(DENSENET, o),
+  head: linearHead(10, '12'),
 };

@@ -1,6 +1,6 @@
 import { AdaptiveAvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '@convnets/nn';
 import { Inception } from '@convnets/blocks';
-import { type ModelInfo, type ModelOptions, checked, resolveOptions } from './options.js';
+import { type ModelInfo, type ModelOptions, checked, resolveOptions, linearHead } from './options.js';
 
 /** Inception arguments `[c1, [c2a, c2b], [c3a, c3b], c4]`; a stage's input channels follow from the previous. */
 type InceptionArgs = readonly [number, readonly [number, number], readonly [number, number], number];
@@ -60,4 +60,5 @@ export const googlenetInfo: ModelInfo = {
   description: 'GoogLeNet (Inception v1)',
   defaultInputSize: 96,
   build: (o) => googlenet(o),
+  head: linearHead(5, '5'),
 };

@@ -4,5 +4,15 @@ export { nin } from './nin.js';
 export { googlenet } from './googlenet.js';
 export { resnet, resnet18, RESNET18, type ResnetArch } from './resnet.js';
 export { densenet, DENSENET, type DensenetArch } from './densenet.js';
-export { createModel, listModels, getModelInfo, type ModelInfo, type CreateModelOptions } from './registry.js';
+export {
+  createModel,
+  listModels,
+  getModelInfo,
+  featurePaths,
+  headPath,
+  replaceHead,
+  type ModelInfo,
+  type CreateModelOptions,
+} from './registry.js';
+export type { HeadInfo } from './options.js';
 export type { ModelOptions } from './options.js';

@@ -28,4 +28,10 @@ export const ninInfo: ModelInfo = {
   description: 'Network in Network',
   defaultInputSize: 224,
   build: (o) => nin(o),
+  // The last NiN block gives one channel per class: a new one has the old one's input channels.
+  head: {
+    classifierStart: 7,
+    path: '7',
+    make: (old, numClasses) => ninBlock((old as Sequential)[0]!.parameters()[0]!.shape[2]!, numClasses, 3, 1, 1),
+  },
 };

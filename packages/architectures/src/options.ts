@@ -1,4 +1,4 @@
-import { Sequential, traceShapes, type Module } from '@convnets/nn';
+import { Linear, Sequential, traceShapes, type Module } from '@convnets/nn';
 
 export interface ModelOptions {
   /** Size of the last layer. Default 10 (CIFAR-10, MNIST). */
@@ -11,6 +11,24 @@ export interface ModelOptions {
 
 export type ResolvedOptions = Required<ModelOptions>;
 
+/**
+ * Where a net's classifier is (timm's `features` vs `head`): the top-level modules before `classifierStart` are its
+ * features; `path` is the layer that gives the class scores, and `make` builds a new one for `numClasses` in place
+ * of `old` (what `replaceHead` puts there).
+ */
+export interface HeadInfo {
+  classifierStart: number;
+  path: string;
+  make: (old: Module, numClasses: number) => Module;
+}
+
+/** A Linear head: the same input features, `numClasses` outputs. */
+export const linearHead = (classifierStart: number, path: string): HeadInfo => ({
+  classifierStart,
+  path,
+  make: (old, numClasses) => new Linear((old as Linear).inFeatures, numClasses),
+});
+
 /** A registered net: each architecture's file exports its own; the registry only lists them. */
 export interface ModelInfo {
   name: string;
@@ -18,6 +36,7 @@ export interface ModelInfo {
   /** The input size the notebook uses for this net. */
   defaultInputSize: number;
   build: (options: ModelOptions) => Sequential;
+  head: HeadInfo;
 }
 
 export function resolveOptions(name: string, options: ModelOptions, defaultInputSize: number): ResolvedOptions {

@@ -1,4 +1,12 @@
-import { type InitScheme, initWeights, type Sequential, withSeed } from '@convnets/nn';
+import {
+  type InitScheme,
+  initWeights,
+  type Module,
+  type Sequential,
+  getModule,
+  setModule,
+  withSeed,
+} from '@convnets/nn';
 import { alexnetInfo } from './alexnet.js';
 import { densenetInfo } from './densenet.js';
 import { googlenetInfo } from './googlenet.js';
@@ -39,10 +47,51 @@ export interface CreateModelOptions extends ModelOptions {
   init?: InitScheme;
 }
 
+/** The registered name of each net `createModel` made (what `replaceHead` and `featurePaths` look up). */
+const names = new WeakMap<Module, string>();
+
 /** Builds a registered net, timm-style: `createModel('resnet18', { numClasses: 10, inChannels: 1 })`. */
 export function createModel(name: string, { seed = 0, init, ...options }: CreateModelOptions = {}): Sequential {
   const info = getModelInfo(name);
   const model = withSeed(seed, () => info.build(options));
   if (init) initWeights(model, init, seed);
+  names.set(model, name);
   return model;
+}
+
+function infoOf(model: Module, caller: string): ModelInfo {
+  const name = names.get(model);
+  if (!name) throw new TypeError(`${caller}: the net was not made by createModel, so its head is not known`);
+  return getModelInfo(name);
+}
+
+/** The dotted paths of a net's features: its top-level modules before the classifier (`--freeze features`). */
+export function featurePaths(model: Module): string[] {
+  const { classifierStart } = infoOf(model, 'featurePaths').head;
+  return [...model.namedChildren()].slice(0, classifierStart).map(([path]) => path);
+}
+
+/** The dotted path of the layer that gives a net's class scores. */
+export function headPath(model: Module): string {
+  return infoOf(model, 'headPath').head.path;
+}
+
+/**
+ * Puts a new head for `numClasses` classes in place of the net's (torchvision's `model.fc = nn.Linear(...)`): PyTorch's
+ * default initialisation from `seed` (the recipe's `init`, if given, applied to it alone), trainable. The old head is
+ * disposed; returns the new one.
+ */
+export function replaceHead(
+  model: Module,
+  numClasses: number,
+  { seed = 0, init }: { seed?: number; init?: InitScheme } = {},
+): Module {
+  const { head } = infoOf(model, 'replaceHead');
+  if (!(Number.isInteger(numClasses) && numClasses > 0))
+    throw new RangeError(`replaceHead: numClasses must be a positive integer, got ${numClasses}`);
+  const fresh = withSeed(seed, () => head.make(getModule(model, head.path), numClasses));
+  if (init) initWeights(fresh, init, seed);
+  fresh.train(model.training);
+  setModule(model, head.path, fresh).dispose();
+  return fresh;
 }

@@ -1,6 +1,6 @@
 import { AdaptiveAvgPool2d, Flatten, Linear, Sequential } from '@convnets/nn';
 import { Residual, stem } from '@convnets/blocks';
-import { type ModelInfo, type ModelOptions, checked, resolveOptions } from './options.js';
+import { type ModelInfo, type ModelOptions, checked, resolveOptions, linearHead } from './options.js';
 
 /** A ResNet variant as data: residual blocks per stage and each stage's channels. */
 export interface ResnetArch {
@@ -48,4 +48,5 @@ export const resnet18Info: ModelInfo = {
   description: 'ResNet-18 (notebook variant)',
   defaultInputSize: 224,
   build: (o) => resnet18(o),
+  head: linearHead(5, '7'),
 };

@@ -1,6 +1,6 @@
 import { Flatten, Sequential } from '@convnets/nn';
 import { classifier4096, vggBlock } from '@convnets/blocks';
-import { type ModelInfo, type ModelOptions, checked, flattenedSize, resolveOptions } from './options.js';
+import { type ModelInfo, type ModelOptions, checked, flattenedSize, resolveOptions, linearHead } from './options.js';
 
 /** The notebook's input size for VGG. */
 const VGG_INPUT_SIZE = 224;
@@ -36,6 +36,7 @@ export const vgg11Info: ModelInfo = {
   description: 'VGG-11',
   defaultInputSize: VGG_INPUT_SIZE,
   build: (o) => vgg(VGG11, o, 'vgg11'),
+  head: linearHead(5, '12'),
 };
 
 export const vgg11SmallInfo: ModelInfo = {
@@ -43,4 +44,5 @@ export const vgg11SmallInfo: ModelInfo = {
   description: 'VGG-11 with a quarter of the channels',
   defaultInputSize: VGG_INPUT_SIZE,
   build: (o) => vgg(VGG11_SMALL, o, 'vgg11-small'),
+  head: linearHead(5, '12'),
 };

@@ -16,6 +16,7 @@ export {
   type SeedOption,
 } from './init.js';
 export { initWeights } from './init-weights.js';
+export { freeze, unfreeze, type FreezeOptions } from './freeze.js';
 export { Conv2d, type Conv2dOptions } from './layers/conv.js';
 export { Linear, type LinearOptions } from './layers/linear.js';
 export { BatchNorm2d, type BatchNorm2dOptions } from './layers/batchnorm.js';
@@ -40,6 +41,7 @@ export {
 } from './state-dict.js';
 export {
   getModule,
+  setModule,
   forwardWithOutputs,
   featureMapLayers,
   lastFeatureMap,

@@ -17,6 +17,21 @@ export function getModule(model: Module, path: string): Module {
 }
 
 /**
+ * Puts `module` at the dotted `path` in place of the module there (PyTorch's `model[5] = nn.Linear(...)` or
+ * `setattr`); returns the one it replaced, which the caller disposes.
+ */
+export function setModule(model: Module, path: string, module: Module): Module {
+  const old = getModule(model, path);
+  if (path === '') throw new RangeError('setModule: the path names the net itself; give a module inside it');
+  const cut = path.lastIndexOf('.');
+  const parent = getModule(model, path.slice(0, Math.max(0, cut)));
+  const name = path.slice(cut + 1);
+  const descriptor = Object.getOwnPropertyDescriptor(parent, name)!;
+  Object.defineProperty(parent, name, { ...descriptor, value: module });
+  return old;
+}
+
+/**
  * Runs `run` in eval mode with the modules at `paths` wrapped: `seen` gets each output and returns what the net
  * goes on with (the output itself, or with Grad-CAM's probe added).
  */

@@ -34,6 +34,15 @@ const tiny = () =>
   );
 
 describe('Module', () => {
+  it('a module owns its tensors: after dispose, nothing it made stays in memory', () => {
+    const before = tf.memory();
+    const net = new Sequential(new Conv2d(1, 2, 3), new BatchNorm2d(2), new Linear(4, 3));
+    expect(tf.memory().numTensors).toBe(before.numTensors + net.parameters().length + [...net.namedBuffers()].length);
+    net.dispose();
+    expect(tf.memory().numTensors).toBe(before.numTensors);
+    expect(tf.memory().numBytes).toBe(before.numBytes);
+  });
+
   it('yields dotted PyTorch-style names for parameters and buffers', () => {
     const net = tiny();
     expect([...net.namedParameters()].map(([n]) => n)).toEqual([

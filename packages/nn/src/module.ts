@@ -7,14 +7,20 @@ import { ShapeError, formatShape, type Shape } from './shape.js';
  */
 const buffers = new WeakSet<tf.Variable>();
 
-/** A trainable tensor owned by a module (`nn.Parameter`). */
+/**
+ * A trainable tensor owned by a module (`nn.Parameter`). It takes `initial` over (disposes it): a variable shares its
+ * initial tensor's data, which would otherwise outlive the module's `dispose`.
+ */
 export function parameter(initial: tf.Tensor): tf.Variable {
-  return tf.variable(initial, true);
+  const v = tf.variable(initial, true);
+  initial.dispose();
+  return v;
 }
 
-/** A non-trainable tensor owned by a module and saved with it (`register_buffer`). */
+/** A non-trainable tensor owned by a module and saved with it (`register_buffer`); it takes `initial` over too. */
 export function buffer(initial: tf.Tensor): tf.Variable {
   const v = tf.variable(initial, false);
+  initial.dispose();
   buffers.add(v);
   return v;
 }
@@ -42,6 +48,9 @@ export type ShapeTrace = TraceEntry[];
 export abstract class Module {
   /** Train mode (batch statistics, dropout on) or eval mode. Change it with `train()` / `eval()`. */
   training = true;
+
+  /** Stays in eval mode through `train()`: a frozen BatchNorm keeps its running statistics (see `freeze`). */
+  heldInEval = false;
 
   /** The computation, on NHWC tensors. Call inside `tf.tidy` (or a gradient function). */
   abstract forward(x: tf.Tensor): tf.Tensor;
@@ -109,7 +118,7 @@ export abstract class Module {
     }
   }
 
-  /** Trainable parameters with dotted PyTorch-style names. */
+  /** Parameters (trainable tensors, frozen or not) with dotted PyTorch-style names. */
   *namedParameters(): Generator<[string, tf.Variable]> {
     for (const [path, module] of this.namedModules()) {
       for (const [name, v] of module.ownVariables()) {
@@ -140,16 +149,24 @@ export abstract class Module {
     }
   }
 
-  /** Number of trainable scalars. */
-  numParameters(): number {
+  /**
+   * The parameters that get gradients: those whose `trainable` (PyTorch's `requires_grad`) is on. A frozen one
+   * (see `freeze`) gets no gradient, no weight decay and no optimizer state.
+   */
+  trainableParameters(): tf.Variable[] {
+    return this.parameters().filter((p) => p.trainable);
+  }
+
+  /** Number of parameter scalars: all of them, or only the trainable or the frozen ones. */
+  numParameters(which: 'all' | 'trainable' | 'frozen' = 'all'): number {
     let n = 0;
-    for (const p of this.parameters()) n += p.size;
+    for (const p of this.parameters()) if (which === 'all' || p.trainable === (which === 'trainable')) n += p.size;
     return n;
   }
 
-  /** Sets train (true) or eval (false) mode on this module and every descendant. */
+  /** Sets train (true) or eval (false) mode on this module and every descendant (but those held in eval). */
   train(mode = true): this {
-    for (const [, m] of this.namedModules()) m.training = mode;
+    for (const [, m] of this.namedModules()) m.training = mode && !m.heldInEval;
     return this;
   }
 

@@ -24,7 +24,7 @@ export {
 } from './checkpoint.js';
 export { crossEntropy, correctCount } from './loss.js';
 export { trainStep, type Batch, type LossFunction, type TrainStepOptions, type TrainStepResult } from './step.js';
-export { Sgd, Adam, type Optimizer, type SgdOptions, type AdamOptions } from './optimizers.js';
+export { Sgd, Adam, type Optimizer, type ParamGroup, type SgdOptions, type AdamOptions } from './optimizers.js';
 export {
   constant,
   stepDecay,

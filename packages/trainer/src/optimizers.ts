@@ -5,6 +5,33 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+/**
+ * A parameter group (PyTorch's `param_groups`): its parameters train with `lrScale` times the step's learning rate
+ * (so a schedule scales every group alike) and with their own weight decay. Parameters in no group use the
+ * optimizer's settings.
+ */
+export interface ParamGroup {
+  params: readonly tf.Variable[];
+  /** This group's learning rate as a multiple of the step's (default 1). */
+  lrScale?: number;
+  /** This group's weight decay (default: the optimizer's). */
+  weightDecay?: number;
+}
+
+/** Each grouped parameter's learning-rate scale and weight decay; a parameter in two groups is refused. */
+function groupsByParam(groups: readonly ParamGroup[], who: string): Map<tf.Variable, ParamGroup> {
+  const byParam = new Map<tf.Variable, ParamGroup>();
+  groups.forEach((group, g) => {
+    if (group.lrScale !== undefined && !(group.lrScale >= 0))
+      throw new RangeError(`${who}: group ${g}'s lrScale must be a non-negative number, got ${group.lrScale}`);
+    for (const p of group.params) {
+      if (byParam.has(p)) throw new RangeError(`${who}: parameter ${p.name} is in more than one group`);
+      byParam.set(p, group);
+    }
+  });
+  return byParam;
+}
+
 export interface Optimizer {
   /** Applies one update with learning rate `lr` to `params` given `grads` (same order). */
   step(params: tf.Variable[], grads: tf.Tensor[], lr: number): void;
@@ -29,6 +56,7 @@ export interface SgdOptions {
   momentum?: number;
   nesterov?: boolean;
   weightDecay?: number;
+  groups?: readonly ParamGroup[];
 }
 
 export class Sgd implements Optimizer {
@@ -36,21 +64,26 @@ export class Sgd implements Optimizer {
   readonly momentum: number;
   readonly nesterov: boolean;
   readonly weightDecay: number;
+  private readonly groups: Map<tf.Variable, ParamGroup>;
 
-  constructor({ momentum = 0, nesterov = false, weightDecay = 0 }: SgdOptions = {}) {
+  constructor({ momentum = 0, nesterov = false, weightDecay = 0, groups = [] }: SgdOptions = {}) {
     if (nesterov && momentum <= 0) throw new RangeError('Sgd: Nesterov momentum needs momentum > 0');
     this.momentum = momentum;
     this.nesterov = nesterov;
     this.weightDecay = weightDecay;
+    this.groups = groupsByParam(groups, 'Sgd');
   }
 
-  step(params: tf.Variable[], grads: tf.Tensor[], lr: number): void {
+  step(params: tf.Variable[], grads: tf.Tensor[], stepLr: number): void {
     const fused = this.momentum && tf.getKernel(FUSED_SGD, tf.getBackend());
     params.forEach((p, i) => {
+      const group = this.groups.get(p);
+      const lr = stepLr * (group?.lrScale ?? 1);
+      const weightDecay = group?.weightDecay ?? this.weightDecay;
       tf.tidy(() => {
         const previous = this.buffers.get(i);
         if (fused && previous) {
-          const attrs = { lr, momentum: this.momentum, weightDecay: this.weightDecay, nesterov: this.nesterov };
+          const attrs = { lr, momentum: this.momentum, weightDecay, nesterov: this.nesterov };
           const [param, buffer] = tf
             .engine()
             .runKernel(FUSED_SGD, { param: p, grad: grads[i]!, buffer: previous }, attrs) as tf.Tensor[];
@@ -59,7 +92,7 @@ export class Sgd implements Optimizer {
           return;
         }
         // g = grad + wd * p;  buf = momentum * buf + g;  update = nesterov ? g + momentum * buf : buf
-        let g = this.weightDecay ? tf.add(grads[i]!, tf.mul(p, this.weightDecay)) : grads[i]!;
+        let g = weightDecay ? tf.add(grads[i]!, tf.mul(p, weightDecay)) : grads[i]!;
         if (this.momentum) {
           const buf = previous ? tf.add(tf.mul(previous, this.momentum), g) : g;
           if (previous) previous.assign(buf);
@@ -99,25 +132,38 @@ export interface AdamOptions {
   weightDecay?: number;
   /** AdamW: decay the weights directly instead of adding wd * p to the gradient. */
   decoupled?: boolean;
+  groups?: readonly ParamGroup[];
 }
 
 export class Adam implements Optimizer {
   private readonly m = new Map<number, tf.Variable>();
   private readonly v = new Map<number, tf.Variable>();
   private t = 0;
-  readonly options: Required<AdamOptions>;
+  readonly options: Required<Omit<AdamOptions, 'groups'>>;
+  private readonly groups: Map<tf.Variable, ParamGroup>;
 
-  constructor({ beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0, decoupled = false }: AdamOptions = {}) {
+  constructor({
+    beta1 = 0.9,
+    beta2 = 0.999,
+    eps = 1e-8,
+    weightDecay = 0,
+    decoupled = false,
+    groups = [],
+  }: AdamOptions = {}) {
     this.options = { beta1, beta2, eps, weightDecay, decoupled };
+    this.groups = groupsByParam(groups, 'Adam');
   }
 
-  step(params: tf.Variable[], grads: tf.Tensor[], lr: number): void {
-    const { beta1, beta2, eps, weightDecay, decoupled } = this.options;
+  step(params: tf.Variable[], grads: tf.Tensor[], stepLr: number): void {
+    const { beta1, beta2, eps, decoupled } = this.options;
     this.t += 1;
     const c1 = 1 - beta1 ** this.t;
     const c2 = 1 - beta2 ** this.t;
     const fused = tf.getKernel(FUSED_ADAM, tf.getBackend());
     params.forEach((p, i) => {
+      const group = this.groups.get(p);
+      const lr = stepLr * (group?.lrScale ?? 1);
+      const weightDecay = group?.weightDecay ?? this.options.weightDecay;
       tf.tidy(() => {
         if (fused) {
           const m = this.moment(this.m, i, p);

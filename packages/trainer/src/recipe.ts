@@ -4,7 +4,7 @@
  * initialisation (the caller builds the net with `init` and `seed`: `createModel(name, { init, seed })`).
  */
 import type { InitScheme } from '@convnets/nn';
-import { Adam, type Optimizer, Sgd } from './optimizers.js';
+import { Adam, type Optimizer, type ParamGroup, Sgd } from './optimizers.js';
 import { type Schedule, type ScheduleName, scheduleByName } from './schedules.js';
 
 export interface Recipe {
@@ -37,14 +37,18 @@ export const NOTEBOOK_RECIPE: Readonly<Recipe> = Object.freeze({
   seed: 0,
 });
 
-/** The recipe's optimizer, and its learning-rate schedule over the run's `totalSteps`. */
+/**
+ * The recipe's optimizer, and its learning-rate schedule over the run's `totalSteps`; `groups` give some parameters
+ * their own learning-rate scale and weight decay (fine-tuning's head vs backbone).
+ */
 export function recipeOptimizer(
   recipe: Pick<Recipe, 'optimizer' | 'momentum' | 'weightDecay' | 'schedule' | 'lr'>,
   totalSteps: number,
+  groups: readonly ParamGroup[] = [],
 ): { optimizer: Optimizer; schedule: Schedule } {
   const optimizer =
     recipe.optimizer === 'adam'
-      ? new Adam({ weightDecay: recipe.weightDecay })
-      : new Sgd({ momentum: recipe.momentum, weightDecay: recipe.weightDecay });
+      ? new Adam({ weightDecay: recipe.weightDecay, groups })
+      : new Sgd({ momentum: recipe.momentum, weightDecay: recipe.weightDecay, groups });
   return { optimizer, schedule: scheduleByName(recipe.schedule, recipe.lr, totalSteps) };
 }

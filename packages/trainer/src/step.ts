@@ -1,6 +1,6 @@
 /**
  * One training step, written once: the forward pass in the model's current mode, the loss, the gradients of every
- * trainable parameter, and the optimizer's update, with one asynchronous read (a GPU backend cannot read
+ * trainable parameter (frozen ones get none, and no update), and the optimizer's update, with one asynchronous read (a GPU backend cannot read
  * synchronously in Node, and a page must not stall). Used by `fit`, the CLI's and the app's benchmarks and checks.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -45,7 +45,8 @@ export async function trainStep(
   optimizer: Optimizer,
   { lr, loss = crossEntropy }: TrainStepOptions,
 ): Promise<TrainStepResult> {
-  const params = model.parameters();
+  const params = model.trainableParameters();
+  if (params.length === 0) throw new RangeError('trainStep: every parameter is frozen: nothing to train');
   let logits: tf.Tensor | undefined;
   const { value, grads } = tf.variableGrads(() => {
     logits = tf.keep(model.forward(x));

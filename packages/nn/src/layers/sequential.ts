@@ -12,7 +12,8 @@ export class Sequential extends Module {
     super();
     layers.forEach((layer, i) => {
       if (!(layer instanceof Module)) throw new TypeError(`Sequential: item ${i} is not a Module`);
-      Object.defineProperty(this, String(i), { value: layer, enumerable: true });
+      // Read-only (a net's layers are not reassigned by accident); configurable, so setModule can swap one.
+      Object.defineProperty(this, String(i), { value: layer, enumerable: true, configurable: true });
     });
   }
 
