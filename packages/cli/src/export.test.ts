@@ -10,14 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { decodeSafetensors, encodeSafetensors } from '@convnets/nn';
 import { loadMnist, mnistDataDirectory } from '@convnets/datasets/node';
 import { pythonHasTorch } from '@convnets/tooling/fixtures';
-import { run } from './program.js';
-
-async function cli(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const code = await run(argv, { out: (t) => (out += `${t}\n`), err: (t) => (err += `${t}\n`) });
-  return { code, out, err };
-}
+import { cli } from '../test-utils/cli.js';
 
 const torch = pythonHasTorch();
 if (!torch && process.env.CONVNETS_TORCH_REQUIRED === '1')

@@ -20,6 +20,13 @@ export function positiveInt(value: string): number {
   return n;
 }
 
+/** Parses a positive number option value (learning rates). */
+export function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('Expected a positive number.');
+  return n;
+}
+
 /** Parses a non-negative integer option value (seeds). */
 export function nonNegativeInt(value: string): number {
   const n = Number(value);

@@ -21,27 +21,12 @@ import { pythonHasTorch } from '@convnets/tooling/fixtures';
 import { loadNativeKernels } from '@convnets/backend-native';
 import { mnistDataDirectory } from '@convnets/datasets/node';
 import { findWebgpuAdapter } from '@convnets/backend';
-import { run } from './program.js';
+import { cli, ok } from '../test-utils/cli.js';
 
 /** Backends whose training must resume bit-exactly: wasm, and native where the oneDNN addon runs. */
 const resumeBackends = ['wasm', ...('kernels' in loadNativeKernels() ? ['native'] : [])];
 
 const texts = (svg: string) => [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]!);
-
-async function cli(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const line = (t: string) => (t.endsWith('\n') ? t : `${t}\n`); // as processIo writes
-  const code = await run(argv, { out: (t) => (out += line(t)), err: (t) => (err += line(t)) });
-  return { code, out, err };
-}
-
-/** Runs the CLI and expects success; a failure shows what the CLI printed on stderr. */
-async function ok(...argv: string[]) {
-  const r = await cli(...argv);
-  expect(r.code, r.err).toBe(0);
-  return r;
-}
 
 describe('convnets summary', () => {
   it('prints the notebook trace for resnet18 as a table with totals', async () => {

@@ -51,14 +51,19 @@ export function recipeOptions(command: Command): Command {
 
 /**
  * The data as the recipe uses it: the subsets, the input size, the training set's own normalisation (MNIST:
- * 0.1307, 0.3081) and the loaders (training shuffled by `--seed`).
+ * 0.1307, 0.3081; a fine-tuned net keeps the one it was trained with) and the loaders (training shuffled by `--seed`).
  */
-export function recipeData(train: ImageDataset, test: ImageDataset, flags: RecipeFlags) {
+export function recipeData(
+  train: ImageDataset,
+  test: ImageDataset,
+  flags: RecipeFlags,
+  stats: { mean: readonly number[]; std: readonly number[] } = train.channelStats(),
+) {
   const trainSet = flags.limitTrain ? train.sample(flags.limitTrain, flags.seed) : train;
   const validSet = flags.limitValid ? test.sample(flags.limitValid, flags.seed) : test;
   const [h, , channels] = train.imageShape;
   const inputSize = flags.imageSize ?? h;
-  const { mean, std } = train.channelStats();
+  const { mean, std } = stats;
   const transform = compose(toTensor(), resize(inputSize), normalize(mean, std)); // resize: a no-op at the native size
   const trainLoader = new DataLoader(trainSet, {
     batchSize: flags.batchSize,
@@ -79,6 +84,5 @@ export function recipeTraining(
 ) {
   const { inputSize, channels, trainLoader } = data;
   const model = createModel(name, { inChannels: channels, numClasses, inputSize, seed: flags.seed, init: flags.init });
-  const { optimizer, schedule } = recipeOptimizer(flags, trainLoader.length * flags.epochs);
-  return { model, optimizer, schedule };
+  return { model, ...recipeOptimizer(flags, trainLoader.length * flags.epochs) };
 }

