@@ -323,6 +323,53 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
     },
   );
 
+  it(
+    'Try it: a stroke drawn with pointer events gets a top 5 and a Grad-CAM map, live, with the tensor count flat; ' +
+      'a file that is not an image and a webcam that cannot start say why',
+    async () => {
+      // The page as trained by the test before (wasm, one thread).
+      type Top5 = Array<{ label: string; probability: number }>;
+      type Try = { convnets: { tryIt?: { top5: Top5; camShape: number[] }; numTensors(): number } };
+      const tryIt = () => page.evaluate(() => (window as unknown as Try).convnets.tryIt);
+      const count = () => page.evaluate(() => (window as unknown as Try).convnets.numTensors());
+      const box = (await page.locator('#try-canvas').boundingBox())!;
+      // A "1": one vertical stroke down the middle.
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height * 0.2);
+      await page.mouse.down();
+      for (let k = 1; k <= 8; k++) await page.mouse.move(box.x + box.width / 2, box.y + box.height * (0.2 + 0.075 * k));
+      await page.mouse.up();
+      await expect.poll(tryIt, { timeout: 60_000 }).toBeDefined();
+      const first = (await tryIt())!;
+      expect(first.top5).toHaveLength(5);
+      expect(first.top5.every(({ label }) => /^\d$/.test(label))).toBe(true);
+      const total = first.top5.reduce((s, t) => s + t.probability, 0);
+      expect(total).toBeGreaterThan(0);
+      expect(total).toBeLessThanOrEqual(1 + 1e-6);
+      expect(first.camShape).toEqual([28, 28]);
+      await expect.poll(() => page.locator('#try-gradcam canvas, #try-gradcam svg').count()).toBeGreaterThan(0);
+      expect(await page.locator('#try-top5 li').count()).toBe(5);
+      // More strokes: predictions keep coming and nothing is left behind.
+      const before = await count();
+      await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.3);
+      await page.mouse.down();
+      await page.mouse.move(box.x + box.width * 0.7, box.y + box.height * 0.3, { steps: 6 });
+      await page.mouse.up();
+      await page.waitForTimeout(2000);
+      expect(await count()).toBe(before);
+      // Bad input is said, not thrown.
+      await page.setInputFiles('#try-upload', {
+        name: 'notes.txt',
+        mimeType: 'text/plain',
+        buffer: Buffer.from('hello'),
+      });
+      await expect.poll(() => page.textContent('#status')).toContain('notes.txt is not an image');
+      await page.click('#try-webcam');
+      await expect.poll(() => page.textContent('#status'), { timeout: 30_000 }).toContain('Webcam: ');
+      expect(problems).toEqual([]);
+    },
+    5 * 60_000,
+  );
+
   const NETS = SMALL_NETS;
 
   it(

@@ -21,7 +21,7 @@ export interface Data {
 export async function loadMnist(): Promise<Data> {
   const { train, test } = await loadIdxDataset(
     urlSource(new URL('mnist/', location.href).href),
-    DATASETS.mnist.classes,
+    DATASETS.mnist.classes!,
   );
   return { train, valid: test, name: 'mnist' };
 }

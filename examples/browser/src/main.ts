@@ -24,6 +24,7 @@ import {
   logitsOf,
 } from './session.js';
 import { download, loadBytes, saveBytes } from './storage.js';
+import { clearCanvas, drawFile, enableDrawing, predictCanvas, toggleWebcam } from './try.js';
 
 let data: Data | undefined;
 
@@ -156,6 +157,22 @@ async function main() {
       setStatus(`Decoding ${files.length} files…`);
       await useData(await loadFolder(files));
     });
+  // "Try it": the net in the page on a drawing (live), an uploaded image or the webcam; errors show as any other.
+  const tryIt = (invertLight: boolean) => () => {
+    if (!data || app.status === 'training') return;
+    predictCanvas(currentModel(data), data, invertLight).catch(fail);
+  };
+  enableDrawing(tryIt(false));
+  $('try-clear').onclick = clearCanvas;
+  $<HTMLInputElement>('try-upload').onchange = (e) =>
+    void act(async () => {
+      const file = (e.target as HTMLInputElement).files?.[0];
+      if (!file) return;
+      await drawFile(file);
+      tryIt(true)();
+    });
+  $('try-webcam').onclick = () =>
+    void toggleWebcam(tryIt(true)).then((on) => ($('try-webcam').textContent = on ? 'Stop webcam' : 'Webcam'), fail);
   await act(async () => {
     await startBackend();
     await selectData();

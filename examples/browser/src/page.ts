@@ -55,6 +55,10 @@ export interface AppState {
   compareWithCpu(): Promise<number>;
   /** The page's net in eval mode on raw [0, 1] pixels (NHWC), normalised as in training: its logits. */
   logitsOf(pixels: number[], shape: [number, number, number, number]): Promise<number[]>;
+  /** `tf.memory().numTensors` now. */
+  numTensors(): number;
+  /** "Try it": the last prediction's top 5 and Grad-CAM map size (try.ts). */
+  tryIt?: { top5: Array<{ label: string; probability: number }>; camShape: number[] };
   /** `?bench=1`: training images/s per backend (bench.ts). */
   bench?: BenchRow[];
   /** One training step of a notebook net here and on cpu (checks.ts). */
@@ -70,6 +74,7 @@ export const app: AppState = {
   batchLosses: [],
   tensorsAfterEpoch: [],
   compareWithCpu: () => Promise.reject(new Error('not ready')),
+  numTensors: () => tf.memory().numTensors,
   logitsOf: () => Promise.reject(new Error('not ready')),
   stepAgainstCpu,
   netLogitsAgainstCpu,
@@ -92,7 +97,8 @@ export function setRunning(running: boolean, { canResume = false, hasModel = fal
   buttons.download.disabled = running || !hasModel;
   buttons.downloadOnnx.disabled = running || !hasModel;
   for (const input of Object.values(form)) input.disabled = running;
-  for (const id of ['inside-image', 'inside-layer']) $<HTMLInputElement>(id).disabled = running;
+  for (const id of ['inside-image', 'inside-layer', 'try-upload', 'try-webcam', 'try-clear'])
+    $<HTMLInputElement>(id).disabled = running;
 }
 
 export function showMemory() {

@@ -41,3 +41,4 @@ export {
 } from './transforms.js';
 export { DataLoader, sampleAsBatch, type DataLoaderOptions, type Batch } from './loader.js';
 export { DATASETS, DATASET_NAMES, getDatasetInfo, type DatasetInfo, type DatasetName } from './registry.js';
+export { mnistStyle, type MnistStyleOptions } from './mnist-style.js';

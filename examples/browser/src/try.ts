@@ -1,0 +1,201 @@
+/**
+ * "Try it": the page's net on your own image — drawn on the canvas (live as you draw), uploaded, or filmed by the
+ * webcam — with its top 5 classes and Grad-CAM over what it saw. A grey net of 28 x 28 (MNIST's) gets its input as
+ * MNIST's digits were made (`mnistStyle`: light ink on dark, scaled into 20 px, centred by mass); any other net gets
+ * the image resized to its input. Normalised as the net was trained, run in eval mode.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { mnistStyle } from '@convnets/datasets';
+import { gradCam, type Module } from '@convnets/nn';
+import { gradCamChart, mountChart } from '@convnets/plots';
+import { statsOf, type Data } from './data.js';
+import { $, app } from './page.js';
+
+const canvas = () => $<HTMLCanvasElement>('try-canvas');
+const context = () => canvas().getContext('2d', { willReadFrequently: true })!;
+
+/** What the last prediction gave, for the end-to-end test. */
+export interface TryResult {
+  top5: Array<{ label: string; probability: number }>;
+  /** Grad-CAM's map size ([H, W] of the net's input). */
+  camShape: number[];
+}
+
+/** The net's input from the canvas's pixels: [1, H, W, C] in [0, 1], and its uint8 image for the Grad-CAM panel. */
+function inputFrom(pixels: ImageData, [size, , channels]: readonly number[], invertLight: boolean) {
+  const { data, width, height } = pixels;
+  const grey = new Uint8Array(width * height);
+  for (let p = 0; p < width * height; p++)
+    grey[p] = Math.round(0.299 * data[p * 4]! + 0.587 * data[p * 4 + 1]! + 0.114 * data[p * 4 + 2]!);
+  // A photo of ink on paper is dark on light: MNIST's digits are light on dark.
+  if (invertLight && grey.reduce((s, v) => s + v, 0) / grey.length > 127)
+    for (let p = 0; p < grey.length; p++) grey[p] = 255 - grey[p]!;
+  if (channels === 1 && size === 28) {
+    const image = mnistStyle(grey, width, height);
+    return { image, x: tf.tidy(() => tf.div(tf.tensor4d(image, [1, 28, 28, 1], 'float32'), 255)) };
+  }
+  const resized = tf.tidy(() => {
+    const source =
+      channels === 1
+        ? tf.tensor3d(grey, [height, width, 1], 'int32')
+        : tf.tensor3d(Uint8Array.from(data.filter((_, i) => i % 4 !== 3)), [height, width, 3], 'int32');
+    return tf.image.resizeBilinear(tf.cast(source, 'float32'), [size!, size!]);
+  });
+  const image = Uint8Array.from(resized.dataSync(), (v) => Math.round(Math.min(255, Math.max(0, v))));
+  const x = tf.tidy(() => tf.expandDims(tf.div(resized, 255)));
+  resized.dispose();
+  return { image, x };
+}
+
+let busy = false;
+let again = false;
+
+/** Predicts what the canvas shows (once at a time: a call while one runs is folded into one more after it). */
+export async function predictCanvas(model: Module, d: Data, invertLight = false): Promise<void> {
+  if (busy) {
+    again = true;
+    return;
+  }
+  busy = true;
+  try {
+    do {
+      again = false;
+      await predictOnce(model, d, invertLight);
+    } while (again);
+  } finally {
+    busy = false;
+  }
+}
+
+async function predictOnce(model: Module, d: Data, invertLight: boolean) {
+  const shape = d.train.imageShape;
+  const { mean, std } = statsOf(d);
+  const { image, x: pixels } = inputFrom(
+    context().getImageData(0, 0, canvas().width, canvas().height),
+    shape,
+    invertLight,
+  );
+  const x = tf.tidy(() => tf.div(tf.sub(pixels, mean), std));
+  pixels.dispose();
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    const logits = tf.tidy(() => tf.softmax(tf.reshape(model.forward(x), [-1])));
+    const probabilities = Array.from(await logits.data());
+    logits.dispose();
+    const top5 = probabilities
+      .map((probability, i) => ({ label: d.train.classes[i]!, probability }))
+      .sort((a, b) => b.probability - a.probability)
+      .slice(0, 5);
+    $('try-top5').innerHTML = top5
+      .map(({ label, probability }) => `<li>${label} <small>${(probability * 100).toFixed(1)}%</small></li>`)
+      .join('');
+    const cam = await gradCam(model, x);
+    const map = await cam.map.data();
+    const camShape = cam.map.shape;
+    cam.map.dispose();
+    $('try-gradcam').replaceChildren();
+    const title = `${d.train.classes[cam.predicted]} (p ${cam.predictedProbability.toFixed(2)})`;
+    await mountChart(
+      $('try-gradcam'),
+      gradCamChart({ data: image, shape: [shape[0], shape[0], shape[2]] }, [{ map, title }], { cellSize: 200 }),
+    );
+    app.tryIt = { top5, camShape };
+  } finally {
+    x.dispose();
+    model.train(wasTraining);
+  }
+}
+
+/** Clears the canvas to black (MNIST's background). */
+export function clearCanvas() {
+  context().fillStyle = '#000';
+  context().fillRect(0, 0, canvas().width, canvas().height);
+}
+
+/** Draws with the pointer in white strokes as thick as an MNIST pen; `drew` runs after each stroke segment. */
+export function enableDrawing(drew: () => void) {
+  const c = canvas();
+  clearCanvas();
+  let last: { x: number; y: number } | null = null;
+  const at = (e: PointerEvent) => {
+    const r = c.getBoundingClientRect();
+    return { x: ((e.clientX - r.left) * c.width) / r.width, y: ((e.clientY - r.top) * c.height) / r.height };
+  };
+  c.onpointerdown = (e) => {
+    c.setPointerCapture(e.pointerId);
+    last = at(e);
+  };
+  c.onpointermove = (e) => {
+    if (!last) return;
+    const p = at(e);
+    const g = context();
+    g.strokeStyle = '#fff';
+    g.lineWidth = c.width / 12;
+    g.lineCap = 'round';
+    g.beginPath();
+    g.moveTo(last.x, last.y);
+    g.lineTo(p.x, p.y);
+    g.stroke();
+    last = p;
+    drew();
+  };
+  c.onpointerup = () => {
+    last = null;
+    drew();
+  };
+}
+
+/** Puts an uploaded image file on the canvas (scaled to fit, centred); refuses a file that is not an image. */
+export async function drawFile(file: File): Promise<void> {
+  let bitmap: ImageBitmap;
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch {
+    throw new Error(`${file.name} is not an image this browser can decode (expected PNG, JPEG, GIF, WebP or BMP)`);
+  }
+  drawFitted(bitmap, bitmap.width, bitmap.height);
+  bitmap.close();
+}
+
+function drawFitted(source: CanvasImageSource, width: number, height: number) {
+  clearCanvas();
+  const c = canvas();
+  const scale = Math.min(c.width / width, c.height / height);
+  const [w, h] = [width * scale, height * scale];
+  context().drawImage(source, (c.width - w) / 2, (c.height - h) / 2, w, h);
+}
+
+let stream: MediaStream | undefined;
+
+/** Turns the webcam on (a frame onto the canvas every `everyMs`, then `drew`) or off; says why it cannot. */
+export async function toggleWebcam(drew: () => void, everyMs = 400): Promise<boolean> {
+  const video = $<HTMLVideoElement>('try-video');
+  if (stream) {
+    for (const track of stream.getTracks()) track.stop();
+    stream = undefined;
+    video.hidden = true;
+    return false;
+  }
+  if (!navigator.mediaDevices?.getUserMedia)
+    throw new Error('Webcam: this page cannot use a camera (no getUserMedia here)');
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: true });
+  } catch (err) {
+    const name = err instanceof Error ? err.name : String(err);
+    const why =
+      name === 'NotAllowedError' ? 'permission was refused' : name === 'NotFoundError' ? 'no camera was found' : name;
+    throw new Error(`Webcam: ${why}; draw or upload an image instead`);
+  }
+  video.srcObject = stream;
+  video.hidden = false;
+  await video.play();
+  const frame = () => {
+    if (!stream) return;
+    drawFitted(video, video.videoWidth, video.videoHeight);
+    drew();
+    setTimeout(frame, everyMs);
+  };
+  frame();
+  return true;
+}
