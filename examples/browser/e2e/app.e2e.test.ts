@@ -4,7 +4,9 @@
  * not speed. WebGPU needs Chromium's GPU process on Vulkan (SwiftShader's): without it tfjs-webgpu's synchronous
  * reads return zeros and the device is dropped (issue 17); the app reads asynchronously anyway.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { deflateSync } from 'node:zlib';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -368,6 +370,89 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
       expect(problems).toEqual([]);
     },
     5 * 60_000,
+  );
+
+  /** A grey 28 x 28 PNG (8-bit, no filter), written with zlib alone. */
+  function png(pixels: Uint8Array): Buffer {
+    const crcTable = Array.from({ length: 256 }, (_, n) => {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      return c >>> 0;
+    });
+    const crc = (b: Buffer) =>
+      (b.reduce((c, x) => crcTable[(c ^ x) & 0xff]! ^ (c >>> 8), 0xffffffff) ^ 0xffffffff) >>> 0;
+    const chunk = (type: string, data: Buffer) => {
+      const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+      const out = Buffer.alloc(12 + data.length);
+      out.writeUInt32BE(data.length, 0);
+      body.copy(out, 4);
+      out.writeUInt32BE(crc(body), 8 + data.length);
+      return out;
+    };
+    const header = Buffer.alloc(13);
+    header.writeUInt32BE(28, 0);
+    header.writeUInt32BE(28, 4);
+    header.set([8, 0, 0, 0, 0], 8);
+    const rows = Buffer.concat(
+      Array.from({ length: 28 }, (_, y) => Buffer.from([0, ...pixels.subarray(y * 28, y * 28 + 28)])),
+    );
+    const signature = Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]);
+    return Buffer.concat([
+      signature,
+      chunk('IHDR', header),
+      chunk('IDAT', deflateSync(rows)),
+      chunk('IEND', Buffer.alloc(0)),
+    ]);
+  }
+
+  it(
+    'Fine-tune: the net in the page, a new head for a tiny image folder, the features frozen: only the head changes, ' +
+      'the loss falls, the tensor count stays flat',
+    async () => {
+      // The page as trained before (wasm): a folder of three classes of bars, 20 images each.
+      const folder = mkdtempSync(path.join(os.tmpdir(), 'convnets-e2e-folder-'));
+      for (const [c, name] of ['left', 'middle', 'right'].entries()) {
+        mkdirSync(path.join(folder, 'bars', name), { recursive: true });
+        for (let i = 0; i < 20; i++) {
+          const pixels = Uint8Array.from(
+            { length: 784 },
+            (_, p) => ((p * 37 + i * 11) % 41) * (p % 28 >= 4 + 8 * c && p % 28 < 10 + 8 * c ? 6 : 1),
+          );
+          writeFileSync(path.join(folder, 'bars', name, `${i}.png`), png(pixels));
+        }
+      }
+      type Win = { convnets: PageState & { parameterSums(): Promise<Record<string, number>> } };
+      await page.selectOption('#start', 'page');
+      await page.selectOption('#freeze', 'features');
+      await page.selectOption('#dataset', 'folder');
+      await page.setInputFiles('#folder', path.join(folder, 'bars'));
+      await expect.poll(() => page.textContent('#status'), { timeout: 60_000 }).toContain('Ready: bars, 48 training');
+      const before = await page.evaluate(() => (window as unknown as Win).convnets.parameterSums());
+      expect(Object.keys(before).filter((k) => k.startsWith('7.'))).toEqual(['7.weight', '7.bias']);
+      await page.fill('#epochs', '2');
+      await page.fill('#batch', '8');
+      await page.click('#train');
+      await page.waitForFunction(
+        () => ['done', 'error'].includes((window as unknown as Win).convnets.status),
+        undefined,
+        { timeout: 5 * 60_000, polling: 500 },
+      );
+      const state = await page.evaluate(() => {
+        const s = (window as unknown as Win).convnets;
+        return { status: s.status, error: s.error, history: s.history, tensors: s.tensorsAfterEpoch };
+      });
+      expect(state).toMatchObject({ status: 'done', error: undefined });
+      expect(state.history!.trainLoss[1]).toBeLessThan(state.history!.trainLoss[0]!);
+      expect(state.tensors[1]).toBe(state.tensors[0]);
+      const after = await page.evaluate(() => (window as unknown as Win).convnets.parameterSums());
+      for (const [name, sum] of Object.entries(before)) {
+        if (name.startsWith('7.')) expect(after[name], name).not.toBe(sum);
+        else expect(after[name], name).toBe(sum);
+      }
+      rmSync(folder, { recursive: true, force: true });
+      expect(problems).toEqual([]);
+    },
+    10 * 60_000,
   );
 
   const NETS = SMALL_NETS;

@@ -5,11 +5,12 @@
  * test uses; `window.convnets` exposes the run's state for it. This file wires the page to the pieces:
  * page.ts (controls and panels), data.ts, session.ts (the net and its run), checks.ts, storage.ts.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import { listModels } from '@convnets/architectures';
 import type { BackendRequest } from '@convnets/backend';
 import { benchBackends } from './bench.js';
 import { compareWithCpu } from './checks.js';
-import { loadFolder, loadMnist, type Data } from './data.js';
+import { inputOf, loadFolder, loadMnist, type Data } from './data.js';
 import { $, app, buttons, form, params, resetCurves, setRunning, setStatus, showGrid, showMemory } from './page.js';
 import {
   currentModel,
@@ -20,6 +21,7 @@ import {
   train,
   webgpuHere,
   weightsFile,
+  cardOf,
   onnxFile,
   logitsOf,
 } from './session.js';
@@ -115,7 +117,7 @@ async function main() {
   if (form.backend.value === 'webgpu' && noWebgpu) throw new Error(`backend webgpu: ${noWebgpu}`);
   app.compareWithCpu = () => {
     const d = needData();
-    const [h, , c] = d.train.imageShape;
+    const { inputSize: h, inChannels: c } = inputOf(d);
     return compareWithCpu(currentModel(d), [2, h, h, c]);
   };
   buttons.train.onclick = () => void act(() => train(needData(), false));
@@ -139,6 +141,17 @@ async function main() {
   buttons.downloadOnnx.onclick = () =>
     void act(async () => download(await onnxFile(needData()), `${data?.name ?? 'data'}_${form.model.value}.onnx`));
   app.logitsOf = (pixels, shape) => logitsOf(needData(), pixels, shape);
+  app.parameterSums = async () => {
+    const sums = await Promise.all(
+      [...currentModel(needData()).namedParameters()].map(async ([name, p]) => {
+        const sum = tf.sum(p);
+        const value = (await sum.data())[0]!;
+        sum.dispose();
+        return [name, value] as const;
+      }),
+    );
+    return Object.fromEntries(sums);
+  };
   $<HTMLInputElement>('upload').onchange = (e) =>
     void act(async () => {
       const file = (e.target as HTMLInputElement).files?.[0];
@@ -155,7 +168,9 @@ async function main() {
       const files = (e.target as HTMLInputElement).files;
       if (!files?.length) return;
       setStatus(`Decoding ${files.length} files…`);
-      await useData(await loadFolder(files));
+      // "Start from the net in the page": the folder is fed as that net takes its input (fine-tuning).
+      const from = form.start.value === 'page' && data && session.model ? cardOf(data) : undefined;
+      await useData(await loadFolder(files, from));
     });
   // "Try it": the net in the page on a drawing (live), an uploaded image or the webcam; errors show as any other.
   const tryIt = (invertLight: boolean) => () => {

@@ -28,6 +28,8 @@ export const form = {
   batch: $<HTMLInputElement>('batch'),
   limit: $<HTMLInputElement>('limit'),
   lr: $<HTMLInputElement>('lr'),
+  start: $<HTMLSelectElement>('start'),
+  freeze: $<HTMLSelectElement>('freeze'),
 };
 
 export const buttons = {
@@ -57,6 +59,8 @@ export interface AppState {
   logitsOf(pixels: number[], shape: [number, number, number, number]): Promise<number[]>;
   /** `tf.memory().numTensors` now. */
   numTensors(): number;
+  /** The page's net's parameters by name, each as the sum of its values (what changed in a run, and what did not). */
+  parameterSums(): Promise<Record<string, number>>;
   /** "Try it": the last prediction's top 5 and Grad-CAM map size (try.ts). */
   tryIt?: { top5: Array<{ label: string; probability: number }>; camShape: number[] };
   /** `?bench=1`: training images/s per backend (bench.ts). */
@@ -75,6 +79,7 @@ export const app: AppState = {
   tensorsAfterEpoch: [],
   compareWithCpu: () => Promise.reject(new Error('not ready')),
   numTensors: () => tf.memory().numTensors,
+  parameterSums: () => Promise.reject(new Error('not ready')),
   logitsOf: () => Promise.reject(new Error('not ready')),
   stepAgainstCpu,
   netLogitsAgainstCpu,

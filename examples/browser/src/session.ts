@@ -3,11 +3,11 @@
  * Resume through the trainer's training state (kept as bytes after every epoch), and weights files with their card.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { createModel, listModels } from '@convnets/architectures';
+import { createModel, featurePaths, listModels, replaceHead } from '@convnets/architectures';
 import { findWebgpuAdapter, initBackend, moveTensors, type BackendRequest } from '@convnets/backend';
 import { DataLoader, sampleAsBatch, type Transform } from '@convnets/datasets';
 import { toOnnx } from '@convnets/export';
-import { loadStateDict, type Module } from '@convnets/nn';
+import { freeze, loadStateDict, unfreeze, type Module } from '@convnets/nn';
 import {
   NOTEBOOK_RECIPE,
   decodeWeights,
@@ -19,7 +19,7 @@ import {
   type ModelCard,
   type RunSettings,
 } from '@convnets/trainer';
-import { statsOf, transformFor, type Data } from './data.js';
+import { inputOf, statsOf, transformFor, type Data } from './data.js';
 import {
   $,
   app,
@@ -79,20 +79,28 @@ export async function startBackend() {
   showBackend(info, app.renderer);
 }
 
-/** The model for the current form, rebuilt (and any stopped run forgotten) only when the net or the data change. */
+/**
+ * The model for the current form, rebuilt (and any stopped run forgotten) only when the net or the data change. Data
+ * to fine-tune on (`d.from`) keeps the page's net, with a new head where its classes differ.
+ */
 export function currentModel(d: Data): Module {
-  const [h, , c] = d.train.imageShape;
+  const { inputSize: h, inChannels: c } = inputOf(d);
   const key = `${form.model.value}/${d.name}/${h}/${c}/${d.train.classes.length}`;
   if (model && key === modelKey) return model;
-  model?.dispose();
   lastEpoch = undefined;
-  model = createModel(form.model.value, {
-    inChannels: c,
-    numClasses: d.train.classes.length,
-    inputSize: h,
-    seed: NOTEBOOK_RECIPE.seed,
-    init: NOTEBOOK_RECIPE.init,
-  });
+  if (model && d.from) {
+    if (d.from.classes.join('\n') !== d.train.classes.join('\n'))
+      replaceHead(model, d.train.classes.length, { seed: NOTEBOOK_RECIPE.seed });
+  } else {
+    model?.dispose();
+    model = createModel(form.model.value, {
+      inChannels: c,
+      numClasses: d.train.classes.length,
+      inputSize: h,
+      seed: NOTEBOOK_RECIPE.seed,
+      init: NOTEBOOK_RECIPE.init,
+    });
+  }
   modelKey = key;
   showSummary(model, form.model.value, [1, h, h, c]);
   offerLayers(model, [1, h, h, c]);
@@ -107,12 +115,16 @@ function runSettings(d: Data): RunSettings {
     batchSize: Number(form.batch.value) || NOTEBOOK_RECIPE.batchSize,
     lr: Number(form.lr.value) || NOTEBOOK_RECIPE.lr,
     limit: Math.min(Number(form.limit.value) || d.train.length, d.train.length),
+    freeze: form.freeze.value,
   };
 }
 
 export async function train(d: Data, resume: boolean) {
   await startBackend();
   const net = currentModel(d);
+  // The form's freeze choice, applied afresh to each run (a fine-tuned net's frozen BatchNorm keeps its statistics).
+  unfreeze(net);
+  if (form.freeze.value === 'features') freeze(net, featurePaths(net), { batchNorm: true });
   const run = runSettings(d);
   // Resume from exactly where the last completed epoch ended: a stop mid-epoch leaves half-updated weights.
   const saved =
@@ -136,7 +148,14 @@ export async function train(d: Data, resume: boolean) {
   const recipe = { ...NOTEBOOK_RECIPE, lr: run.lr as number };
   const { optimizer, schedule } = recipeOptimizer(recipe, trainLoader.length * epochs);
   controller = new AbortController();
-  setStatus(`Training ${form.model.value} on ${d.name} (${trainSet.length} images, ${epochs} epoch(s))…`, 'training');
+  const frozen = net.numParameters('frozen');
+  const what = frozen
+    ? `, ${net.numParameters('trainable').toLocaleString()} parameters trainable, ${frozen.toLocaleString()} frozen`
+    : '';
+  setStatus(
+    `Training ${form.model.value} on ${d.name} (${trainSet.length} images, ${epochs} epoch(s)${what})…`,
+    'training',
+  );
   try {
     const { history, evaluation } = await fit(net, {
       train: trainLoader,
@@ -195,11 +214,11 @@ async function predictions(net: Module, d: Data, transform: Transform): Promise<
   return new Int32Array(0);
 }
 
-/** How to use the page's net: net, input size, classes, normalisation. */
-function cardOf(d: Data): ModelCard {
-  const [inputSize, , inChannels] = d.train.imageShape;
+/** How to use the page's net: net, input size, classes, normalisation (and what it was fine-tuned from). */
+export function cardOf(d: Data): ModelCard {
   const { mean, std } = statsOf(d);
-  return { model: form.model.value, inputSize, inChannels, classes: d.train.classes, mean, std };
+  const from = d.from ? { fineTunedFrom: { weights: `the page's ${d.from.model}`, classes: d.from.classes } } : {};
+  return { model: form.model.value, ...inputOf(d), classes: d.train.classes, mean, std, ...from };
 }
 
 /** The weights as a file PyTorch loads, with their card (net, input size, classes, normalisation). */
