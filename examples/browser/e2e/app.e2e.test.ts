@@ -90,6 +90,13 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
     isolatedServer?.close();
   });
 
+  /** Waits until the page's status is one of `states`. */
+  const untilStatus = (states: string[], timeout: number, polling = 500) =>
+    page.waitForFunction((s) => s.includes((window as unknown as { convnets: PageState }).convnets.status), states, {
+      timeout,
+      polling,
+    });
+
   /** The training run the tests start: 2 epochs of 10 batches of 16 (the default), or a shorter one. */
   const RUN = '&epochs=2&batch=16&limit=160&valid=100&lr=0.02';
 
@@ -97,11 +104,7 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
   async function trainToEnd(on: Server, backend: string, timeout: number, run = RUN) {
     const { port } = on.address() as AddressInfo;
     await page.goto(`http://127.0.0.1:${port}/index.html?model=resnet18&backend=${backend}${run}&autostart=1`);
-    await page.waitForFunction(
-      () => ['done', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status),
-      undefined,
-      { timeout, polling: 500 },
-    );
+    await untilStatus(['done', 'error'], timeout);
     return page.evaluate(() => {
       const s = (window as unknown as { convnets: PageState }).convnets;
       return {
@@ -216,18 +219,10 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
     );
     // While a step runs the page only answers between batches: click without waiting for "stable" animation frames.
     await page.click('#stop', { force: true, timeout: 120_000 });
-    await page.waitForFunction(
-      () => ['stopped', 'error'].includes((window as unknown as Win).convnets.status),
-      undefined,
-      { timeout: 5 * 60_000, polling: 500 },
-    );
+    await untilStatus(['stopped', 'error'], 5 * 60_000);
     expect(await page.textContent('#status')).toContain('Stopped. Resume continues after epoch 1.');
     await page.click('#resume');
-    await page.waitForFunction(
-      () => ['done', 'error'].includes((window as unknown as Win).convnets.status),
-      undefined,
-      { timeout: 10 * 60_000, polling: 1000 },
-    );
+    await untilStatus(['done', 'error'], 10 * 60_000, 1000);
     const resumed = await page.evaluate(() => {
       const s = (window as unknown as Win).convnets;
       return { status: s.status, error: s.error, epochs: s.history?.trainLoss.length, tensors: s.tensorsAfterEpoch };
@@ -432,11 +427,7 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
       await page.fill('#epochs', '2');
       await page.fill('#batch', '8');
       await page.click('#train');
-      await page.waitForFunction(
-        () => ['done', 'error'].includes((window as unknown as Win).convnets.status),
-        undefined,
-        { timeout: 5 * 60_000, polling: 500 },
-      );
+      await untilStatus(['done', 'error'], 5 * 60_000);
       const state = await page.evaluate(() => {
         const s = (window as unknown as Win).convnets;
         return { status: s.status, error: s.error, history: s.history, tensors: s.tensorsAfterEpoch };
@@ -493,11 +484,7 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
       const backend = 'webgl';
       const { port } = server.address() as AddressInfo;
       await page.goto(`http://127.0.0.1:${port}/index.html?backend=${backend}`);
-      await page.waitForFunction(
-        () => ['ready', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status),
-        undefined,
-        { timeout: 5 * 60_000, polling: 500 },
-      );
+      await untilStatus(['ready', 'error'], 5 * 60_000);
       for (const [name, size] of NETS) {
         const step = await callPage<Awaited<ReturnType<typeof stepAgainstCpu>>>('stepAgainstCpu', name, size);
         expect(step.backend, name).toBe(backend);
@@ -513,11 +500,7 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
   it('auto takes webgl where the only WebGPU adapter is software, and says why', async () => {
     const { port } = server.address() as AddressInfo;
     await page.goto(`http://127.0.0.1:${port}/index.html?backend=auto`);
-    await page.waitForFunction(
-      () => ['ready', 'error'].includes((window as unknown as { convnets: PageState }).convnets.status),
-      undefined,
-      { timeout: 5 * 60_000, polling: 500 },
-    );
+    await untilStatus(['ready', 'error'], 5 * 60_000);
     expect(await page.evaluate(() => (window as unknown as { convnets: PageState }).convnets.backend?.backend)).toBe(
       'webgl',
     );
