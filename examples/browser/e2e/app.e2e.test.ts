@@ -329,13 +329,16 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
       type Try = { convnets: { tryIt?: { top5: Top5; camShape: number[] }; numTensors(): number } };
       const tryIt = () => page.evaluate(() => (window as unknown as Try).convnets.tryIt);
       const count = () => page.evaluate(() => (window as unknown as Try).convnets.numTensors());
+      await page.locator('#try-canvas').scrollIntoViewIfNeeded();
       const box = (await page.locator('#try-canvas').boundingBox())!;
       // A "1": one vertical stroke down the middle.
       await page.mouse.move(box.x + box.width / 2, box.y + box.height * 0.2);
       await page.mouse.down();
       for (let k = 1; k <= 8; k++) await page.mouse.move(box.x + box.width / 2, box.y + box.height * (0.2 + 0.075 * k));
       await page.mouse.up();
-      await expect.poll(tryIt, { timeout: 60_000 }).toBeDefined();
+      await expect
+        .poll(async () => (await tryIt()) ?? (await page.textContent('#status')), { timeout: 60_000 })
+        .toHaveProperty('top5');
       const first = (await tryIt())!;
       expect(first.top5).toHaveLength(5);
       expect(first.top5.every(({ label }) => /^\d$/.test(label))).toBe(true);
