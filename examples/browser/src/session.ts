@@ -124,7 +124,7 @@ export async function train(d: Data, resume: boolean) {
   const net = currentModel(d);
   // The form's freeze choice, applied afresh to each run (a fine-tuned net's frozen BatchNorm keeps its statistics).
   unfreeze(net);
-  if (form.freeze.value === 'features') freeze(net, featurePaths(net), { batchNorm: true });
+  if (form.freeze.value === 'features') freeze(net, featurePaths(net), { freezeBatchNorm: true });
   const run = runSettings(d);
   // Resume from exactly where the last completed epoch ended: a stop mid-epoch leaves half-updated weights.
   const saved =

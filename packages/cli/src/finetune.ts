@@ -89,7 +89,7 @@ export async function prepare(
     if (flags.freeze !== undefined) {
       const paths = flags.freeze === 'features' ? featurePaths(model) : flags.freeze.split(',').map((p) => p.trim());
       try {
-        freeze(model, paths, { batchNorm: true });
+        freeze(model, paths, { freezeBatchNorm: true });
       } catch (err) {
         throw new Error(`--freeze: ${(err as Error).message.replace(/^freeze: /, '')}`);
       }

@@ -12,7 +12,7 @@ export interface FreezeOptions {
    * Also hold the frozen BatchNorm layers in eval mode (their running statistics stay as they are, as with
    * `module.eval()` on them in PyTorch); default false, as `requires_grad_(False)` alone.
    */
-  batchNorm?: boolean;
+  freezeBatchNorm?: boolean;
 }
 
 /** The modules at `paths` ('' or none: the whole net); a path that names no module fails, naming the call. */
@@ -31,11 +31,11 @@ function modulesAt(model: Module, paths: string | readonly string[] | undefined,
 export function freeze<M extends Module>(
   model: M,
   paths?: string | readonly string[],
-  { batchNorm = false }: FreezeOptions = {},
+  { freezeBatchNorm = false }: FreezeOptions = {},
 ): M {
   for (const module of modulesAt(model, paths, 'freeze')) {
     for (const p of module.parameters()) p.trainable = false;
-    if (!batchNorm) continue;
+    if (!freezeBatchNorm) continue;
     for (const [, m] of module.namedModules()) {
       if (m instanceof BatchNorm2d) {
         m.heldInEval = true;

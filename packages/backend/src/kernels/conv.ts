@@ -265,15 +265,8 @@ function nativeGeometry(
   attrs: tf.NamedAttrMap,
   dilations: unknown = 1,
 ): ConvGeometry | null {
-  if ((attrs.dataFormat && attrs.dataFormat !== 'NHWC') || filterShape.length !== 4) return null;
-  const info = tf.backend_util.computeConv2DInfo(
-    inShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    attrs.strides as number,
-    dilations as number,
-    attrs.pad as 'same',
-    attrs.dimRoundingMode as 'floor' | undefined,
-  );
+  const info = filterShape.length === 4 ? convInfo(inShape, filterShape, attrs, dilations) : null;
+  if (!info) return null;
   const g: ConvGeometry = {
     ...{ n: info.batchSize, h: info.inHeight, w: info.inWidth, c: info.inChannels },
     ...{ kh: info.filterHeight, kw: info.filterWidth, cout: info.outChannels, oh: info.outHeight, ow: info.outWidth },
@@ -411,6 +404,9 @@ function col2imInto(cols: Float32Array, g: PoolGeometry, dx: Float32Array): void
   });
 }
 
+type T4 = Tensor4D;
+const conv = (attrs: tf.NamedAttrMap) => attrs as unknown as ConvAttrs;
+
 export const CONV_KERNELS = {
   /** oneDNN, where attached, takes every call: its AVX-512 convolution beats XNNPACK's cached weights too. */
   Conv2D: { on: ['wasm'], native: conv2dNative, wasm: conv2dWhereOursWins },
@@ -418,25 +414,15 @@ export const CONV_KERNELS = {
     on: ['wasm', 'cpu'],
     native: conv2dBackpropFilterNative,
     wasm: conv2dBackpropFilterWasm,
-    tfjs: ({ inputs, attrs }) =>
-      conv2dFilterGrad(
-        inputs.x as Tensor4D,
-        inputs.dy as Tensor4D,
-        attrs.filterShape as number[],
-        attrs as unknown as ConvAttrs,
-      ),
+    tfjs: ({ inputs: { x, dy }, attrs }) =>
+      conv2dFilterGrad(x as T4, dy as T4, attrs.filterShape as number[], conv(attrs)),
   },
   Conv2DBackpropInput: {
     on: ['wasm'],
     native: conv2dBackpropInputNative,
     wasm: conv2dBackpropInputWasm,
-    tfjs: ({ inputs, attrs }) =>
-      conv2dInputGrad(
-        inputs.dy as Tensor4D,
-        inputs.filter as Tensor4D,
-        attrs.inputShape as number[],
-        attrs as unknown as ConvAttrs,
-      ),
+    tfjs: ({ inputs: { dy, filter }, attrs }) =>
+      conv2dInputGrad(dy as T4, filter as T4, attrs.inputShape as number[], conv(attrs)),
   },
   /** [kh, kw, in, out] -> rotated 180 degrees with in/out swapped; used by the input gradient. */
   ConvnetsRotateFilter: {

@@ -2,79 +2,56 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../init.js';
-import {
-  avgPoolCases,
-  binaryCases,
-  binaryFunctions,
-  avgPoolGradFunction,
-  batchNormShapes,
-  batchNormStep,
-  concatFunctions,
-  convCases,
-  convFunctions,
-  expectFlatTraining,
-  expectLikeCpu,
-  matMulFunction,
-  matMulShapes,
-  maxPoolCases,
-  maxPoolGradFunction,
-  nativeMissing,
-  on,
-  reluGradFunction,
-  transposes,
-  underTape,
-  unaryFunctions,
-  values,
-} from '../../test-utils/kernel-checks.js';
+import * as check from '../../test-utils/kernel-checks.js';
 
-const missing = nativeMissing();
+const missing = check.nativeMissing();
 
 describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
   beforeAll(async () => {
     const info = await initBackend('native');
     expect(info.backend).toBe('wasm');
-    expect(info.label).toMatch(/^wasm \(SIMD on, \d+ threads?\) \+ oneDNN 2\.\d+\.\d+ native kernels$/);
+    expect(info.label).toMatch(/^wasm \(SIMD check.on, \d+ threads?\) \+ oneDNN 2\.\d+\.\d+ native kernels$/);
     expect(info.details.nativeKernels).toMatch(/Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput, BatchMatMul/);
   });
 
-  it.each(convCases)(
+  it.each(check.convCases)(
     'convolution: kernel %i stride %i padding %i dilation %i, %ix%i, %i->%i channels, batch %i',
     async (...c) => {
-      const { forward, gradients } = convFunctions(c);
-      await expectLikeCpu(forward);
+      const { forward, gradients } = check.convFunctions(c);
+      await check.expectLikeCpu(forward);
       if (gradients) {
-        await expectLikeCpu(gradients.filterGrad);
-        await expectLikeCpu(gradients.inputGrad);
+        await check.expectLikeCpu(gradients.filterGrad);
+        await check.expectLikeCpu(gradients.inputGrad);
       }
     },
   );
 
   it("convolution: 'same' padding with an odd total pads more at the bottom/right, as tfjs", async () => {
-    const x = values([2, 10, 9, 8], 3);
-    const filter = values([4, 4, 8, 8], 4);
-    await expectLikeCpu(
-      underTape(() => tf.conv2d(tf.tensor4d(x, [2, 10, 9, 8]), tf.tensor4d(filter, [4, 4, 8, 8]), 2, 'same')),
+    const x = check.values([2, 10, 9, 8], 3);
+    const filter = check.values([4, 4, 8, 8], 4);
+    await check.expectLikeCpu(
+      check.underTape(() => tf.conv2d(tf.tensor4d(x, [2, 10, 9, 8]), tf.tensor4d(filter, [4, 4, 8, 8]), 2, 'same')),
     );
     const stride2 = () =>
       tf.grad((t) => tf.sum(tf.conv2d(t as tf.Tensor4D, tf.tensor4d(filter, [4, 4, 8, 8]), 2, 'same')))(
         tf.tensor4d(x, [2, 10, 9, 8]),
       );
-    await expectLikeCpu(stride2);
+    await check.expectLikeCpu(stride2);
   });
 
-  for (const shape of matMulShapes) {
-    for (const [tA, tB] of transposes) {
+  for (const shape of check.matMulShapes) {
+    for (const [tA, tB] of check.transposes) {
       const [m, k, n, ba, bb] = shape;
       it(`matmul: ${ba}x[${m}, ${k}] . ${bb}x[${k}, ${n}], transposeA ${tA}, transposeB ${tB}`, async () => {
-        await expectLikeCpu(matMulFunction(shape, tA, tB));
+        await check.expectLikeCpu(check.matMulFunction(shape, tA, tB));
       });
     }
   }
 
-  it.each(batchNormShapes)(
-    "batch norm (train mode) on [%i, %i, %i, %i] equals nn's composite: output, statistics, gradients",
+  it.each(check.batchNormShapes)(
+    "batch norm (train mode) check.on [%i, %i, %i, %i] equals nn's composite: output, statistics, gradients",
     async (n, h, w, c) => {
-      await expectLikeCpu(batchNormStep(n, h, w, c));
+      await check.expectLikeCpu(check.batchNormStep(n, h, w, c));
     },
   );
 
@@ -83,12 +60,12 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
     [[3, 5, 21], false, true],
     [[2, 1, 1, 512], true, false],
   ] as const)(
-    'eval-mode batch norm (FusedBatchNorm) on %j, scale %s, offset %s, equals cpu',
+    'eval-mode batch norm (FusedBatchNorm) check.on %j, scale %s, offset %s, equals cpu',
     async (shape, withScale, withOffset) => {
       const c = shape[shape.length - 1]!;
-      const x = values([...shape], 3);
-      const [mean, variance, scale, offset] = [5, 6, 7, 8].map((seed) => values([c], seed));
-      await expectLikeCpu(
+      const x = check.values([...shape], 3);
+      const [mean, variance, scale, offset] = [5, 6, 7, 8].map((seed) => check.values([c], seed));
+      await check.expectLikeCpu(
         () =>
           tf.batchNorm(
             tf.tensor(x, [...shape]),
@@ -104,37 +81,42 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
   );
 
   it('runs an inference convolution too, also below the pixel count where wasm keeps XNNPACK', async () => {
-    const x = values([1, 3, 3, 16], 1);
-    const filter = values([3, 3, 16, 8], 2);
-    await expectLikeCpu(() => tf.conv2d(tf.tensor4d(x, [1, 3, 3, 16]), tf.tensor4d(filter, [3, 3, 16, 8]), 1, 'same'));
+    const x = check.values([1, 3, 3, 16], 1);
+    const filter = check.values([3, 3, 16, 8], 2);
+    await check.expectLikeCpu(() =>
+      tf.conv2d(tf.tensor4d(x, [1, 3, 3, 16]), tf.tensor4d(filter, [3, 3, 16, 8]), 1, 'same'),
+    );
   });
 
-  it.each(avgPoolCases)('average-pool %i stride %i (%s) gradient on %j equals cpu', async (...c) => {
-    await expectLikeCpu(avgPoolGradFunction(c), 1e-6);
+  it.each(check.avgPoolCases)('average-pool %i stride %i (%s) gradient check.on %j equals cpu', async (...c) => {
+    await check.expectLikeCpu(check.avgPoolGradFunction(c), 1e-6);
   });
 
   it('concatenation along any axis (an empty part skipped) and its gradient, a split, equal cpu exactly', async () => {
-    for (const f of concatFunctions()) expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
+    for (const f of check.concatFunctions())
+      expect((await check.on('wasm', f)).values).toEqual((await check.on('cpu', f)).values);
   });
 
-  it.each(maxPoolCases)(
+  it.each(check.maxPoolCases)(
     'max-pool %i stride %i padding %i gradient, input [%i, %i, %i, %i], with ties',
     async (...c) => {
-      await expectLikeCpu(maxPoolGradFunction(c), 1e-6);
+      await check.expectLikeCpu(check.maxPoolGradFunction(c), 1e-6);
     },
   );
 
-  it.each(binaryCases)('add, sub, multiply with %s equal cpu exactly', async (...c) => {
-    for (const f of binaryFunctions(c)) expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
+  it.each(check.binaryCases)('add, sub, multiply with %s equal cpu exactly', async (...c) => {
+    for (const f of check.binaryFunctions(c))
+      expect((await check.on('wasm', f)).values).toEqual((await check.on('cpu', f)).values);
   });
 
   it(
     'relu and its gradient (step), with NaN, -0 and infinities, ' +
-      "give exactly cpu's values; int32 arithmetic keeps tfjs kernels",
+      "give exactly cpu's check.values; int32 arithmetic keeps tfjs kernels",
     async () => {
-      for (const f of unaryFunctions()) expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
-      await expectLikeCpu(reluGradFunction(), 1e-7);
-      const ints = await on('wasm', () =>
+      for (const f of check.unaryFunctions())
+        expect((await check.on('wasm', f)).values).toEqual((await check.on('cpu', f)).values);
+      await check.expectLikeCpu(check.reluGradFunction(), 1e-7);
+      const ints = await check.on('wasm', () =>
         tf.cast(tf.add(tf.tensor1d([1, 2], 'int32'), tf.tensor1d([3, 4], 'int32')), 'float32'),
       );
       expect(Array.from(ints.values)).toEqual([4, 6]);
@@ -173,24 +155,24 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
     ],
     [[9], [[4, 5]], 0],
   ] as const)('pad %j by %j with %f equals cpu', async (shape, paddings, value) => {
-    const x = values([...shape], shape.length);
+    const x = check.values([...shape], shape.length);
     const f = () =>
       tf.pad(
         tf.tensor(x, [...shape]),
         paddings.map((p) => [...p] as [number, number]),
         value,
       );
-    expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
+    expect((await check.on('wasm', f)).values).toEqual((await check.on('cpu', f)).values);
   });
 
   it.each([
     [[3, 3, 64, 64], 0.9, 5e-4, false],
     [[1000003], 0.9, 0, true],
   ] as const)(
-    'SGD update on %j (momentum %f, weight decay %f, Nesterov %s): the bits of the ops it replaces',
+    'SGD update check.on %j (momentum %f, weight decay %f, Nesterov %s): the bits of the ops it replaces',
     async (shape, momentum, weightDecay, nesterov) => {
       const size = shape.reduce((p, q) => p * q, 1);
-      const [p, g, buf] = [1, 2, 3].map((seed) => values([size], seed));
+      const [p, g, buf] = [1, 2, 3].map((seed) => check.values([size], seed));
       const lr = 0.0372;
       const tensors = () => [p!, g!, buf!].map((v) => tf.tensor(v, [...shape]));
       const fused = () => {
@@ -211,19 +193,19 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
         const update = nesterov ? tf.add(d, tf.mul(next, momentum)) : next;
         return tf.concat([tf.reshape(tf.sub(param!, tf.mul(update, lr)), [-1]), tf.reshape(next, [-1])]);
       };
-      expect((await on('wasm', fused)).values).toEqual((await on('cpu', ops)).values);
+      expect((await check.on('wasm', fused)).values).toEqual((await check.on('cpu', ops)).values);
     },
   );
 
   it('training keeps tensor and heap-buffer counts flat over 1000 steps while the loss falls', async () => {
     await tf.setBackend('wasm');
-    await expectFlatTraining();
+    await check.expectFlatTraining();
   });
 
-  it('gives the same bits on every run (a resumed run computes what a straight one does)', async () => {
-    const { forward, gradients } = convFunctions(convCases[2]!);
-    for (const f of [forward, gradients!.filterGrad, gradients!.inputGrad, batchNormStep(16, 7, 7, 64)]) {
-      expect((await on('wasm', f)).values).toEqual((await on('wasm', f)).values);
+  it('gives the same bits check.on every run (a resumed run computes what a straight one does)', async () => {
+    const { forward, gradients } = check.convFunctions(check.convCases[2]!);
+    for (const f of [forward, gradients!.filterGrad, gradients!.inputGrad, check.batchNormStep(16, 7, 7, 64)]) {
+      expect((await check.on('wasm', f)).values).toEqual((await check.on('wasm', f)).values);
     }
   });
 

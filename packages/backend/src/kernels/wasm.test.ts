@@ -3,39 +3,17 @@ import * as tf from '@tensorflow/tfjs-core';
 import { availableParallelism } from 'node:os';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend } from '../init.js';
-import {
-  avgPoolCases,
-  binaryCases,
-  binaryFunctions,
-  avgPoolGradFunction,
-  batchNormShapes,
-  batchNormStep,
-  concatFunctions,
-  convCases,
-  convFunctions,
-  expectFlatTraining,
-  expectLikeCpu,
-  matMulFunction,
-  matMulShapes,
-  maxPoolCases,
-  maxPoolGradFunction,
-  on,
-  reluGradFunction,
-  transposes,
-  underTape,
-  unaryFunctions,
-  values,
-} from '../../test-utils/kernel-checks.js';
+import * as check from '../../test-utils/kernel-checks.js';
 import { loaded } from './kernel.js';
 import { setWasmKernelThreads } from './register.js';
 
-/** The same call on one thread and on every thread gives identical bits. */
+/** The same call check.on one thread and check.on every thread gives identical bits. */
 async function expectThreadsAgree(f: () => tf.Tensor) {
   await tf.setBackend('wasm');
   expect(setWasmKernelThreads(1)).toBe(1);
-  const one = await on('wasm', f);
+  const one = await check.on('wasm', f);
   expect(setWasmKernelThreads(Infinity)).toBe(availableParallelism());
-  const all = await on('wasm', f);
+  const all = await check.on('wasm', f);
   expect(all.values).toEqual(one.values);
 }
 
@@ -47,49 +25,52 @@ beforeAll(async () => {
 });
 
 describe("convnets' wasm convolutions equal tfjs cpu", () => {
-  it.each(convCases)('kernel %i stride %i padding %i dilation %i, %ix%i, %i->%i channels, batch %i', async (...c) => {
-    const { forward, gradients } = convFunctions(c);
-    await expectLikeCpu(forward);
-    await expectThreadsAgree(forward);
-    if (!gradients) return;
-    for (const f of [gradients.filterGrad, gradients.inputGrad]) {
-      await expectLikeCpu(f);
-      await expectThreadsAgree(f);
-    }
-  });
+  it.each(check.convCases)(
+    'kernel %i stride %i padding %i dilation %i, %ix%i, %i->%i channels, batch %i',
+    async (...c) => {
+      const { forward, gradients } = check.convFunctions(c);
+      await check.expectLikeCpu(forward);
+      await expectThreadsAgree(forward);
+      if (!gradients) return;
+      for (const f of [gradients.filterGrad, gradients.inputGrad]) {
+        await check.expectLikeCpu(f);
+        await expectThreadsAgree(f);
+      }
+    },
+  );
 
   it("'same' padding with an odd total pads more at the bottom/right, as tfjs", async () => {
-    const x = values([2, 10, 9, 8], 3);
-    const filter = values([4, 4, 8, 8], 4);
-    await expectLikeCpu(
-      underTape(() => tf.conv2d(tf.tensor4d(x, [2, 10, 9, 8]), tf.tensor4d(filter, [4, 4, 8, 8]), 2, 'same')),
+    const x = check.values([2, 10, 9, 8], 3);
+    const filter = check.values([4, 4, 8, 8], 4);
+    await check.expectLikeCpu(
+      check.underTape(() => tf.conv2d(tf.tensor4d(x, [2, 10, 9, 8]), tf.tensor4d(filter, [4, 4, 8, 8]), 2, 'same')),
     );
   });
 
-  it('a convolution of fewer than 256 output pixels stays on XNNPACK, a larger one runs on ours; both equal cpu', async () => {
+  it('a convolution of fewer than 256 output pixels stays check.on XNNPACK, a larger one runs check.on ours; both equal cpu', async () => {
     await tf.setBackend('wasm');
     const ours = vi.spyOn(loaded.get(tf.backend())!, 'run');
     const conv = (n: number) => {
-      const x = values([n, 6, 6, 8], 1);
-      const filter = values([3, 3, 8, 16], 2);
+      const x = check.values([n, 6, 6, 8], 1);
+      const filter = check.values([3, 3, 8, 16], 2);
       return () => tf.conv2d(tf.tensor4d(x, [n, 6, 6, 8]), tf.tensor4d(filter, [3, 3, 8, 16]), 1, 'same');
     };
     const kernelsRun = () => ours.mock.calls.map(([name]) => name);
-    await expectLikeCpu(conv(4)); // 144 pixels
+    await check.expectLikeCpu(conv(4)); // 144 pixels
     expect(kernelsRun()).not.toContain('conv_indirect');
-    await expectLikeCpu(conv(8)); // 288 pixels
+    await check.expectLikeCpu(conv(8)); // 288 pixels
     expect(kernelsRun()).toContain('conv_indirect');
     ours.mockRestore();
   });
 });
 
 describe("convnets' wasm matrix multiplies equal tfjs cpu", () => {
-  for (const shape of matMulShapes) {
-    for (const [tA, tB] of transposes) {
+  for (const shape of check.matMulShapes) {
+    for (const [tA, tB] of check.transposes) {
       const [m, k, n, ba, bb] = shape;
       it(`${ba}x[${m}, ${k}] . ${bb}x[${k}, ${n}], transposeA ${tA}, transposeB ${tB}`, async () => {
-        const f = matMulFunction(shape, tA, tB);
-        await expectLikeCpu(f);
+        const f = check.matMulFunction(shape, tA, tB);
+        await check.expectLikeCpu(f);
         await expectThreadsAgree(f);
       });
     }
@@ -103,69 +84,72 @@ describe("convnets' wasm reductions, pool gradients, concatenation and split equ
     [[3, 5, 7], [0, 1], false],
     [[300, 19], [0], true],
   ] as const)('sum and mean of %j over %j (keepDims %s)', async (shape, axis, keepDims) => {
-    const x = values([...shape], shape.length);
-    await expectLikeCpu(() => tf.sum(tf.tensor(x, [...shape]), [...axis], keepDims));
-    await expectLikeCpu(() => tf.mean(tf.tensor(x, [...shape]), [...axis], keepDims));
+    const x = check.values([...shape], shape.length);
+    await check.expectLikeCpu(() => tf.sum(tf.tensor(x, [...shape]), [...axis], keepDims));
+    await check.expectLikeCpu(() => tf.mean(tf.tensor(x, [...shape]), [...axis], keepDims));
     await expectThreadsAgree(() => tf.sum(tf.tensor(x, [...shape]), [...axis], keepDims));
   });
 
   it('other reductions keep tfjs kernels and stay right', async () => {
-    const x = values([4, 5, 6, 7], 9);
-    await expectLikeCpu(() => tf.sum(tf.tensor4d(x, [4, 5, 6, 7]), [1, 2]));
-    await expectLikeCpu(() => tf.mean(tf.tensor4d(x, [4, 5, 6, 7])));
+    const x = check.values([4, 5, 6, 7], 9);
+    await check.expectLikeCpu(() => tf.sum(tf.tensor4d(x, [4, 5, 6, 7]), [1, 2]));
+    await check.expectLikeCpu(() => tf.mean(tf.tensor4d(x, [4, 5, 6, 7])));
   });
 
-  it.each(maxPoolCases)(
+  it.each(check.maxPoolCases)(
     'max-pool %i stride %i padding %i gradient, input [%i, %i, %i, %i], with ties',
     async (...c) => {
-      const f = maxPoolGradFunction(c);
-      await expectLikeCpu(f, 1e-6);
+      const f = check.maxPoolGradFunction(c);
+      await check.expectLikeCpu(f, 1e-6);
       await expectThreadsAgree(f);
     },
   );
 
-  it.each(avgPoolCases)('average-pool %i stride %i (%s) gradient on %j', async (...c) => {
-    const f = avgPoolGradFunction(c);
-    await expectLikeCpu(f, 1e-6);
+  it.each(check.avgPoolCases)('average-pool %i stride %i (%s) gradient check.on %j', async (...c) => {
+    const f = check.avgPoolGradFunction(c);
+    await check.expectLikeCpu(f, 1e-6);
     await expectThreadsAgree(f);
   });
 
-  it.each(binaryCases)('add, sub, multiply with %s: exactly cpu', async (...c) => {
-    for (const f of binaryFunctions(c)) {
-      expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
+  it.each(check.binaryCases)('add, sub, multiply with %s: exactly cpu', async (...c) => {
+    for (const f of check.binaryFunctions(c)) {
+      expect((await check.on('wasm', f)).values).toEqual((await check.on('cpu', f)).values);
       await expectThreadsAgree(f);
     }
   });
 
   it("relu and step with NaN, -0 and infinities, and relu's gradient: exactly cpu", async () => {
-    for (const f of [...unaryFunctions(), reluGradFunction()]) {
-      expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
+    for (const f of [...check.unaryFunctions(), check.reluGradFunction()]) {
+      expect((await check.on('wasm', f)).values).toEqual((await check.on('cpu', f)).values);
       await expectThreadsAgree(f);
     }
   });
 
   it('concatenation along any axis (an empty part skipped) and its gradient, a split: exactly cpu', async () => {
-    for (const f of concatFunctions()) {
-      expect((await on('wasm', f)).values).toEqual((await on('cpu', f)).values);
+    for (const f of check.concatFunctions()) {
+      expect((await check.on('wasm', f)).values).toEqual((await check.on('cpu', f)).values);
       await expectThreadsAgree(f);
     }
   });
 });
 
-describe("convnets' fused train-mode batch norm on wasm equals nn's composite on cpu", () => {
-  it.each(batchNormShapes)('input [%i, %i, %i, %i]: output, running statistics and gradients', async (n, h, w, c) => {
-    const run = batchNormStep(n, h, w, c);
-    await expectLikeCpu(run);
-    await expectThreadsAgree(run);
-  });
+describe("convnets' fused train-mode batch norm check.on wasm equals nn's composite check.on cpu", () => {
+  it.each(check.batchNormShapes)(
+    'input [%i, %i, %i, %i]: output, running statistics and gradients',
+    async (n, h, w, c) => {
+      const run = check.batchNormStep(n, h, w, c);
+      await check.expectLikeCpu(run);
+      await expectThreadsAgree(run);
+    },
+  );
 
-  it('is what BatchNorm2d runs on wasm here', async () => {
+  it('is what BatchNorm2d runs check.on wasm here', async () => {
     await tf.setBackend('wasm');
     expect(tf.getKernel('ConvnetsBatchNormTrain', 'wasm')).toBeDefined();
   });
 });
 
-describe("convnets' fused SGD update on wasm", () => {
+describe("convnets' fused SGD update check.on wasm", () => {
   it.each([
     [[3, 3, 64, 64], 0.9, 5e-4, false],
     [[1000003], 0.9, 0, true],
@@ -174,7 +158,7 @@ describe("convnets' fused SGD update on wasm", () => {
     'shape %j, momentum %f, weight decay %f, Nesterov %s: the same bits as the ops it replaces',
     async (shape, momentum, weightDecay, nesterov) => {
       const size = shape.reduce((a, b) => a * b, 1);
-      const [p, g, b] = [1, 2, 3].map((seed) => tf.tensor(values([size], seed), [...shape]));
+      const [p, g, b] = [1, 2, 3].map((seed) => tf.tensor(check.values([size], seed), [...shape]));
       const lr = 0.0372;
       const fused = () => {
         const out = tf
@@ -192,14 +176,14 @@ describe("convnets' fused SGD update on wasm", () => {
         const update = nesterov ? tf.add(d, tf.mul(buf, momentum)) : buf;
         return tf.concat([tf.reshape(tf.sub(p!, tf.mul(update, lr)), [-1]), tf.reshape(buf, [-1])]);
       };
-      expect((await on('wasm', fused)).values).toEqual((await on('wasm', ops)).values);
+      expect((await check.on('wasm', fused)).values).toEqual((await check.on('wasm', ops)).values);
       await expectThreadsAgree(fused);
       tf.dispose([p!, g!, b!]);
     },
   );
 });
 
-describe('Identity and a cast to the same dtype on wasm', () => {
+describe('Identity and a cast to the same dtype check.on wasm', () => {
   it.each([
     ['clone', (x: tf.Tensor) => tf.clone(x)],
     ['cast', (x: tf.Tensor) => tf.cast(x, 'float32')],
@@ -223,14 +207,14 @@ describe('Identity and a cast to the same dtype on wasm', () => {
   });
 });
 
-describe("training on convnets' wasm kernels", () => {
+describe("training check.on convnets' wasm kernels", () => {
   it('keeps tensor and heap-buffer counts flat over 1000 steps while the loss falls', async () => {
     await tf.setBackend('wasm');
-    await expectFlatTraining();
+    await check.expectFlatTraining();
   });
 });
 
-describe("the trainer's optimizers on convnets' fused wasm updates", () => {
+describe("the trainer's optimizers check.on convnets' fused wasm updates", () => {
   const optimizers = {
     'Sgd, momentum and weight decay': async () =>
       new (await import('@convnets/trainer')).Sgd({ momentum: 0.9, weightDecay: 5e-4 }),
@@ -240,16 +224,16 @@ describe("the trainer's optimizers on convnets' fused wasm updates", () => {
       new (await import('@convnets/trainer')).Adam({ weightDecay: 1e-2, decoupled: true }),
     'Adam, no weight decay': async () => new (await import('@convnets/trainer')).Adam(),
   };
-  it.each(Object.keys(optimizers))('%s: three steps give the same bits as its tfjs ops on cpu', async (name) => {
+  it.each(Object.keys(optimizers))('%s: three steps give the same bits as its tfjs ops check.on cpu', async (name) => {
     const run = async (backend: string) => {
       await tf.setBackend(backend);
       const optimizer = await optimizers[name as keyof typeof optimizers]();
       const params = [
-        tf.variable(tf.tensor(values([3, 3, 16, 8], 1), [3, 3, 16, 8])),
-        tf.variable(tf.tensor1d(values([70001], 2))),
+        tf.variable(tf.tensor(check.values([3, 3, 16, 8], 1), [3, 3, 16, 8])),
+        tf.variable(tf.tensor1d(check.values([70001], 2))),
       ];
       for (let step = 0; step < 3; step++) {
-        const grads = params.map((p, i) => tf.tensor(values(p.shape, 10 * step + i), p.shape));
+        const grads = params.map((p, i) => tf.tensor(check.values(p.shape, 10 * step + i), p.shape));
         optimizer.step(params, grads, 0.05 / (step + 1));
         tf.dispose(grads);
       }
