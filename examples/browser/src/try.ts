@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mnistStyle } from '@convnets/datasets';
 import { gradCam, type Module } from '@convnets/nn';
 import { gradCamChart, mountChart } from '@convnets/plots';
-import { statsOf, type Data } from './data.js';
+import { inputOf, statsOf, type Data } from './data.js';
 import { $, app } from './page.js';
 
 const canvas = () => $<HTMLCanvasElement>('try-canvas');
@@ -68,7 +68,8 @@ export async function predictCanvas(model: Module, d: Data, invertLight = false)
 }
 
 async function predictOnce(model: Module, d: Data, invertLight: boolean) {
-  const shape = d.train.imageShape;
+  const { inputSize, inChannels } = inputOf(d);
+  const shape = [inputSize, inputSize, inChannels];
   const { mean, std } = statsOf(d);
   const { image, x: pixels } = inputFrom(
     context().getImageData(0, 0, canvas().width, canvas().height),
@@ -96,10 +97,7 @@ async function predictOnce(model: Module, d: Data, invertLight: boolean) {
     cam.map.dispose();
     $('try-gradcam').replaceChildren();
     const title = `${d.train.classes[cam.predicted]} (p ${cam.predictedProbability.toFixed(2)})`;
-    await mountChart(
-      $('try-gradcam'),
-      gradCamChart({ data: image, shape: [shape[0], shape[0], shape[2]] }, [{ map, title }], { cellSize: 200 }),
-    );
+    await mountChart($('try-gradcam'), gradCamChart({ data: image, shape }, [{ map, title }], { cellSize: 200 }));
     app.tryIt = { top5, camShape };
   } finally {
     x.dispose();

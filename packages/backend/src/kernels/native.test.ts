@@ -10,7 +10,7 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
   beforeAll(async () => {
     const info = await initBackend('native');
     expect(info.backend).toBe('wasm');
-    expect(info.label).toMatch(/^wasm \(SIMD check.on, \d+ threads?\) \+ oneDNN 2\.\d+\.\d+ native kernels$/);
+    expect(info.label).toMatch(/^wasm \(SIMD on, \d+ threads?\) \+ oneDNN 2\.\d+\.\d+ native kernels$/);
     expect(info.details.nativeKernels).toMatch(/Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput, BatchMatMul/);
   });
 
@@ -49,7 +49,7 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
   }
 
   it.each(check.batchNormShapes)(
-    "batch norm (train mode) check.on [%i, %i, %i, %i] equals nn's composite: output, statistics, gradients",
+    "batch norm (train mode) on [%i, %i, %i, %i] equals nn's composite: output, statistics, gradients",
     async (n, h, w, c) => {
       await check.expectLikeCpu(check.batchNormStep(n, h, w, c));
     },
@@ -60,7 +60,7 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
     [[3, 5, 21], false, true],
     [[2, 1, 1, 512], true, false],
   ] as const)(
-    'eval-mode batch norm (FusedBatchNorm) check.on %j, scale %s, offset %s, equals cpu',
+    'eval-mode batch norm (FusedBatchNorm) on %j, scale %s, offset %s, equals cpu',
     async (shape, withScale, withOffset) => {
       const c = shape[shape.length - 1]!;
       const x = check.values([...shape], 3);
@@ -88,7 +88,7 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
     );
   });
 
-  it.each(check.avgPoolCases)('average-pool %i stride %i (%s) gradient check.on %j equals cpu', async (...c) => {
+  it.each(check.avgPoolCases)('average-pool %i stride %i (%s) gradient on %j equals cpu', async (...c) => {
     await check.expectLikeCpu(check.avgPoolGradFunction(c), 1e-6);
   });
 
@@ -111,7 +111,7 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
 
   it(
     'relu and its gradient (step), with NaN, -0 and infinities, ' +
-      "give exactly cpu's check.values; int32 arithmetic keeps tfjs kernels",
+      "give exactly cpu's values; int32 arithmetic keeps tfjs kernels",
     async () => {
       for (const f of check.unaryFunctions())
         expect((await check.on('wasm', f)).values).toEqual((await check.on('cpu', f)).values);
@@ -169,7 +169,7 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
     [[3, 3, 64, 64], 0.9, 5e-4, false],
     [[1000003], 0.9, 0, true],
   ] as const)(
-    'SGD update check.on %j (momentum %f, weight decay %f, Nesterov %s): the bits of the ops it replaces',
+    'SGD update on %j (momentum %f, weight decay %f, Nesterov %s): the bits of the ops it replaces',
     async (shape, momentum, weightDecay, nesterov) => {
       const size = shape.reduce((p, q) => p * q, 1);
       const [p, g, buf] = [1, 2, 3].map((seed) => check.values([size], seed));
@@ -202,7 +202,7 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
     await check.expectFlatTraining();
   });
 
-  it('gives the same bits check.on every run (a resumed run computes what a straight one does)', async () => {
+  it('gives the same bits on every run (a resumed run computes what a straight one does)', async () => {
     const { forward, gradients } = check.convFunctions(check.convCases[2]!);
     for (const f of [forward, gradients!.filterGrad, gradients!.inputGrad, check.batchNormStep(16, 7, 7, 64)]) {
       expect((await check.on('wasm', f)).values).toEqual((await check.on('wasm', f)).values);

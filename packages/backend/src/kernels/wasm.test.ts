@@ -47,7 +47,7 @@ describe("convnets' wasm convolutions equal tfjs cpu", () => {
     );
   });
 
-  it('a convolution of fewer than 256 output pixels stays check.on XNNPACK, a larger one runs check.on ours; both equal cpu', async () => {
+  it('a convolution of fewer than 256 output pixels stays on XNNPACK, a larger one runs on ours; both equal cpu', async () => {
     await tf.setBackend('wasm');
     const ours = vi.spyOn(loaded.get(tf.backend())!, 'run');
     const conv = (n: number) => {
@@ -105,7 +105,7 @@ describe("convnets' wasm reductions, pool gradients, concatenation and split equ
     },
   );
 
-  it.each(check.avgPoolCases)('average-pool %i stride %i (%s) gradient check.on %j', async (...c) => {
+  it.each(check.avgPoolCases)('average-pool %i stride %i (%s) gradient on %j', async (...c) => {
     const f = check.avgPoolGradFunction(c);
     await check.expectLikeCpu(f, 1e-6);
     await expectThreadsAgree(f);
@@ -133,7 +133,7 @@ describe("convnets' wasm reductions, pool gradients, concatenation and split equ
   });
 });
 
-describe("convnets' fused train-mode batch norm check.on wasm equals nn's composite check.on cpu", () => {
+describe("convnets' fused train-mode batch norm on wasm equals nn's composite on cpu", () => {
   it.each(check.batchNormShapes)(
     'input [%i, %i, %i, %i]: output, running statistics and gradients',
     async (n, h, w, c) => {
@@ -143,13 +143,13 @@ describe("convnets' fused train-mode batch norm check.on wasm equals nn's compos
     },
   );
 
-  it('is what BatchNorm2d runs check.on wasm here', async () => {
+  it('is what BatchNorm2d runs on wasm here', async () => {
     await tf.setBackend('wasm');
     expect(tf.getKernel('ConvnetsBatchNormTrain', 'wasm')).toBeDefined();
   });
 });
 
-describe("convnets' fused SGD update check.on wasm", () => {
+describe("convnets' fused SGD update on wasm", () => {
   it.each([
     [[3, 3, 64, 64], 0.9, 5e-4, false],
     [[1000003], 0.9, 0, true],
@@ -183,7 +183,7 @@ describe("convnets' fused SGD update check.on wasm", () => {
   );
 });
 
-describe('Identity and a cast to the same dtype check.on wasm', () => {
+describe('Identity and a cast to the same dtype on wasm', () => {
   it.each([
     ['clone', (x: tf.Tensor) => tf.clone(x)],
     ['cast', (x: tf.Tensor) => tf.cast(x, 'float32')],
@@ -207,14 +207,14 @@ describe('Identity and a cast to the same dtype check.on wasm', () => {
   });
 });
 
-describe("training check.on convnets' wasm kernels", () => {
+describe("training on convnets' wasm kernels", () => {
   it('keeps tensor and heap-buffer counts flat over 1000 steps while the loss falls', async () => {
     await tf.setBackend('wasm');
     await check.expectFlatTraining();
   });
 });
 
-describe("the trainer's optimizers check.on convnets' fused wasm updates", () => {
+describe("the trainer's optimizers on convnets' fused wasm updates", () => {
   const optimizers = {
     'Sgd, momentum and weight decay': async () =>
       new (await import('@convnets/trainer')).Sgd({ momentum: 0.9, weightDecay: 5e-4 }),
@@ -224,7 +224,7 @@ describe("the trainer's optimizers check.on convnets' fused wasm updates", () =>
       new (await import('@convnets/trainer')).Adam({ weightDecay: 1e-2, decoupled: true }),
     'Adam, no weight decay': async () => new (await import('@convnets/trainer')).Adam(),
   };
-  it.each(Object.keys(optimizers))('%s: three steps give the same bits as its tfjs ops check.on cpu', async (name) => {
+  it.each(Object.keys(optimizers))('%s: three steps give the same bits as its tfjs ops on cpu', async (name) => {
     const run = async (backend: string) => {
       await tf.setBackend(backend);
       const optimizer = await optimizers[name as keyof typeof optimizers]();
