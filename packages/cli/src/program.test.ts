@@ -215,7 +215,7 @@ describe('convnets data inspect', () => {
     expect(await cli('data', 'inspect', 'imagenet')).toMatchObject({
       code: 2,
       err: expect.stringContaining(
-        "'imagenet' is invalid for argument 'dataset'. Allowed choices are mnist, fashion-mnist, cifar10.",
+        "'imagenet' is invalid for argument 'dataset'. Allowed choices are mnist, fashion-mnist, cifar10, folder.",
       ),
     });
   });
