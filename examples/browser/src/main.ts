@@ -42,6 +42,7 @@ function fail(err: unknown) {
 
 /** Runs a user action with the controls locked, reporting any failure on the page. */
 async function act(action: () => unknown) {
+  app.error = undefined; // the last error was said; this action starts afresh
   setRunning(true);
   try {
     await action();
