@@ -22,7 +22,7 @@ export interface TryResult {
 }
 
 /** The net's input from the canvas's pixels: [1, H, W, C] in [0, 1], and its uint8 image for the Grad-CAM panel. */
-function inputFrom(pixels: ImageData, [size, , channels]: readonly number[], invertLight: boolean) {
+async function inputFrom(pixels: ImageData, [size, , channels]: readonly number[], invertLight: boolean) {
   const { data, width, height } = pixels;
   const grey = new Uint8Array(width * height);
   for (let p = 0; p < width * height; p++)
@@ -41,7 +41,8 @@ function inputFrom(pixels: ImageData, [size, , channels]: readonly number[], inv
         : tf.tensor3d(Uint8Array.from(data.filter((_, i) => i % 4 !== 3)), [height, width, 3], 'int32');
     return tf.image.resizeBilinear(tf.cast(source, 'float32'), [size!, size!]);
   });
-  const image = Uint8Array.from(resized.dataSync(), (v) => Math.round(Math.min(255, Math.max(0, v))));
+  // An asynchronous read: a GPU backend cannot read synchronously everywhere.
+  const image = Uint8Array.from(await resized.data(), (v) => Math.round(Math.min(255, Math.max(0, v))));
   const x = tf.tidy(() => tf.expandDims(tf.div(resized, 255)));
   resized.dispose();
   return { image, x };
@@ -71,7 +72,7 @@ async function predictOnce(model: Module, d: Data, invertLight: boolean) {
   const { inputSize, inChannels } = inputOf(d);
   const shape = [inputSize, inputSize, inChannels];
   const { mean, std } = statsOf(d);
-  const { image, x: pixels } = inputFrom(
+  const { image, x: pixels } = await inputFrom(
     context().getImageData(0, 0, canvas().width, canvas().height),
     shape,
     invertLight,
