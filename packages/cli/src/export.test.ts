@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -10,7 +10,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { decodeSafetensors, encodeSafetensors } from '@convnets/nn';
 import { loadMnist, mnistDataDirectory } from '@convnets/datasets/node';
 import { pythonHasTorch } from '@convnets/tooling/fixtures';
-import { cli } from '../test-utils/cli.js';
+import { cli, ok } from '../test-utils/cli.js';
+import { DIGIT_FOLDER_CLASSES, writeDigitFolder } from '../test-utils/digits.js';
 
 const torch = pythonHasTorch();
 if (!torch && process.env.CONVNETS_TORCH_REQUIRED === '1')
@@ -29,6 +30,19 @@ async function onnxLogits(file: string, nchw: Float32Array, dims: number[]): Pro
     await session.release();
   }
 }
+
+/** `torchrun train.py ARGS` in a project folder, two processes on this machine: what it printed. */
+async function torchrun(project: string, ...args: string[]): Promise<string> {
+  // Debian's torch 1.13 on Python 3.11 cannot parse torchrun's own default `--redirects 0 --tee 0` (Python 3.11
+  // no longer iterates zero-valued flags): rank 0's output is teed explicitly. Newer torch needs no flags.
+  const launch = ['--redirects', '1', '--tee', '1', '--standalone', '--nproc_per_node=2'];
+  const env = { ...process.env, OMP_NUM_THREADS: '1' };
+  const { stdout } = await promisify(execFile)('torchrun', [...launch, 'train.py', ...args], { cwd: project, env });
+  return stdout;
+}
+
+/** The test accuracy train.py's rank 0 printed, in percent. */
+const printedAccuracy = (stdout: string) => Number(/^(?:\[default0\]:)?test accuracy ([\d.]+)%/m.exec(stdout)![1]);
 
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) =>
   Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
@@ -137,21 +151,11 @@ describe('convnets export', () => {
       expect(readdirSync(project).sort()).toEqual(['README.md', 'model.py', 'train.py', 'weights.safetensors']);
       const out = path.join(dir, 'ddp');
       const data = ['--dataset', 'mnist', '--root', mnistDataDirectory(), '--limit-train', '2048'];
-      // Debian's torch 1.13 on Python 3.11 cannot parse torchrun's own default `--redirects 0 --tee 0` (Python 3.11
-      // no longer iterates zero-valued flags): rank 0's output is teed explicitly. Newer torch needs no flags.
-      const launch = ['--redirects', '1', '--tee', '1', '--standalone', '--nproc_per_node=2'];
-      const { stdout } = await promisify(execFile)(
-        'torchrun',
-        [...launch, 'train.py', ...data, '--epochs', '2', '--out', out],
-        {
-          cwd: project,
-          env: { ...process.env, OMP_NUM_THREADS: '1' },
-        },
-      );
+      const stdout = await torchrun(project, ...data, '--epochs', '2', '--out', out);
       // Lines of rank 0 (torchrun prefixes each process's lines with its name).
       expect(stdout).toMatch(/in 2 processes, 2 epoch\(s\)/);
       expect(stdout).toMatch(/^(\[default0\]:)?Epoch -> 2 \t train_loss -> [\d.]+ /m);
-      const printed = Number(/^(?:\[default0\]:)?test accuracy ([\d.]+)%/m.exec(stdout)![1]);
+      const printed = printedAccuracy(stdout);
       const history = JSON.parse(readFileSync(path.join(out, 'history.json'), 'utf8'));
       expect(history.trainLoss).toHaveLength(2);
       expect(history.trainLoss[1]).toBeLessThan(history.trainLoss[0]);
@@ -165,19 +169,53 @@ describe('convnets export', () => {
       expect(Math.abs(result.accuracy - history.test.accuracy)).toBeLessThanOrEqual(2e-4);
       expect(Math.abs(result.accuracy * 100 - printed)).toBeLessThan(0.03);
       // --resume continues the run from its state in --out: epoch 3 only, the history kept.
-      const resumed = await promisify(execFile)(
-        'torchrun',
-        [...launch, 'train.py', ...data, '--epochs', '3', '--resume', '--out', out],
-        { cwd: project, env: { ...process.env, OMP_NUM_THREADS: '1' } },
-      );
-      expect(resumed.stdout).toContain('resuming after epoch 2 of 3');
-      expect(resumed.stdout).not.toMatch(/Epoch -> 2 /);
+      const resumed = await torchrun(project, ...data, '--epochs', '3', '--resume', '--out', out);
+      expect(resumed).toContain('resuming after epoch 2 of 3');
+      expect(resumed).not.toMatch(/Epoch -> 2 /);
       const longer = JSON.parse(readFileSync(path.join(out, 'history.json'), 'utf8'));
       expect(longer.trainLoss.slice(0, 2)).toEqual(history.trainLoss);
       expect(longer.trainLoss).toHaveLength(3);
       const plotted = await cli('plot', 'history', path.join(out, 'history.json'), '--format', 'svg');
       expect(plotted.code, plotted.err).toBe(0);
       expect(statSync(path.join(out, 'accuracy.svg')).size).toBeGreaterThan(1000);
+    },
+    600_000,
+  );
+
+  it.runIf(torch)(
+    '--format pytorch of a net fine-tuned on an image folder: train.py continues on that folder, convnets reads it',
+    async () => {
+      const folder = path.join(dir, 'digits');
+      await writeDigitFolder(folder);
+      const tuned = path.join(dir, 'tuned');
+      await ok(
+        ...['train', '--from', weights, '--dataset', 'folder', '--root', folder, '--freeze', 'features'],
+        ...['--epochs', '1', '--batch-size', '32', '--out', tuned],
+      );
+      const project = path.join(dir, 'pytorch-folder');
+      const checkpoint = path.join(tuned, 'folder_resnet18.safetensors');
+      await ok('export', '--checkpoint', checkpoint, '--format', 'pytorch', '--output', project);
+      expect(readFileSync(path.join(project, 'README.md'), 'utf8')).toContain('train.py --dataset folder --root');
+      const out = path.join(dir, 'ddp-folder');
+      const data = ['--dataset', 'folder', '--root', folder, '--batch-size', '32', '--lr', '0.01'];
+      const stdout = await torchrun(project, ...data, '--epochs', '2', '--out', out);
+      expect(stdout).toContain('training resnet18 on folder (138 train / 45 test images) in 2 processes');
+      const history = JSON.parse(readFileSync(path.join(out, 'history.json'), 'utf8'));
+      expect(history.trainLoss[1]).toBeLessThan(history.trainLoss[0]);
+      const result = path.join(out, 'folder_resnet18.safetensors');
+      const card = JSON.parse(decodeSafetensors(readFileSync(result)).metadata.convnets!);
+      expect(card.classes).toEqual(DIGIT_FOLDER_CLASSES);
+      const evaluated = await ok('eval', '--checkpoint', result, '--dataset', 'folder', '--root', folder, '--json');
+      const { accuracy, images } = JSON.parse(evaluated.out);
+      expect(images).toBe(readdirSync(path.join(folder, 'test'), { recursive: true }).length - 3);
+      // The same weights on the same images: at most one borderline image may round the other way.
+      expect(Math.abs(accuracy * 100 - printedAccuracy(stdout))).toBeLessThanOrEqual(100 / images + 0.01);
+      // A folder whose class the net does not know is refused by name.
+      const stranger = path.join(dir, 'stranger');
+      await writeDigitFolder(stranger);
+      renameSync(path.join(stranger, 'train', 'zero'), path.join(stranger, 'train', 'nought'));
+      const refused = torchrun(project, '--dataset', 'folder', '--root', stranger, '--out', path.join(dir, 'no'));
+      await expect(refused).rejects.toThrow("the net has no class 'nought' (its classes: one, seven, zero)");
     },
     600_000,
   );

@@ -1,33 +1,15 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { encode as encodePng } from 'fast-png';
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeSafetensors } from '@convnets/nn';
-import { loadMnist } from '@convnets/datasets/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, ok } from '../test-utils/cli.js';
+import { DIGIT_FOLDER_CLASSES, writeDigitFolder } from '../test-utils/digits.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'convnets-finetune-'));
 const pretrained = path.join(dir, 'mnist', 'mnist_resnet18.safetensors');
 const folder = path.join(dir, 'digits');
-const CLASSES = ['one', 'seven', 'zero'];
-
-/** An image folder of real MNIST test digits 1, 7 and 0 (as PNGs), `train|test/<class>/`. */
-async function writeFolder() {
-  const { test } = await loadMnist({ splits: ['test'] });
-  const counts = new Map<string, number>();
-  for (let i = 0; i < 600; i++) {
-    const cls = ({ 1: 'one', 7: 'seven', 0: 'zero' } as Record<number, string>)[test.labels[i]!];
-    if (!cls) continue;
-    const n = counts.get(cls) ?? 0;
-    counts.set(cls, n + 1);
-    const split = n % 4 === 3 ? 'test' : 'train';
-    mkdirSync(path.join(folder, split, cls), { recursive: true });
-    const data = test.images.subarray(i * 784, (i + 1) * 784);
-    writeFileSync(path.join(folder, split, cls, `${i}.png`), encodePng({ width: 28, height: 28, data, channels: 1 }));
-  }
-}
 
 /** The tensors of a weights file. */
 function tensors(file: string): Map<string, tf.Tensor> {
@@ -38,7 +20,7 @@ function tensors(file: string): Map<string, tf.Tensor> {
 const pretraining = ['--limit-train', '2048', '--limit-valid', '100', '--batch-size', '32', '--backend', 'wasm'];
 
 beforeAll(async () => {
-  await writeFolder();
+  await writeDigitFolder(folder);
   await ok('train', ...pretraining, '--epochs', '1', '--out', path.dirname(pretrained));
 }, 120_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -50,7 +32,7 @@ describe('convnets train --from (fine-tuning)', () => {
       ...['train', '--from', pretrained, '--dataset', 'folder', '--root', folder, '--freeze', 'features'],
       ...['--head-lr', '0.01', '--epochs', '2', '--batch-size', '32', '--backend', 'wasm', '--json', '--out', out],
     );
-    expect(r.err).toContain(`a new head for 3 classes: ${CLASSES.join(', ')}`);
+    expect(r.err).toContain(`a new head for 3 classes: ${DIGIT_FOLDER_CLASSES.join(', ')}`);
     expect(r.err).toContain('trainable parameters: 1,539, frozen: 11,173,248'); // 512 * 3 + 3 in the head
     const epochs = r.out.split('\n').filter((l) => l.includes('"epoch"') && l.includes('trainLoss'));
     const losses = epochs.map((l) => JSON.parse(l).trainLoss as number);
@@ -59,7 +41,7 @@ describe('convnets train --from (fine-tuning)', () => {
     const file = path.join(out, 'folder_resnet18.safetensors');
     const after = decodeSafetensors(new Uint8Array(readFileSync(file)));
     const card = JSON.parse(after.metadata.convnets!);
-    expect(card).toMatchObject({ model: 'resnet18', inputSize: 28, inChannels: 1, classes: CLASSES });
+    expect(card).toMatchObject({ model: 'resnet18', inputSize: 28, inChannels: 1, classes: DIGIT_FOLDER_CLASSES });
     expect(card.fineTunedFrom).toEqual({
       weights: pretrained,
       classes: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],

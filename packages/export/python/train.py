@@ -37,10 +37,11 @@ IDX_FILES = {
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--dataset', choices=['mnist', 'fashion-mnist', 'cifar10'], default='mnist')
+    p.add_argument('--dataset', choices=['mnist', 'fashion-mnist', 'cifar10', 'folder'], default='mnist')
     p.add_argument('--root', required=True,
                    help='MNIST/Fashion-MNIST: the IDX files (plain or .gz); CIFAR-10: the binary release folder '
-                        '(data_batch_*.bin) or train|test/<class>/ image folders')
+                        '(data_batch_*.bin) or train|test/<class>/ image folders; folder: train|test/<class>/ images '
+                        '(.jpg/.png, one size, classes among the card\'s)')
     p.add_argument('--epochs', type=int, default=2)
     p.add_argument('--batch-size', type=int, default=128, help='images per step, over all processes together')
     p.add_argument('--lr', type=float, default=0.05, help='peak learning rate')
@@ -69,30 +70,57 @@ def read_idx(root, name):
     raise SystemExit(f'--root: {root} has no {name} (nor {name}.gz)')
 
 
-def read_cifar10(root, split):
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png')
+
+
+def read_folder(root, split, classes, channels):
+    """root/split/<class>/<image> as uint8 [N, C, H, W] (grey or RGB) and labels: indices into `classes`."""
+    folder = os.path.join(root, split)
+    if not os.path.isdir(folder):
+        raise SystemExit(f'--root: {root} has no {split}/ folder: expected {split}/<class>/<image> files')
+    try:
+        from PIL import Image
+    except ImportError:
+        raise SystemExit('reading image folders needs Pillow: pip install pillow (Debian: apt install python3-pil)')
+    index = {name: i for i, name in enumerate(classes)}
+    mode = 'L' if channels == 1 else 'RGB'
+    images, labels = [], []
+    for name in sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)) and d[0] != '.'):
+        if name not in index:
+            raise SystemExit(f'{os.path.join(folder, name)}: the net has no class {name!r} (its classes: '
+                             f'{", ".join(classes)})')
+        for file in sorted(f for f in os.listdir(os.path.join(folder, name)) if f.lower().endswith(IMAGE_SUFFIXES)):
+            with Image.open(os.path.join(folder, name, file)) as im:
+                pixels = np.asarray(im.convert(mode)).reshape(im.height, im.width, -1).transpose(2, 0, 1)
+            if images and pixels.shape != images[0].shape:
+                first = images[0].shape
+                raise SystemExit(f'{os.path.join(folder, name, file)} is {pixels.shape[2]}x{pixels.shape[1]} but the '
+                                 f'first image is {first[2]}x{first[1]}: all images must have one size')
+            images.append(pixels)
+            labels.append(index[name])
+    if not images:
+        raise SystemExit(f'--root: {folder} has no .jpg/.jpeg/.png images in <class>/ folders')
+    return np.stack(images), np.array(labels, dtype=np.int64)
+
+
+def read_cifar10(root, split, card):
     """CIFAR-10 as uint8 [N, 3, 32, 32] and labels: the binary release, or train|test/<class>/ images."""
     names = [f'data_batch_{i}.bin' for i in range(1, 6)] if split == 'train' else ['test_batch.bin']
     found = [os.path.join(root, n) for n in names if os.path.exists(os.path.join(root, n))]
     if found:
         rows = np.concatenate([np.fromfile(f, dtype=np.uint8).reshape(-1, 3073) for f in found])
         return rows[:, 1:].reshape(-1, 3, 32, 32), rows[:, 0].astype(np.int64)
-    folder = os.path.join(root, split)
-    if not os.path.isdir(folder):
+    if not os.path.isdir(os.path.join(root, split)):
         raise SystemExit(f'--root: {root} holds neither the CIFAR-10 binary release nor {split}/<class>/ folders')
-    from PIL import Image
-    images, labels = [], []
-    for label, name in enumerate(sorted(os.listdir(folder))):
-        for file in sorted(os.listdir(os.path.join(folder, name))):
-            with Image.open(os.path.join(folder, name, file)) as im:
-                images.append(np.asarray(im.convert('RGB')).transpose(2, 0, 1))
-            labels.append(label)
-    return np.stack(images), np.array(labels, dtype=np.int64)
+    return read_folder(root, split, card['classes'], 3)
 
 
-def load_split(args, split):
+def load_split(args, split, card):
     """uint8 images [N, C, H, W] and int64 labels of one split."""
     if args.dataset == 'cifar10':
-        return read_cifar10(args.root, split)
+        return read_cifar10(args.root, split, card)
+    if args.dataset == 'folder':
+        return read_folder(args.root, split, card['classes'], card['inChannels'])
     images, labels = (read_idx(args.root, n) for n in IDX_FILES[split])
     return images[:, None], labels.astype(np.int64)
 
@@ -174,7 +202,7 @@ def main():
 
     splits = {}
     for split, limit in (('train', args.limit_train), ('test', args.limit_valid)):
-        images, labels = load_split(args, split)
+        images, labels = load_split(args, split, card)
         if images.shape[1] != card['inChannels']:
             raise SystemExit(f'{args.dataset} has {images.shape[1]}-channel images; the net takes {card["inChannels"]}')
         if limit:
