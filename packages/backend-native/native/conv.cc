@@ -3,6 +3,7 @@
 // one dense product over the links that exist.
 #include <algorithm>
 #include <array>
+#include <memory>
 #include <vector>
 
 #include "call.h"
@@ -67,20 +68,20 @@ struct Weights {
   }
 };
 
-struct ConvForward {
-  convolution_forward prim;
+// A cached oneDNN primitive, with the layout it chose for the weights (or for their gradient).
+template <typename Primitive>
+struct Primed {
+  Primitive prim;
   Weights w;
 };
-struct ConvInputGrad {
-  convolution_backward_data prim;
-  Weights w;
-};
-struct ConvFilterGrad {
-  convolution_backward_weights prim;
-  Weights dw;
-};
 
-
+template <typename Primitive, typename Desc>
+std::unique_ptr<Primed<Primitive>> primed(const Conv &g, const Desc &pd, const memory::desc &weights, bool gradient) {
+  auto c = std::make_unique<Primed<Primitive>>();
+  c->prim = Primitive(pd);
+  c->w.init(g, weights, gradient);
+  return c;
+}
 
 // ---- small maps: a convolution as one dense matrix ----------------------------------------------------
 // Where a map has no more pixels than the filter has taps (ResNet's 2x2 and 1x1 stages), most taps read only
@@ -109,7 +110,6 @@ struct Unrolled {
   matmul forward, inputGrad, filterGrad;
   memory::desc x, y, tPlain, tTransposed, xTransposed;
 };
-
 
 Unrolled &unrolled(const std::vector<int64_t> &key, const Conv &g) {
   static Cache<Unrolled> cache;
@@ -160,7 +160,7 @@ float *data(std::vector<float> &v) { return v.data(); }
 
 // y = conv(x, w).
 void kernel_conv2d_forward(const Call<Conv2dForward> &a) {
-  static Cache<ConvForward> cache;
+  static Cache<Primed<convolution_forward>> cache;
   auto key = convnets::key(a.args.g);
   Conv g(a.args.g);
   float *x = a.at(a.args.x, g.xSize(), "x"), *w = a.at(a.args.filter, g.wSize(), "filter"), *y = a.at(a.args.y, g.ySize(), "y");
@@ -172,10 +172,7 @@ void kernel_conv2d_forward(const Call<Conv2dForward> &a) {
   }
   auto &c = cached(cache, key, [&] {
     auto pd = g.forward();
-    auto c = std::make_unique<ConvForward>();
-    c->prim = convolution_forward(pd);
-    c->w.init(g, pd.weights_desc(), false);
-    return c;
+    return primed<convolution_forward>(g, pd, pd.weights_desc(), false);
   });
   memory wUsed = c.w.from(g, w);
   c.prim.execute(queue(), {{DNNL_ARG_SRC, wrap(g.x, x)}, {DNNL_ARG_WEIGHTS, wUsed}, {DNNL_ARG_DST, wrap(g.y, y)}});
@@ -184,7 +181,7 @@ void kernel_conv2d_forward(const Call<Conv2dForward> &a) {
 
 // dx = the gradient of conv(x, w) with respect to x.
 void kernel_conv2d_input_grad(const Call<Conv2dInputGrad> &a) {
-  static Cache<ConvInputGrad> cache;
+  static Cache<Primed<convolution_backward_data>> cache;
   auto key = convnets::key(a.args.g);
   Conv g(a.args.g);
   float *dy = a.at(a.args.dy, g.ySize(), "dy"), *w = a.at(a.args.filter, g.wSize(), "filter"), *dx = a.at(a.args.dx, g.xSize(), "dx");
@@ -197,10 +194,7 @@ void kernel_conv2d_input_grad(const Call<Conv2dInputGrad> &a) {
   auto &c = cached(cache, key, [&] {
     convolution_backward_data::desc d(algorithm::convolution_direct, g.x, g.wAny, g.y, g.strides, g.dilations, g.padL, g.padR);
     convolution_backward_data::primitive_desc pd(d, cpu(), g.forward());
-    auto c = std::make_unique<ConvInputGrad>();
-    c->prim = convolution_backward_data(pd);
-    c->w.init(g, pd.weights_desc(), false);
-    return c;
+    return primed<convolution_backward_data>(g, pd, pd.weights_desc(), false);
   });
   memory wUsed = c.w.from(g, w);
   c.prim.execute(queue(), {{DNNL_ARG_DIFF_DST, wrap(g.y, dy)}, {DNNL_ARG_WEIGHTS, wUsed}, {DNNL_ARG_DIFF_SRC, wrap(g.x, dx)}});
@@ -209,7 +203,7 @@ void kernel_conv2d_input_grad(const Call<Conv2dInputGrad> &a) {
 
 // dw = the gradient of conv(x, w) with respect to w (HWIO).
 void kernel_conv2d_filter_grad(const Call<Conv2dFilterGrad> &a) {
-  static Cache<ConvFilterGrad> cache;
+  static Cache<Primed<convolution_backward_weights>> cache;
   auto key = convnets::key(a.args.g);
   Conv g(a.args.g);
   float *x = a.at(a.args.x, g.xSize(), "x"), *dy = a.at(a.args.dy, g.ySize(), "dy"), *dw = a.at(a.args.dw, g.wSize(), "dw");
@@ -222,17 +216,13 @@ void kernel_conv2d_filter_grad(const Call<Conv2dFilterGrad> &a) {
   auto &c = cached(cache, key, [&] {
     convolution_backward_weights::desc d(algorithm::convolution_direct, g.x, g.wAny, g.y, g.strides, g.dilations, g.padL, g.padR);
     convolution_backward_weights::primitive_desc pd(d, cpu(), g.forward());
-    auto c = std::make_unique<ConvFilterGrad>();
-    c->prim = convolution_backward_weights(pd);
-    c->dw.init(g, pd.diff_weights_desc(), true);
-    return c;
+    return primed<convolution_backward_weights>(g, pd, pd.diff_weights_desc(), true);
   });
   memory dwUser = wrap(g.wUser, dw);
-  memory out = c.dw.same ? dwUser : c.dw.blocked;
+  memory out = c.w.same ? dwUser : c.w.blocked;
   c.prim.execute(queue(), {{DNNL_ARG_SRC, wrap(g.x, x)}, {DNNL_ARG_DIFF_DST, wrap(g.y, dy)}, {DNNL_ARG_DIFF_WEIGHTS, out}});
-  if (!c.dw.same) c.dw.toUser.execute(queue(), c.dw.blocked, dwUser);
+  if (!c.w.same) c.w.toUser.execute(queue(), c.w.blocked, dwUser);
   queue().wait();
 }
-
 
 }  // namespace convnets

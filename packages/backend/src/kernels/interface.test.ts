@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a build script (plain ESM, no types)
 import { HEADER, TARGET, parseInterface, renderInterface } from '../../scripts/kernel-interface.mjs';
-import { STRUCTS } from './interface.generated.js';
-import { packArgs, structWords } from './interface.js';
+import { NATIVE_KERNELS, STRUCTS, WASM_KERNELS } from './interface.generated.js';
+import { ARGS_BYTES, packArgs, structWords } from './interface.js';
 
 describe('the declared kernel interface (native/kernels.h)', () => {
   it('is what interface.generated.ts says: the TypeScript side is generated from the header, never typed by hand', () => {
@@ -56,5 +56,17 @@ describe('the declared kernel interface (native/kernels.h)', () => {
     packArgs('sgd_update', { ...sgd, lr: 0.1, momentum: 0.9, weight_decay: 5e-4 }, buffer);
     expect(Array.from(new Float32Array(buffer, 7 * 4, 3))).toEqual([0.1, 0.9, 5e-4].map(Math.fround));
     expect(() => packArgs('sgd_update', sgd as never, buffer)).toThrow('SgdUpdate.lr is missing');
+  });
+
+  it("fits every kernel's arguments in the argument block, and packs into a new buffer (a grown heap) afresh", () => {
+    for (const struct of [...Object.values(WASM_KERNELS), ...Object.values(NATIVE_KERNELS)])
+      expect(structWords(struct) * 4, struct).toBeLessThanOrEqual(ARGS_BYTES);
+    const sgd = { param: 0, grad: 4, buf: 8, param_out: 12, buf_out: 16, size: 1, nesterov: 0, momentum: 0.9 };
+    const [first, grown] = [new ArrayBuffer(4096), new ArrayBuffer(8192)];
+    packArgs('sgd_update', { ...sgd, lr: 0.1, weight_decay: 0 }, first, 64);
+    packArgs('sgd_update', { ...sgd, lr: 0.2, weight_decay: 0 }, grown, 64);
+    packArgs('sgd_update', { ...sgd, lr: 0.3, weight_decay: 0 }, grown, 128);
+    const lr = (buffer: ArrayBuffer, at: number) => new Float32Array(buffer, at + 7 * 4, 1)[0];
+    expect([lr(first, 64), lr(grown, 64), lr(grown, 128)]).toEqual([0.1, 0.2, 0.3].map(Math.fround));
   });
 });

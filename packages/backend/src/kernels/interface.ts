@@ -11,12 +11,22 @@ export type { KernelArgs };
 type StructName = keyof typeof STRUCTS;
 type Field = readonly [string, string] | readonly [string, string, number];
 
+/** Bytes set aside for one call's packed arguments (the wasm heap's argument block, the addon's buffer). */
+export const ARGS_BYTES = 1024;
+
+const wordCounts = new Map<StructName, number>();
+
 /** Words (4 bytes each) of a struct. */
 export function structWords(struct: StructName): number {
-  return (STRUCTS[struct] as readonly Field[]).reduce(
-    (n, [, kind, count]) => n + (kind.length === 1 ? (count ?? 1) : structWords(kind as StructName)),
-    0,
-  );
+  let words = wordCounts.get(struct);
+  if (words === undefined) {
+    words = (STRUCTS[struct] as readonly Field[]).reduce(
+      (n, [, kind, count]) => n + (kind.length === 1 ? (count ?? 1) : structWords(kind as StructName)),
+      0,
+    );
+    wordCounts.set(struct, words);
+  }
+  return words;
 }
 
 /** Writes `value` as `struct` at word `at` of the two views (one buffer); returns the word after it. */
@@ -37,17 +47,47 @@ function packAt(struct: StructName, value: object, ints: Int32Array, floats: Flo
   return at;
 }
 
-/** Packs kernel `name`'s arguments into `buffer` (from its start); returns the words written. */
+interface ArgsViews {
+  byteOffset: number;
+  ints: Int32Array;
+  floats: Float32Array;
+}
+
+/**
+ * The int and float views of an argument block, made once per buffer (every call packs into the same block; a wasm
+ * heap that grows gets a new buffer, and so new views).
+ */
+const blocks = new WeakMap<ArrayBufferLike, ArgsViews>();
+
+function viewsOf(buffer: ArrayBufferLike, byteOffset: number): ArgsViews {
+  let views = blocks.get(buffer);
+  if (views?.byteOffset !== byteOffset) {
+    const words = ARGS_BYTES / 4;
+    views = {
+      byteOffset,
+      ints: new Int32Array(buffer, byteOffset, words),
+      floats: new Float32Array(buffer, byteOffset, words),
+    };
+    blocks.set(buffer, views);
+  }
+  return views;
+}
+
+/** The struct kernel `name` takes. */
+function structOf(name: keyof KernelArgs): StructName {
+  return ((WASM_KERNELS as Record<string, StructName>)[name] ?? (NATIVE_KERNELS as Record<string, StructName>)[name])!;
+}
+
+/** Packs kernel `name`'s arguments into the ARGS_BYTES of `buffer` at `byteOffset`; returns the words written. */
 export function packArgs<K extends keyof KernelArgs>(
   name: K,
   args: KernelArgs[K],
   buffer: ArrayBufferLike,
   byteOffset = 0,
 ): number {
-  const struct = ((WASM_KERNELS as Record<string, StructName>)[name] ??
-    (NATIVE_KERNELS as Record<string, StructName>)[name])!;
-  const words = structWords(struct);
-  const ints = new Int32Array(buffer, byteOffset, words);
-  const floats = new Float32Array(buffer, byteOffset, words);
+  const struct = structOf(name);
+  if (structWords(struct) * 4 > ARGS_BYTES)
+    throw new Error(`convnets kernel arguments: ${struct} needs ${structWords(struct) * 4} bytes, over ${ARGS_BYTES}`);
+  const { ints, floats } = viewsOf(buffer, byteOffset);
   return packAt(struct, args, ints, floats, 0);
 }

@@ -4,7 +4,7 @@
  * tfjs ops, or the kernel the backend had); each step returns null where it does not apply.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { type KernelArgs, type NativeKernel, packArgs, type WasmKernel } from './interface.js';
+import { ARGS_BYTES, type KernelArgs, type NativeKernel, packArgs, type WasmKernel } from './interface.js';
 import type { WasmKernels } from './wasm/runtime.js';
 
 export type Inputs = Record<string, tf.TensorInfo>;
@@ -73,7 +73,9 @@ export const sizeOf = (shape: readonly number[]) => shape.reduce((p, q) => p * q
 export type Target = 'native' | 'wasm';
 
 /** The addon's arguments, packed (the calls are synchronous: one buffer serves them all). */
-const nativeArgs = new ArrayBuffer(1024);
+const nativeArgs = new ArrayBuffer(ARGS_BYTES);
+/** Each kernel's view of them, exactly its struct's words (the addon checks the size). */
+const nativeViews = new Map<NativeKernel, Int32Array>();
 
 /**
  * Calls the addon's kernel `name` on the heap. Its arguments hold addresses found before the heap view is taken:
@@ -81,7 +83,9 @@ const nativeArgs = new ArrayBuffer(1024);
  */
 export function runNative<K extends NativeKernel>(k: WasmKernels, name: K, args: KernelArgs[K]): void {
   const words = packArgs(name, args, nativeArgs);
-  k.native!.kernels[name]!(k.heap(), new Int32Array(nativeArgs, 0, words));
+  let view = nativeViews.get(name);
+  if (!view) nativeViews.set(name, (view = new Int32Array(nativeArgs, 0, words)));
+  k.native!.kernels[name]!(k.heap(), view);
 }
 
 /**

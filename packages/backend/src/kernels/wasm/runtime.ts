@@ -6,7 +6,7 @@
 import type { NativeKernels } from '@convnets/backend-native';
 import type * as tf from '@tensorflow/tfjs-core';
 import { WASM_KERNELS } from '../interface.generated.js';
-import { type KernelArgs, packArgs, type WasmKernel } from '../interface.js';
+import { ARGS_BYTES, type KernelArgs, packArgs, type WasmKernel } from '../interface.js';
 import { KERNELS_WASM, KERNELS_WASM_MISSING } from './binary.generated.js';
 import { startPool } from './pool-node.js';
 import type { Pool } from './pool.js';
@@ -34,7 +34,6 @@ export function wasmKernelsBuilt(): boolean {
 }
 
 const STACK_BYTES = 64 * 1024;
-const ARGS_BYTES = 1024;
 /** Below this much work (multiply-adds or elements) a call runs on one thread: waking a worker costs more. */
 const PARALLEL_WORK = 1 << 18;
 
