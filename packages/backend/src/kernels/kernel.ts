@@ -84,7 +84,10 @@ const nativeViews = new Map<NativeKernel, Int32Array>();
 export function runNative<K extends NativeKernel>(k: WasmKernels, name: K, args: KernelArgs[K]): void {
   const words = packArgs(name, args, nativeArgs);
   let view = nativeViews.get(name);
-  if (!view) nativeViews.set(name, (view = new Int32Array(nativeArgs, 0, words)));
+  if (!view) {
+    view = new Int32Array(nativeArgs, 0, words);
+    nativeViews.set(name, view);
+  }
   k.native!.kernels[name]!(k.heap(), view);
 }
 
