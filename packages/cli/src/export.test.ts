@@ -219,12 +219,26 @@ describe('convnets export', () => {
       expect(images).toBe(readdirSync(path.join(folder, 'test'), { recursive: true }).length - 3);
       // The same weights on the same images: at most one borderline image may round the other way.
       expect(Math.abs(accuracy * 100 - printedAccuracy(stdout))).toBeLessThanOrEqual(100 / images + 0.01);
+      // Fine-tuning flags, as `convnets train --from` has them: the features frozen (BatchNorm statistics too), the
+      // head at its own learning rate. The same trainable/frozen counts as convnets printed for this net.
+      const frozenOut = path.join(dir, 'ddp-frozen');
+      const frozen = await torchrun(project, ...data, '--freeze', 'features', '--head-lr', '0.05', '--out', frozenOut);
+      expect(frozen).toContain('trainable parameters: 1,539, frozen: 11,173,248');
+      const before = decodeSafetensors(readFileSync(path.join(project, 'weights.safetensors'))).tensors;
+      const after = decodeSafetensors(readFileSync(path.join(frozenOut, 'folder_resnet18.safetensors'))).tensors;
+      for (const [name, t] of after) {
+        const same = Array.from(t.dataSync()).join() === Array.from(before.get(name)!.dataSync()).join();
+        expect(same, name).toBe(!name.startsWith('7.'));
+      }
+      tf.dispose([...before.values(), ...after.values()]);
       // A folder whose class the net does not know is refused by name.
       const stranger = path.join(dir, 'stranger');
       await writeDigitFolder(stranger);
       renameSync(path.join(stranger, 'train', 'zero'), path.join(stranger, 'train', 'nought'));
       const refused = torchrun(project, '--dataset', 'folder', '--root', stranger, '--out', path.join(dir, 'no'));
       await expect(refused).rejects.toThrow("the net has no class 'nought' (its classes: one, seven, zero)");
+      const unknown = torchrun(project, ...data, '--freeze', '9', '--out', path.join(dir, 'no'));
+      await expect(unknown).rejects.toThrow("--freeze: no module at '9'");
     },
     600_000,
   );

@@ -9,8 +9,9 @@ take the same steps as one with the whole batch.
 One machine:  torchrun --standalone --nproc_per_node=2 train.py --dataset mnist --root DIR
 N machines:   torchrun --nnodes=N --nproc_per_node=GPUS --rdzv-backend=c10d --rdzv-endpoint=HOST:29500 train.py ...
 
-It starts from weights.safetensors (or --scratch: Xavier, as the notebook), resumes with --resume, and rank 0 writes
-OUT/<dataset>_<model>.safetensors with its card and OUT/history.json, which `convnets eval|predict|plot` read.
+It starts from weights.safetensors (or --scratch: Xavier, as the notebook), fine-tunes as `convnets train --from` does
+(--freeze features|PATHS, --head-lr), resumes with --resume, and rank 0 writes OUT/<dataset>_<model>.safetensors with
+its card and OUT/history.json, which `convnets eval|predict|plot` read.
 """
 import argparse
 import gzip
@@ -27,7 +28,7 @@ from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from model import CARD, build_model, load_safetensors, save_safetensors
+from model import CARD, CLASSIFIER_START, build_model, load_safetensors, save_safetensors
 
 IDX_FILES = {
     'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
@@ -48,6 +49,10 @@ def parse_args():
     p.add_argument('--momentum', type=float, default=0.9)
     p.add_argument('--weight-decay', type=float, default=5e-4)
     p.add_argument('--label-smoothing', type=float, default=0.0)
+    p.add_argument('--freeze', help="fine-tuning: 'features' (the modules before the classifier) or dotted module "
+                                    'paths, comma-separated: no gradients there, and their BatchNorm layers keep '
+                                    'their running statistics')
+    p.add_argument('--head-lr', type=float, help="fine-tuning: the classifier's peak learning rate (the rest: --lr)")
     p.add_argument('--seed', type=int, default=0, help='seed of the shuffles (and of --scratch weights)')
     p.add_argument('--limit-train', type=int, help='train on n images, a class-balanced subset chosen by --seed')
     p.add_argument('--limit-valid', type=int, help='test on n images, a class-balanced subset chosen by --seed')
@@ -163,6 +168,50 @@ def one_cycle(lr, total, warmup=0.3, div_factor=25, final_div_factor=1e4):
     return at
 
 
+def classifier(model, flag):
+    """The top-level modules from CLASSIFIER_START on (model.py says where the net's classifier begins)."""
+    if CLASSIFIER_START is None:
+        raise SystemExit(f"{flag}: model.py does not say where this net's classifier begins (CLASSIFIER_START)")
+    return list(model.children())[CLASSIFIER_START:]
+
+
+def frozen_modules(model, spec):
+    """The modules --freeze names: 'features' (all before the classifier) or dotted paths."""
+    if spec == 'features':
+        head = {id(m) for m in classifier(model, '--freeze features')}
+        return [m for m in model.children() if id(m) not in head]
+    modules = []
+    for path in (p.strip() for p in spec.split(',')):
+        try:
+            modules.append(model.get_submodule(path))
+        except AttributeError:
+            raise SystemExit(f"--freeze: no module at '{path}'")
+    return modules
+
+
+def hold_in_eval(modules):
+    """Frozen BatchNorm layers normalise with their running statistics and leave them as they are."""
+    for module in modules:
+        for m in module.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+
+
+def param_groups(model, args):
+    """The optimizer's groups: the trainable parameters, the classifier's apart under --head-lr (with its lr scale)."""
+    trainable = [q for q in model.parameters() if q.requires_grad]
+    if not trainable:
+        raise SystemExit('--freeze leaves nothing to train')
+    if args.head_lr is None:
+        return [{'params': trainable, 'scale': 1.0}]
+    if args.lr == 0:
+        raise SystemExit('--head-lr needs a non-zero --lr: the classifier learns at --head-lr / --lr times it')
+    head = {id(q) for m in classifier(model, '--head-lr') for q in m.parameters()}
+    groups = [{'params': [q for q in trainable if id(q) not in head], 'scale': 1.0},
+              {'params': [q for q in trainable if id(q) in head], 'scale': args.head_lr / args.lr}]
+    return [g for g in groups if g['params']]
+
+
 def xavier(model, seed):
     """The notebook's init_weights: Xavier-uniform conv and linear weights."""
     torch.manual_seed(seed)
@@ -219,9 +268,13 @@ def main():
     else:
         tensors, _ = load_safetensors(args.weights)
         model.load_state_dict(tensors, strict=True)
+    frozen = frozen_modules(model, args.freeze) if args.freeze else []
+    for module in frozen:
+        module.requires_grad_(False)
     model.to(device)
     ddp = DistributedDataParallel(model)
-    optimizer = torch.optim.SGD(ddp.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    groups = param_groups(model, args)
+    optimizer = torch.optim.SGD(groups, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
     sampler = DistributedSampler(splits['train'], num_replicas=world, rank=rank, shuffle=True, seed=args.seed,
                                  drop_last=False)
     loader = DataLoader(splits['train'], batch_size=args.batch_size // world, sampler=sampler)
@@ -234,24 +287,32 @@ def main():
             raise SystemExit(f'--resume: {state_file} does not exist (train without --resume first, with the same --out)')
         saved = torch.load(state_file, map_location=device)
         model.load_state_dict(saved['model'])
-        optimizer.load_state_dict(saved['optimizer'])
+        try:
+            optimizer.load_state_dict(saved['optimizer'])
+        except ValueError:
+            raise SystemExit(f'--resume: {state_file} was trained with other parameter groups: resume with the same '
+                             '--freeze and --head-lr')
         start_epoch, history = saved['epoch'], saved['history']
         if rank == 0:
             print(f'resuming after epoch {start_epoch} of {args.epochs}', flush=True)
     if rank == 0:
         os.makedirs(args.out, exist_ok=True)
+        if args.freeze or args.head_lr is not None:
+            counts = [sum(q.numel() for q in model.parameters() if q.requires_grad == on) for on in (True, False)]
+            print(f'trainable parameters: {counts[0]:,}, frozen: {counts[1]:,}', flush=True)
         print(f'training {card["model"]} on {args.dataset} ({len(splits["train"])} train / {len(splits["test"])} test '
               f'images) in {world} processes, {args.epochs} epoch(s)', flush=True)
 
     evaluation = None
     for epoch in range(start_epoch, args.epochs):
         ddp.train()
+        hold_in_eval(frozen)
         sampler.set_epoch(epoch)
         sums = torch.zeros(3, dtype=torch.float64)  # loss x images, correct, images
         began = time.time()
         for i, (x, y) in enumerate(loader):
             for group in optimizer.param_groups:
-                group['lr'] = schedule(epoch * len(loader) + i)
+                group['lr'] = schedule(epoch * len(loader) + i) * group['scale']
             x, y = x.to(device), y.to(device)
             logits = ddp(x)
             loss = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)

@@ -84,12 +84,15 @@ describe.runIf(torch)('model.py + weights in PyTorch (Debian python3-torch)', ()
 describe('model.py', () => {
   it("uses the notebook's class names, defining only the blocks the net uses", async () => {
     const model = createModel('resnet18', { inputSize: 32, inChannels: 1 });
-    const files = await pytorchProject(model, { ...card('resnet18', 32), inChannels: 1, mean: [0.1], std: [0.3] });
+    const cardOf = { ...card('resnet18', 32), inChannels: 1, mean: [0.1], std: [0.3] };
+    const files = await pytorchProject(model, cardOf, { classifierStart: 5 });
     const source = files.get('model.py') as string;
     expect(source).toContain('class Residual(nn.Module):');
     expect(source).toContain('Residual(64, 128, use_1x1conv=True, strides=2),');
     expect(source).toContain('nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3),');
     expect(source).not.toContain('class Inception');
+    expect(source).toContain('CLASSIFIER_START = 5\n'); // for train.py's --freeze features and --head-lr
+    expect(await pytorchProject(model, cardOf).then((f) => f.get('model.py'))).toContain('CLASSIFIER_START = None\n');
     expect(files.get('README.md')).toContain('torchrun --standalone --nproc_per_node=2 train.py --dataset mnist');
     model.dispose();
   });

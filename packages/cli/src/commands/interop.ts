@@ -2,6 +2,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { getModelInfo } from '@convnets/architectures';
 import { initBackend, type BackendRequest } from '@convnets/backend';
 import { decodeSafetensors, encodeSafetensors } from '@convnets/nn';
 import { encodeWeights } from '@convnets/trainer';
@@ -180,7 +181,8 @@ export function exportCommand(io: Io): Command {
           return io.err(`wrote ${flags.output} (${mib(bytes)}): input ${shape} ${input}, output logits`);
         }
         const dataset = flags.dataset ?? DATASETS.find((d) => source.startsWith(`${d}_`)) ?? 'mnist';
-        const files = await pytorchProject(model, card!, { source, dataset });
+        const { classifierStart } = getModelInfo(card!.model).head;
+        const files = await pytorchProject(model, card!, { source, dataset, classifierStart });
         await writeFolderAtomically(flags.output, files);
         io.err(`wrote ${[...files.keys()].map((f) => path.join(flags.output, f)).join(', ')}`);
       } finally {

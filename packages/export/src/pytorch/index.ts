@@ -11,18 +11,30 @@ export { PYTORCH_LAYERS } from './model-py.js';
 
 const pythonFile = (name: string) => readFile(new URL(`../../python/${name}`, import.meta.url), 'utf8');
 
+export interface PytorchOptions {
+  /** Where the net's classifier begins among its top-level modules (the registry's), for `--freeze features`. */
+  classifierStart?: number;
+}
+
 /** model.py's text: the net as a PyTorch module, with `load_model()` and the safetensors helpers. */
-export async function pytorchModel(model: Module, card: ModelCard): Promise<string> {
-  return pytorchModelSource(model, card, await pythonFile('prelude.py'));
+export async function pytorchModel(model: Module, card: ModelCard, options: PytorchOptions = {}): Promise<string> {
+  return pytorchModelSource(model, card, await pythonFile('prelude.py'), options.classifierStart);
+}
+
+export interface PytorchProjectOptions extends PytorchOptions {
+  /** Where the weights came from (the README says). */
+  source?: string;
+  /** The dataset the README's commands name. */
+  dataset?: string;
 }
 
 /** The files of the project, by name: model.py, weights.safetensors, train.py, README.md. */
 export async function pytorchProject(
   model: Module,
   card: ModelCard,
-  { source = 'a convnets net', dataset = 'mnist' }: { source?: string; dataset?: string } = {},
+  { source = 'a convnets net', dataset = 'mnist', ...options }: PytorchProjectOptions = {},
 ): Promise<Map<string, string | Uint8Array>> {
-  const modelPy = await pytorchModel(model, card); // first: a layer with no PyTorch form stops everything here
+  const modelPy = await pytorchModel(model, card, options); // first: a layer with no PyTorch form stops everything
   const fill: Record<string, string> = {
     model: card.model,
     source,

@@ -181,9 +181,11 @@ export const PYTORCH_LAYERS: readonly string[] = [...WRITERS.keys()].map((c) => 
 
 /**
  * The text of model.py for `model` (as `card` describes it): the shared helpers (safetensors I/O), the notebook
- * block classes it uses, `build_model()`, `CARD`, and `load_model(path)` returning the net with its weights loaded.
+ * block classes it uses, `build_model()`, `CARD`, `CLASSIFIER_START` (where the classifier's top-level modules begin,
+ * when known: train.py's `--freeze features` and `--head-lr`), and `load_model(path)` returning the net with its
+ * weights loaded.
  */
-export function pytorchModelSource(model: Module, card: ModelCard, prelude: string): string {
+export function pytorchModelSource(model: Module, card: ModelCard, prelude: string, classifierStart?: number): string {
   const used = new Set<BlockName>();
   const write: Write = {
     uses: (block) => used.add(block),
@@ -205,6 +207,8 @@ export function pytorchModelSource(model: Module, card: ModelCard, prelude: stri
     '',
     `# How to use the net (the weights file's card, also in its metadata under "convnets").`,
     `CARD = ${JSON.stringify(card)}`,
+    '# The top-level modules before this index are the features, the rest the classifier (None: not known).',
+    `CLASSIFIER_START = ${classifierStart ?? 'None'}`,
     '',
     '',
     'def build_model():',
