@@ -14,19 +14,12 @@ type Field = readonly [string, string] | readonly [string, string, number];
 /** Bytes set aside for one call's packed arguments (the wasm heap's argument block, the addon's buffer). */
 export const ARGS_BYTES = 1024;
 
-const wordCounts = new Map<StructName, number>();
-
 /** Words (4 bytes each) of a struct. */
 export function structWords(struct: StructName): number {
-  let words = wordCounts.get(struct);
-  if (words === undefined) {
-    words = (STRUCTS[struct] as readonly Field[]).reduce(
-      (n, [, kind, count]) => n + (kind.length === 1 ? (count ?? 1) : structWords(kind as StructName)),
-      0,
-    );
-    wordCounts.set(struct, words);
-  }
-  return words;
+  return (STRUCTS[struct] as readonly Field[]).reduce(
+    (n, [, kind, count]) => n + (kind.length === 1 ? (count ?? 1) : structWords(kind as StructName)),
+    0,
+  );
 }
 
 /** Writes `value` as `struct` at word `at` of the two views (one buffer); returns the word after it. */
@@ -85,9 +78,7 @@ export function packArgs<K extends keyof KernelArgs>(
   buffer: ArrayBufferLike,
   byteOffset = 0,
 ): number {
-  const struct = structOf(name);
-  if (structWords(struct) * 4 > ARGS_BYTES)
-    throw new Error(`convnets kernel arguments: ${struct} needs ${structWords(struct) * 4} bytes, over ${ARGS_BYTES}`);
+  // Every struct fits ARGS_BYTES (a test checks the generated interface), so a call checks nothing more.
   const { ints, floats } = viewsOf(buffer, byteOffset);
-  return packAt(struct, args, ints, floats, 0);
+  return packAt(structOf(name), args, ints, floats, 0);
 }
