@@ -1,6 +1,6 @@
 // Dataset speed: full MNIST parse time (goal < 1 s) and DataLoader throughput with the notebook's
 // transforms (resize 28 -> 224, normalize), in images/s, so the loader never limits training.
-// usage: pnpm --filter @convnets/bench datasets   (after pnpm build)
+// usage: pnpm --filter @convnets/bench datasets [--cifar10 PATH]   (after pnpm build; PATH: CIFAR-10's JPEG archive)
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@convnets/backend';
 import { DataLoader, compose, normalize, resize, toTensor } from '@convnets/datasets';
@@ -8,6 +8,9 @@ import { loadCifar10, loadMnist } from '@convnets/datasets/node';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: flags } = parseArgs({ options: { cifar10: { type: 'string' } } });
 
 const info = await initBackend('auto');
 let t = performance.now();
@@ -37,9 +40,10 @@ console.log(
 );
 for (const r of rows) console.log(`${r.label.padEnd(36)} ${r.imagesPerSec.toFixed(0).padStart(8)} images/s`);
 
-// CIFAR-10 as 60,000 JPEGs (shared/data): the first load extracts into a cache, later loads only decode.
-const jpegs = path.resolve(import.meta.dirname, '../../shared/data/cifar10-images.tar.gz');
-if (existsSync(jpegs)) {
+// CIFAR-10 as 60,000 JPEGs (--cifar10): the first load extracts into a cache, later loads only decode.
+const jpegs = flags.cifar10 && path.resolve(flags.cifar10);
+if (jpegs && !existsSync(jpegs)) throw new Error(`--cifar10: ${jpegs} does not exist`);
+if (jpegs) {
   const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'convnets-bench-'));
   try {
     const time = async () => {

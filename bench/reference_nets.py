@@ -1,8 +1,8 @@
-"""The notebook's PyTorch nets (shared/reference/pytorch_seed_nets.py) for the PyTorch sides of the benchmarks."""
+"""The notebook's PyTorch nets (tooling/pytorch/pytorch_seed_nets.py) for the PyTorch sides of the benchmarks."""
 import importlib.util, os
 from torch import nn
 
-DEFAULT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared', 'reference', 'pytorch_seed_nets.py')
+DEFAULT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tooling', 'pytorch', 'pytorch_seed_nets.py')
 
 
 def load(path=DEFAULT_PATH):

@@ -1,6 +1,7 @@
 // Shared Vitest settings: tests import sibling packages from their TypeScript sources
 // (the "@convnets/source" export condition), so a change is tested without a rebuild.
 import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 // WebGPU tests run on a real adapter: with no Vulkan driver chosen, Chromium's SwiftShader (Debian's `chromium`
@@ -12,6 +13,13 @@ if (!process.env.VK_ICD_FILENAMES && existsSync(swiftshader)) {
   process.env.LD_LIBRARY_PATH = ['/usr/lib/chromium', process.env.LD_LIBRARY_PATH].filter(Boolean).join(':');
 }
 
+// CONVNETS_TEST_TIMINGS=DIR: each package also writes its tests' durations to DIR/<package>.json (Vitest's JSON
+// reporter), which `node tooling/scripts/slowest-tests.mjs DIR` ranks; .ci/run prints the top ten.
+const timings = process.env.CONVNETS_TEST_TIMINGS;
+export const reporters = timings
+  ? ['default', ['json', { outputFile: join(timings, `${basename(process.cwd())}.json`) }]]
+  : ['default'];
+
 const conditions = ['@convnets/source', 'module', 'node', 'import', 'default'];
 
 export default defineConfig({
@@ -19,8 +27,10 @@ export default defineConfig({
   ssr: { resolve: { conditions, externalConditions: ['node', 'import', 'default'] } },
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // A guard against hangs, never a speed check: turborepo runs every package's tests at once on CI's 2 cores.
+    testTimeout: 180_000,
+    hookTimeout: 180_000,
     pool: 'forks',
+    reporters,
   },
 });

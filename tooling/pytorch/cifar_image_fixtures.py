@@ -1,11 +1,14 @@
-"""Reference decodes of the real CIFAR-10 JPEGs in ../shared/data/cifar10-images.tar.gz, made with PIL (libjpeg),
-an independent decoder from the one the datasets package uses. Run: /usr/bin/python3 tooling/pytorch/cifar_image_fixtures.py"""
+"""Reference decodes of the real CIFAR-10 JPEGs (an archive of train|test/<class>/NNNN.jpg), made with PIL (libjpeg),
+an independent decoder from the one the datasets package uses.
+Run: /usr/bin/python3 tooling/pytorch/cifar_image_fixtures.py PATH/cifar10-images.tar.gz"""
 import json, sys, tarfile, io, pathlib
 import numpy as np
 from PIL import Image
 
 root = pathlib.Path(__file__).resolve().parents[2]
-archive = root.parent / 'shared' / 'data' / 'cifar10-images.tar.gz'
+if len(sys.argv) != 2:
+    sys.exit('usage: cifar_image_fixtures.py PATH/cifar10-images.tar.gz')
+archive = pathlib.Path(sys.argv[1])
 out = root / 'packages' / 'datasets' / 'fixtures' / 'cifar10-images.json'
 
 sums = {}

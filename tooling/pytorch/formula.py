@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')
-sys.path.insert(0, os.path.join(ROOT, '..', 'shared', 'reference'))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pytorch_seed_nets as seed  # noqa: E402,F401
 
 

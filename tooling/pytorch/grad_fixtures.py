@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')
-sys.path.insert(0, os.path.join(ROOT, '..', 'shared', 'reference'))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pytorch_seed_nets as seed  # noqa: E402
 
 OUT = os.path.join(ROOT, 'packages', 'backend', 'src', '__fixtures__', 'resnet18-grads.json')

@@ -1,7 +1,7 @@
 """Each notebook net as PyTorch prints it, with its state-dict names and shapes (PyTorch layouts)."""
 import json, os, sys
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')
-sys.path.insert(0, os.path.join(ROOT, '..', 'shared', 'reference'))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pytorch_seed_nets as seed  # noqa: E402
 
 OUT = os.path.join(ROOT, 'packages', 'architectures', 'src', '__fixtures__', 'nets.json')

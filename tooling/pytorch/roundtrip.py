@@ -9,7 +9,7 @@ Safetensors are read and written here with struct/json only (no extra packages).
 import json, os, struct, sys
 import torch
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')
-sys.path.insert(0, os.path.join(ROOT, '..', 'shared', 'reference'))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pytorch_seed_nets import res_net  # noqa: E402
 
 DTYPES = {'F32': torch.float32, 'I64': torch.int64}

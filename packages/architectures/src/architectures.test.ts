@@ -1,4 +1,5 @@
-import '@tensorflow/tfjs-backend-cpu';
+// tfjs's wasm backend: the forward passes below in a fraction of the cpu backend's time.
+import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -7,7 +8,7 @@ import { createModel, listModels } from './registry.js';
 
 const load = (name: string) => JSON.parse(readFileSync(new URL(`./__fixtures__/${name}`, import.meta.url), 'utf8'));
 
-/** Measured with PyTorch 1.13 (copied from ../shared/reference/pytorch-reference.json). */
+/** Measured with PyTorch 1.13 on the notebook's definitions (the steering repository's pytorch-reference.json). */
 const reference: Record<
   string,
   { params: number; fwd_flops_per_image: number; input: number[]; top_level_shapes: Array<[string, number[]]> }
@@ -26,6 +27,8 @@ const cases = [
   ['resnet18', 'resnet18', {}],
   ['densenet', 'densenet', {}],
 ] as const;
+
+await tf.setBackend('wasm');
 
 const nchwToNhwc = (s: number[]) => (s.length === 4 ? [s[0], s[2], s[3], s[1]] : s);
 
@@ -70,7 +73,7 @@ describe.each(cases)('%s matches PyTorch', (ref) => {
 });
 
 describe('forward passes agree with shape inference', () => {
-  // Small inputs keep the cpu backend fast; AlexNet and NiN need at least 63 pixels for their strided stems.
+  // Small inputs keep it fast; AlexNet and NiN need at least 63 pixels for their strided stems.
   it.each([
     ['alexnet', 67],
     ['vgg11-small', 32],

@@ -1,8 +1,8 @@
 // Writes the TypeScript side of the declared kernel interface (scripts/kernel-interface.mjs), then builds wasm/*.c
-// (one file per operation family, on @convnets/backend-native's native/kernels.h) into two WebAssembly modules (for tfjs-wasm's shared, threaded heap and for its
-// single-threaded one) with clang/lld, checks that neither carries static data (they run inside tfjs's
-// heap), and writes them base64-encoded into src/kernels/wasm/binary.generated.ts, so Node and browser
-// bundles load them without a file path.
+// (one file per operation family, on @convnets/backend-native's native/kernels.h) into two WebAssembly modules
+// (for tfjs-wasm's shared, threaded heap and for its single-threaded one) with clang/lld, checks that neither
+// carries static data (they run inside tfjs's heap), and writes them base64-encoded into
+// src/kernels/wasm/binary.generated.ts, so Node and browser bundles load them without a file path.
 //
 // That file is committed, with the SHA-256 of the source it was built from, so a machine without clang
 // still gets the kernels; CI rebuilds it with Debian's clang 14 and fails if it differs (the build is
@@ -41,6 +41,8 @@ const link = ['-Wl,--no-entry', '-Wl,--import-memory', '-Wl,--export=__stack_poi
 const variants = { shared: ['-matomics', '-Wl,--shared-memory', '-Wl,--max-memory=4294967296'], single: [] };
 
 writeInterface();
+// `typecheck` needs only the interface: the binaries are `build`'s (and the committed ones' without clang).
+if (process.argv.includes('--interface-only')) process.exit(0);
 
 const sourceHash = (() => {
   const hash = createHash('sha256');

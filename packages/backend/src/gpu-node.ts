@@ -3,8 +3,12 @@
  * globals (GPUBufferUsage, ...) that tfjs-backend-webgpu reads when it is imported. The one place that mends
  * tfjs 4.22's device request for Dawn. Browsers use `gpu-browser` instead (the package's `browser` field).
  */
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { describeImportFailure, importOptional } from './optional.js';
 import type { Adapter, Gpu } from './webgpu.js';
 
@@ -28,7 +32,7 @@ async function install(): Promise<Gpu> {
   try {
     dawn = (await importOptional('webgpu')) as typeof dawn;
   } catch (err) {
-    throw new Error(`${describeImportFailure('webgpu', err)}: Dawn's WebGPU for Node, which runs tfjs's webgpu here`);
+    throw new Error(dawnMissing(err));
   }
   Object.assign(globalThis, dawn.globals);
   const gpu = mendDeviceRequest(dawn.create([]));
@@ -90,4 +94,78 @@ function ldConfFolders(): string[] {
   } catch {
     return [];
   }
+}
+
+const dawnMissing = (err: unknown) =>
+  `${describeImportFailure('webgpu', err)}: Dawn's WebGPU for Node, which runs tfjs's webgpu here`;
+
+/**
+ * What `probeAdapter` learnt: the adapter Dawn offers (null: Dawn found none; absent: `reason` says why Dawn could not
+ * be asked) and what Dawn printed meanwhile.
+ */
+export interface AdapterProbe {
+  adapter?: Adapter | null;
+  reason?: string;
+  /** Dawn's and Vulkan's messages (stdout and stderr of the probe), never printed here: for `--verbose`. */
+  output: string;
+}
+
+/** Asks Dawn for an adapter and prints what it found as JSON; run in a child process by `probeAdapter`. */
+const PROBE = `
+const dawn = await import(process.argv[1]);
+Object.assign(globalThis, dawn.globals);
+const adapter = await dawn.create([]).requestAdapter({ powerPreference: 'high-performance' }).catch(() => null);
+const i = adapter?.info ?? {};
+const info = { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description,
+  isFallbackAdapter: i.isFallbackAdapter };
+console.log('\\n@adapter ' + JSON.stringify(adapter && { info, isFallbackAdapter: adapter.isFallbackAdapter }));
+process.exit(0);
+`;
+
+/**
+ * For 'auto': the adapter Dawn would give, found without a word from Dawn on this process's stderr. Dawn is not
+ * started at all where no GPU device exists (Linux without /dev/dri render nodes, /dev/nvidia0 or WSL's /dev/dxg,
+ * and no Vulkan driver named in VK_ICD_FILENAMES: Mesa's drivers then offer at most a software adapter, and print
+ * warnings on the way); elsewhere Dawn is asked in a child process whose output is captured.
+ */
+export function probeAdapter(): Promise<AdapterProbe> {
+  probed ??= probe(); // the adapters a process can have do not change while it runs
+  return probed;
+}
+let probed: Promise<AdapterProbe> | undefined;
+
+async function probe(): Promise<AdapterProbe> {
+  // A Vulkan driver named by the user is probed whatever the devices (a software one, or a GPU in a container).
+  const named = process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES;
+  const device = (named ? undefined : gpuDeviceMissing()) ?? vulkanLoaderMissing();
+  if (device) return { reason: device, output: '' };
+  let dawn: string;
+  try {
+    dawn = pathToFileURL(createRequire(import.meta.url).resolve('webgpu')).href;
+  } catch (err) {
+    return { reason: dawnMissing(err), output: '' };
+  }
+  const run = promisify(execFile)(process.execPath, ['--input-type=module', '-e', PROBE, dawn], { timeout: 60_000 });
+  const { stdout, stderr } = await run.catch((err: { stdout?: string; stderr?: string; message: string }) => ({
+    stdout: err.stdout ?? '',
+    stderr: `${err.stderr ?? ''}${err.message}`,
+  }));
+  const line = stdout.split('\n').find((l) => l.startsWith('@adapter '));
+  const output = [stdout.replace(/^@adapter .*$/m, ''), stderr].join('').trim();
+  if (!line) return { reason: `Dawn's adapter probe failed: ${output.split('\n').pop()}`, output };
+  return { adapter: JSON.parse(line.slice('@adapter '.length)) as Adapter | null, output };
+}
+
+/** Why no GPU can be here (Linux: no device node a GPU driver makes), or undefined where one may be. */
+function gpuDeviceMissing(): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const dri = (() => {
+    try {
+      return readdirSync('/dev/dri').some((name) => name.startsWith('renderD'));
+    } catch {
+      return false;
+    }
+  })();
+  if (dri || existsSync('/dev/nvidia0') || existsSync('/dev/dxg')) return undefined;
+  return 'no GPU device here (no /dev/dri render node, /dev/nvidia0 or /dev/dxg), so Dawn was not started';
 }

@@ -14,9 +14,6 @@ export {
   attachNativeKernels,
   NATIVE_KERNELS,
   TRAINING_KERNELS,
-  FUSED_BATCH_NORM,
-  FUSED_SGD,
-  FUSED_ADAM,
   type TrainingKernel,
 } from './kernels/register.js';
 export { moveTensors } from './move.js';

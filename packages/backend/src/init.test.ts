@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
+import { FUSED_ADAM, FUSED_BATCH_NORM, FUSED_KERNELS, FUSED_SGD } from '@convnets/nn';
 import { availableParallelism } from 'node:os';
 import { BackendUnavailableError, initBackend } from './init.js';
 import { describeImportFailure } from './optional.js';
@@ -24,11 +25,11 @@ describe('initBackend in Node', () => {
             '@tensorflow/tfjs-node-gpu is not installed (npm install @tensorflow/tfjs-node-gpu); ' +
             '@tensorflow/tfjs-node is not installed (npm install @tensorflow/tfjs-node)',
         },
-        {
+        expect.objectContaining({
           backend: 'webgpu',
           // 'auto' takes a hardware adapter only (tests run on SwiftShader where Chromium is installed)
           reason: gpu || expect.stringMatching(/^the only adapter is software \(SwiftShader.*\): slower than native/),
-        },
+        }),
         ...(missing ? [{ backend: 'native', reason: missing }] : []),
       ]);
       if (!missing)
@@ -104,5 +105,16 @@ describe('initBackend in Node', () => {
       '@tensorflow/tfjs-node-gpu is installed but the CUDA/cuDNN libraries it needs are ' +
         'missing: libcudart.so.11.0: cannot open shared object file: No such file or directory',
     );
+  });
+});
+
+describe("the fused training kernels, by @convnets/nn's names", () => {
+  // The layers and optimizers look these names up and fall back to plain ops where they are missing: a name that
+  // drifted would only make training slower, so each is checked to be registered where convnets' kernels run.
+  const backends: Array<'wasm' | 'native'> = ['wasm', ...(nativeMissing() ? [] : ['native' as const])];
+  it.each(backends)('are all registered on %s', async (backend) => {
+    await initBackend(backend);
+    expect(FUSED_KERNELS.filter((name) => !tf.getKernel(name, 'wasm'))).toEqual([]);
+    expect(FUSED_KERNELS).toEqual([FUSED_BATCH_NORM, FUSED_SGD, FUSED_ADAM]);
   });
 });

@@ -12,7 +12,15 @@ import { registerTrainingKernels, type TrainingKernel } from './kernels/register
 import { describeImportFailure, importOptional } from './optional.js';
 import { start } from './start.js';
 import { startWasm } from './wasm-setup.js';
-import { prepareWebgpu, selfCheck, watchWebgpuDevice } from './webgpu.js';
+import { probeAdapter } from './gpu-node.js';
+import {
+  NO_ADAPTER,
+  describeAdapter,
+  prepareWebgpu,
+  selfCheck,
+  watchWebgpuDevice,
+  type WebgpuAdapter,
+} from './webgpu.js';
 import { isNode } from './platform.js';
 
 export type BackendName = 'tensorflow' | 'native' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
@@ -54,8 +62,11 @@ export interface BackendInfo {
   /** One line for people: the backend and what runs its kernels, e.g. "wasm (SIMD on, 2 threads) + oneDNN 2.6.3 native kernels". */
   label: string;
   requested: BackendRequest;
-  /** Better backends that were tried or passed over, and why. */
-  skipped: Array<{ backend: string; reason: string }>;
+  /**
+   * Better backends that were tried or passed over, and why; `output`: what a probe printed meanwhile (Dawn's and
+   * Vulkan's messages), captured instead of reaching stderr.
+   */
+  skipped: Array<{ backend: string; reason: string; output?: string }>;
   /** What the backend reports about itself (wasm SIMD/threads, the package that provided tensorflow, ...). */
   details: BackendDetails;
   /** Kernels convnets registered for training on this backend. */
@@ -102,6 +113,26 @@ async function plain(name: 'tensorflow' | 'cpu' | 'webgl' | 'webgpu', options: I
 
 type Starter = (options: InitBackendOptions, auto: boolean) => Promise<Started>;
 
+/** Why a backend was passed over, with what its probe printed (captured, so that it is shown only when asked). */
+class SkipError extends Error {
+  constructor(
+    message: string,
+    readonly output = '',
+  ) {
+    super(message);
+  }
+}
+
+/** A software adapter computes right but slowly: 'auto' takes it for nothing; asked for by name, it runs. */
+function passOverSoftware(adapter: WebgpuAdapter, output?: string): void {
+  if (!adapter.software) return;
+  throw new SkipError(
+    `the only adapter is software (${adapter.name}): slower than ${isNode ? 'native' : 'webgl'} ` +
+      "(ask for 'webgpu' by name to run on it anyway)",
+    output,
+  );
+}
+
 /** How each backend starts; a throw says why it cannot run here. */
 const STARTERS: Record<BackendName, Starter> = {
   async tensorflow(options) {
@@ -118,13 +149,15 @@ const STARTERS: Record<BackendName, Starter> = {
     throw new Error(reasons.join('; '));
   },
   async webgpu(options, auto) {
+    // 'auto' in Node first asks Dawn in a child process (or not at all where no GPU can be): Dawn's and Vulkan's
+    // messages then reach nobody's terminal unless webgpu is asked for by name.
+    if (auto && isNode) {
+      const probe = await probeAdapter();
+      if (!probe.adapter) throw new SkipError(probe.reason ?? NO_ADAPTER, probe.output);
+      passOverSoftware(describeAdapter(probe.adapter), probe.output);
+    }
     const adapter = await prepareWebgpu();
-    // A software adapter computes right but slowly: 'auto' takes it for nothing; asked for by name, it runs.
-    if (auto && adapter.software)
-      throw new Error(
-        `the only adapter is software (${adapter.name}): slower than ${isNode ? 'native' : 'webgl'} ` +
-          "(ask for 'webgpu' by name to run on it anyway)",
-      );
+    if (auto) passOverSoftware(adapter);
     const started = await plain('webgpu', options, { adapter: adapter.name, softwareAdapter: adapter.software });
     watchWebgpuDevice();
     // 'auto' trusts a GPU only once it has computed a known answer (drivers and browsers have had bugs here).
@@ -175,7 +208,8 @@ export async function initBackend(
       return { backend: tf.getBackend(), name, requested: request, skipped, ...started };
     } catch (err) {
       if (name === 'native' && process.env.CONVNETS_NATIVE_REQUIRED === '1') throw err;
-      skipped.push({ backend: name, reason: err instanceof Error ? err.message : String(err) });
+      const output = err instanceof SkipError && err.output ? { output: err.output } : {};
+      skipped.push({ backend: name, reason: err instanceof Error ? err.message : String(err), ...output });
     }
   }
   const reasons = skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ');

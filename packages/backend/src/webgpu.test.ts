@@ -4,7 +4,7 @@
  * The seven nets' forward and SGD step against cpu are in parity.test.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { createModel } from '@convnets/architectures';
+import { BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, withSeed } from '@convnets/nn';
 import { Sgd, encodeTrainingState, fit, restoreTrainingState, type Batches } from '@convnets/trainer';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from './init.js';
@@ -109,10 +109,32 @@ describe.skipIf(missing)('webgpu in Node through Dawn', () => {
     },
   };
 
-  /** fit of seed-0 ResNet-18 at 28 px on `backend`: per-batch losses and tensor counts after each epoch. */
+  /**
+   * A small net of the notebook's layer kinds (convolution, train-mode BatchNorm, pool, linear) for MNIST's shape:
+   * what fit does on webgpu is the same for any net (every notebook net's step is checked in parity.test.ts), and a
+   * software adapter trains ResNet-18 a hundred times slower.
+   */
+  const smallNet = (seed: number) =>
+    withSeed(
+      seed,
+      () =>
+        new Sequential(
+          new Conv2d(1, 8, 3, { padding: 1 }),
+          new BatchNorm2d(8),
+          new ReLU(),
+          new MaxPool2d(2),
+          new Conv2d(8, 16, 3, { stride: 2, padding: 1 }),
+          new BatchNorm2d(16),
+          new ReLU(),
+          new Flatten(),
+          new Linear(16 * 7 * 7, 10),
+        ),
+    );
+
+  /** fit of a seed-0 small net on `backend`: per-batch losses and tensor counts after each epoch. */
   async function fitOn(backend: string, epochs = 2, options: Partial<Parameters<typeof fit>[1]> = {}) {
     await initBackend(backend as 'cpu');
-    const model = createModel('resnet18', { inputSize: 28, inChannels: 1, seed: 0 });
+    const model = smallNet(0);
     const losses: number[] = [];
     const tensors: number[] = [];
     const optimizer = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
@@ -133,18 +155,16 @@ describe.skipIf(missing)('webgpu in Node through Dawn', () => {
   }
 
   it(
-    'fit trains ResNet-18 at 28 px as cpu does, with a flat tensor count',
+    'fit trains as cpu does, with a flat tensor count',
     async () => {
       const cpu = await fitOn('cpu');
       await cpu.run;
       const gpu = await fitOn('webgpu');
       await gpu.run;
       expect(gpu.losses).toHaveLength(4);
-      // The first step starts from the same weights: the same loss. Later ones follow cpu's run; BatchNorm over
-      // ResNet-18's last 1x1 maps (8 numbers a channel) lets float32 rounding grow a little with every step.
-      expect(Math.abs(gpu.losses[0]! - cpu.losses[0]!) / cpu.losses[0]!).toBeLessThan(1e-5);
+      // Every step follows cpu's run: the first from the same weights, the later ones after the same updates.
       gpu.losses.forEach((loss, i) => {
-        expect(Math.abs(loss - cpu.losses[i]!) / cpu.losses[i]!, `batch ${i}`).toBeLessThan(2e-2);
+        expect(Math.abs(loss - cpu.losses[i]!) / cpu.losses[i]!, `batch ${i}`).toBeLessThan(1e-4);
       });
       expect(gpu.tensors[1]).toBe(gpu.tensors[0]);
       for (const r of [cpu, gpu]) {
@@ -177,7 +197,7 @@ describe.skipIf(missing)('webgpu in Node through Dawn', () => {
 
       // The checkpoint after epoch 1 (bytes) continues the run on another backend.
       await initBackend('cpu');
-      const model = createModel('resnet18', { inputSize: 28, inChannels: 1, seed: 1 });
+      const model = smallNet(1);
       const resume = restoreTrainingState(model, saved!);
       expect(resume.epoch).toBe(1);
       const optimizer = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });

@@ -41,17 +41,19 @@ export function describeAdapter(adapter: Adapter): WebgpuAdapter {
   return { name, software };
 }
 
-/** How to get a WebGPU adapter where there is none. */
-const NO_ADAPTER_HELP = isNode
-  ? 'Dawn found no GPU with a Vulkan, Metal or D3D12 driver: install the GPU vendor driver (on Linux its Vulkan ' +
-    'ICD, e.g. mesa-vulkan-drivers or the NVIDIA driver), or point VK_ICD_FILENAMES at one'
-  : 'no GPU, or the browser blocks it (chrome://gpu tells why)';
+/** Where WebGPU gives no adapter: how to get one. */
+export const NO_ADAPTER = `WebGPU gives no adapter here (${
+  isNode
+    ? 'Dawn found no GPU with a Vulkan, Metal or D3D12 driver: install the GPU vendor driver (on Linux its Vulkan ' +
+      'ICD, e.g. mesa-vulkan-drivers or the NVIDIA driver), or point VK_ICD_FILENAMES at one'
+    : 'no GPU, or the browser blocks it (chrome://gpu tells why)'
+})`;
 
 /** The adapter WebGPU gives here (Dawn's in Node), or throws saying exactly what is missing. */
 export async function findWebgpuAdapter(): Promise<WebgpuAdapter> {
   const gpu = await platformGpu();
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' }).catch(() => null);
-  if (!adapter) throw new Error(`WebGPU gives no adapter here (${NO_ADAPTER_HELP})`);
+  if (!adapter) throw new Error(NO_ADAPTER);
   return describeAdapter(adapter);
 }
 

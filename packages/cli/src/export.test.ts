@@ -80,7 +80,7 @@ describe('convnets export', () => {
     writeFileSync(path.join(dir, 'input.safetensors'), await encodeSafetensors(new Map([['input', input]])));
     input.dispose();
     const predicted = await cli(
-      ...['predict', '--weights', weights],
+      ...['predict', '--checkpoint', weights],
       ...['--input', path.join(dir, 'input.safetensors')],
       '--output',
       path.join(dir, 'logits.safetensors'),
@@ -102,7 +102,7 @@ describe('convnets export', () => {
     const pixels = digits(1);
     const png = path.join(dir, 'digit.png');
     writeFileSync(png, encodePng({ width: 28, height: 28, data: pixels, channels: 1, depth: 8 }));
-    const predicted = await cli('predict', '--weights', weights, '--image', png, '--json');
+    const predicted = await cli('predict', '--checkpoint', weights, '--image', png, '--json');
     expect(predicted.code, predicted.err).toBe(0);
     const { probabilities, top } = JSON.parse(predicted.out);
     expect(top).toHaveLength(5);

@@ -4,6 +4,8 @@ import { InvalidArgumentError } from 'commander';
 export interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
+  /** `--verbose`: also say what was probed and skipped on the way (set by the program before a command runs). */
+  verbose?: boolean;
 }
 
 export const processIo: Io = {

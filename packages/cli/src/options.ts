@@ -1,6 +1,7 @@
 /**
  * The options the commands share, defined once: the model, the backend, the input size (one name, `--image-size`,
- * with `--input-size` accepted as its alias), and the dataset with where its files are.
+ * with `--input-size` accepted as its alias), the weights to load (`--checkpoint`, with `--weights` as its alias),
+ * and the dataset with where its files are.
  */
 import { listModels } from '@convnets/architectures';
 import { BACKEND_NAMES } from '@convnets/backend';
@@ -30,6 +31,13 @@ export function imageSizeOption(command: Command, description: string, fallback?
   command.option('--image-size <n>', description, positiveInt, fallback);
   command.addOption(new Option('--input-size <n>', 'alias of --image-size').argParser(positiveInt).hideHelp());
   return command.on('option:input-size', (value: string) => command.setOptionValue('imageSize', positiveInt(value)));
+}
+
+/** Adds the mandatory `--checkpoint <file>` (flags.checkpoint) to `command`, and `--weights <file>` as a hidden alias. */
+export function checkpointOption(command: Command, description: string): Command {
+  command.requiredOption('--checkpoint <file>', description);
+  command.addOption(new Option('--weights <file>', 'alias of --checkpoint').hideHelp());
+  return command.on('option:weights', (value: string) => command.setOptionValue('checkpoint', value));
 }
 
 /** The dataset names `--dataset` takes (the datasets package's registry). */

@@ -15,10 +15,19 @@ import { processIo, type Io } from './io.js';
 // Production mode: no debug checks, and no tfjs banners on the user's terminal.
 tf.env().set('PROD', true);
 
-export function createProgram(io: Io = processIo): Command {
+export function createProgram(processOrTestIo: Io = processIo): Command {
+  // This program's own view of io, so that --verbose (read before each command runs) stays with it.
+  const io: Io = { ...processOrTestIo, verbose: false };
   const program = new Command('convnets')
     .description('Build, train, inspect and share the modern convnets (AlexNet ... DenseNet) on tfjs.')
     .version(VERSION, '-V, --version', 'print the version')
+    .option(
+      '--verbose',
+      "also print what backend probes said (Dawn's and Vulkan's messages) and why backends were skipped",
+    )
+    .hook('preAction', () => {
+      io.verbose = program.opts().verbose === true;
+    })
     .showHelpAfterError()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride();

@@ -4,7 +4,15 @@
  */
 import { createModel } from '@convnets/architectures';
 import { DataLoader, compose, normalize, resize, toTensor, type ImageDataset } from '@convnets/datasets';
-import { NOTEBOOK_RECIPE as NOTEBOOK, SCHEDULES, recipeOptimizer, type Recipe } from '@convnets/trainer';
+import type { Module } from '@convnets/nn';
+import {
+  NOTEBOOK_RECIPE as NOTEBOOK,
+  SCHEDULES,
+  fit,
+  recipeOptimizer,
+  type FitOptions,
+  type Recipe,
+} from '@convnets/trainer';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { nonNegativeInt, positiveInt } from './io.js';
 import { DATASET_DOWNLOAD_HELP, DATASET_ROOT_HELP, datasetOption, type DatasetName } from './options.js';
@@ -85,4 +93,17 @@ export function recipeTraining(
   const { inputSize, channels, trainLoader } = data;
   const model = createModel(name, { inChannels: channels, numClasses, inputSize, seed: flags.seed, init: flags.init });
   return { model, ...recipeOptimizer(flags, trainLoader.length * flags.epochs) };
+}
+
+/** `fit` on the recipe's data with its optimizer, schedule, epochs and label smoothing (and `more` options). */
+export function fitRecipe(
+  model: Module,
+  data: ReturnType<typeof recipeData>,
+  training: Pick<FitOptions, 'optimizer' | 'schedule'>,
+  flags: RecipeFlags,
+  more: Partial<FitOptions> = {},
+) {
+  const { trainLoader: train, validLoader: valid } = data;
+  const { epochs, labelSmoothing } = flags;
+  return fit(model, { train, valid, epochs, ...training, labelSmoothing, ...more });
 }

@@ -94,12 +94,14 @@ describe('IDX sets from a directory', () => {
     );
   });
 
-  it('names the image whose label is out of range', async () => {
-    const dir = tmp();
-    writeSet(dir, { trainLabels: [1, 12, 3] });
-    await expect(loadIdxDataset(directorySource(dir), MNIST_CLASSES)).rejects.toThrow(
-      'label 12 of image 1 is out of range: expected 0..9',
-    );
+  it('names the labels file and the entry whose label is out of range', async () => {
+    for (const gz of [false, true]) {
+      const dir = tmp();
+      writeSet(dir, { trainLabels: [1, 12, 3], gz });
+      await expect(loadIdxDataset(directorySource(dir), MNIST_CLASSES)).rejects.toThrow(
+        `${dir}/train-labels-idx1-ubyte${gz ? '.gz' : ''}: label 12 (entry 1) is out of range: expected 0..9`,
+      );
+    }
   });
 
   it('says which file is missing, and rejects a corrupt .gz', async () => {

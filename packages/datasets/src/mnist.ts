@@ -32,11 +32,13 @@ const FILES = {
   test: { images: 't10k-images-idx3-ubyte', labels: 't10k-labels-idx1-ubyte' },
 } as const;
 
-async function readIdx(source: FileSource, name: string) {
+/** The IDX file `name` (or `name.gz`) and where it was read from, for errors about its contents. */
+async function readIdx(source: FileSource, name: string): Promise<IdxArray & { file: string }> {
   const plain = await source.read(name);
-  if (plain) return parseIdx(plain, `${source.describe}/${name}`);
+  const file = `${source.describe}/${name}`;
+  if (plain) return { ...parseIdx(plain, file), file };
   const gz = await source.read(`${name}.gz`);
-  if (gz) return parseIdx(await gunzip(gz, `${source.describe}/${name}.gz`), `${source.describe}/${name}.gz`);
+  if (gz) return { ...parseIdx(await gunzip(gz, `${file}.gz`), `${file}.gz`), file: `${file}.gz` };
   throw new DatasetError(`${source.describe}/${name}`, `not found (nor ${name}.gz)`);
 }
 
@@ -47,14 +49,19 @@ async function readSplit(source: FileSource, split: Split, classes: readonly str
   const [images, labels] = read.map((r) => {
     if (r.status === 'rejected') throw r.reason;
     return r.value;
-  }) as [IdxArray, IdxArray];
+  }) as [IdxArray & { file: string }, IdxArray & { file: string }];
   const where = `${source.describe}/${imagesName}`;
   if (images.shape.length !== 3)
     throw new DatasetError(where, `has ${images.shape.length} dimensions, expected 3 (count, rows, columns)`);
   if (labels.shape.length !== 1)
-    throw new DatasetError(`${source.describe}/${labelsName}`, `has ${labels.shape.length} dimensions, expected 1`);
+    throw new DatasetError(labels.file, `has ${labels.shape.length} dimensions, expected 1`);
   if (images.shape[0] !== labels.shape[0]) {
     throw new DatasetError(where, `${images.shape[0]} images but ${labelsName} has ${labels.shape[0]} labels`);
+  }
+  const bad = labels.data.findIndex((label) => label >= classes.length);
+  if (bad >= 0) {
+    const expected = `expected 0..${classes.length - 1}`;
+    throw new DatasetError(labels.file, `label ${labels.data[bad]} (entry ${bad}) is out of range: ${expected}`);
   }
   const [, rows, cols] = images.shape as [number, number, number];
   return new ImageDataset(images.data, labels.data, [rows, cols, 1], classes, `${source.describe} (${split})`);

@@ -222,6 +222,10 @@ def xavier(model, seed):
 
 def evaluate(model, data, rank, world, num_classes, batch_size=500):
     """Loss, accuracy and confusion over all of `data`, each process taking its own share, summed over all."""
+    # BatchNorm's running statistics are each process's own since the last step (DDP broadcasts rank 0's only before
+    # a forward): every share is evaluated with rank 0's, the ones that are saved.
+    for buffer in model.buffers():
+        dist.broadcast(buffer, 0)
     model.eval()
     loss, confusion = torch.zeros(1, dtype=torch.float64), torch.zeros(num_classes, num_classes, dtype=torch.int64)
     share = torch.utils.data.Subset(data, range(rank, len(data), world))

@@ -74,7 +74,13 @@ describe.each(SMALL_NETS)('%s at %i px in onnxruntime', (name, size) => {
   });
 });
 
-describe.each(SMALL_NETS)('%s at %i px, trained and checkpointed, in onnxruntime', (name, size) => {
+/**
+ * Training moves state beyond the weights only where there is BatchNorm (its running statistics): the nets above
+ * already run with other weights, and the weights file's round trip is the same for every net.
+ */
+const WITH_BATCH_NORM = SMALL_NETS.filter(([name]) => name === 'resnet18' || name === 'densenet');
+
+describe.each(WITH_BATCH_NORM)('%s at %i px, trained and checkpointed, in onnxruntime', (name, size) => {
   it("gives the trained net's eval-mode logits within 1e-4", async () => {
     const model = createModel(name, { inputSize: size, inChannels: 3, numClasses: 10, seed: 4, init: 'xavier' });
     // Two SGD steps in train mode move the weights and the batch-norm running statistics off their start.

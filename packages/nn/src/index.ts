@@ -16,6 +16,7 @@ export {
   type SeedOption,
 } from './init.js';
 export { initWeights } from './init-weights.js';
+export { FUSED_BATCH_NORM, FUSED_SGD, FUSED_ADAM, FUSED_KERNELS } from './fused-kernels.js';
 export { freeze, unfreeze, type FreezeOptions } from './freeze.js';
 export { Conv2d, type Conv2dOptions } from './layers/conv.js';
 export { Linear, type LinearOptions } from './layers/linear.js';

@@ -79,7 +79,8 @@ function expectState(model: Sequential, expected: State) {
 }
 
 describe('fine-tuning with PyTorch semantics (tooling/pytorch/finetune_fixtures.py)', () => {
-  it('a frozen backbone (BatchNorm held in eval) and a new head: two SGD steps give PyTorch head and keep the backbone bit for bit', async () => {
+  const title = 'a frozen backbone (BatchNorm held in eval) and a new head: two SGD steps give PyTorch head';
+  it(`${title} and keep the backbone bit for bit`, async () => {
     const model = start();
     freeze(model, ['0', '1'], { freezeBatchNorm: true }).train();
     expect(model['1'].training).toBe(false);

@@ -4,6 +4,7 @@
  * is plain named tensors that a checkpoint can save.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { FUSED_ADAM, FUSED_SGD } from '@convnets/nn';
 
 /**
  * A parameter group (PyTorch's `param_groups`): its parameters train with `lrScale` times the step's learning rate
@@ -43,15 +44,6 @@ export interface Optimizer {
   dispose(): void;
 }
 
-/**
- * A backend may provide the momentum update as one kernel (`@convnets/backend` does on wasm): inputs
- * param, grad, buffer; attributes lr, momentum, weightDecay, nesterov; outputs [param', buffer'], with
- * the float operations of the ops below in their order. Sgd uses it where the running backend has it.
- */
-const FUSED_SGD = 'ConvnetsSgdUpdate';
-/** Adam's step as one kernel, likewise: inputs param, grad, m, v; outputs [param', m', v']. */
-const FUSED_ADAM = 'ConvnetsAdamUpdate';
-
 export interface SgdOptions {
   momentum?: number;
   nesterov?: boolean;
@@ -75,6 +67,7 @@ export class Sgd implements Optimizer {
   }
 
   step(params: tf.Variable[], grads: tf.Tensor[], stepLr: number): void {
+    // One kernel per parameter where the backend provides it, with the float operations of the ops below in order.
     const fused = this.momentum && tf.getKernel(FUSED_SGD, tf.getBackend());
     params.forEach((p, i) => {
       const group = this.groups.get(p);
@@ -159,7 +152,7 @@ export class Adam implements Optimizer {
     this.t += 1;
     const c1 = 1 - beta1 ** this.t;
     const c2 = 1 - beta2 ** this.t;
-    const fused = tf.getKernel(FUSED_ADAM, tf.getBackend());
+    const fused = tf.getKernel(FUSED_ADAM, tf.getBackend()); // likewise
     params.forEach((p, i) => {
       const group = this.groups.get(p);
       const lr = stepLr * (group?.lrScale ?? 1);

@@ -1,7 +1,8 @@
 /**
  * One training step, written once: the forward pass in the model's current mode, the loss, the gradients of every
- * trainable parameter (frozen ones get none, and no update), and the optimizer's update, with one asynchronous read (a GPU backend cannot read
- * synchronously in Node, and a page must not stall). Used by `fit`, the CLI's and the app's benchmarks and checks.
+ * trainable parameter (frozen ones get none, and no update), and the optimizer's update, with one asynchronous read
+ * (a GPU backend cannot read synchronously in Node, and a page must not stall). Used by `fit`, the CLI's and the
+ * app's benchmarks and checks.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Module } from '@convnets/nn';

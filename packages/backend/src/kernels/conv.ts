@@ -1,8 +1,8 @@
 /**
  * The conv family: Conv2D and its two gradients, plus the im2col / col2im / filter-rotation kernels the tfjs
  * composites of those gradients use (conv-grads.ts).
- * - native: oneDNN's convolutions (onednn.cc; maps no larger than the filter as one dense GEMM).
- * - wasm: convolutions as an indirect GEMM that skips padding taps (wasm/conv.c on wasm/gemm.c); filter gradients
+ * - native: oneDNN's convolutions (backend-native's conv.cc; maps no larger than the filter as one dense GEMM).
+ * - wasm: convolutions as an indirect GEMM that skips padding taps (wasm/conv.c on wasm/matmul.c); filter gradients
  *   per tap; strided input gradients as dy . filter^T summed back by col2im (exact FLOPs, no inserted zeros).
  * - tfjs: the gradients as forward convolutions or im2col matmuls (wasm has no Conv2DBackpropFilter at all and a
  *   scalar-loop Conv2DBackpropInput; cpu's filter gradient is a naive loop, ~17x slower than as a convolution).

@@ -1,7 +1,7 @@
 /**
- * The matmul family: BatchMatMul, and the GEMM every convolution of convnets' wasm kernels is built on (wasm/gemm.c
+ * The matmul family: BatchMatMul, and the GEMM every convolution of convnets' wasm kernels is built on (wasm/matmul.c
  * packs its operands straight from NHWC tensors, in any transpose: no im2col, transpose or rotation pass).
- * - native: oneDNN's matmul (onednn.cc).
+ * - native: oneDNN's matmul (backend-native's matmul.cc).
  * - wasm: one blocked GEMM per batch entry.
  * - tfjs: tfjs-wasm's XNNPACK matmul is fast only without transpose flags, which every matmul gradient sets; so
  *   the flagged operands are transposed first (or, where cheaper, the other operands and the product). On webgpu

@@ -2,19 +2,19 @@
  * The norm family: batch norm in train mode (a fused kernel and its gradient, which `@convnets/nn`'s BatchNorm2d
  * looks up by name), in eval mode (tfjs's FusedBatchNorm), and the per-channel sums and means over NHWC's leading
  * axes (tfjs's Sum and Mean over every axis but the last).
- * - native: oneDNN's batch normalization (onednn.cc) and an OpenMP loop for eval mode (loops.cc).
+ * - native: oneDNN's batch normalization and an OpenMP loop for eval mode (backend-native's norm.cc).
  * - wasm: the statistics in two passes and the normalisation in a third, threads splitting the channels so every
  *   sum is one thread's, in one order (wasm/norm.c).
  *
- * FUSED_BATCH_NORM: inputs x, gamma, beta; attribute eps; outputs [y, batch mean, biased batch variance]. Its
- * gradient gives [dx, dgamma, dbeta] in one kernel.
+ * FUSED_BATCH_NORM (its inputs and outputs: @convnets/nn's fused-kernels.ts) has a gradient that gives
+ * [dx, dgamma, dbeta] in one kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { FUSED_BATCH_NORM } from '@convnets/nn';
 import { Limits } from './interface.generated.js';
 import { allFloat, call, channelRows, runNative, sizeOf, type KernelSpec, type Op, type Target } from './kernel.js';
 import type { WasmKernels } from './wasm/runtime.js';
 
-export const FUSED_BATCH_NORM = 'ConvnetsBatchNormTrain';
 const FUSED_BATCH_NORM_GRAD = 'ConvnetsBatchNormTrainGrad';
 
 /** x as [rows, channels], where `target` takes it. */

@@ -1,16 +1,14 @@
 /**
  * The optimizer family: one fused update per parameter, each with the trainer's float operations in its order (so
  * the bits its tfjs ops give), which `@convnets/trainer` looks up by name.
- * - FUSED_SGD (Sgd with momentum): inputs param, grad, buffer; attributes lr, momentum, weightDecay, nesterov;
- *   outputs [param', buffer']. native: an OpenMP loop (loops.cc); wasm: wasm/optimizer.c.
- * - FUSED_ADAM (Adam, AdamW): inputs param, grad, m, v; attributes lr, beta1, oneMinusBeta1, beta2, oneMinusBeta2,
- *   c1, c2, eps, weightDecay, keep, l2, decoupled; outputs [param', m', v']. wasm only.
+ * The kernels' inputs, attributes and outputs are written down once, with their names, in @convnets/nn's
+ * fused-kernels.ts.
+ * - FUSED_SGD (Sgd with momentum): native: an OpenMP loop (backend-native's optimizer.cc); wasm: wasm/optimizer.c.
+ * - FUSED_ADAM (Adam, AdamW): wasm only (wasm/optimizer.c).
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import { FUSED_ADAM, FUSED_SGD } from '@convnets/nn';
 import { allFloat, call, sizeOf, type KernelSpec, type Op, type Target } from './kernel.js';
-
-export const FUSED_SGD = 'ConvnetsSgdUpdate';
-export const FUSED_ADAM = 'ConvnetsAdamUpdate';
 
 /** One SGD-with-momentum step of one parameter: [param', buffer']. */
 const sgdUpdate =

@@ -10,12 +10,10 @@ import { COPY_KERNELS } from './copy.js';
 import { ELEMENTWISE_KERNELS } from './elementwise.js';
 import { chain, loaded, type KernelBackend, type KernelSpec } from './kernel.js';
 import { MATMUL_KERNELS } from './matmul.js';
-import { FUSED_BATCH_NORM, NORM_KERNELS, registerBatchNormGradient } from './norm.js';
-import { FUSED_ADAM, FUSED_SGD, OPTIMIZER_KERNELS } from './optimizer.js';
+import { NORM_KERNELS, registerBatchNormGradient } from './norm.js';
+import { OPTIMIZER_KERNELS } from './optimizer.js';
 import { POOL_KERNELS } from './pool.js';
 import { WasmKernels } from './wasm/runtime.js';
-
-export { FUSED_ADAM, FUSED_BATCH_NORM, FUSED_SGD };
 
 export const KERNEL_FAMILIES = {
   conv: CONV_KERNELS,

@@ -1,9 +1,12 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { BACKEND_NAMES, BackendUnavailableError, initBackend, type BackendRequest } from '@convnets/backend';
-import { getModelInfo } from '@convnets/architectures';
+import { createModel, getModelInfo } from '@convnets/architectures';
+import { pytorchModel } from '@convnets/export/pytorch';
 import { Command, InvalidArgumentError } from 'commander';
 import { benchmark, forwardFlops, type BenchResult } from '../benchmark.js';
 import { positiveInt, type Io } from '../io.js';
@@ -22,8 +25,8 @@ interface BenchFlags {
   json?: boolean;
 }
 
-/** The repository's bench/torch_bench.py, seen from this file in src/commands or dist/commands. */
-const DEFAULT_TORCH_SCRIPT = fileURLToPath(new URL('../../../../bench/torch_bench.py', import.meta.url));
+/** The PyTorch side, shipped in this package's python/ (seen from src/commands or dist/commands). */
+const DEFAULT_TORCH_SCRIPT = fileURLToPath(new URL('../../python/torch_bench.py', import.meta.url));
 
 function backendList(value: string): string[] {
   const names = value
@@ -42,17 +45,40 @@ function positiveNumber(value: string): number {
   return n;
 }
 
+/**
+ * The same net in PyTorch: its model.py (what `convnets export --format pytorch` writes) in a temporary folder, run
+ * by the PyTorch script. Both sides then train exactly the same layers at the same sizes.
+ */
 async function torchResult(flags: BenchFlags, flops: number): Promise<BenchResult> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'convnets-bench-'));
+  try {
+    const modelPy = path.join(dir, 'model.py');
+    writeFileSync(modelPy, await benchModelSource(flags));
+    return await runTorch(flags, modelPy, flops);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function benchModelSource({ model, imageSize, inChannels }: BenchFlags): Promise<string> {
+  const classes = Array.from({ length: 10 }, (_, i) => String(i));
+  const net = createModel(model, { numClasses: classes.length, inChannels, inputSize: imageSize });
+  try {
+    const [mean, std] = [new Array(inChannels).fill(0), new Array(inChannels).fill(1)];
+    const card = { model, inputSize: imageSize, inChannels, classes, mean, std };
+    return await pytorchModel(net, card);
+  } finally {
+    net.dispose();
+  }
+}
+
+async function runTorch(flags: BenchFlags, modelPy: string, flops: number): Promise<BenchResult> {
   const args = [
     flags.torchScript,
-    '--model',
-    flags.model,
-    '--image-size',
-    String(flags.imageSize),
+    '--model-py',
+    modelPy,
     '--batch-size',
     String(flags.batchSize),
-    '--in-channels',
-    String(flags.inChannels),
     '--seconds',
     String(flags.seconds),
   ];

@@ -5,16 +5,16 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { listModels } from '@convnets/architectures';
-import { initBackend, type BackendRequest } from '@convnets/backend';
+import type { BackendRequest } from '@convnets/backend';
+import { startBackend } from '../backend.js';
 import { ModelShapeError, summary } from '@convnets/nn';
 import { compareChart } from '@convnets/plots';
 import { writeChart } from '@convnets/plots/node';
 import { writeAtomically } from '@convnets/trainer/node';
-import { fit } from '@convnets/trainer';
 import { Command, InvalidArgumentError } from 'commander';
 import type { Io } from '../io.js';
 import { backendOption, imageSizeOption, loadDataset } from '../options.js';
-import { recipeData, recipeOptions, recipeTraining, type RecipeFlags } from '../recipe.js';
+import { fitRecipe, recipeData, recipeOptions, recipeTraining, type RecipeFlags } from '../recipe.js';
 
 const NOTEBOOK_NETS = ['alexnet', 'vgg11-small', 'nin', 'googlenet', 'resnet18', 'densenet'];
 
@@ -73,7 +73,7 @@ export function compareCommand(io: Io): Command {
     .option('--out <dir>', 'output folder', 'result')
     .option('--json', 'print the comparison as one JSON object')
     .action(async (flags: CompareFlags) => {
-      const info = await initBackend(flags.backend);
+      const info = await startBackend(io, flags.backend);
       io.err(`backend: ${info.label}`);
       const { train, test } = await loadDataset(flags.dataset, flags);
       const data = recipeData(train, test, flags);
@@ -94,14 +94,7 @@ export function compareCommand(io: Io): Command {
         const shape = summary(model, [1, data.inputSize, data.inputSize, data.channels]);
         io.err(`${name}: training ${flags.epochs} epoch(s) on ${data.trainSet.length} images`);
         const started = performance.now();
-        const { history, evaluation } = await fit(model, {
-          train: data.trainLoader,
-          valid: data.validLoader,
-          epochs: flags.epochs,
-          optimizer,
-          schedule,
-          labelSmoothing: flags.labelSmoothing,
-        });
+        const { history, evaluation } = await fitRecipe(model, data, { optimizer, schedule }, flags);
         const seconds = (performance.now() - started) / 1000;
         const imagesPerSec = history.imagesPerSec.reduce((a, b) => a + b, 0) / history.imagesPerSec.length;
         rows.push({

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { initBackend, type BackendRequest } from '@convnets/backend';
+import type { BackendRequest } from '@convnets/backend';
+import { startBackend } from '../backend.js';
 import { DataLoader } from '@convnets/datasets';
 import { confusionMatrixChart } from '@convnets/plots';
 import { writeChart } from '@convnets/plots/node';
@@ -15,6 +16,7 @@ import {
   backendOption,
   imageSizeOption,
   weightsModelOption,
+  checkpointOption,
 } from '../options.js';
 
 interface EvalFlags extends TrainedNetFlags {
@@ -26,16 +28,18 @@ interface EvalFlags extends TrainedNetFlags {
 }
 
 export function evalCommand(io: Io): Command {
-  return imageSizeOption(
-    new Command('eval'),
-    "input size the weights were trained at (default: the weights' card, else the dataset's own size)",
+  return checkpointOption(
+    imageSizeOption(
+      new Command('eval'),
+      "input size the weights were trained at (default: the weights' card, else the dataset's own size)",
+    ),
+    'weights written by `convnets train` (or any PyTorch-named safetensors)',
   )
     .description(
       'evaluate trained weights on a test set: loss, accuracy, per-class accuracy, confusion matrix. Weights from ' +
         '`convnets train` carry their net, input size, classes and normalisation, so only the test split is read',
     )
     .addOption(weightsModelOption())
-    .requiredOption('--checkpoint <file>', 'weights written by `convnets train` (or any PyTorch-named safetensors)')
     .addOption(datasetOption())
     .option('--root <path>', DATASET_ROOT_HELP)
     .option('--download', DATASET_DOWNLOAD_HELP)
@@ -45,7 +49,7 @@ export function evalCommand(io: Io): Command {
     .option('--json', 'print one JSON object')
     .option('--out <dir>', "where to write confusion.svg and confusion.png (default: the checkpoint's folder)")
     .action(async (flags: EvalFlags) => {
-      await initBackend(flags.backend);
+      await startBackend(io, flags.backend);
       const { model, name, test, transform } = await trainedNetAndTestSet(flags);
       const set = flags.limit ? test.sample(flags.limit, 0) : test;
       const result = await evaluate(model, new DataLoader(set, { batchSize: flags.batchSize, transform }));

@@ -3,7 +3,8 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { getModelInfo } from '@convnets/architectures';
-import { initBackend, type BackendRequest } from '@convnets/backend';
+import type { BackendRequest } from '@convnets/backend';
+import { startBackend } from '../backend.js';
 import { decodeSafetensors, encodeSafetensors } from '@convnets/nn';
 import { encodeWeights } from '@convnets/trainer';
 import { ONNX_OPSETS, toOnnx } from '@convnets/export';
@@ -11,7 +12,7 @@ import { pytorchProject } from '@convnets/export/pytorch';
 import { Command, Option } from 'commander';
 import { percent, positiveInt, type Io } from '../io.js';
 import { compose, decodeImage, normalize, resize, toTensor } from '@convnets/datasets';
-import { DATASETS, backendOption, imageSizeOption, weightsModelOption } from '../options.js';
+import { DATASETS, backendOption, imageSizeOption, weightsModelOption, checkpointOption } from '../options.js';
 import { VERSION } from '../version.js';
 import { loadNet, readWeights, type NetFlags } from '../weights.js';
 import { writeAtomically, writeFolderAtomically } from '@convnets/trainer/node';
@@ -21,8 +22,8 @@ interface InteropFlags extends NetFlags {
 }
 
 /** Builds the net the weights fit (flags, else their card, else the notebook's defaults) in eval mode. */
-async function netFromWeights(flags: InteropFlags, file: string, flag: string) {
-  await initBackend(flags.backend);
+async function netFromWeights(io: Io, flags: InteropFlags, file: string, flag: string) {
+  await startBackend(io, flags.backend);
   const weights = await readWeights(file, flag);
   const net = loadNet(weights, flags, { inChannels: 3, numClasses: 10 });
   net.model.eval();
@@ -40,7 +41,7 @@ const netOptions = (command: Command) =>
     .addOption(backendOption());
 
 interface PredictFlags extends InteropFlags {
-  weights: string;
+  checkpoint: string;
   image?: string;
   top: number;
   json?: boolean;
@@ -49,15 +50,14 @@ interface PredictFlags extends InteropFlags {
 }
 
 export function predictCommand(io: Io): Command {
-  return netOptions(
-    new Command('predict').description(
-      "a net's top classes for an image file (the card's preprocessing), or its logits for an NCHW `input` tensor",
+  return checkpointOption(
+    netOptions(
+      new Command('predict').description(
+        "a net's top classes for an image file (the card's preprocessing), or its logits for an NCHW `input` tensor",
+      ),
     ),
+    'PyTorch-named safetensors weights (from `convnets train`, `export` or PyTorch)',
   )
-    .requiredOption(
-      '--weights <file>',
-      'PyTorch-named safetensors weights (from `convnets train`, `export` or PyTorch)',
-    )
     .option('--image <file>', "a PNG or JPEG: resized to the net's input, scaled to [0, 1], normalised with the card")
     .option('--top <k>', 'with --image: how many classes to print', positiveInt, 5)
     .option('--json', 'with --image: print one JSON object (the top classes and every probability)')
@@ -68,7 +68,7 @@ export function predictCommand(io: Io): Command {
         throw new Error('predict needs either --image <file> or --input <file> (with --output <file>), not both');
       if (flags.input && !flags.output) throw new Error('--input needs --output <file> for the logits');
       if (flags.image) return predictImage(io, flags, flags.image);
-      const { model, inChannels: channels } = await netFromWeights(flags, flags.weights, '--weights');
+      const { model, inChannels: channels } = await netFromWeights(io, flags, flags.checkpoint, '--checkpoint');
       const input = flags.input!;
       const bytes = await readFile(input).catch(() => {
         model.dispose();
@@ -98,9 +98,9 @@ async function predictImage(io: Io, flags: PredictFlags, file: string): Promise<
   const bytes = await readFile(file).catch(() => {
     throw new Error(`--image: cannot read ${file}`);
   });
-  const { model, card, inputSize, inChannels } = await netFromWeights(flags, flags.weights, '--weights');
+  const { model, card, inputSize, inChannels } = await netFromWeights(io, flags, flags.checkpoint, '--checkpoint');
   try {
-    if (!card) throw new Error(`--image: ${flags.weights} has no model card (classes, mean/std) to preprocess with`);
+    if (!card) throw new Error(`--image: ${flags.checkpoint} has no model card (classes, mean/std) to preprocess with`);
     const image = decodeImage(new Uint8Array(bytes), file, inChannels === 1 ? 1 : 3);
     const transform = compose(toTensor(), resize([inputSize, inputSize]), normalize(card.mean, card.std));
     const probabilities = tf.tidy(() => {
@@ -134,13 +134,15 @@ interface ExportFlags extends InteropFlags {
 }
 
 export function exportCommand(io: Io): Command {
-  return netOptions(
-    new Command('export').description(
-      'write trained weights for other tools: PyTorch-named safetensors (default), an ONNX model for onnxruntime, ' +
-        'or a PyTorch project (model.py, weights, a torchrun DDP train.py)',
+  return checkpointOption(
+    netOptions(
+      new Command('export').description(
+        'write trained weights for other tools: PyTorch-named safetensors (default), an ONNX model for onnxruntime, ' +
+          'or a PyTorch project (model.py, weights, a torchrun DDP train.py)',
+      ),
     ),
+    'weights written by `convnets train`',
   )
-    .requiredOption('--checkpoint <file>', 'weights written by `convnets train`')
     .requiredOption('--output <path>', 'the file to write (safetensors, onnx), or a new or empty folder (pytorch)')
     .addOption(new Option('--format <format>', 'what to write').choices(EXPORT_FORMATS).default('safetensors'))
     .option(`--opset <n>`, `onnx: the ONNX opset (${ONNX_OPSETS.min}-${ONNX_OPSETS.max})`, positiveInt)
@@ -157,7 +159,7 @@ export function exportCommand(io: Io): Command {
       // Checked before the net is loaded, so nothing is done when the folder cannot be used.
       if (flags.format === 'pytorch') await expectNewFolder(flags.output);
       // Loading validates every name and shape; the card travels along.
-      const { model, card, inputSize, inChannels } = await netFromWeights(flags, flags.checkpoint, '--checkpoint');
+      const { model, card, inputSize, inChannels } = await netFromWeights(io, flags, flags.checkpoint, '--checkpoint');
       try {
         const source = path.basename(flags.checkpoint);
         if (flags.format === 'safetensors') {

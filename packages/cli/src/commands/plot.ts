@@ -3,6 +3,7 @@
  * what trained weights compute inside (activation maps by layer, Grad-CAM).
  */
 import { initBackend, type BackendRequest } from '@convnets/backend';
+import { startBackend } from '../backend.js';
 import { DataLoader, sampleAsBatch, toTensor } from '@convnets/datasets';
 import { forwardWithOutputs, gradCam, type Module } from '@convnets/nn';
 import {
@@ -29,6 +30,7 @@ import {
   loadDataset,
   weightsModelOption,
   type DatasetName,
+  checkpointOption,
 } from '../options.js';
 import { trainedNetAndTestSet, type TrainedNetFlags } from '../weights.js';
 
@@ -165,8 +167,8 @@ interface InsideFlags extends TrainedNetFlags {
 }
 
 /** Test sample k through trained weights: the model, the image as stored, and the batch of one it is fed as. */
-async function sampleThroughNet(flags: InsideFlags) {
-  await initBackend(flags.backend);
+async function sampleThroughNet(io: Io, flags: InsideFlags) {
+  await startBackend(io, flags.backend);
   const net = await trainedNetAndTestSet(flags);
   if (flags.sample >= net.test.length) {
     net.model.dispose();
@@ -185,9 +187,11 @@ function insideCommand(io: Io, kind: 'features' | 'gradcam'): Command {
         "notebook's shape trace as pictures): features-<layer>.svg|png"
       : 'draw Grad-CAM over a test sample: where the evidence for the predicted class (and the true one, when ' +
         'they differ) comes from, at --layer (default: the last convolutional stage): gradcam.svg|png';
-  return imageSizeOption(new Command(kind), "input size (default: the weights' card)")
+  return checkpointOption(
+    imageSizeOption(new Command(kind), "input size (default: the weights' card)"),
+    'weights written by `convnets train` (or PyTorch-named safetensors)',
+  )
     .description(description)
-    .requiredOption('--checkpoint <file>', 'weights written by `convnets train` (or PyTorch-named safetensors)')
     .addOption(weightsModelOption())
     .addOption(datasetOption())
     .option('--root <path>', DATASET_ROOT_HELP)
@@ -198,7 +202,7 @@ function insideCommand(io: Io, kind: 'features' | 'gradcam'): Command {
     .option('--out <dir>', 'output folder', 'result')
     .addOption(formatOption())
     .action(async (flags: InsideFlags) => {
-      const run = await sampleThroughNet(flags);
+      const run = await sampleThroughNet(io, flags);
       try {
         await mkdir(flags.out, { recursive: true });
         const written =

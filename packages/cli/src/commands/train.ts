@@ -1,19 +1,13 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  type BackendInfo,
-  type BackendRequest,
-  type DeviceLostError,
-  initBackend,
-  throwIfDeviceLost,
-} from '@convnets/backend';
+import { type BackendInfo, type BackendRequest, type DeviceLostError, throwIfDeviceLost } from '@convnets/backend';
 import type { ImageDataset } from '@convnets/datasets';
+import { startBackend } from '../backend.js';
 import type { Module } from '@convnets/nn';
 import {
   CheckpointError,
   encodeTrainingState,
   encodeWeights,
-  fit,
   restoreTrainingState,
   type BatchEvent,
   type EpochEvent,
@@ -28,7 +22,7 @@ import { writeCurves } from '@convnets/plots/node';
 import { writeAtomically } from '@convnets/trainer/node';
 import { backendOption, imageSizeOption, loadDataset, modelOption } from '../options.js';
 import { type FineTuneFlags, prepare, readStart } from '../finetune.js';
-import { recipeData, recipeOptions, recipeTraining, type RecipeFlags } from '../recipe.js';
+import { fitRecipe, recipeData, recipeOptions, recipeTraining, type RecipeFlags } from '../recipe.js';
 
 interface TrainFlags extends RecipeFlags, FineTuneFlags {
   model: string;
@@ -102,8 +96,8 @@ function progress(io: Io, interactive: boolean) {
   };
 }
 
-export function trainCommand(io: Io): Command {
-  const command = imageSizeOption(new Command('train'), "resize images to n x n (default: the dataset's own size)");
+/** train's own options, beside the recipe's (recipe.ts) and the input size. */
+function trainOptions(command: Command): Command {
   return recipeOptions(command)
     .description(
       "train a notebook net on a dataset (the notebook's train_model): progress, per-epoch lines, weights and history",
@@ -133,149 +127,152 @@ export function trainCommand(io: Io): Command {
           return Number(v);
         },
       ),
-    )
-    .action(async (flags: TrainFlags) => {
-      const info = await initBackend(flags.backend);
-      io.err(`backend: ${info.label}`);
-      const native = info.skipped.find((s) => s.backend === 'native');
-      if (native) io.err(`(no native kernels: ${native.reason})`);
-      const start = await readStart(flags, command.getOptionValueSource('model') !== 'default');
-      let fineTune: Awaited<ReturnType<typeof prepare>> | undefined;
-      let built: Built | undefined;
-      try {
-        const channels = start?.card.inChannels ?? flags.inChannels;
-        const { train, test } = await loadDataset(flags.dataset, { ...flags, inChannels: channels });
-        if (start && train.imageShape[2] !== start.card.inChannels)
-          throw new Error(
-            `--from: ${flags.from} takes ${start.card.inChannels}-channel images; ` +
-              `${flags.dataset} has ${train.imageShape[2]}-channel images`,
-          );
-        const data = recipeData(
-          train,
-          test,
-          { ...flags, imageSize: start?.card.inputSize ?? flags.imageSize },
-          start?.card,
-        );
-        if (start) {
-          fineTune = await prepare(start, train.classes, flags);
-          for (const line of fineTune.report) io.err(line);
-          const totalSteps = data.trainLoader.length * flags.epochs;
-          built = { model: fineTune.model, ...recipeOptimizer(flags, totalSteps, fineTune.groups) };
-        } else built = recipeTraining(flags.model, data, train.classes.length, flags);
-        await run(flags, start?.card.model ?? flags.model, info, train, data, built, fineTune?.fineTunedFrom);
-      } finally {
-        start?.dispose();
-        built?.model.dispose();
-        built?.optimizer.dispose();
-      }
-    });
-
-  /** Trains `name` (a registered net) as built, writing its checkpoints, weights, curves and history. */
-  async function run(
-    flags: TrainFlags,
-    name: string,
-    info: BackendInfo,
-    train: ImageDataset,
-    data: ReturnType<typeof recipeData>,
-    { model, optimizer, schedule }: Built,
-    fineTunedFrom?: ModelCard['fineTunedFrom'],
-  ) {
-    const { trainSet, validSet, inputSize, channels, mean, std, trainLoader, validLoader } = data;
-    io.err(
-      `training ${name} on ${flags.dataset} (${trainSet.length} train / ` +
-        `${validSet.length} test images at ${inputSize}x${inputSize}), ${flags.epochs} epoch(s)`,
     );
-    const interactive = Boolean(process.stderr.isTTY) && !flags.json;
-    await mkdir(flags.out, { recursive: true });
-    const base = path.join(flags.out, `${flags.dataset}_${name}`);
-    const run = Object.fromEntries(
-      RUN_IDENTITY.map((k) => [k, k === 'imageSize' ? inputSize : k === 'model' ? name : (flags[k] ?? null)]),
-    );
-    const card: ModelCard = {
-      model: name,
-      inputSize,
-      inChannels: channels,
-      classes: train.classes,
-      mean,
-      std,
-      ...(fineTunedFrom ? { fineTunedFrom } : {}),
-    };
-    // Two files per epoch, each written atomically: the training state is complete on its own, so a crash at any
-    // moment leaves a consistent state to resume from; the weights (with their card) are for users.
-    const writeWeights = async (epoch: number) =>
-      writeAtomically(`${base}.safetensors`, await encodeWeights(model, { card, epoch }));
-    const resume = flags.resume ? await loadCheckpoint(base, model, run) : undefined;
-    if (resume) io.err(`resuming after epoch ${resume.epoch} of ${flags.epochs}`);
-    let checkpointed = resume?.epoch ?? 0;
-    const { history, evaluation: final } = await fit(model, {
-      train: trainLoader,
-      valid: validLoader,
-      epochs: flags.epochs,
-      optimizer,
-      schedule,
-      labelSmoothing: flags.labelSmoothing,
-      resume,
-      onCheckpoint: async (training) => {
-        await writeAtomically(`${base}.train.safetensors`, await encodeTrainingState(model, training, run));
-        await writeWeights(training.epoch);
-        await writeCurves(flags.out, training.history);
-        checkpointed = training.epoch;
-      },
-      onBatch: flags.json ? (e) => jsonLine(io, 'batch', e) : progress(io, interactive),
-      onEpoch: (e) => {
-        if (flags.json) return jsonLine(io, 'epoch', e);
-        if (interactive) process.stderr.write(CLEAR_LINE);
-        io.out(epochLine(e));
-      },
-    }).catch(async (err: unknown) => {
-      await throwIfDeviceLost(err).catch((lost: DeviceLostError) => {
-        lost.message =
-          `${lost.message} during epoch ${checkpointed + 1}. ` +
-          (checkpointed
-            ? `The checkpoint after epoch ${checkpointed} is intact (${base}.train.safetensors): continue on another ` +
-              `backend with the same options plus --resume --backend native (or wasm, cpu)`
-            : 'No epoch had finished, so there is no checkpoint yet');
-        throw lost;
-      });
-      throw err;
-    });
-    if (!final) throw new Error('fit returned no evaluation of the test set');
-    if (!flags.json)
-      io.out(
-        `test accuracy ${(final.accuracy * 100).toFixed(2)}% (loss ${final.loss.toFixed(4)}); per class: ` +
-          `${final.perClassAccuracy.map((a, i) => `${train.classes[i]} ${percent(a, 1)}`).join(', ')}`,
-      );
+}
 
-    // Every trained epoch wrote its weights and curves. A run resumed with nothing left to train (after a crash
-    // between the last epoch's two renames) writes them here, from the training state it resumed.
-    if (history.trainLoss.length === (resume?.epoch ?? 0)) {
-      await writeWeights(history.trainLoss.length);
-      await writeCurves(flags.out, history);
+export function trainCommand(io: Io): Command {
+  const command = trainOptions(
+    imageSizeOption(new Command('train'), "resize images to n x n (default: the dataset's own size)"),
+  );
+  return command.action(async (flags: TrainFlags) => {
+    const info = await startBackend(io, flags.backend);
+    io.err(`backend: ${info.label}`);
+    const native = info.skipped.find((s) => s.backend === 'native');
+    if (native) io.err(`(no native kernels: ${native.reason})`);
+    const start = await readStart(flags, command.getOptionValueSource('model') !== 'default');
+    let run: Run | undefined;
+    try {
+      run = await prepareRun(io, flags, start);
+      await train(io, flags, info, run);
+    } finally {
+      start?.dispose();
+      run?.model.dispose();
+      run?.optimizer.dispose();
     }
-    await writeAtomically(
-      path.join(flags.out, 'history.json'),
-      `${JSON.stringify(
-        {
-          model: name,
-          dataset: flags.dataset,
-          backend: info.name,
-          ...history,
-          test: {
-            loss: final.loss,
-            accuracy: final.accuracy,
-            perClassAccuracy: final.perClassAccuracy,
-            confusion: final.confusion,
-          },
-        },
-        null,
-        2,
-      )}\n`,
+  });
+}
+
+/** What a run trains: the net (registered as `name`) with its optimizer and schedule, on its data. */
+type Run = Built & {
+  name: string;
+  train: ImageDataset;
+  data: ReturnType<typeof recipeData>;
+  fineTunedFrom?: ModelCard['fineTunedFrom'];
+};
+
+/** The data and the net (a new one, or `start`'s for fine-tuning) with its optimizer. */
+async function prepareRun(io: Io, flags: TrainFlags, start: Awaited<ReturnType<typeof readStart>>): Promise<Run> {
+  const channels = start?.card.inChannels ?? flags.inChannels;
+  const { train, test } = await loadDataset(flags.dataset, { ...flags, inChannels: channels });
+  if (start && train.imageShape[2] !== start.card.inChannels)
+    throw new Error(
+      `--from: ${flags.from} takes ${start.card.inChannels}-channel images; ` +
+        `${flags.dataset} has ${train.imageShape[2]}-channel images`,
     );
-    const files = [`${base}.safetensors`, path.join(flags.out, 'history.json')];
-    if (flags.json) jsonLine(io, 'done', { test: final, files });
-    io.err(
-      `wrote ${files.join(', ')} and the curves ` +
-        `${['accuracy', 'loss'].map((n) => path.join(flags.out, `${n}.svg|png`)).join(', ')}`,
-    );
+  const imageSize = start?.card.inputSize ?? flags.imageSize;
+  const data = recipeData(train, test, { ...flags, imageSize }, start?.card);
+  if (!start) {
+    return { name: flags.model, train, data, ...recipeTraining(flags.model, data, train.classes.length, flags) };
   }
+  const fineTune = await prepare(start, train.classes, flags);
+  for (const line of fineTune.report) io.err(line);
+  const totalSteps = data.trainLoader.length * flags.epochs;
+  const optimizer = recipeOptimizer(flags, totalSteps, fineTune.groups);
+  const { fineTunedFrom } = fineTune;
+  return { name: start.card.model, train, data, model: fineTune.model, ...optimizer, fineTunedFrom };
+}
+
+/** Trains the run, writing its checkpoints, weights, curves and history. */
+async function train(io: Io, flags: TrainFlags, info: BackendInfo, run: Run): Promise<void> {
+  const { name, data, model } = run;
+  const { trainSet, validSet, inputSize, channels, mean, std } = data;
+  io.err(
+    `training ${name} on ${flags.dataset} (${trainSet.length} train / ` +
+      `${validSet.length} test images at ${inputSize}x${inputSize}), ${flags.epochs} epoch(s)`,
+  );
+  await mkdir(flags.out, { recursive: true });
+  const base = path.join(flags.out, `${flags.dataset}_${name}`);
+  const settings = Object.fromEntries(
+    RUN_IDENTITY.map((k) => [k, k === 'imageSize' ? inputSize : k === 'model' ? name : (flags[k] ?? null)]),
+  );
+  const classes = run.train.classes;
+  const card: ModelCard = { model: name, inputSize, inChannels: channels, classes, mean, std };
+  if (run.fineTunedFrom) card.fineTunedFrom = run.fineTunedFrom;
+  // Two files per epoch, each written atomically: the training state is complete on its own, so a crash at any
+  // moment leaves a consistent state to resume from; the weights (with their card) are for users.
+  const writeWeights = async (epoch: number) =>
+    writeAtomically(`${base}.safetensors`, await encodeWeights(model, { card, epoch }));
+  const resume = flags.resume ? await loadCheckpoint(base, model, settings) : undefined;
+  if (resume) io.err(`resuming after epoch ${resume.epoch} of ${flags.epochs}`);
+  const { history, evaluation: final } = await fitWithCheckpoints(io, flags, run, {
+    base,
+    settings,
+    resume,
+    writeWeights,
+  });
+  if (!final) throw new Error('fit returned no evaluation of the test set');
+  if (!flags.json)
+    io.out(
+      `test accuracy ${(final.accuracy * 100).toFixed(2)}% (loss ${final.loss.toFixed(4)}); per class: ` +
+        `${final.perClassAccuracy.map((a, i) => `${classes[i]} ${percent(a, 1)}`).join(', ')}`,
+    );
+
+  // Every trained epoch wrote its weights and curves. A run resumed with nothing left to train (after a crash
+  // between the last epoch's two renames) writes them here, from the training state it resumed.
+  if (history.trainLoss.length === (resume?.epoch ?? 0)) {
+    await writeWeights(history.trainLoss.length);
+    await writeCurves(flags.out, history);
+  }
+  const { loss, accuracy, perClassAccuracy, confusion } = final;
+  const record = { model: name, dataset: flags.dataset, backend: info.name, ...history };
+  const test = { loss, accuracy, perClassAccuracy, confusion };
+  await writeAtomically(path.join(flags.out, 'history.json'), `${JSON.stringify({ ...record, test }, null, 2)}\n`);
+  const files = [`${base}.safetensors`, path.join(flags.out, 'history.json')];
+  if (flags.json) jsonLine(io, 'done', { test: final, files });
+  io.err(
+    `wrote ${files.join(', ')} and the curves ` +
+      `${['accuracy', 'loss'].map((n) => path.join(flags.out, `${n}.svg|png`)).join(', ')}`,
+  );
+}
+
+interface Checkpoints {
+  /** The path of the run's files without their endings. */
+  base: string;
+  settings: RunSettings;
+  resume?: SavedTraining;
+  writeWeights: (epoch: number) => Promise<void>;
+}
+
+/** `fit` with a checkpoint after every epoch, the progress and epoch lines, and a lost GPU said as such. */
+async function fitWithCheckpoints(io: Io, flags: TrainFlags, run: Run, checkpoints: Checkpoints) {
+  const { base, settings, resume, writeWeights } = checkpoints;
+  const { model, optimizer, schedule, data } = run;
+  const interactive = Boolean(process.stderr.isTTY) && !flags.json;
+  let checkpointed = resume?.epoch ?? 0;
+  return fitRecipe(model, data, { optimizer, schedule }, flags, {
+    resume,
+    onCheckpoint: async (training) => {
+      await writeAtomically(`${base}.train.safetensors`, await encodeTrainingState(model, training, settings));
+      await writeWeights(training.epoch);
+      await writeCurves(flags.out, training.history);
+      checkpointed = training.epoch;
+    },
+    onBatch: flags.json ? (e) => jsonLine(io, 'batch', e) : progress(io, interactive),
+    onEpoch: (e) => {
+      if (flags.json) return jsonLine(io, 'epoch', e);
+      if (interactive) process.stderr.write(CLEAR_LINE);
+      io.out(epochLine(e));
+    },
+  }).catch(async (err: unknown) => {
+    await throwIfDeviceLost(err).catch((lost: DeviceLostError) => {
+      lost.message =
+        `${lost.message} during epoch ${checkpointed + 1}. ` +
+        (checkpointed
+          ? `The checkpoint after epoch ${checkpointed} is intact (${base}.train.safetensors): continue on another ` +
+            `backend with the same options plus --resume --backend native (or wasm, cpu)`
+          : 'No epoch had finished, so there is no checkpoint yet');
+      throw lost;
+    });
+    throw err;
+  });
 }

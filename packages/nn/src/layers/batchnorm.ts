@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module, buffer, parameter } from '../module.js';
+import { FUSED_BATCH_NORM } from '../fused-kernels.js';
 import { ShapeError, expectRank, formatShape, type Shape } from '../shape.js';
 
 export interface BatchNorm2dOptions {
@@ -8,13 +9,6 @@ export interface BatchNorm2dOptions {
   momentum?: number;
   affine?: boolean;
 }
-
-/**
- * A backend may provide train-mode batch norm as one kernel (`@convnets/backend` does on wasm): inputs
- * x, gamma, beta; attribute eps; outputs y, the batch mean and the biased batch variance; with its
- * gradient registered. Where the running backend has it, BatchNorm2d uses it; elsewhere the ops below.
- */
-const FUSED_BATCH_NORM = 'ConvnetsBatchNormTrain';
 
 /**
  * Batch normalisation over N, H and W of NHWC input. Train mode normalises with the batch's
@@ -57,6 +51,7 @@ export class BatchNorm2d extends Module {
         this.eps,
       );
     }
+    // One kernel where the running backend provides it (see fused-kernels.ts); elsewhere the ops below.
     if (this.weight && this.bias && tf.getKernel(FUSED_BATCH_NORM, tf.getBackend())) {
       const [y, mean, variance] = tf
         .engine()

@@ -1,5 +1,5 @@
 /**
- * Loads convnets' own WebAssembly kernels (wasm/kernels.c) into a running tfjs-wasm backend: the module
+ * Loads convnets' own WebAssembly kernels (the C in the package's wasm/ folder) into a running tfjs-wasm backend: the module
  * imports tfjs's memory, so kernels read and write tensors where they are. Where that memory is shared
  * (the threaded build), worker threads instantiate the same module on it and take a share of each call.
  */
