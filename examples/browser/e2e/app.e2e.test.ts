@@ -100,13 +100,12 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
   /** The training run the tests start: 2 epochs of 10 batches of 16 (the default), or a shorter one. */
   const RUN = '&epochs=2&batch=16&limit=160&valid=100&lr=0.02';
 
-  /** Opens the app on `server` and trains ResNet-18 on `backend` for `run`'s 2 epochs; the page's state after. */
-  async function trainToEnd(on: Server, backend: string, timeout: number, run = RUN) {
-    const { port } = on.address() as AddressInfo;
-    await page.goto(`http://127.0.0.1:${port}/index.html?model=resnet18&backend=${backend}${run}&autostart=1`);
-    await untilStatus(['done', 'error'], timeout);
-    return page.evaluate(() => {
-      const s = (window as unknown as { convnets: PageState }).convnets;
+  type Win = { convnets: PageState };
+
+  /** The page's state after a run. */
+  const runState = () =>
+    page.evaluate(() => {
+      const s = (window as unknown as Win).convnets;
       return {
         status: s.status,
         error: s.error,
@@ -118,6 +117,47 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
         cores: navigator.hardwareConcurrency,
       };
     });
+
+  /** Opens the app on `server` and trains ResNet-18 on `backend` for `run`'s 2 epochs; the page's state after. */
+  async function trainToEnd(on: Server, backend: string, timeout: number, run = RUN) {
+    const { port } = on.address() as AddressInfo;
+    await page.goto(`http://127.0.0.1:${port}/index.html?model=resnet18&backend=${backend}${run}&autostart=1`);
+    await untilStatus(['done', 'error'], timeout);
+    return runState();
+  }
+
+  /**
+   * As trainToEnd, but the run is stopped in its second epoch (of `batches` batches, at least 3) and resumed from the
+   * end of the first: it completes both epochs. Its losses are epoch 1's, the stopped ones, then epoch 2's.
+   */
+  async function trainStopResume(on: Server, backend: string, timeout: number, run: string, batches: number) {
+    const { port } = on.address() as AddressInfo;
+    await page.goto(`http://127.0.0.1:${port}/index.html?model=resnet18&backend=${backend}${run}&autostart=1`);
+    // batches + 1 losses: epoch 2 is under way (and a stop lands at the end of its next batch at the latest).
+    await page.waitForFunction(
+      (n) => {
+        const s = (window as unknown as Win).convnets;
+        return s.status === 'training' && s.batchLosses.length >= n;
+      },
+      batches + 1,
+      { timeout, polling: 200 },
+    );
+    // While a step runs the page only answers between batches: click without waiting for "stable" animation frames.
+    await page.click('#stop', { force: true, timeout: 120_000 });
+    await untilStatus(['stopped', 'error'], 5 * 60_000);
+    expect(await page.textContent('#status')).toContain('Stopped. Resume continues after epoch 1.');
+    await page.click('#resume');
+    await untilStatus(['done', 'error'], timeout, 1000);
+    const state = await runState();
+    expect(state).toMatchObject({ status: 'done', error: undefined });
+    expect(state.history!.trainLoss).toHaveLength(2);
+    // Epoch 1, one or two batches of the stopped epoch 2, epoch 2 again.
+    expect(state.losses.length - 2 * batches).toBeGreaterThanOrEqual(1);
+    expect(state.losses.length - 2 * batches).toBeLessThanOrEqual(2);
+    // One count after each epoch, the same: nothing leaked across the stop and the resume.
+    expect(state.tensors).toHaveLength(2);
+    expect(state.tensors[1]).toBe(state.tensors[0]);
+    return state;
   }
 
   /** The mean of the last three batches' loss is below the first batch's. */
@@ -200,45 +240,13 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
     }, pixels);
   }
 
-  /**
-   * Trains again, stops in the second epoch (of `batches` batches each) and resumes: the run completes with `tensors`
-   * after each epoch.
-   */
-  async function stopAndResume(tensors: number, batches = 10) {
-    // Train again, stop in the second epoch, resume from the end of the first: the run completes both epochs.
-    type Win = { convnets: PageState };
-    await page.click('#train');
-    // status 'training' is set after the new run has reset its losses: batches + 2 of them means epoch 2 is under way.
-    await page.waitForFunction(
-      (n) => {
-        const s = (window as unknown as Win).convnets;
-        return s.status === 'training' && s.batchLosses.length >= n;
-      },
-      batches + 2,
-      { timeout: 10 * 60_000, polling: 200 },
-    );
-    // While a step runs the page only answers between batches: click without waiting for "stable" animation frames.
-    await page.click('#stop', { force: true, timeout: 120_000 });
-    await untilStatus(['stopped', 'error'], 5 * 60_000);
-    expect(await page.textContent('#status')).toContain('Stopped. Resume continues after epoch 1.');
-    await page.click('#resume');
-    await untilStatus(['done', 'error'], 10 * 60_000, 1000);
-    const resumed = await page.evaluate(() => {
-      const s = (window as unknown as Win).convnets;
-      return { status: s.status, error: s.error, epochs: s.history?.trainLoss.length, tensors: s.tensorsAfterEpoch };
-    });
-    expect(resumed).toMatchObject({ status: 'done', error: undefined, epochs: 2 });
-    // The same count as the first run: nothing leaked.
-    expect(resumed.tensors).toEqual([tensors, tensors]);
-  }
-
   it(
     'trains a notebook net on real MNIST with WebGL: the loss falls, the charts ' +
       'draw, the logits match cpu, the weights save and load, stop and resume',
     async () => {
-      const state = await trainToEnd(server, 'webgl', 12 * 60_000);
-      expect(state.error).toBeUndefined();
-      expect(state.status).toBe('done');
+      // SwiftShader's WebGL takes seconds a batch here: 2 epochs of 10 batches of 8, stopped in the second, resumed.
+      const run = '&epochs=2&batch=8&limit=80&valid=50&lr=0.02';
+      const state = await trainStopResume(server, 'webgl', 12 * 60_000, run, 10);
       expect(state.backend?.backend).toBe('webgl');
       expect(await page.textContent('#backend-info')).toContain('Backend: webgl');
       // WebGPU here is SwiftShader's: offered, and named a software adapter.
@@ -248,13 +256,9 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
       expect(await webgpu.getAttribute('title')).toMatch(
         /^google swiftshader: a CPU implementation, correct but slower/i,
       );
-      // 2 epochs of 10 batches: the last few batches' loss is below the first batch's.
-      expect(state.losses).toHaveLength(20);
+      // The last few batches' loss (epoch 2, resumed) is below the first batch's. No tensor growth from one epoch to
+      // the next (WebGL textures belong to tensors): trainStopResume checks that.
       expect(lossFell(state.losses)).toBe(true);
-      expect(state.history!.trainLoss).toHaveLength(2);
-      // No tensor growth from one epoch to the next (WebGL textures belong to tensors).
-      expect(state.tensors).toHaveLength(2);
-      expect(state.tensors[1]).toBe(state.tensors[0]);
 
       // Logits of a fixed input, the same weights: WebGL against the cpu backend.
       expect(await logitsAgainstCpu()).toBeLessThan(1e-3);
@@ -289,7 +293,6 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
       expect(await page.textContent('#memory')).toMatch(/tf\.memory\(\): \d+ tensors/);
 
       await saveLoadAndDownload();
-      await stopAndResume(state.tensors[0]!);
 
       expect(problems).toEqual([]);
       if (process.env.E2E_SCREENSHOT) await page.screenshot({ path: process.env.E2E_SCREENSHOT, fullPage: true });
@@ -518,18 +521,20 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
     'trains on webgpu (SwiftShader): the loss falls, tensors stay flat, save, download, stop and resume work, and ' +
       "the notebook nets' logits and one SGD step equal cpu's (every kind of layer)",
     async () => {
-      // SwiftShader's WebGPU takes ~20 s a batch of 16 here: a shorter run, 2 epochs of 4 batches.
-      const state = await trainToEnd(server, 'webgpu', 15 * 60_000, '&epochs=2&batch=16&limit=64&valid=32&lr=0.005');
-      expect(state.error).toBeUndefined();
-      expect(state.status).toBe('done');
+      // SwiftShader's WebGPU takes ~45 s a batch of 16 of ResNet-18 here (compute, not shader compiles): 2 epochs of
+      // 3 batches, stopped in the second and resumed.
+      const state = await trainStopResume(
+        server,
+        'webgpu',
+        15 * 60_000,
+        '&epochs=2&batch=16&limit=48&valid=8&lr=0.005',
+        3,
+      );
       expect(state.backend?.backend).toBe('webgpu');
       expect(await page.textContent('#backend-info')).toMatch(/^Backend: webgpu \(.*swiftshader.*, software\)/i);
-      expect(state.losses).toHaveLength(8);
       expect(lossFell(state.losses)).toBe(true);
-      expect(state.tensors[1]).toBe(state.tensors[0]);
       expect(await logitsAgainstCpu()).toBeLessThan(1e-3);
       await saveLoadAndDownload();
-      await stopAndResume(state.tensors[0]!, 4);
 
       for (const [name, size] of SOFTWARE_GPU_NETS.forward)
         expect(await callPage<number>('netLogitsAgainstCpu', name, size), name).toBeLessThan(1e-3);

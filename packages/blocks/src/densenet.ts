@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AvgPool2d, BatchNorm2d, Conv2d, Module, ReLU, Sequential, type Shape, type ShapeTrace } from '@convnets/nn';
-import { concatChannels } from './inception.js';
+import { AvgPool2d, BatchNorm2d, Conv2d, Module, ReLU, Sequential } from '@convnets/nn';
 
 /** DenseNet's pre-activation unit: BatchNorm, ReLU, then a 3x3 convolution. */
 export function convBlock(inputChannels: number, numChannels: number): Sequential {
@@ -25,11 +24,6 @@ export class DenseBlock extends Module {
 
   forward(x: tf.Tensor): tf.Tensor {
     return this.net.layers.reduce((h, blk) => tf.concat([h, blk.forward(h)], 3), x);
-  }
-
-  protected computeShape(input: Shape, trace?: ShapeTrace): Shape {
-    // `net` only holds the blocks (forward never calls it), so only the blocks are traced, as in PyTorch.
-    return this.net.layers.reduce((h, blk) => concatChannels(this, [h, blk.inferShape(h, trace)], input), input);
   }
 }
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Conv2d, MaxPool2d, Module, ShapeError, type Shape, type ShapeTrace } from '@convnets/nn';
+import { Conv2d, MaxPool2d, Module } from '@convnets/nn';
 
 /**
  * GoogLeNet's four parallel paths — 1x1; 1x1 then 3x3; 1x1 then 5x5; 3x3 max-pool then 1x1 —
@@ -40,27 +40,4 @@ export class Inception extends Module {
     const p4 = tf.relu(this.p4_2.forward(this.p4_1.forward(x)));
     return tf.concat([p1, p2, p3, p4], 3);
   }
-
-  protected computeShape(input: Shape, trace?: ShapeTrace): Shape {
-    const p1 = this.p1_1.inferShape(input, trace);
-    const p2 = this.p2_2.inferShape(this.p2_1.inferShape(input, trace), trace);
-    const p3 = this.p3_2.inferShape(this.p3_1.inferShape(input, trace), trace);
-    const p4 = this.p4_2.inferShape(this.p4_1.inferShape(input, trace), trace);
-    return concatChannels(this, [p1, p2, p3, p4], input);
-  }
-}
-
-/** The shape of a channel concatenation; every part must agree on N, H and W. */
-export function concatChannels(module: Module, parts: Shape[], input: Shape): Shape {
-  const [first] = parts;
-  for (const p of parts) {
-    if (p.length !== 4 || p[0] !== first![0] || p[1] !== first![1] || p[2] !== first![2]) {
-      throw new ShapeError(
-        `cannot concatenate ${parts.map((s) => `[${s.join(', ')}]`).join(' and ')} along channels`,
-        module,
-        input,
-      );
-    }
-  }
-  return [first![0]!, first![1]!, first![2]!, parts.reduce((c, p) => c + p[3]!, 0)];
 }

@@ -1,6 +1,6 @@
 export { vggBlock } from './vgg.js';
 export { ninBlock } from './nin.js';
-export { Inception, concatChannels } from './inception.js';
+export { Inception } from './inception.js';
 export { Residual, type ResidualOptions } from './residual.js';
 export { convBlock, DenseBlock, transitionBlock } from './densenet.js';
 export { stem, classifier4096 } from './heads.js';

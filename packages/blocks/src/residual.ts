@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BatchNorm2d, Conv2d, Module, ShapeError, formatShape, type Shape, type ShapeTrace } from '@convnets/nn';
+import { BatchNorm2d, Conv2d, Module } from '@convnets/nn';
 
 export interface ResidualOptions {
   /** Project the shortcut with a 1x1 convolution (needed when channels or resolution change). */
@@ -30,21 +30,5 @@ export class Residual extends Module {
     const y = this.bn2.forward(this.conv2.forward(tf.relu(this.bn1.forward(this.conv1.forward(x)))));
     const shortcut = this.conv3 ? this.conv3.forward(x) : x;
     return tf.relu(tf.add(y, shortcut));
-  }
-
-  protected computeShape(input: Shape, trace?: ShapeTrace): Shape {
-    const y = this.bn2.inferShape(
-      this.conv2.inferShape(this.bn1.inferShape(this.conv1.inferShape(input, trace), trace), trace),
-      trace,
-    );
-    const shortcut = this.conv3 ? this.conv3.inferShape(input, trace) : input;
-    if (y.join() !== shortcut.join()) {
-      throw new ShapeError(
-        `main path ${formatShape(y)} and shortcut ${formatShape(shortcut)} differ: use use1x1conv when channels or strides change`,
-        this,
-        input,
-      );
-    }
-    return y;
   }
 }

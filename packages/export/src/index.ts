@@ -1,3 +1,3 @@
 export { toOnnx, ONNX_OPSETS, CARD_METADATA_KEY, type OnnxOptions } from './onnx/index.js';
-export { ONNX_LAYERS } from './onnx/layers.js';
-export { UnsupportedLayerError } from './errors.js';
+export { ONNX_LAYERS, ONNX_KERNELS } from './onnx/layers.js';
+export { UnsupportedKernelError } from './errors.js';

@@ -12,12 +12,14 @@ import {
   Sequential,
   loadStateDict,
   type Shape,
+  withSeed,
 } from '@convnets/nn';
 import { Sgd, decodeWeights, encodeWeights, fit } from '@convnets/trainer';
 import { SMALL_NETS } from '@convnets/tooling/fixtures';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
-import { toOnnx, UnsupportedLayerError } from './index.js';
+import { toOnnx, UnsupportedKernelError } from './index.js';
+import { twoBranchNet } from '../test-utils/two-branch.js';
 
 // convnets' forward (and the training steps below) on the fastest backend here: native in CI, else wasm.
 await initBackend('auto');
@@ -179,19 +181,47 @@ describe('the ONNX model', () => {
     model.dispose();
   });
 
-  it('refuses a layer with no ONNX form, naming its dotted path and type', async () => {
-    class Swish extends Module {
+  it('exports a block known only to this test by tracing its forward: onnxruntime gives its logits within 1e-4', async () => {
+    const model = withSeed(3, () => twoBranchNet(3)).eval();
+    const before = tf.memory().numTensors;
+    const bytes = await toOnnx(model, { inputShape: [3, 9, 9] });
+    expect(tf.memory().numTensors).toBe(before);
+    // The block's wiring, read from its forward: Concat along NCHW's channels, the gate as a [C, 1, 1] initializer.
+    const { graph } = onnxProto.onnx.ModelProto.decode(bytes);
+    expect(graph!.node!.filter((n) => n.name!.startsWith('1/')).map((n) => n.opType)).toEqual([
+      'Relu',
+      'Concat',
+      'Mul',
+      'Add',
+      'Relu',
+    ]);
+    const [axis] = graph!.node!.find((n) => n.name === '1/Concat')!.attribute!;
+    expect([axis!.name, Number(axis!.i)]).toEqual(['axis', 1]);
+    expect(graph!.initializer!.find((t) => t.name === '1.gate')!.dims!.map(Number)).toEqual([4, 1, 1]);
+    const x = tf.randomUniform([2, 9, 9, 3], -2, 2, 'float32', 4);
+    const ours = model.forward(x);
+    expect(relativeDiff(ours.dataSync() as Float32Array, (await runOnnx(bytes, x)).logits)).toBeLessThan(1e-4);
+    tf.dispose([x, ours]);
+    model.dispose();
+  });
+
+  it('refuses a kernel with no ONNX form, naming the module that runs it', async () => {
+    class Exponential extends Module {
       forward(x: tf.Tensor) {
-        return tf.mul(x, tf.sigmoid(x));
-      }
-      protected computeShape(input: Shape) {
-        return input;
+        return tf.exp(x);
       }
     }
-    const model = new Sequential(new Conv2d(1, 2, 3), new Sequential(new Swish()), new Flatten(), new Linear(2, 2));
+    const model = new Sequential(
+      new Conv2d(1, 2, 3),
+      new Sequential(new Exponential()),
+      new Flatten(),
+      new Linear(2, 2),
+    );
     const failure = toOnnx(model, { inputShape: [1, 3, 3] });
-    await expect(failure).rejects.toThrow(UnsupportedLayerError);
-    await expect(failure).rejects.toThrow(/'1\.0' is a Swish, which has no ONNX form \(supported: Sequential, Conv2d/);
+    await expect(failure).rejects.toThrow(UnsupportedKernelError);
+    await expect(failure).rejects.toThrow(
+      /^ONNX export: the module at '1\.0' \(Exponential\) runs tfjs's Exp kernel, which has no ONNX form here \(between layers: Add, /,
+    );
     model.dispose();
   });
 

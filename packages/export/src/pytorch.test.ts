@@ -7,10 +7,11 @@ import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createModel } from '@convnets/architectures';
-import { Conv2d, Module, Sequential, decodeSafetensors, encodeSafetensors, type Shape } from '@convnets/nn';
+import { Conv2d, type Module, Sequential, decodeSafetensors, encodeSafetensors, withSeed } from '@convnets/nn';
 import { SMALL_NETS, pythonHasTorch } from '@convnets/tooling/fixtures';
 import { pytorchProject } from './pytorch/index.js';
-import { UnsupportedLayerError } from './index.js';
+import { UnsupportedKernelError } from './index.js';
+import { TwoBranch, twoBranchNet } from '../test-utils/two-branch.js';
 
 const torch = pythonHasTorch();
 if (!torch && process.env.CONVNETS_TORCH_REQUIRED === '1')
@@ -40,13 +41,19 @@ const card = (name: string, size: number) => ({
   std: [0.25, 0.25, 0.25],
 });
 
+/** The notebook's nets, and a net whose block only the tests know (its model.py class comes from a trace). */
+const NETS: ReadonlyArray<readonly [string, number, () => Module]> = [
+  ...SMALL_NETS.map(([name, size]) => [name, size, () => createModel(name, { inputSize: size, seed: 2 })] as const),
+  ['two-branch', 9, () => withSeed(2, () => twoBranchNet(3))],
+];
+
 describe.runIf(torch)('model.py + weights in PyTorch (Debian python3-torch)', () => {
   let dir: string;
   const expected = new Map<string, tf.Tensor>();
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'convnets-pytorch-'));
-    for (const [name, size] of SMALL_NETS) {
-      const model = createModel(name, { inputSize: size, seed: 2 }).eval();
+    for (const [name, size, build] of NETS) {
+      const model = build().eval();
       // Running statistics away from 0/1, so the eval-mode batch norm in PyTorch has something to match.
       for (const [key, v] of model.namedBuffers()) {
         if (key.endsWith('running_mean')) v.assign(tf.randomNormal(v.shape, 0, 0.5, 'float32', 3));
@@ -63,14 +70,14 @@ describe.runIf(torch)('model.py + weights in PyTorch (Debian python3-torch)', ()
       tf.dispose([x, nchw]);
       model.dispose();
     }
-    await promisify(execFile)('/usr/bin/python3', ['-c', RUN, ...SMALL_NETS.map(([n]) => path.join(dir, n))]);
+    await promisify(execFile)('/usr/bin/python3', ['-c', RUN, ...NETS.map(([n]) => path.join(dir, n))]);
   }, 300_000);
   afterAll(async () => {
     tf.dispose([...expected.values()]);
     await rm(dir, { recursive: true, force: true });
   });
 
-  it.each(SMALL_NETS)("%s gives convnets' eval-mode logits within 1e-5", async (name) => {
+  it.each(NETS)("%s gives convnets' eval-mode logits within 1e-5", async (name) => {
     const { tensors } = decodeSafetensors(new Uint8Array(await readFile(path.join(dir, name, 'logits.safetensors'))));
     const theirs = tensors.get('logits')!;
     const ours = expected.get(name)!;
@@ -97,19 +104,48 @@ describe('model.py', () => {
     model.dispose();
   });
 
-  it('refuses a layer with no PyTorch form, naming its path and type', async () => {
-    class Mystery extends Module {
-      forward(x: tf.Tensor) {
-        return x;
-      }
-      protected computeShape(input: Shape) {
-        return input;
+  it("writes a block it has no writer for as a class read from the block's forward", async () => {
+    const model = withSeed(2, () => twoBranchNet(3));
+    const before = tf.memory().numTensors;
+    const source = (await pytorchProject(model, card('two-branch', 9))).get('model.py') as string;
+    expect(tf.memory().numTensors).toBe(before);
+    // One class for the two blocks (the same code), its children by their names, its parameter by its own.
+    expect(source.match(/^class TwoBranch\b.*$/gm)).toEqual(['class TwoBranch(nn.Module):']);
+    expect(source).toContain(
+      [
+        '        self.wide = nn.Conv2d(4, 6, kernel_size=3, padding=1)',
+        '        self.narrow = nn.Conv2d(4, 2, kernel_size=1)',
+        '        self.merge = nn.Conv2d(8, 4, kernel_size=1)',
+        '        self.gate = nn.Parameter(torch.zeros([4]))',
+        '',
+        '    def forward(self, x):',
+        '        y1 = self.wide(x)',
+        '        y2 = F.relu(y1)',
+        '        y3 = self.narrow(x)',
+        '        y4 = torch.cat((y2, y3), dim=1)',
+        '        y5 = self.merge(y4)',
+        '        y6 = x * self.gate.view(-1, 1, 1)',
+        '        y7 = y5 + y6',
+        '        y8 = F.relu(y7)',
+        '        return y8',
+      ].join('\n'),
+    );
+    expect(source).toContain('        TwoBranch(),\n        TwoBranch(),\n');
+    model.dispose();
+  });
+
+  it('refuses a kernel with no PyTorch form, naming the module that runs it', async () => {
+    class Exponential extends TwoBranch {
+      override forward(x: tf.Tensor) {
+        return tf.exp(this.merge.forward(x));
       }
     }
-    const model = new Sequential(new Conv2d(1, 2, 3), new Mystery());
+    const model = new Sequential(new Conv2d(3, 8, 3), new Exponential(8));
     const failure = pytorchProject(model, card('custom', 8));
-    await expect(failure).rejects.toThrow(UnsupportedLayerError);
-    await expect(failure).rejects.toThrow("PyTorch export: the layer at '1' is a Mystery");
+    await expect(failure).rejects.toThrow(UnsupportedKernelError);
+    await expect(failure).rejects.toThrow(
+      "PyTorch export: the module at '1' (Exponential) runs tfjs's Exp kernel, which has no PyTorch form here",
+    );
     model.dispose();
   });
 });

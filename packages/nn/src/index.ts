@@ -1,4 +1,5 @@
 export { Module, parameter, buffer, isBuffer, type ShapeTrace, type TraceEntry } from './module.js';
+export { traceForward, type TraceHooks, type KernelCall } from './trace.js';
 export { Rng, manualSeed, defaultRng, withSeed } from './random.js';
 export { generatorStates, restoreGeneratorStates } from './generators.js';
 export { ShapeError, windowOutputSize, formatShape, type Shape, type Pair } from './shape.js';

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Module } from './module.js';
+import { traceForward } from './trace.js';
 
 /** The module at a dotted path (`1.0.conv1`, as `summary` and state dicts name it). */
 export function getModule(model: Module, path: string): Module {
@@ -32,27 +33,21 @@ export function setModule(model: Module, path: string, module: Module): Module {
 }
 
 /**
- * Runs `run` in eval mode with the modules at `paths` wrapped: `seen` gets each output and returns what the net
- * goes on with (the output itself, or with Grad-CAM's probe added).
+ * `model.forward(x)` in eval mode with the modules at `paths` seen by a forward hook (`traceForward`): `seen` gets
+ * each output and returns what the net goes on with (the output itself, or with Grad-CAM's probe added).
  */
-function withHooks<T>(
+function forwardWithHooks(
   model: Module,
+  x: tf.Tensor,
   paths: readonly string[],
-  run: () => T,
   seen: (path: string, y: tf.Tensor) => tf.Tensor,
-): T {
-  const hooked = paths.map((path) => [path, getModule(model, path)] as const);
-  for (const [path, module] of hooked) {
-    const forward = module.forward;
-    module.forward = (input: tf.Tensor) => seen(path, forward.call(module, input));
-  }
+): tf.Tensor {
+  for (const path of paths) getModule(model, path);
   const wasTraining = model.training;
   model.eval();
   try {
-    return run();
+    return traceForward(model, x, { exit: (_m, path, _x, y) => (paths.includes(path) ? seen(path, y) : y) });
   } finally {
-    // The wrappers are own properties over the class's method: deleting them restores it.
-    for (const [, module] of hooked) delete (module as { forward?: unknown }).forward;
     model.train(wasTraining);
   }
 }
@@ -64,15 +59,12 @@ export function forwardWithOutputs(
   paths: readonly string[],
 ): { logits: tf.Tensor; outputs: Map<string, tf.Tensor> } {
   const outputs = new Map<string, tf.Tensor>();
-  const logits = withHooks(
-    model,
-    paths,
-    () => tf.tidy(() => model.forward(x)),
-    (path, y) => {
+  const logits = tf.tidy(() =>
+    forwardWithHooks(model, x, paths, (path, y) => {
       outputs.get(path)?.dispose();
       outputs.set(path, tf.keep(y.clone()));
       return y;
-    },
+    }),
   );
   return { logits, outputs };
 }
@@ -145,11 +137,11 @@ export async function gradCam(
       tf.tidy(() => tf.cast(tf.oneHot([target], probabilities.length), 'float32')),
     ];
     const gradient = tf.grad((probe: tf.Tensor) =>
-      withHooks(
-        model,
-        [path],
-        () => tf.sum(tf.mul(model.forward(x), pick)),
-        (_, y) => tf.add(y, probe),
+      tf.sum(
+        tf.mul(
+          forwardWithHooks(model, x, [path], (_, y) => tf.add(y, probe)),
+          pick,
+        ),
       ),
     )(probe);
     tf.dispose([probe, pick]);

@@ -9,8 +9,6 @@ import { Dropout, Flatten, ReLU } from './layers/simple.js';
 import { AdaptiveAvgPool2d } from './layers/pool.js';
 import { Module } from './module.js';
 import { withSeed } from './random.js';
-import type { Shape } from './shape.js';
-import type { ShapeTrace } from './module.js';
 
 /** A block with named children, like the notebook's Residual. */
 class Block extends Module {
@@ -18,9 +16,6 @@ class Block extends Module {
   bn1 = new BatchNorm2d(2);
   forward(x: tf.Tensor): tf.Tensor {
     return tf.relu(this.bn1.forward(this.conv1.forward(x)));
-  }
-  protected computeShape(input: Shape, trace?: ShapeTrace): Shape {
-    return this.bn1.inferShape(this.conv1.inferShape(input, trace), trace);
   }
 }
 

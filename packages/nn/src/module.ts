@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError, formatShape, type Shape } from './shape.js';
+import { traceForward } from './trace.js';
 
 /**
  * Marks variables that are state but not trained (BatchNorm's running statistics). A WeakSet so the
@@ -55,8 +56,19 @@ export abstract class Module {
   /** The computation, on NHWC tensors. Call inside `tf.tidy` (or a gradient function). */
   abstract forward(x: tf.Tensor): tf.Tensor;
 
-  /** The output shape for an input shape, computed without running anything. */
-  protected abstract computeShape(input: Shape, trace?: ShapeTrace): Shape;
+  /**
+   * The output shape for an input shape. A layer gives its own shape arithmetic. A module made of others (a block, a
+   * net) needs none: its `forward` is traced on zeros with each layer in it standing in by its own rule, so no
+   * convolution runs, and the wiring between layers is the one `forward` writes.
+   */
+  protected computeShape(input: Shape, trace?: ShapeTrace): Shape {
+    return traceShape(this, input, trace);
+  }
+
+  /** Whether this module gives its own shape arithmetic (a layer) rather than having its `forward` traced. */
+  get hasShapeRule(): boolean {
+    return (this as unknown as { computeShape: unknown }).computeShape !== Module.prototype.computeShape;
+  }
 
   /** Shape inference with an optional trace of every module passed through. */
   inferShape(input: Shape, trace?: ShapeTrace): Shape {
@@ -201,4 +213,40 @@ export abstract class Module {
 
 function indent(text: string): string {
   return text.split('\n').join('\n  ');
+}
+
+/**
+ * `module`'s output shape for `input` by tracing its forward on zeros: layers with a shape rule stand in with zeros
+ * of the shape it gives (traced in `trace`); the kernels between them run for real, on those zeros. A kernel that
+ * fails (two branches that do not add up, say) is a ShapeError of the innermost module running it.
+ */
+function traceShape(module: Module, input: Shape, trace?: ShapeTrace): Shape {
+  const open: TraceEntry[] = [];
+  return tf.tidy(() => {
+    try {
+      const y = traceForward(module, tf.zeros([...input]), {
+        enter: (m, _path, x) => {
+          if (m === module) return undefined;
+          if (m.hasShapeRule) return tf.zeros([...m.inferShape(x.shape, trace)]);
+          const entry: TraceEntry = { module: m, input: x.shape };
+          trace?.push(entry);
+          open.push(entry);
+          return undefined;
+        },
+        exit: (m, _path, _x, y) => {
+          if (m !== module && !m.hasShapeRule) open.pop()!.output = [...y.shape];
+          return y;
+        },
+      });
+      return [...y.shape];
+    } catch (err) {
+      if (err instanceof ShapeError || !(err instanceof Error)) throw err;
+      const where = open.at(-1) ?? { module, input };
+      throw new ShapeError(
+        `its forward fails on input ${formatShape(where.input)}: ${err.message}`,
+        where.module,
+        where.input,
+      );
+    }
+  });
 }

@@ -1,6 +1,7 @@
 /**
- * The notebook's shape trace, from shape inference alone (nothing is computed, so a 15-GFLOP VGG
- * summarises instantly): per-layer output shapes, parameters and FLOPs, as a table or JSON.
+ * The notebook's shape trace, from shape inference (no convolution runs: layers give their shapes and blocks' forward
+ * is traced on zeros, so a 15-GFLOP VGG summarises instantly): per-layer output shapes, parameters and FLOPs, as a
+ * table or JSON.
  */
 import type { Module, ShapeTrace } from './module.js';
 import { ShapeError, formatShape, type Shape } from './shape.js';

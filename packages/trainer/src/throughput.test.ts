@@ -20,7 +20,7 @@ function countingNet() {
       counts[this.training ? 'train' : 'eval']++;
       return this.body.forward(x);
     }
-    protected computeShape(input: Shape) {
+    protected override computeShape(input: Shape) {
       return this.body.inferShape(input);
     }
   }

@@ -94,7 +94,7 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
 
   it('concatenation along any axis (an empty part skipped) and its gradient, a split, equal cpu exactly', async () => {
     for (const f of check.concatFunctions())
-      expect((await check.on('wasm', f)).values).toEqual((await check.on('cpu', f)).values);
+      check.expectSameValues((await check.on('wasm', f)).values, (await check.on('cpu', f)).values);
   });
 
   it.each(check.maxPoolCases)(
@@ -106,7 +106,7 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
 
   it.each(check.binaryCases)('add, sub, multiply with %s equal cpu exactly', async (...c) => {
     for (const f of check.binaryFunctions(c))
-      expect((await check.on('wasm', f)).values).toEqual((await check.on('cpu', f)).values);
+      check.expectSameValues((await check.on('wasm', f)).values, (await check.on('cpu', f)).values);
   });
 
   it(
@@ -114,7 +114,7 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
       "give exactly cpu's values; int32 arithmetic keeps tfjs kernels",
     async () => {
       for (const f of check.unaryFunctions())
-        expect((await check.on('wasm', f)).values).toEqual((await check.on('cpu', f)).values);
+        check.expectSameValues((await check.on('wasm', f)).values, (await check.on('cpu', f)).values);
       await check.expectLikeCpu(check.reluGradFunction(), 1e-7);
       const ints = await check.on('wasm', () =>
         tf.cast(tf.add(tf.tensor1d([1, 2], 'int32'), tf.tensor1d([3, 4], 'int32')), 'float32'),
@@ -162,7 +162,7 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
         paddings.map((p) => [...p] as [number, number]),
         value,
       );
-    expect((await check.on('wasm', f)).values).toEqual((await check.on('cpu', f)).values);
+    check.expectSameValues((await check.on('wasm', f)).values, (await check.on('cpu', f)).values);
   });
 
   it.each([
@@ -193,7 +193,7 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
         const update = nesterov ? tf.add(d, tf.mul(next, momentum)) : next;
         return tf.concat([tf.reshape(tf.sub(param!, tf.mul(update, lr)), [-1]), tf.reshape(next, [-1])]);
       };
-      expect((await check.on('wasm', fused)).values).toEqual((await check.on('cpu', ops)).values);
+      check.expectSameValues((await check.on('wasm', fused)).values, (await check.on('cpu', ops)).values);
     },
   );
 
@@ -205,7 +205,7 @@ describe.skipIf(missing)('the oneDNN kernels (native) equal tfjs cpu', () => {
   it('gives the same bits on every run (a resumed run computes what a straight one does)', async () => {
     const { forward, gradients } = check.convFunctions(check.convCases[2]!);
     for (const f of [forward, gradients!.filterGrad, gradients!.inputGrad, check.batchNormStep(16, 7, 7, 64)]) {
-      expect((await check.on('wasm', f)).values).toEqual((await check.on('wasm', f)).values);
+      check.expectSameValues((await check.on('wasm', f)).values, (await check.on('wasm', f)).values);
     }
   });
 

@@ -14,7 +14,7 @@ async function expectThreadsAgree(f: () => tf.Tensor) {
   const one = await check.on('wasm', f);
   expect(setWasmKernelThreads(Infinity)).toBe(availableParallelism());
   const all = await check.on('wasm', f);
-  expect(all.values).toEqual(one.values);
+  check.expectSameValues(all.values, one.values);
 }
 
 beforeAll(async () => {
@@ -113,21 +113,21 @@ describe("convnets' wasm reductions, pool gradients, concatenation and split equ
 
   it.each(check.binaryCases)('add, sub, multiply with %s: exactly cpu', async (...c) => {
     for (const f of check.binaryFunctions(c)) {
-      expect((await check.on('wasm', f)).values).toEqual((await check.on('cpu', f)).values);
+      check.expectSameValues((await check.on('wasm', f)).values, (await check.on('cpu', f)).values);
       await expectThreadsAgree(f);
     }
   });
 
   it("relu and step with NaN, -0 and infinities, and relu's gradient: exactly cpu", async () => {
     for (const f of [...check.unaryFunctions(), check.reluGradFunction()]) {
-      expect((await check.on('wasm', f)).values).toEqual((await check.on('cpu', f)).values);
+      check.expectSameValues((await check.on('wasm', f)).values, (await check.on('cpu', f)).values);
       await expectThreadsAgree(f);
     }
   });
 
   it('concatenation along any axis (an empty part skipped) and its gradient, a split: exactly cpu', async () => {
     for (const f of check.concatFunctions()) {
-      expect((await check.on('wasm', f)).values).toEqual((await check.on('cpu', f)).values);
+      check.expectSameValues((await check.on('wasm', f)).values, (await check.on('cpu', f)).values);
       await expectThreadsAgree(f);
     }
   });
@@ -176,7 +176,7 @@ describe("convnets' fused SGD update on wasm", () => {
         const update = nesterov ? tf.add(d, tf.mul(buf, momentum)) : buf;
         return tf.concat([tf.reshape(tf.sub(p!, tf.mul(update, lr)), [-1]), tf.reshape(buf, [-1])]);
       };
-      expect((await check.on('wasm', fused)).values).toEqual((await check.on('wasm', ops)).values);
+      check.expectSameValues((await check.on('wasm', fused)).values, (await check.on('wasm', ops)).values);
       await expectThreadsAgree(fused);
       tf.dispose([p!, g!, b!]);
     },

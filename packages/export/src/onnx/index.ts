@@ -66,7 +66,6 @@ export async function toOnnx(model: Module, options: OnnxOptions = {}): Promise<
     const used = new Map<string, onnxProto.onnx.ITensorProto>();
     const emit: Emit = {
       graph,
-      module: (m, x, path) => convert(m, x, path, emit),
       weight: (name) => {
         if (!used.has(name)) {
           graph.float(name, state.get(name)!.shape, new Float32Array(0));
@@ -81,7 +80,7 @@ export async function toOnnx(model: Module, options: OnnxOptions = {}): Promise<
       const centred = graph.node('Sub', [x.name, vector('normalize.mean', normalize.mean)], 'normalize');
       x = { name: graph.node('Div', [centred, vector('normalize.std', normalize.std)], 'normalize'), shape: x.shape };
     }
-    const out = convert(model, x, '', emit);
+    const out = convert(model, x, emit);
     if (out.shape.length !== 2) {
       throw new RangeError(`toOnnx: the net's output is [${out.shape.join(', ')}], not [batch, classes] logits`);
     }

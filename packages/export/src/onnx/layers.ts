@@ -1,7 +1,9 @@
 /**
- * How each nn/blocks module becomes ONNX nodes: one converter per layer type, keyed by its class, each the data flow
- * of the module's `forward` in ONNX's NCHW operators. Weights are the PyTorch-layout state dict's tensors (the one
- * place layouts change), so the graph's initializers carry PyTorch's names and shapes.
+ * A net's eval-mode forward as ONNX nodes, as torch.onnx.export makes them: the forward is traced (nn's
+ * `traceForward`), each layer of nn (Conv2d, BatchNorm2d, pools...) becomes its ONNX operator, and every kernel the
+ * forward runs between layers (a block's `tf.add`, `tf.concat`, `tf.relu`) is mapped op by op, NHWC to NCHW. So
+ * blocks — the notebook's or anyone's — need no converter: their wiring is read from their `forward`. Weights are the
+ * PyTorch-layout state dict's tensors (the one place layouts change), so initializers carry PyTorch's names.
  */
 import {
   AdaptiveAvgPool2d,
@@ -13,13 +15,14 @@ import {
   Identity,
   Linear,
   MaxPool2d,
+  type KernelCall,
   type Module,
   ReLU,
-  Sequential,
   type Shape,
+  traceForward,
 } from '@convnets/nn';
-import { DenseBlock, Inception, Residual } from '@convnets/blocks';
-import { childPath, converterFor, type ModuleClass } from '../errors.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { type ModuleClass, nchwAxis, UnsupportedKernelError } from '../errors.js';
 import type { GraphBuilder } from './graph.js';
 
 /** A value in the graph: its name, and its shape as our modules see it (NHWC, batch 1) for shape-dependent sizes. */
@@ -33,8 +36,6 @@ export interface Emit {
   graph: GraphBuilder;
   /** The initializer of the state-dict entry `name` (e.g. `1.0.conv1.weight`), added once, on first use. */
   weight: (name: string) => string;
-  /** Converts a child module (any registered type) at `path`. */
-  module: (module: Module, x: Value, path: string) => Value;
 }
 
 type Converter<M extends Module> = (module: M, x: Value, path: string, emit: Emit) => Value;
@@ -117,61 +118,8 @@ const passThrough: Converter<Module> = (_m, x) => x;
 const flatten: Converter<Flatten> = (m, x, path, { graph }) =>
   to(x, m, graph.node('Flatten', [x.name], path, { axis: 1 }));
 
-const sequential: Converter<Sequential> = (m, x, path, emit) =>
-  [...m.namedChildren()].reduce((h, [name, child]) => emit.module(child, h, childPath(path, name)), x);
-
-const relu1 = (x: Value, path: string, graph: GraphBuilder): Value => ({
-  name: graph.node('Relu', [x.name], path),
-  shape: x.shape,
-});
-
-const residual: Converter<Residual> = (m, x, path, emit) => {
-  const child = (name: 'conv1' | 'conv2' | 'conv3' | 'bn1' | 'bn2', v: Value) =>
-    emit.module(m[name]!, v, childPath(path, name));
-  const y = child('bn2', child('conv2', relu1(child('bn1', child('conv1', x)), childPath(path, 'relu1'), emit.graph)));
-  const shortcut = m.conv3 ? child('conv3', x) : x;
-  const sum = { name: emit.graph.node('Add', [y.name, shortcut.name], path), shape: y.shape };
-  return relu1(sum, path, emit.graph);
-};
-
-const concat = (parts: Value[], m: Module, x: Value, path: string, graph: GraphBuilder): Value =>
-  to(
-    x,
-    m,
-    graph.node(
-      'Concat',
-      parts.map((p) => p.name),
-      path,
-      { axis: 1 },
-    ),
-  );
-
-const inception: Converter<Inception> = (m, x, path, emit) => {
-  const run = (names: ReadonlyArray<keyof Inception & `p${string}`>) =>
-    names.reduce((h, name) => {
-      const y = emit.module(m[name] as Module, h, childPath(path, name));
-      return m[name] instanceof Conv2d ? relu1(y, childPath(path, name), emit.graph) : y;
-    }, x);
-  const paths = [['p1_1'], ['p2_1', 'p2_2'], ['p3_1', 'p3_2'], ['p4_1', 'p4_2']] as const;
-  return concat(
-    paths.map((p) => run(p)),
-    m,
-    x,
-    path,
-    emit.graph,
-  );
-};
-
-const denseBlock: Converter<DenseBlock> = (m, x, path, emit) =>
-  [...m.net.namedChildren()].reduce((h, [name, blk]) => {
-    const y = emit.module(blk, h, childPath(childPath(path, 'net'), name));
-    const joined = emit.graph.node('Concat', [h.name, y.name], childPath(path, `net.${name}`), { axis: 1 });
-    return { name: joined, shape: [h.shape[0]!, h.shape[1]!, h.shape[2]!, h.shape[3]! + y.shape[3]!] };
-  }, x);
-
-/** Every layer type with an ONNX form, by exact class. */
+/** Every layer of nn with an ONNX operator, by exact class (a subclass may compute something else: it is traced). */
 const CONVERTERS = new Map<ModuleClass, Converter<never>>([
-  [Sequential, sequential],
   [Conv2d, conv2d],
   [Linear, linear],
   [BatchNorm2d, batchNorm],
@@ -182,15 +130,84 @@ const CONVERTERS = new Map<ModuleClass, Converter<never>>([
   [Flatten, flatten],
   [Dropout, passThrough],
   [Identity, passThrough],
-  [Residual, residual],
-  [Inception, inception],
-  [DenseBlock, denseBlock],
 ]);
 
-export const ONNX_LAYERS: readonly string[] = [...CONVERTERS.keys()].map((c) => (c as { typeName?: string }).typeName!);
+/** A kernel a forward may run between layers, and its ONNX operator (inputs in order, NCHW attributes). */
+type KernelConverter = (inputs: string[], call: KernelCall) => { op: string; attributes?: Record<string, number> };
 
-/** Converts `module` at `path` (and, through `emit.module`, everything below it). */
-export function convert(module: Module, x: Value, path: string, emit: Emit): Value {
-  const converter = converterFor(CONVERTERS, module, path, 'ONNX', ONNX_LAYERS) as Converter<Module>;
-  return converter(module, x, path, emit);
+const elementwise =
+  (op: string): KernelConverter =>
+  () => ({ op });
+
+const KERNELS: Record<string, KernelConverter> = {
+  Add: elementwise('Add'),
+  Sub: elementwise('Sub'),
+  Multiply: elementwise('Mul'),
+  RealDiv: elementwise('Div'),
+  Maximum: elementwise('Max'),
+  Minimum: elementwise('Min'),
+  Relu: elementwise('Relu'),
+  Sigmoid: elementwise('Sigmoid'),
+  Tanh: elementwise('Tanh'),
+  Neg: elementwise('Neg'),
+  Identity: elementwise('Identity'),
+  Concat: (_inputs, { attrs, outputs }) => ({
+    op: 'Concat',
+    attributes: { axis: nchwAxis(attrs.axis as number, outputs[0]!.rank) },
+  }),
+};
+
+export const ONNX_LAYERS: readonly string[] = [...CONVERTERS.keys()].map((c) => (c as { typeName?: string }).typeName!);
+export const ONNX_KERNELS: readonly string[] = Object.keys(KERNELS);
+
+/**
+ * `model`'s forward from `input` as ONNX nodes (traced on zeros at `input`'s shape; no convolution runs), returning
+ * the output's value. Tensors a forward makes itself (a scale factor, a parameter of its own) become initializers.
+ */
+export function convert(model: Module, input: Value, emit: Emit): Value {
+  const values = new Map<number, Value>();
+  const types = new Map([...model.namedModules()].map(([path, m]) => [path, m.typeName]));
+  const states = new Map([...model.namedState()].map(([name, v]) => [v.id, name]));
+  /** The value of tensor `t`: traced, or a constant laid out for NCHW beside `other` (the operand it meets). */
+  const nameOf = (t: tf.Tensor, path: string, other?: tf.Tensor): string => {
+    const traced = values.get(t.id);
+    if (traced) return traced.name;
+    const name = states.get(t.id) ?? `${path || 'model'}.constant`;
+    if (t.rank === 4) {
+      const nchw = tf.tidy(() => tf.transpose(t, [0, 3, 1, 2]));
+      const constant = emit.graph.float(name, nchw.shape, nchw.dataSync() as Float32Array);
+      nchw.dispose();
+      return constant;
+    }
+    // A per-channel vector meets a feature map on its channels: NCHW broadcasts it as [C, 1, 1].
+    const dims = t.rank === 1 && other?.rank === 4 ? [t.size, 1, 1] : t.shape;
+    return emit.graph.float(name, dims, Float32Array.from(t.dataSync()));
+  };
+  let out: Value | undefined;
+  tf.tidy(() => {
+    const x = tf.zeros([...input.shape]);
+    values.set(x.id, input);
+    const y = traceForward(model, x, {
+      enter: (m, path, t) => {
+        const converter = CONVERTERS.get(m.constructor as ModuleClass) as Converter<Module> | undefined;
+        if (!converter) return undefined;
+        const out = converter(m, values.get(t.id) ?? { name: nameOf(t, path), shape: t.shape }, path, emit);
+        const standIn = tf.zeros([...out.shape]);
+        values.set(standIn.id, out);
+        return standIn;
+      },
+      kernel: (call, path) => {
+        const kernel = KERNELS[call.kernel];
+        if (!kernel) throw new UnsupportedKernelError('ONNX', path, types.get(path)!, call.kernel, ONNX_KERNELS);
+        const operands = Object.values(call.inputs);
+        const names = operands.map((t, i) => nameOf(t, path, operands[1 - i] ?? operands[0]));
+        const { op, attributes } = kernel(names, call);
+        const output = emit.graph.node(op, names, path, attributes);
+        values.set(call.outputs[0]!.id, { name: output, shape: call.outputs[0]!.shape });
+      },
+    });
+    out = values.get(y.id);
+  });
+  if (!out) throw new RangeError('ONNX export: the net computes nothing from its input');
+  return out;
 }

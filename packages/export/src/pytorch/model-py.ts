@@ -1,7 +1,9 @@
 /**
  * model.py: the net as readable PyTorch code, generated from the module tree. Each layer type has one Python
  * constructor; the notebook's blocks keep the notebook's class names (Residual, Inception, DenseBlock) and are
- * defined once at the top of the file when used. Children keep their names, so the state dict loads strictly.
+ * defined once at the top of the file when used. Any other module becomes a class of its own, read from a trace of
+ * its `forward` (as torch.fx writes code): its children called by name, the kernels between them as torch
+ * operations. Children keep their names, so the state dict loads strictly.
  */
 import {
   AdaptiveAvgPool2d,
@@ -13,13 +15,18 @@ import {
   Identity,
   Linear,
   MaxPool2d,
+  isBuffer,
   type Module,
   ReLU,
   Sequential,
+  type Shape,
+  type TraceEntry,
+  traceForward,
 } from '@convnets/nn';
 import { DenseBlock, Inception, Residual } from '@convnets/blocks';
 import type { ModelCard } from '@convnets/trainer';
-import { childPath, converterFor, type ModuleClass } from '../errors.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { childPath, type ModuleClass, nchwAxis, UnsupportedKernelError } from '../errors.js';
 
 const py = {
   bool: (b: boolean) => (b ? 'True' : 'False'),
@@ -92,6 +99,8 @@ type BlockName = keyof typeof BLOCK_SOURCES;
 interface Write {
   module: (module: Module, path: string, indent: string) => string;
   uses: (block: BlockName) => void;
+  /** A class read from the trace of `module`'s forward; returns the class's name. */
+  traced: (module: Module, path: string) => string;
 }
 type Writer<M extends Module> = (module: M, path: string, indent: string, write: Write) => string;
 
@@ -179,6 +188,104 @@ const WRITERS = new Map<ModuleClass, Writer<never>>([
 
 export const PYTORCH_LAYERS: readonly string[] = [...WRITERS.keys()].map((c) => (c as { typeName?: string }).typeName!);
 
+/** A kernel a forward runs between its children, as a torch expression of its operands' expressions. */
+type KernelWriter = (operands: string[], attrs: Record<string, unknown>, rank: number) => string;
+
+const KERNELS: Record<string, KernelWriter> = {
+  Add: ([a, b]) => `${a} + ${b}`,
+  Sub: ([a, b]) => `${a} - ${b}`,
+  Multiply: ([a, b]) => `${a} * ${b}`,
+  RealDiv: ([a, b]) => `${a} / ${b}`,
+  Maximum: ([a, b]) => `torch.maximum(${a}, ${b})`,
+  Minimum: ([a, b]) => `torch.minimum(${a}, ${b})`,
+  Relu: ([a]) => `F.relu(${a})`,
+  Sigmoid: ([a]) => `torch.sigmoid(${a})`,
+  Tanh: ([a]) => `torch.tanh(${a})`,
+  Neg: ([a]) => `-${a}`,
+  Identity: ([a]) => a!,
+  Concat: (parts, attrs, rank) => `torch.cat((${parts.join(', ')}), dim=${nchwAxis(attrs.axis as number, rank)})`,
+};
+
+export const PYTORCH_KERNELS: readonly string[] = Object.keys(KERNELS);
+
+/** `self.a.b[0]` for the dotted path `a.b.0` of a module below `self`. */
+const attribute = (path: string) =>
+  `self${path
+    .split('.')
+    .map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`))
+    .join('')}`;
+
+/**
+ * The class of a module no writer knows, read from a trace of its forward at its input shape `input`: `__init__`
+ * makes its children (each as `write` writes it) and its own tensors; `forward` calls its children and runs the
+ * kernels between them, NCHW. Returns the class's source, named `name`.
+ */
+function tracedClass(module: Module, path: string, name: string, input: Shape, write: Write): string {
+  const init: string[] = [];
+  for (const [child, m] of module.namedChildren()) {
+    const expression = write.module(m, childPath(path, child), '        ');
+    init.push(/^\d+$/.test(child) ? `self.add_module('${child}', ${expression})` : `self.${child} = ${expression}`);
+  }
+  for (const [own, v] of module.ownVariables()) {
+    const zeros = `torch.zeros(${JSON.stringify(v.shape)})`;
+    init.push(isBuffer(v) ? `self.register_buffer('${own}', ${zeros})` : `self.${own} = nn.Parameter(${zeros})`);
+  }
+  const owned = new Map([...module.ownVariables()].map(([own, v]) => [v.id, `self.${own}`]));
+  const names = new Map<number, string>();
+  const lines: string[] = [];
+  const fresh = (t: tf.Tensor, expression: string) => {
+    const v = `y${names.size}`;
+    names.set(t.id, v);
+    lines.push(`${v} = ${expression}`);
+  };
+  /** A tensor's expression: traced, owned (a per-channel vector broadcast as [C, 1, 1] beside a map), or a scalar. */
+  const operand = (t: tf.Tensor, other: tf.Tensor | undefined) => {
+    const known = names.get(t.id);
+    if (known) return known;
+    const vector = t.rank === 1 && other?.rank === 4;
+    const own = owned.get(t.id);
+    if (own && (t.rank === 0 || vector)) return vector ? `${own}.view(-1, 1, 1)` : own;
+    if (t.rank === 0) return String(t.dataSync()[0]);
+    throw new RangeError(
+      `PyTorch export: the module at '${path}' (${module.typeName}) computes with a tensor of shape ` +
+        `[${t.shape.join(', ')}] of its own making: only scalars and per-channel parameters have a PyTorch form here`,
+    );
+  };
+  tf.tidy(() => {
+    const x = tf.zeros([...input]);
+    names.set(x.id, 'x');
+    const y = traceForward(module, x, {
+      enter: (m, below, t) => {
+        if (m === module) return undefined;
+        const standIn = tf.zeros([...m.inferShape(t.shape)]);
+        fresh(standIn, `${attribute(below)}(${operand(t, undefined)})`);
+        return standIn;
+      },
+      kernel: ({ kernel, inputs, attrs, outputs }, below) => {
+        const writer = KERNELS[kernel];
+        if (!writer) {
+          throw new UnsupportedKernelError('PyTorch', childPath(path, below), module.typeName, kernel, PYTORCH_KERNELS);
+        }
+        const operands = Object.values(inputs);
+        const expressions = operands.map((t, i) => operand(t, operands[1 - i] ?? operands[0]));
+        fresh(outputs[0]!, writer(expressions, attrs, outputs[0]!.rank));
+      },
+    });
+    lines.push(`return ${operand(y, undefined)}`);
+  });
+  return [
+    `class ${name}(nn.Module):`,
+    `    """${module.typeName}, as convnets traced its forward."""`,
+    '',
+    '    def __init__(self):',
+    '        super().__init__()',
+    ...init.map((l) => `        ${l}`),
+    '',
+    '    def forward(self, x):',
+    ...lines.map((l) => `        ${l}`),
+  ].join('\n');
+}
+
 /**
  * The text of model.py for `model` (as `card` describes it): the shared helpers (safetensors I/O), the notebook
  * block classes it uses, `build_model()`, `CARD`, `CLASSIFIER_START` (where the classifier's top-level modules begin,
@@ -187,13 +294,35 @@ export const PYTORCH_LAYERS: readonly string[] = [...WRITERS.keys()].map((c) => 
  */
 export function pytorchModelSource(model: Module, card: ModelCard, prelude: string, classifierStart?: number): string {
   const used = new Set<BlockName>();
+  // Each module's input shape, from the shape trace: what a traced class's forward is traced at.
+  const trace: TraceEntry[] = [];
+  model.inferShape([1, card.inputSize, card.inputSize, card.inChannels], trace);
+  const inputs = new Map<Module, Shape>();
+  for (const { module, input } of trace) if (!inputs.has(module)) inputs.set(module, input);
+  // Traced classes by name; two modules of one type but different code get numbered names.
+  const classes = new Map<string, string>();
   const write: Write = {
     uses: (block) => used.add(block),
-    module: (m, path, indent) =>
-      (converterFor(WRITERS, m, path, 'PyTorch', PYTORCH_LAYERS) as Writer<Module>)(m, path, indent, write),
+    module: (m, path, indent) => {
+      const writer = WRITERS.get(m.constructor as ModuleClass) as Writer<Module> | undefined;
+      return writer ? writer(m, path, indent, write) : `${write.traced(m, path)}()`;
+    },
+    traced: (m, path) => {
+      const input = inputs.get(m);
+      if (!input) throw new RangeError(`PyTorch export: the module at '${path}' (${m.typeName}) is never called`);
+      for (let k = 1; ; k++) {
+        const name = k === 1 ? m.typeName : `${m.typeName}_${k}`;
+        const source = tracedClass(m, path, name, input, write);
+        if (!classes.has(name)) classes.set(name, source);
+        if (classes.get(name) === source) return name;
+      }
+    },
   };
   const body = write.module(model, '', '    ');
-  const blocks = (Object.keys(BLOCK_SOURCES) as BlockName[]).filter((b) => used.has(b)).map((b) => BLOCK_SOURCES[b]);
+  const blocks: string[] = (Object.keys(BLOCK_SOURCES) as BlockName[])
+    .filter((b) => used.has(b))
+    .map((b) => BLOCK_SOURCES[b]);
+  blocks.push(...classes.values());
   const shape = `${card.inChannels}x${card.inputSize}x${card.inputSize}`;
   return [
     `"""${card.model} for ${shape} input and ${card.classes.length} classes, as written by \`convnets export --format pytorch\`.`,

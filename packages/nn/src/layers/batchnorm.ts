@@ -77,7 +77,7 @@ export class BatchNorm2d extends Module {
     });
   }
 
-  protected computeShape(input: Shape): Shape {
+  protected override computeShape(input: Shape): Shape {
     expectRank(this, input, 4, 'NHWC');
     if (input[3] !== this.numFeatures) {
       throw new ShapeError(`expects ${this.numFeatures} channels, got ${formatShape(input)}`, this, input);

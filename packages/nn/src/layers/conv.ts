@@ -93,7 +93,7 @@ export class Conv2d extends Module {
     return { weight: tf.slice(full, [rows.first, cols.first, 0, 0], [rows.taps, cols.taps, cin, cout]), pad };
   }
 
-  protected computeShape(input: Shape): Shape {
+  protected override computeShape(input: Shape): Shape {
     expectRank(this, input, 4, 'NHWC');
     const [n, h, w, c] = input as [number, number, number, number];
     if (c !== this.inChannels) {

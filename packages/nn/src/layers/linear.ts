@@ -35,7 +35,7 @@ export class Linear extends Module {
     return this.bias ? tf.add(y, this.bias) : y;
   }
 
-  protected computeShape(input: Shape): Shape {
+  protected override computeShape(input: Shape): Shape {
     if (input.length !== 2 || input[1] !== this.inFeatures) {
       throw new ShapeError(`expects input [N, ${this.inFeatures}], got ${formatShape(input)}`, this, input);
     }

@@ -32,7 +32,7 @@ abstract class Pool2d extends Module {
     }
   }
 
-  protected computeShape(input: Shape): Shape {
+  protected override computeShape(input: Shape): Shape {
     expectRank(this, input, 4, 'NHWC');
     const [n, h, w, c] = input as [number, number, number, number];
     const oh = windowOutputSize(h, this.kernelSize[0], this.stride[0], this.padding[0], 1, this.ceilMode);
@@ -153,7 +153,7 @@ export class AdaptiveAvgPool2d extends Module {
     return tf.concat(rows, 1);
   }
 
-  protected computeShape(input: Shape): Shape {
+  protected override computeShape(input: Shape): Shape {
     expectRank(this, input, 4, 'NHWC');
     return [input[0]!, this.outputSize[0], this.outputSize[1], input[3]!];
   }

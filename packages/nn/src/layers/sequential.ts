@@ -1,6 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import { Module, type ShapeTrace } from '../module.js';
-import type { Shape } from '../shape.js';
+import { Module } from '../module.js';
 
 /** Runs its children in order. They are own properties named "0", "1", ..., as PyTorch names them. */
 export class Sequential extends Module {
@@ -28,9 +27,5 @@ export class Sequential extends Module {
 
   forward(x: tf.Tensor): tf.Tensor {
     return this.layers.reduce((h, layer) => layer.forward(h), x);
-  }
-
-  protected computeShape(input: Shape, trace?: ShapeTrace): Shape {
-    return this.layers.reduce((s, layer) => layer.inferShape(s, trace), input);
   }
 }

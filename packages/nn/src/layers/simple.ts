@@ -11,7 +11,7 @@ export class ReLU extends Module {
     return tf.relu(x);
   }
 
-  protected computeShape(input: Shape): Shape {
+  protected override computeShape(input: Shape): Shape {
     return input;
   }
 }
@@ -23,7 +23,7 @@ export class Identity extends Module {
     return x;
   }
 
-  protected computeShape(input: Shape): Shape {
+  protected override computeShape(input: Shape): Shape {
     return input;
   }
 }
@@ -43,7 +43,7 @@ export class Flatten extends Module {
     return tf.reshape(x, [n!, rest.reduce((a, b) => a * b, 1)]);
   }
 
-  protected computeShape(input: Shape): Shape {
+  protected override computeShape(input: Shape): Shape {
     if (input.length < 2) throw new ShapeError(`expects a batch, got ${formatShape(input)}`, this, input);
     return [input[0]!, input.slice(1).reduce((a, b) => a * b, 1)];
   }
@@ -79,7 +79,7 @@ export class Dropout extends Module {
     return tf.dropout(x, this.p, undefined, this.rng.nextSeed());
   }
 
-  protected computeShape(input: Shape): Shape {
+  protected override computeShape(input: Shape): Shape {
     return input;
   }
 
