@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
 
 /** Every notebook net at a small size it takes (the PyTorch logits fixture's), 3 channels: what parity checks run. */
 export const SMALL_NETS = [
@@ -52,6 +53,28 @@ export function stateFromJson(state: Record<string, TorchTensor>): Map<string, t
 export function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
   if (a.shape.join() !== b.shape.join()) throw new Error(`shape [${a.shape}] differs from [${b.shape}]`);
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+}
+
+/**
+ * The index of the first value where `a` and `b` differ as `Object.is` sees them (-0 is not 0, any NaN is NaN), or -1
+ * where they hold the same values (a length mismatch is a difference at the shorter length). Word by word: `toEqual`
+ * takes seconds over the millions of values of a net's weights.
+ */
+export function firstDifference(a: Float32Array, b: Float32Array): number {
+  const [x, y] = [a, b].map((v) => new Uint32Array(v.buffer, v.byteOffset, v.length)) as [Uint32Array, Uint32Array];
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) if (x[i] !== y[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return i;
+  return x.length === y.length ? -1 : n;
+}
+
+/** Expects `actual` to hold exactly `expected`'s float32 values (firstDifference), naming the first that differs. */
+export function expectSameValues(actual: Float32Array, expected: Float32Array, what = 'values') {
+  const i = firstDifference(actual, expected);
+  const show = (v: number | undefined) => (Object.is(v, -0) ? '-0' : String(v));
+  expect(
+    i,
+    `${what}: first difference at [${i}] of ${expected.length}: ${show(actual[i])} vs ${show(expected[i])}`,
+  ).toBe(-1);
 }
 
 /**

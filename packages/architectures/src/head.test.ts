@@ -1,7 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { freeze, Linear, Sequential } from '@convnets/nn';
-import { SMALL_NETS } from '@convnets/tooling/fixtures';
+import { SMALL_NETS, expectSameValues } from '@convnets/tooling/fixtures';
 import { describe, expect, it } from 'vitest';
 import { createModel, featurePaths, headPath, replaceHead } from './registry.js';
 
@@ -36,7 +36,7 @@ describe('replaceHead, featurePaths, headPath', () => {
     const b = createModel('resnet18', { inputSize: 32, numClasses: 10 });
     freeze(a);
     const [wa, wb] = [replaceHead(a, 4, { seed: 9 }), replaceHead(b, 4, { seed: 9 })].map((h) => h.parameters()[0]!);
-    expect(Array.from(wa!.dataSync())).toEqual(Array.from(wb!.dataSync()));
+    expectSameValues(wa!.dataSync() as Float32Array, wb!.dataSync() as Float32Array);
     expect(a.trainableParameters()).toEqual(a['7'].parameters());
     expect(() => replaceHead(a, 0)).toThrow('replaceHead: numClasses must be a positive integer, got 0');
     expect(() => replaceHead(new Sequential(new Linear(2, 2)), 3)).toThrow(

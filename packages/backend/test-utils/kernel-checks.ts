@@ -27,20 +27,7 @@ export async function on(backend: string, f: () => tf.Tensor): Promise<{ shape: 
   return out;
 }
 
-/**
- * `actual` holds exactly `expected`'s values, as `Object.is` compares them (-0 is not 0, any NaN is NaN): word by
- * word, as `toEqual` takes seconds over the million-element tensors that make kernels split work between threads.
- */
-export function expectSameValues(actual: Float32Array, expected: Float32Array) {
-  expect(actual.length).toBe(expected.length);
-  const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length);
-  const b = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
-  let first = -1;
-  for (let i = 0; i < a.length && first < 0; i++)
-    if (a[i] !== b[i] && !(Number.isNaN(actual[i]) && Number.isNaN(expected[i]))) first = i;
-  const show = (v: number) => (Object.is(v, -0) ? '-0' : String(v));
-  expect(first, `first difference at [${first}]: ${show(actual[first]!)} vs ${show(expected[first]!)}`).toBe(-1);
-}
+export { expectSameValues } from '@convnets/tooling/fixtures';
 
 /** wasm (with whichever kernels it runs) equals cpu within `rel` of the largest reference value. */
 export async function expectLikeCpu(f: () => tf.Tensor, rel = 1e-4) {

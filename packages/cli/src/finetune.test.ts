@@ -4,6 +4,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeSafetensors } from '@convnets/nn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectSameValues } from '@convnets/tooling/fixtures';
 import { cli, ok } from '../test-utils/cli.js';
 import { DIGIT_FOLDER_CLASSES, writeDigitFolder } from '../test-utils/digits.js';
 
@@ -50,7 +51,7 @@ describe('convnets train --from (fine-tuning)', () => {
     expect(card.mean).toEqual(pretrainedCard.mean); // the pretrained net's normalisation
     for (const [name, t] of after.tensors) {
       if (name.startsWith('7.')) expect(t.shape[0], name).toBe(3);
-      else expect(Array.from(t.dataSync()), name).toEqual(Array.from(before.get(name)!.dataSync()));
+      else expectSameValues(t.dataSync() as Float32Array, before.get(name)!.dataSync() as Float32Array, name);
     }
     tf.dispose([...before.values(), ...after.tensors.values()]);
     // The fine-tuned net evaluates on the folder's test split like any other.

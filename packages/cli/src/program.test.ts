@@ -17,7 +17,7 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { createModel, listModels } from '@convnets/architectures';
 import { decodeSafetensors, encodeSafetensors, loadStateDict } from '@convnets/nn';
-import { pythonHasTorch } from '@convnets/tooling/fixtures';
+import { pythonHasTorch, expectSameValues } from '@convnets/tooling/fixtures';
 import { loadNativeKernels } from '@convnets/backend-native';
 import { mnistDataDirectory } from '@convnets/datasets/node';
 import { cli, ok } from '../test-utils/cli.js';
@@ -513,13 +513,13 @@ describe('convnets train', () => {
       };
       const [fromCheckpoint, fromExport] = [await logits(checkpoint), await logits(exported)];
       expect(fromCheckpoint.shape).toEqual([3, 10]);
-      expect(Array.from(fromExport.dataSync())).toEqual(Array.from(fromCheckpoint.dataSync()));
+      expectSameValues(fromExport.dataSync() as Float32Array, fromCheckpoint.dataSync() as Float32Array);
       // The export keeps the card, so predict needs no net flags.
       const bare = path.join(out, 'logits-bare');
       const noFlags = ['--weights', exported, '--input', input, '--output', bare, '--backend', 'wasm'];
       await ok('predict', ...noFlags);
       const fromCardLogits = decodeSafetensors(new Uint8Array(readFileSync(bare))).tensors.get('logits')!;
-      expect(Array.from(fromCardLogits.dataSync())).toEqual(Array.from(fromCheckpoint.dataSync()));
+      expectSameValues(fromCardLogits.dataSync() as Float32Array, fromCheckpoint.dataSync() as Float32Array);
       const inProcess = createModel('resnet18', { inputSize: 28, inChannels: 1 }).eval();
       loadStateDict(inProcess, decodeSafetensors(new Uint8Array(readFileSync(checkpoint))).tensors);
       const direct = tf.tidy(() => inProcess.forward(tf.transpose(x, [0, 2, 3, 1])));
@@ -658,7 +658,8 @@ describe('convnets train', () => {
           decodeSafetensors(new Uint8Array(readFileSync(path.join(dir, 'mnist_resnet18.train.safetensors')))).tensors;
         const [oa, ob] = [optimizer(a), optimizer(b)];
         expect([...ob.keys()]).toEqual([...oa.keys()]);
-        for (const [k, t] of oa) expect(Array.from(ob.get(k)!.dataSync()), k).toEqual(Array.from(t.dataSync()));
+        for (const [k, t] of oa)
+          expectSameValues(ob.get(k)!.dataSync() as Float32Array, t.dataSync() as Float32Array, k);
         const history = JSON.parse(readFileSync(path.join(b, 'history.json'), 'utf8'));
         expect(history.trainLoss).toEqual(JSON.parse(readFileSync(path.join(a, 'history.json'), 'utf8')).trainLoss);
         expect(await cli(...args, '--epochs', '3', '--resume', '--lr', '0.1', '--out', b)).toMatchObject({

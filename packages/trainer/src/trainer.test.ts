@@ -17,6 +17,7 @@ import {
   withSeed,
 } from '@convnets/nn';
 import { describe, expect, it } from 'vitest';
+import { expectSameValues } from '@convnets/tooling/fixtures';
 import {
   CheckpointError,
   decodeWeights,
@@ -242,7 +243,7 @@ describe('resume', () => {
     for (const [[name, a], [, b]] of [...straight.namedState()].map(
       (e, i) => [e, [...resumed.namedState()][i]!] as const,
     )) {
-      expect(Array.from(b.dataSync()), name).toEqual(Array.from(a.dataSync()));
+      expectSameValues(b.dataSync() as Float32Array, a.dataSync() as Float32Array, name);
     }
 
     // Resumed with no epoch left, a run trains nothing and still reports its evaluation.
