@@ -9,7 +9,7 @@ import { DataLoader, sampleAsBatch, type Transform } from '@convnets/datasets';
 import { toOnnx } from '@convnets/export';
 import { freeze, loadStateDict, unfreeze, type Module } from '@convnets/nn';
 import {
-  NOTEBOOK_RECIPE,
+  MAIN_JOB_RECIPE,
   decodeWeights,
   encodeTrainingState,
   encodeWeights,
@@ -90,15 +90,15 @@ export function currentModel(d: Data): Module {
   lastEpoch = undefined;
   if (model && d.from) {
     if (d.from.classes.join('\n') !== d.train.classes.join('\n'))
-      replaceHead(model, d.train.classes.length, { seed: NOTEBOOK_RECIPE.seed });
+      replaceHead(model, d.train.classes.length, { seed: MAIN_JOB_RECIPE.seed });
   } else {
     model?.dispose();
     model = createModel(form.model.value, {
       inChannels: c,
       numClasses: d.train.classes.length,
       inputSize: h,
-      seed: NOTEBOOK_RECIPE.seed,
-      init: NOTEBOOK_RECIPE.init,
+      seed: MAIN_JOB_RECIPE.seed,
+      init: MAIN_JOB_RECIPE.init,
     });
   }
   modelKey = key;
@@ -112,8 +112,8 @@ function runSettings(d: Data): RunSettings {
   return {
     model: form.model.value,
     data: d.name,
-    batchSize: Number(form.batch.value) || NOTEBOOK_RECIPE.batchSize,
-    lr: Number(form.lr.value) || NOTEBOOK_RECIPE.lr,
+    batchSize: Number(form.batch.value) || MAIN_JOB_RECIPE.batchSize,
+    lr: Number(form.lr.value) || MAIN_JOB_RECIPE.lr,
     limit: Math.min(Number(form.limit.value) || d.train.length, d.train.length),
     freeze: form.freeze.value,
   };
@@ -145,7 +145,7 @@ export async function train(d: Data, resume: boolean) {
   const batchSize = run.batchSize as number;
   const trainLoader = new DataLoader(trainSet, { batchSize, shuffle: true, seed: 0, transform });
   const validLoader = new DataLoader(validSet, { batchSize: 250, transform });
-  const recipe = { ...NOTEBOOK_RECIPE, lr: run.lr as number };
+  const recipe = { ...MAIN_JOB_RECIPE, lr: run.lr as number };
   const { optimizer, schedule } = recipeOptimizer(recipe, trainLoader.length * epochs);
   controller = new AbortController();
   const frozen = net.numParameters('frozen');

@@ -21,6 +21,7 @@ import { pythonHasTorch, expectSameValues } from '@convnets/tooling/fixtures';
 import { loadNativeKernels } from '@convnets/backend-native';
 import { mnistDataDirectory } from '@convnets/datasets/node';
 import { cli, ok } from '../test-utils/cli.js';
+import { cliKilledAtRename } from '../test-utils/crash.js';
 
 /** Backends whose training must resume bit-exactly: wasm, and native where the oneDNN addon runs. */
 const resumeBackends = ['wasm', ...('kernels' in loadNativeKernels() ? ['native'] : [])];
@@ -705,23 +706,6 @@ describe('convnets train', () => {
     async (backend) => {
       const dirs = [0, 1, 2].map(() => mkdtempSync(path.join(os.tmpdir(), 'convnets-crash-')));
       const [straight, ...crashed] = dirs as [string, string, string];
-      // Preloaded into the real CLI process: SIGKILL itself at the n-th rename of a .safetensors file, i.e. after
-      // the temp file is fully written and before it replaces the previous checkpoint.
-      const preload = path.join(straight, 'crash.mjs');
-      writeFileSync(
-        preload,
-        `import fs from 'node:fs/promises';
-import { syncBuiltinESMExports } from 'node:module';
-const { rename } = fs;
-let n = 0;
-fs.rename = async (from, to) => {
-  if (String(to).endsWith('.safetensors') && ++n === Number(process.env.CRASH_AT_RENAME)) process.kill(process.pid, 'SIGKILL');
-  return rename(from, to);
-};
-syncBuiltinESMExports();
-`,
-      );
-      const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
       const args = [...tinyTrain(backend), '--epochs', '2'];
       const weights = (dir: string) => readFileSync(path.join(dir, 'mnist_resnet18.safetensors'));
       try {
@@ -731,12 +715,8 @@ syncBuiltinESMExports();
           [crashed[0], 3],
           [crashed[1], 4],
         ] as const) {
-          const killed = await promisify(execFile)(
-            process.execPath,
-            ['--import', preload, bin, ...args, '--out', dir],
-            { env: { ...process.env, CRASH_AT_RENAME: String(at) } },
-          ).catch((e: { signal?: string }) => e);
-          expect((killed as { signal?: string }).signal).toBe('SIGKILL');
+          const killed = await cliKilledAtRename(straight, at, [...args, '--out', dir]);
+          expect(killed.signal).toBe('SIGKILL');
           const files = readdirSync(dir);
           expect(files.filter((f) => f.endsWith('.tmp'))).toHaveLength(1); // the write that never landed
           // The previous checkpoint is whole: epoch 1's weights, readable.

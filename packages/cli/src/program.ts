@@ -8,6 +8,7 @@ import { evalCommand } from './commands/eval.js';
 import { exportCommand, predictCommand } from './commands/interop.js';
 import { VERSION } from './version.js';
 import { plotCommand } from './commands/plot.js';
+import { notebookCommand } from './commands/notebook.js';
 import { trainCommand } from './commands/train.js';
 import { modelsCommand, summaryCommand } from './commands/summary.js';
 import { processIo, type Io } from './io.js';
@@ -33,6 +34,7 @@ export function createProgram(processOrTestIo: Io = processIo): Command {
     .exitOverride();
   for (const command of [
     trainCommand(io),
+    notebookCommand(io),
     evalCommand(io),
     predictCommand(io),
     exportCommand(io),

@@ -1,12 +1,12 @@
 /**
- * The training recipe's flags, which `train` and `compare` share: their defaults are the trainer's NOTEBOOK_RECIPE; the
+ * The training recipe's flags, which `train` and `compare` share: their defaults are the trainer's MAIN_JOB_RECIPE; the
  * data it trains and tests on, and the net, optimizer and schedule it builds.
  */
 import { createModel } from '@convnets/architectures';
 import { DataLoader, compose, normalize, resize, toTensor, type ImageDataset } from '@convnets/datasets';
 import type { Module } from '@convnets/nn';
 import {
-  NOTEBOOK_RECIPE as NOTEBOOK,
+  MAIN_JOB_RECIPE as MAIN_JOB,
   SCHEDULES,
   fit,
   recipeOptimizer,
@@ -39,20 +39,20 @@ export function recipeOptions(command: Command): Command {
     .addOption(datasetOption())
     .option('--root <path>', DATASET_ROOT_HELP)
     .option('--download', DATASET_DOWNLOAD_HELP)
-    .option('--epochs <n>', 'epochs', positiveInt, NOTEBOOK.epochs)
-    .option('--batch-size <n>', 'images per step', positiveInt, NOTEBOOK.batchSize)
-    .option('--lr <x>', 'peak learning rate', nonNegative, NOTEBOOK.lr)
-    .option('--momentum <x>', 'SGD momentum', nonNegative, NOTEBOOK.momentum)
-    .option('--weight-decay <x>', 'L2 weight decay', nonNegative, NOTEBOOK.weightDecay)
-    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adam']).default(NOTEBOOK.optimizer))
-    .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(SCHEDULES).default(NOTEBOOK.schedule))
-    .option('--label-smoothing <x>', 'label smoothing', nonNegative, NOTEBOOK.labelSmoothing)
+    .option('--epochs <n>', 'epochs', positiveInt, MAIN_JOB.epochs)
+    .option('--batch-size <n>', 'images per step', positiveInt, MAIN_JOB.batchSize)
+    .option('--lr <x>', 'peak learning rate', nonNegative, MAIN_JOB.lr)
+    .option('--momentum <x>', 'SGD momentum', nonNegative, MAIN_JOB.momentum)
+    .option('--weight-decay <x>', 'L2 weight decay', nonNegative, MAIN_JOB.weightDecay)
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adam']).default(MAIN_JOB.optimizer))
+    .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(SCHEDULES).default(MAIN_JOB.schedule))
+    .option('--label-smoothing <x>', 'label smoothing', nonNegative, MAIN_JOB.labelSmoothing)
     .addOption(
       new Option('--init <scheme>', 'weight initialisation of conv and linear layers')
         .choices(['xavier', 'kaiming'])
-        .default(NOTEBOOK.init),
+        .default(MAIN_JOB.init),
     )
-    .option('--seed <n>', 'seed of the weights, shuffles and dropout', nonNegativeInt, NOTEBOOK.seed)
+    .option('--seed <n>', 'seed of the weights, shuffles and dropout', nonNegativeInt, MAIN_JOB.seed)
     .option('--limit-train <n>', 'train on n images, a class-balanced subset chosen by --seed', positiveInt)
     .option('--limit-valid <n>', 'test on n images, a class-balanced subset chosen by --seed', positiveInt);
 }

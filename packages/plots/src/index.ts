@@ -21,5 +21,6 @@ export {
 } from './images.js';
 export { confusionMatrixChart } from './confusion.js';
 export { compareChart, type ComparedNet } from './compare.js';
+export { notebookChart, type LoggedRun } from './notebook.js';
 export { featureMapsChart, gradCamChart, type FeatureMapsOptions, type GradCamPanel } from './inside.js';
 export { renderSvg, mountChart, updateCurves, type MountedChart } from './render.js';

@@ -15,6 +15,7 @@ import {
   imageGridChart,
   lossChart,
   mountChart,
+  notebookChart,
   renderSvg,
   updateCurves,
 } from './index.js';
@@ -287,5 +288,28 @@ describe('files', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('notebookChart', () => {
+  const runs = [
+    { experiment: 'nin', validAcc: [0.2, 0.35], notebookValidAcc: [0.25, 0.41, 0.5] },
+    { experiment: 'densenet', validAcc: [0.4], notebookValidAcc: [0.5, 0.6] },
+  ];
+
+  it("draws a panel per experiment, in the given order, with a point per epoch of the run and of the notebook's log", async () => {
+    const svg = await renderSvg(notebookChart(runs));
+    const titles = texts(svg);
+    expect(titles.indexOf('nin')).toBeGreaterThanOrEqual(0);
+    expect(titles.indexOf('nin')).toBeLessThan(titles.indexOf('densenet'));
+    expect(marks(svg, 'point')).toHaveLength(2 + 3 + 1 + 2);
+    expect(titles).toEqual(expect.arrayContaining(['convnets', 'the notebook']));
+  });
+
+  it('refuses nothing to draw and a non-finite accuracy, naming it', () => {
+    expect(() => notebookChart([])).toThrow('notebook chart: no experiments to draw');
+    expect(() => notebookChart([{ ...runs[0]!, validAcc: [0.2, Number.NaN] }])).toThrow(
+      "notebook chart: nin's validAcc[1] is not a finite number",
+    );
   });
 });

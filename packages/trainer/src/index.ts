@@ -35,5 +35,12 @@ export {
   type Schedule,
   type ScheduleName,
 } from './schedules.js';
-export { NOTEBOOK_RECIPE, recipeOptimizer, type Recipe } from './recipe.js';
+export { MAIN_JOB_RECIPE, NOTEBOOK_RECIPE, recipeOptimizer, type Recipe } from './recipe.js';
+export {
+  NOTEBOOK_EXPERIMENTS,
+  NOTEBOOK_NORMALIZE,
+  experimentRecipe,
+  notebookExperiment,
+  type NotebookExperiment,
+} from './notebook.js';
 export { measureThroughput, type Throughput, type ThroughputOptions } from './throughput.js';

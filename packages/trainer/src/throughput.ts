@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Module } from '@convnets/nn';
-import { NOTEBOOK_RECIPE, recipeOptimizer } from './recipe.js';
+import { MAIN_JOB_RECIPE, recipeOptimizer } from './recipe.js';
 import { trainStep } from './step.js';
 
 export interface ThroughputOptions {
@@ -55,7 +55,7 @@ export async function measureThroughput(model: Module, options: ThroughputOption
       'int32',
     ),
   );
-  const { optimizer } = recipeOptimizer(NOTEBOOK_RECIPE, 1);
+  const { optimizer } = recipeOptimizer(MAIN_JOB_RECIPE, 1);
   const wasTraining = model.training;
   const result: Throughput = {};
   try {

@@ -24,13 +24,15 @@ import { backendOption, imageSizeOption, loadDataset, modelOption } from '../opt
 import { type FineTuneFlags, prepare, readStart } from '../finetune.js';
 import { fitRecipe, recipeData, recipeOptions, recipeTraining, type RecipeFlags } from '../recipe.js';
 
-interface TrainFlags extends RecipeFlags, FineTuneFlags {
+export interface TrainFlags extends RecipeFlags, FineTuneFlags {
   model: string;
   backend: BackendRequest;
   out: string;
   resume?: boolean;
   json?: boolean;
   inChannels?: number;
+  /** The normalisation (per channel), where not the training set's own (`convnets notebook`: the notebook's 0.5). */
+  stats?: { mean: readonly number[]; std: readonly number[] };
 }
 
 /** A net to train with its optimizer and learning-rate schedule. */
@@ -135,21 +137,35 @@ export function trainCommand(io: Io): Command {
     imageSizeOption(new Command('train'), "resize images to n x n (default: the dataset's own size)"),
   );
   return command.action(async (flags: TrainFlags) => {
-    const info = await startBackend(io, flags.backend);
-    io.err(`backend: ${info.label}`);
-    const native = info.skipped.find((s) => s.backend === 'native');
-    if (native) io.err(`(no native kernels: ${native.reason})`);
-    const start = await readStart(flags, command.getOptionValueSource('model') !== 'default');
-    let run: Run | undefined;
-    try {
-      run = await prepareRun(io, flags, start);
-      await train(io, flags, info, run);
-    } finally {
-      start?.dispose();
-      run?.model.dispose();
-      run?.optimizer.dispose();
-    }
+    const info = await startTrainingBackend(io, flags.backend);
+    await trainOnce(io, flags, info, command.getOptionValueSource('model') !== 'default');
   });
+}
+
+/** Starts `backend` and says which it is (and, without them, why there are no native kernels). */
+export async function startTrainingBackend(io: Io, backend: BackendRequest): Promise<BackendInfo> {
+  const info = await startBackend(io, backend);
+  io.err(`backend: ${info.label}`);
+  const native = info.skipped.find((s) => s.backend === 'native');
+  if (native) io.err(`(no native kernels: ${native.reason})`);
+  return info;
+}
+
+/**
+ * One training run on the started backend, its files in `flags.out`: what `convnets train` does, and `convnets
+ * notebook` for each experiment. `modelChosen`: --model was given (with --from, it must agree with the weights).
+ */
+export async function trainOnce(io: Io, flags: TrainFlags, info: BackendInfo, modelChosen = true): Promise<void> {
+  const start = await readStart(flags, modelChosen);
+  let run: Run | undefined;
+  try {
+    run = await prepareRun(io, flags, start);
+    await train(io, flags, info, run);
+  } finally {
+    start?.dispose();
+    run?.model.dispose();
+    run?.optimizer.dispose();
+  }
 }
 
 /** What a run trains: the net (registered as `name`) with its optimizer and schedule, on its data. */
@@ -170,7 +186,7 @@ async function prepareRun(io: Io, flags: TrainFlags, start: Awaited<ReturnType<t
         `${flags.dataset} has ${train.imageShape[2]}-channel images`,
     );
   const imageSize = start?.card.inputSize ?? flags.imageSize;
-  const data = recipeData(train, test, { ...flags, imageSize }, start?.card);
+  const data = recipeData(train, test, { ...flags, imageSize }, start?.card ?? flags.stats);
   if (!start) {
     return { name: flags.model, train, data, ...recipeTraining(flags.model, data, train.classes.length, flags) };
   }
@@ -224,7 +240,8 @@ async function train(io: Io, flags: TrainFlags, info: BackendInfo, run: Run): Pr
     await writeCurves(flags.out, history);
   }
   const { loss, accuracy, perClassAccuracy, confusion } = final;
-  const record = { model: name, dataset: flags.dataset, backend: info.name, ...history };
+  const images = { trainImages: data.trainSet.length, testImages: data.validSet.length };
+  const record = { model: name, dataset: flags.dataset, backend: info.name, ...images, ...history };
   const test = { loss, accuracy, perClassAccuracy, confusion };
   await writeAtomically(path.join(flags.out, 'history.json'), `${JSON.stringify({ ...record, test }, null, 2)}\n`);
   const files = [`${base}.safetensors`, path.join(flags.out, 'history.json')];
