@@ -65,8 +65,8 @@ describe.runIf(existsSync(shared) && hasTorchvision())("the notebook's transform
       expect(values.length).toBe(theirs.length);
       const worst = values.reduce((w, v, i) => Math.max(w, Math.abs(v - theirs[i]!)), 0);
       // A few float32 steps apart at most: torch interpolates in float32, tfjs's cpu kernel in float64 then rounds, and
-    // Normalize(0.5, 0.5) doubles what is left (1.07e-6 seen at 224, on values in [-1, 1]).
-    expect(worst).toBeLessThan(2e-6);
+      // Normalize(0.5, 0.5) doubles what is left (1.07e-6 seen at 224, on values in [-1, 1]).
+      expect(worst).toBeLessThan(2e-6);
     },
   );
 });
