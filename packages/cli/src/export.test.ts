@@ -41,10 +41,13 @@ async function onnxLogits(file: string, nchw: Float32Array, dims: number[]): Pro
 }
 
 /** `torchrun train.py ARGS` in a project folder, two processes on this machine: what it printed. */
-async function torchrun(project: string, ...args: string[]): Promise<string> {
+const torchrun = (project: string, ...args: string[]) => torchrunIn(2, project, args);
+
+/** `torchrun train.py ARGS` in a project folder, in `processes` processes on this machine: what it printed. */
+async function torchrunIn(processes: number, project: string, args: string[]): Promise<string> {
   // Debian's torch 1.13 on Python 3.11 cannot parse torchrun's own default `--redirects 0 --tee 0` (Python 3.11
   // no longer iterates zero-valued flags): rank 0's output is teed explicitly. Newer torch needs no flags.
-  const launch = ['--redirects', '1', '--tee', '1', '--standalone', '--nproc_per_node=2'];
+  const launch = ['--redirects', '1', '--tee', '1', '--standalone', `--nproc_per_node=${processes}`];
   const env = { ...process.env, OMP_NUM_THREADS: '1' };
   const { stdout } = await promisify(execFile)('torchrun', [...launch, 'train.py', ...args], { cwd: project, env });
   return stdout;
@@ -191,6 +194,51 @@ describe('convnets export', () => {
       expect(statSync(path.join(out, 'accuracy.svg')).size).toBeGreaterThan(1000);
     },
     600_000,
+  );
+
+  it.runIf(torch)(
+    "--format pytorch: train.py --recipe notebook in one process takes convnets' steps (the same images, batches, " +
+      'updates, test subset)',
+    async () => {
+      const project = path.join(dir, 'pytorch-twin');
+      await ok('export', '--checkpoint', weights, '--format', 'pytorch', '--output', project);
+      // The notebook's recipe (plain SGD, constant lr) from these weights, on 96 digits in 3 shuffled batches of 32.
+      const subset = ['--dataset', 'mnist', '--limit-train', '96', '--limit-valid', '200', '--batch-size', '32'];
+      const run = [...subset, '--lr', '0.01', '--epochs', '1', '--seed', '3'];
+      const ours = path.join(dir, 'twin-convnets');
+      const notebook = ['--momentum', '0', '--weight-decay', '0', '--schedule', 'constant'];
+      await ok('train', '--from', weights, ...run, ...notebook, '--out', ours);
+      const theirs = path.join(dir, 'twin-pytorch');
+      const root = mnistDataDirectory();
+      const stdout = await torchrunIn(1, project, [
+        '--recipe',
+        'notebook',
+        '--weights',
+        'weights.safetensors',
+        '--root',
+        root,
+        ...run,
+        '--out',
+        theirs,
+      ]);
+      expect(stdout).toContain('(96 train / 200 test images) in 1 processes, 1 epoch(s), the notebook recipe');
+      const read = (folder: string) => decodeSafetensors(readFileSync(path.join(folder, 'mnist_resnet18.safetensors')));
+      const [a, b] = [read(ours).tensors, read(theirs).tensors];
+      let worst = 0;
+      for (const [name, t] of a) {
+        const [x, y] = [t.dataSync(), b.get(name)!.dataSync()];
+        const scale = maxDiff(y, new Float32Array(y.length)) || 1e-6;
+        worst = Math.max(worst, maxDiff(x, y) / scale);
+      }
+      const [mine, torchs] = [ours, theirs].map((f) => JSON.parse(readFileSync(path.join(f, 'history.json'), 'utf8')));
+      expect(worst).toBeLessThan(1e-4);
+      expect(Math.abs(mine.trainLoss[0] - torchs.trainLoss[0])).toBeLessThan(1e-4);
+      // The same 200 test digits (convnets' class-balanced subset for --seed 3): the same loss and predictions.
+      expect(Math.abs(torchs.test.loss - mine.test.loss) / mine.test.loss).toBeLessThan(1e-4);
+      expect(torchs.test.confusion).toEqual(mine.test.confusion);
+      tf.dispose([...a.values(), ...b.values()]);
+    },
+    300_000,
   );
 
   it.runIf(torch)(

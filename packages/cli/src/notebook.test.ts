@@ -60,11 +60,13 @@ describe('convnets notebook', () => {
         expect(epoch.notebook).toEqual({ trainLoss, trainAcc, validLoss, validAcc });
         for (const m of ['trainLoss', 'trainAcc', 'validLoss', 'validAcc', 'seconds'])
           expect(Number.isFinite(epoch[m]), `${e.name} ${m}`).toBe(true);
+        expect(epoch.dataWait, `${e.name} data wait`).toBeGreaterThanOrEqual(0);
+        expect(epoch.dataWait, `${e.name} data wait`).toBeLessThan(1);
       }
     }
     const md = readFileSync(path.join(straight, 'report.md'), 'utf8');
     expect(md).toContain(
-      '| epoch | train_loss | notebook | train_acc | notebook | valid_loss | notebook | valid_acc |',
+      '| epoch | train_loss | notebook | train_acc | notebook | valid_loss | notebook | valid_acc | notebook | s | data wait |',
     );
     expect(md).toContain('20 training images at 67 px (the notebook: 224)');
     expect(existsSync(path.join(straight, 'report.svg'))).toBe(true);

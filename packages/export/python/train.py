@@ -1,10 +1,13 @@
 """Trains model.py's net with convnets' recipe under PyTorch DistributedDataParallel, one process per CPU or GPU.
 
-The recipe of `convnets train`: the same datasets and transforms (pixels / 255, resized bilinearly to the card's input
-size, normalised with the card's mean and std), SGD with momentum 0.9 and weight decay 5e-4, the one-cycle schedule
-(linear warm-up over 30% of the steps from lr/25, then cosine down to lr/25e4), cross-entropy, the notebook's epoch
-lines. --batch-size is the global batch, split across the processes: DDP averages their gradients, so N processes
-take the same steps as one with the whole batch.
+The recipes of convnets, the same data and transforms (pixels / 255, resized bilinearly to the card's input size batch
+by batch, normalised with the card's mean and std; --limit-train/--limit-valid pick the images convnets picks, and one
+process draws convnets' batches in convnets' order), cross-entropy, the notebook's epoch lines:
+- main (`convnets train`): SGD with momentum 0.9 and weight decay 5e-4, the one-cycle schedule (linear warm-up over
+  30% of the steps from lr/25, then cosine down to lr/25e4), 2 epochs;
+- notebook (`convnets notebook`): plain SGD at a constant lr, 10 epochs, from Xavier weights unless --weights is given.
+--batch-size is the global batch, split across the processes: DDP averages their gradients, so N processes take the
+same steps as one with the whole batch.
 
 One machine:  torchrun --standalone --nproc_per_node=2 train.py --dataset mnist --root DIR
 N machines:   torchrun --nnodes=N --nproc_per_node=GPUS --rdzv-backend=c10d --rdzv-endpoint=HOST:29500 train.py ...
@@ -26,9 +29,16 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from model import CARD, CLASSIFIER_START, build_model, load_safetensors, save_safetensors
+
+# The trainer's MAIN_JOB_RECIPE and NOTEBOOK_RECIPE, as they apply here (a test checks that they agree). A flag given
+# overrides its recipe's value. The main recipe starts from --weights, the notebook's from Xavier weights.
+RECIPES = {
+    'main': {'epochs': 2, 'batchSize': 128, 'lr': 0.05, 'momentum': 0.9, 'weightDecay': 5e-4, 'schedule': 'onecycle'},
+    'notebook': {'epochs': 10, 'batchSize': 128, 'lr': 0.1, 'momentum': 0, 'weightDecay': 0, 'schedule': 'constant'},
+}
 
 IDX_FILES = {
     'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
@@ -43,11 +53,14 @@ def parse_args():
                    help='MNIST/Fashion-MNIST: the IDX files (plain or .gz); CIFAR-10: the binary release folder '
                         '(data_batch_*.bin) or train|test/<class>/ image folders; folder: train|test/<class>/ images '
                         '(.jpg/.png, one size, classes among the card\'s)')
-    p.add_argument('--epochs', type=int, default=2)
-    p.add_argument('--batch-size', type=int, default=128, help='images per step, over all processes together')
-    p.add_argument('--lr', type=float, default=0.05, help='peak learning rate')
-    p.add_argument('--momentum', type=float, default=0.9)
-    p.add_argument('--weight-decay', type=float, default=5e-4)
+    p.add_argument('--recipe', choices=list(RECIPES), default='main',
+                   help="main: convnets train's (momentum, weight decay, one-cycle); notebook: the notebook's plain "
+                        'SGD at a constant lr, 10 epochs, from Xavier weights')
+    p.add_argument('--epochs', type=int, help='main: 2, notebook: 10')
+    p.add_argument('--batch-size', type=int, help='images per step, over all processes together (128)')
+    p.add_argument('--lr', type=float, help='peak learning rate (main: 0.05, notebook: 0.1)')
+    p.add_argument('--momentum', type=float, help='main: 0.9, notebook: 0')
+    p.add_argument('--weight-decay', type=float, help='main: 5e-4, notebook: 0')
     p.add_argument('--label-smoothing', type=float, default=0.0)
     p.add_argument('--freeze', help="fine-tuning: 'features' (the modules before the classifier) or dotted module "
                                     'paths, comma-separated: no gradients there, and their BatchNorm layers keep '
@@ -56,11 +69,22 @@ def parse_args():
     p.add_argument('--seed', type=int, default=0, help='seed of the shuffles (and of --scratch weights)')
     p.add_argument('--limit-train', type=int, help='train on n images, a class-balanced subset chosen by --seed')
     p.add_argument('--limit-valid', type=int, help='test on n images, a class-balanced subset chosen by --seed')
-    p.add_argument('--weights', default='weights.safetensors', help='the weights to start from')
+    p.add_argument('--weights', help='the weights to start from (main: weights.safetensors)')
     p.add_argument('--scratch', action='store_true', help='start from Xavier-initialised weights instead')
     p.add_argument('--resume', action='store_true', help='continue the run whose state is in --out')
     p.add_argument('--out', default='result', help='output folder')
-    return p.parse_args()
+    args = p.parse_args()
+    recipe = RECIPES[args.recipe]
+    for key in ('epochs', 'batchSize', 'lr', 'momentum', 'weightDecay'):
+        flag = ''.join(f'_{c.lower()}' if c.isupper() else c for c in key)
+        if getattr(args, flag) is None:
+            setattr(args, flag, recipe[key])
+    args.schedule = recipe['schedule']
+    if args.scratch and args.weights:
+        raise SystemExit('--scratch and --weights both say where the weights come from: give one')
+    args.scratch = args.scratch or (args.recipe == 'notebook' and not args.weights)
+    args.weights = args.weights or 'weights.safetensors'
+    return args
 
 
 def read_idx(root, name):
@@ -130,28 +154,88 @@ def load_split(args, split, card):
     return images[:, None], labels.astype(np.int64)
 
 
+def splitmix32(seed):
+    """convnets' data generator (@convnets/datasets random.ts): floats in [0, 1), the same stream for the same seed."""
+    state = seed & 0xFFFFFFFF
+
+    def next_float():
+        nonlocal state
+        state = (state + 0x9E3779B9) & 0xFFFFFFFF
+        z = ((state ^ (state >> 16)) * 0x85EBCA6B) & 0xFFFFFFFF
+        z = ((z ^ (z >> 13)) * 0xC2B2AE35) & 0xFFFFFFFF
+        return (z ^ (z >> 16)) / 4294967296
+    return next_float
+
+
+def permutation(n, seed):
+    """convnets' seeded Fisher-Yates permutation of 0..n-1."""
+    order, random = list(range(n)), splitmix32(seed)
+    for i in range(n - 1, 0, -1):
+        j = int(random() * (i + 1))
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
 def balanced_subset(labels, n, seed):
-    """n indices with the classes as even as they can be, chosen by seed."""
-    rng = np.random.default_rng(seed)
-    by_class = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+    """n indices with the classes as even as they can be, chosen by seed: the images convnets' sample(n, seed) picks."""
+    by_class = {}
+    for i in permutation(len(labels), seed):
+        by_class.setdefault(int(labels[i]), []).append(i)
+    members = [by_class[c] for c in sorted(by_class)]
     picked, k = [], 0
     while len(picked) < min(n, len(labels)):
-        for members in by_class:
-            if k < len(members) and len(picked) < n:
-                picked.append(members[k])
+        for m in members:
+            if k < len(m) and len(picked) < n:
+                picked.append(m[k])
         k += 1
     return np.sort(np.array(picked))
 
 
-def as_tensors(images, labels, card):
-    """Pixels / 255, resized to the card's input size, normalised with its mean and std."""
-    x = torch.from_numpy(np.array(images)).float() / 255  # a writable copy
-    size = card['inputSize']
-    if x.shape[2] != size or x.shape[3] != size:
-        x = F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False)
-    mean = torch.tensor(card['mean']).view(1, -1, 1, 1)
-    std = torch.tensor(card['std']).view(1, -1, 1, 1)
-    return TensorDataset((x - mean) / std, torch.from_numpy(labels))
+class Images(Dataset):
+    """uint8 images at their own size and their labels; `batch` makes a batch of them what the net takes."""
+
+    def __init__(self, images, labels, card):
+        self.images, self.labels = torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels)
+        self.size = card['inputSize']
+        self.mean = torch.tensor(card['mean']).view(1, -1, 1, 1)
+        self.std = torch.tensor(card['std']).view(1, -1, 1, 1)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return i
+
+    def batch(self, indices):
+        """Pixels / 255, resized to the card's input size, normalised with its mean and std: per batch, so that a
+        dataset resized to 224 px (30 GB for CIFAR-10) is never held whole."""
+        index = torch.tensor(indices)
+        x = self.images[index].float() / 255
+        if x.shape[2] != self.size or x.shape[3] != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode='bilinear', align_corners=False)
+        return (x - self.mean) / self.std, self.labels[index]
+
+
+class ConvnetsBatches(Sampler):
+    """This process's share of each of convnets' batches (DataLoader, shuffled by seed and epoch): with one process,
+    convnets' batches in convnets' order; with N, the k-th process takes every N-th image of each batch."""
+
+    def __init__(self, n, batch_size, seed, rank, world):
+        self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        order = permutation(self.n, self.seed * 1000003 + self.epoch)
+        for start in range(0, self.n, self.batch_size):
+            batch = order[start:start + self.batch_size]
+            # A last batch smaller than the processes: those without an image of their own train on the whole of it.
+            yield batch[self.rank::self.world] or batch
 
 
 def one_cycle(lr, total, warmup=0.3, div_factor=25, final_div_factor=1e4):
@@ -230,7 +314,7 @@ def evaluate(model, data, rank, world, num_classes, batch_size=500):
     loss, confusion = torch.zeros(1, dtype=torch.float64), torch.zeros(num_classes, num_classes, dtype=torch.int64)
     share = torch.utils.data.Subset(data, range(rank, len(data), world))
     with torch.no_grad():
-        for x, y in DataLoader(share, batch_size=batch_size):
+        for x, y in DataLoader(share, batch_size=batch_size, collate_fn=data.batch):
             logits = model(x)
             loss += F.cross_entropy(logits, y, reduction='sum').double()
             confusion += torch.bincount(y * num_classes + logits.argmax(1), minlength=num_classes ** 2).view(
@@ -261,9 +345,9 @@ def main():
         if limit:
             keep = balanced_subset(labels, limit, args.seed)
             images, labels = images[keep], labels[keep]
-        splits[split] = as_tensors(images, labels, card)
+        splits[split] = Images(images, labels, card)
     num_classes = len(card['classes'])
-    if int(splits['train'].tensors[1].max()) >= num_classes:
+    if int(splits['train'].labels.max()) >= num_classes:
         raise SystemExit(f'{args.dataset} has more classes than the net\'s {num_classes} ({", ".join(card["classes"])})')
 
     model = build_model()
@@ -279,11 +363,10 @@ def main():
     ddp = DistributedDataParallel(model)
     groups = param_groups(model, args)
     optimizer = torch.optim.SGD(groups, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
-    sampler = DistributedSampler(splits['train'], num_replicas=world, rank=rank, shuffle=True, seed=args.seed,
-                                 drop_last=False)
-    loader = DataLoader(splits['train'], batch_size=args.batch_size // world, sampler=sampler)
+    sampler = ConvnetsBatches(len(splits['train']), args.batch_size, args.seed, rank, world)
+    loader = DataLoader(splits['train'], batch_sampler=sampler, collate_fn=splits['train'].batch)
     total = len(loader) * args.epochs
-    schedule = one_cycle(args.lr, total)
+    schedule = one_cycle(args.lr, total) if args.schedule == 'onecycle' else lambda step: args.lr
     history = {'trainLoss': [], 'trainAcc': [], 'validLoss': [], 'validAcc': [], 'imagesPerSec': []}
     start_epoch = 0
     if args.resume:
@@ -305,7 +388,7 @@ def main():
             counts = [sum(q.numel() for q in model.parameters() if q.requires_grad == on) for on in (True, False)]
             print(f'trainable parameters: {counts[0]:,}, frozen: {counts[1]:,}', flush=True)
         print(f'training {card["model"]} on {args.dataset} ({len(splits["train"])} train / {len(splits["test"])} test '
-              f'images) in {world} processes, {args.epochs} epoch(s)', flush=True)
+              f'images) in {world} processes, {args.epochs} epoch(s), the {args.recipe} recipe', flush=True)
 
     evaluation = None
     for epoch in range(start_epoch, args.epochs):

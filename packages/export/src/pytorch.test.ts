@@ -12,6 +12,7 @@ import { SMALL_NETS, pythonHasTorch } from '@convnets/tooling/fixtures';
 import { pytorchProject } from './pytorch/index.js';
 import { UnsupportedKernelError } from './index.js';
 import { TwoBranch, twoBranchNet } from '../test-utils/two-branch.js';
+import { MAIN_JOB_RECIPE, NOTEBOOK_RECIPE } from '@convnets/trainer';
 
 const torch = pythonHasTorch();
 if (!torch && process.env.CONVNETS_TORCH_REQUIRED === '1')
@@ -147,5 +148,32 @@ describe('model.py', () => {
       "PyTorch export: the module at '1' (Exponential) runs tfjs's Exp kernel, which has no PyTorch form here",
     );
     model.dispose();
+  });
+});
+
+describe('train.py', () => {
+  it("carries the trainer's recipes: MAIN_JOB_RECIPE as main, NOTEBOOK_RECIPE as notebook", async () => {
+    const project = await pytorchProject(
+      withSeed(0, () => new Sequential(new Conv2d(1, 2, 3))),
+      {
+        model: 'tiny',
+        inputSize: 8,
+        inChannels: 1,
+        classes: ['a', 'b'],
+        mean: [0.5],
+        std: [0.5],
+      },
+    );
+    const text = project.get('train.py') as string;
+    // RECIPES' rows are Python dict literals of numbers and strings: JSON once quoted as JSON.
+    const row = (name: string) =>
+      JSON.parse(new RegExp(`^ {4}'${name}': (\\{.*\\}),$`, 'm').exec(text)![1]!.replaceAll("'", '"'));
+    for (const [name, recipe] of [
+      ['main', MAIN_JOB_RECIPE],
+      ['notebook', NOTEBOOK_RECIPE],
+    ] as const) {
+      const { epochs, batchSize, lr, momentum, weightDecay, schedule } = recipe;
+      expect(row(name), name).toEqual({ epochs, batchSize, lr, momentum, weightDecay, schedule });
+    }
   });
 });

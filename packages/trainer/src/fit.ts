@@ -50,6 +50,8 @@ export interface EpochEvent {
   validAcc?: number;
   imagesPerSec: number;
   seconds: number;
+  /** The share of the epoch's training time spent waiting for its batches (loading, transforms): ideally ~0. */
+  dataWait: number;
 }
 
 export interface History {
@@ -58,6 +60,8 @@ export interface History {
   validLoss: number[];
   validAcc: number[];
   imagesPerSec: number[];
+  /** Per epoch, EpochEvent's dataWait (NaN for epochs of a run saved before it was recorded). */
+  dataWait: number[];
 }
 
 export interface FitOptions {
@@ -94,9 +98,10 @@ export async function fit(model: Module, options: FitOptions): Promise<FitResult
   const schedule = options.schedule ?? constant(options.lr ?? 0.01);
   const startEpoch = resume?.epoch ?? 0;
   const smoothed: LossFunction = (logits, labels) => crossEntropy(logits, labels, labelSmoothing);
-  const history: History = resume
-    ? structuredClone(resume.history)
-    : { trainLoss: [], trainAcc: [], validLoss: [], validAcc: [], imagesPerSec: [] };
+  const saved = resume && structuredClone(resume.history);
+  const history: History = saved
+    ? { ...saved, dataWait: saved.dataWait ?? saved.trainLoss.map(() => Number.NaN) } // older checkpoints lack it
+    : { trainLoss: [], trainAcc: [], validLoss: [], validAcc: [], imagesPerSec: [], dataWait: [] };
   if (resume) {
     await optimizer.loadState(resume.optimizer);
     tf.dispose([...resume.optimizer.values()]);
@@ -115,7 +120,8 @@ export async function fit(model: Module, options: FitOptions): Promise<FitResult
     let lossSum = 0;
     let correct = 0;
     let batch = 0;
-    for await (const { x, y } of train.batches ? train.batches(epoch - 1) : train) {
+    const waiting = { seconds: 0 };
+    for await (const { x, y } of timed(train.batches ? train.batches(epoch - 1) : train, waiting)) {
       if (signal?.aborted) {
         tf.dispose([x, y]);
         signal.throwIfAborted();
@@ -154,6 +160,7 @@ export async function fit(model: Module, options: FitOptions): Promise<FitResult
       trainAcc: correct / seen,
       imagesPerSec: seen / seconds,
       seconds,
+      dataWait: waiting.seconds / seconds,
     };
     if (valid) {
       evaluation = await evaluate(model, valid, { labelSmoothing });
@@ -165,6 +172,7 @@ export async function fit(model: Module, options: FitOptions): Promise<FitResult
     history.trainLoss.push(event.trainLoss);
     history.trainAcc.push(event.trainAcc);
     history.imagesPerSec.push(event.imagesPerSec);
+    history.dataWait.push(event.dataWait);
     await options.onEpoch?.(event);
     await options.onCheckpoint?.({
       epoch,
@@ -176,6 +184,22 @@ export async function fit(model: Module, options: FitOptions): Promise<FitResult
   // A resumed run with no epoch left to train still reports where it stands.
   if (valid && !evaluation) evaluation = await evaluate(model, valid, { labelSmoothing });
   return { history, evaluation };
+}
+
+/** `batches`, adding the seconds spent waiting for each one to `waiting.seconds`. */
+async function* timed<T>(batches: AsyncIterable<T>, waiting: { seconds: number }): AsyncGenerator<T> {
+  const iterator = batches[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      const asked = performance.now();
+      const next = await iterator.next();
+      waiting.seconds += (performance.now() - asked) / 1000;
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    await iterator.return?.();
+  }
 }
 
 export interface Evaluation {

@@ -26,7 +26,7 @@ import {
   restoreTrainingState,
   type ModelCard,
 } from './checkpoint.js';
-import { TrainingDivergedError, evaluate, fit, type Batches } from './fit.js';
+import { TrainingDivergedError, evaluate, fit, type Batches, type EpochEvent } from './fit.js';
 import { crossEntropy } from './loss.js';
 import { Adam, Sgd } from './optimizers.js';
 import { constant, cosine, oneCycle, stepDecay } from './schedules.js';
@@ -164,6 +164,28 @@ describe('fit', () => {
     net.dispose();
   });
 
+  it("counts the time spent waiting for batches as each epoch's dataWait share", async () => {
+    const net = tinyNet();
+    const fast = synthetic(4, 4, 1);
+    // The same batches, each handed over 100 ms late: at least 0.4 s of the epoch is waiting.
+    const slow: Batches = {
+      length: 4,
+      async *[Symbol.asyncIterator]() {
+        for await (const batch of fast) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          yield batch;
+        }
+      },
+    };
+    const events: EpochEvent[] = [];
+    const { history } = await fit(net, { train: slow, epochs: 1, onEpoch: (e) => void events.push(e) });
+    const [event] = events;
+    expect(event!.dataWait * event!.seconds).toBeGreaterThanOrEqual(0.39);
+    expect(event!.dataWait).toBeLessThanOrEqual(1);
+    expect(history.dataWait).toEqual([event!.dataWait]);
+    net.dispose();
+  });
+
   it('keeps tf.memory().numTensors the same after batch 10 and batch 1000', async () => {
     const net = withSeed(1, () => new Sequential(new Flatten(), new Linear(36, 2)));
     const counts = new Map<number, number>();
@@ -265,7 +287,7 @@ describe('resume', () => {
       net(2),
       {
         epoch: 1,
-        history: { trainLoss: [1], trainAcc: [0], validLoss: [], validAcc: [], imagesPerSec: [1] },
+        history: { trainLoss: [1], trainAcc: [0], validLoss: [], validAcc: [], imagesPerSec: [1], dataWait: [0] },
         optimizer: new Map(),
         rng: {},
       },

@@ -44,16 +44,22 @@ interface RunHistory {
   validLoss: number[];
   validAcc: number[];
   imagesPerSec: number[];
+  /** Null where a run resumed from a checkpoint older than the figure. */
+  dataWait?: (number | null)[];
   test: { accuracy: number; loss: number };
 }
 
 const METRICS = ['trainLoss', 'trainAcc', 'validLoss', 'validAcc'] as const;
 type Metrics = Record<(typeof METRICS)[number], number>;
 
-/** One epoch of the report: this run's four numbers, the notebook's (where it logged that epoch), the seconds. */
+/**
+ * One epoch of the report: this run's four numbers, the notebook's (where it logged that epoch), the seconds and the
+ * share of them spent waiting for batches (null where unknown).
+ */
 interface ReportEpoch extends Metrics {
   epoch: number;
   seconds: number;
+  dataWait: number | null;
   notebook: Metrics | null;
 }
 
@@ -170,6 +176,7 @@ async function writeReport(flags: NotebookFlags, experiments: readonly NotebookE
         epoch: i + 1,
         ...metrics((k) => history[METRICS[k]!][i]!),
         seconds: history.trainImages / history.imagesPerSec[i]!,
+        dataWait: history.dataWait?.[i] ?? null,
         notebook: e.logged[i] ? metrics((k) => e.logged[i]![k]!) : null,
       }),
     );
@@ -201,7 +208,7 @@ async function writeReport(flags: NotebookFlags, experiments: readonly NotebookE
   return [json, md, ...(await writeChart(chart, path.join(flags.out, 'report')))];
 }
 
-/** Each experiment's epochs as a table: ours, then the notebook's logged numbers, and seconds per epoch. */
+/** Each experiment's epochs as a table: ours, then the notebook's logged numbers, seconds and data wait per epoch. */
 function reportMarkdown(rows: readonly ReportRow[]): string {
   const f = (v: number | undefined) => (v === undefined ? '–' : v.toFixed(4));
   const lines = ['# The notebook, run by convnets', ''];
@@ -213,13 +220,16 @@ function reportMarkdown(rows: readonly ReportRow[]): string {
         : `${r.imageSize} px (the notebook: ${r.notebookImageSize})`;
     lines.push(`## ${r.experiment}`, '', `${r.trainImages} training images at ${size}, on ${r.backend}.`, '');
     lines.push(
-      '| epoch | train_loss | notebook | train_acc | notebook | valid_loss | notebook | valid_acc | notebook | s |',
-      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '| epoch | train_loss | notebook | train_acc | notebook | valid_loss | notebook | valid_acc | notebook | s | data wait |',
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     );
-    for (const x of r.epochs)
+    for (const x of r.epochs) {
+      const wait = x.dataWait === null ? '–' : `${(x.dataWait * 100).toFixed(1)}%`;
       lines.push(
-        `| ${x.epoch} | ${METRICS.map((m) => `${f(x[m])} | ${f(x.notebook?.[m])}`).join(' | ')} | ${x.seconds.toFixed(1)} |`,
+        `| ${x.epoch} | ${METRICS.map((m) => `${f(x[m])} | ${f(x.notebook?.[m])}`).join(' | ')} | ` +
+          `${x.seconds.toFixed(1)} | ${wait} |`,
       );
+    }
     lines.push('');
   }
   return `${lines.join('\n')}\n`;
