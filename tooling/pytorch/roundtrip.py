@@ -1,6 +1,9 @@
 """Round trip with real PyTorch, driven by the CLI's tests.
 
-  roundtrip.py make DIR    writes DIR/weights.safetensors (the notebook's ResNet-18, PyTorch's default init),
+  roundtrip.py make DIR    writes DIR/weights.safetensors (the notebook's ResNet-18, PyTorch's default init), the
+                           same state dict by torch.save as DIR/weights.pth and DIR/weights-legacy.pth (pre-1.6 format),
+                           torchvision's resnet18 (its default init) as DIR/torchvision.pth with its logits of the same
+                           input in DIR/torchvision-logits.safetensors,
                            DIR/input.safetensors (`input`, NCHW) and DIR/torch-logits.safetensors (`logits`, eval mode)
   roundtrip.py check DIR   loads DIR/exported.safetensors into a fresh ResNet-18 with load_state_dict (strict) and
                            prints the largest difference of its logits from DIR/torch-logits.safetensors
@@ -35,9 +38,16 @@ if mode == 'make':
     net = res_net().eval()
     x = torch.randn(2, 3, 32, 32)
     save(net.state_dict(), os.path.join(folder, 'weights.safetensors'))
+    torch.save(net.state_dict(), os.path.join(folder, 'weights.pth'))
+    torch.save(net.state_dict(), os.path.join(folder, 'weights-legacy.pth'), _use_new_zipfile_serialization=False)
     save({'input': x}, os.path.join(folder, 'input.safetensors'))
     with torch.no_grad():
         save({'logits': net(x)}, os.path.join(folder, 'torch-logits.safetensors'))
+    import torchvision
+    tv = torchvision.models.resnet18(weights=None).eval()
+    torch.save(tv.state_dict(), os.path.join(folder, 'torchvision.pth'))
+    with torch.no_grad():
+        save({'logits': tv(x)}, os.path.join(folder, 'torchvision-logits.safetensors'))
 else:
     net = res_net().eval()
     net.load_state_dict(load(os.path.join(folder, 'exported.safetensors')), strict=True)

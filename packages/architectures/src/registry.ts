@@ -13,11 +13,12 @@ import { googlenetInfo } from './googlenet.js';
 import { ninInfo } from './nin.js';
 import type { ModelInfo, ModelOptions } from './options.js';
 import { resnet18Info } from './resnet.js';
+import { torchvisionResnetInfos } from './torchvision-resnet.js';
 import { vgg11Info, vgg11SmallInfo } from './vgg.js';
 
 export type { ModelInfo } from './options.js';
 
-/** The notebook's nets, in the notebook's order. */
+/** The notebook's nets, in the notebook's order; then torchvision's, under `torchvision/`. */
 const models: ModelInfo[] = [
   alexnetInfo,
   vgg11Info,
@@ -26,6 +27,7 @@ const models: ModelInfo[] = [
   googlenetInfo,
   resnet18Info,
   densenetInfo,
+  ...torchvisionResnetInfos,
 ];
 
 const registry = new Map(models.map((m) => [m.name, m]));

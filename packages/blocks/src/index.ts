@@ -4,3 +4,4 @@ export { Inception } from './inception.js';
 export { Residual, type ResidualOptions } from './residual.js';
 export { convBlock, DenseBlock, transitionBlock } from './densenet.js';
 export { stem, classifier4096 } from './heads.js';
+export { BasicBlock, Bottleneck } from './torchvision-resnet.js';

@@ -758,32 +758,40 @@ describe('round trip with PyTorch itself (tooling/pytorch/roundtrip.py; .ci/run 
   const hasTorch = pythonHasTorch();
   // Runs wherever PyTorch is (CI installs python3-torch); elsewhere it is reported as skipped.
   it.runIf(hasTorch)(
-    'PyTorch weights -> predict equals PyTorch logits; export -> load_state_dict -> the same logits',
+    'PyTorch weights (safetensors, torch.save .pth in both formats, torchvision’s resnet18) -> predict equals ' +
+      'PyTorch logits; export -> load_state_dict -> the same logits',
     async () => {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'convnets-torch-'));
       try {
         await promisify(execFile)('/usr/bin/python3', [script, 'make', dir]);
         const net = ['--model', 'resnet18', '--input-size', '32', '--backend', 'wasm'];
-        expect(
-          (
-            await cli(
-              'predict',
-              ...net,
-              '--weights',
-              path.join(dir, 'weights.safetensors'),
-              '--input',
-              path.join(dir, 'input.safetensors'),
-              '--output',
-              path.join(dir, 'ours.safetensors'),
-            )
-          ).code,
-        ).toBe(0);
         const read = (f: string) =>
           decodeSafetensors(new Uint8Array(readFileSync(path.join(dir, f)))).tensors.get('logits')!;
-        const diff = tf.tidy(
-          () => tf.max(tf.abs(tf.sub(read('ours.safetensors'), read('torch-logits.safetensors')))).dataSync()[0]!,
+        for (const file of ['weights.safetensors', 'weights.pth', 'weights-legacy.pth']) {
+          const predicted = await cli(
+            'predict',
+            ...net,
+            ...['--weights', path.join(dir, file), '--input', path.join(dir, 'input.safetensors')],
+            ...['--output', path.join(dir, `ours-${file}.safetensors`)],
+          );
+          expect(predicted.code, predicted.err).toBe(0);
+          const diff = tf.tidy(
+            () =>
+              tf.max(tf.abs(tf.sub(read(`ours-${file}.safetensors`), read('torch-logits.safetensors')))).dataSync()[0]!,
+          );
+          expect(diff, file).toBeLessThan(1e-4);
+        }
+        // torchvision's own ResNet-18 file (1000 classes, its module names) into torchvision/resnet18.
+        const tv = await cli(
+          'predict',
+          ...['--model', 'torchvision/resnet18', '--image-size', '32', '--backend', 'wasm'],
+          ...['--weights', path.join(dir, 'torchvision.pth'), '--input', path.join(dir, 'input.safetensors')],
+          ...['--output', path.join(dir, 'ours-torchvision.safetensors')],
         );
-        expect(diff).toBeLessThan(1e-4);
+        expect(tv.code, tv.err).toBe(0);
+        const [ours, theirs] = [read('ours-torchvision.safetensors'), read('torchvision-logits.safetensors')];
+        expect(ours.shape).toEqual([2, 1000]);
+        expect(tf.tidy(() => tf.max(tf.abs(tf.sub(ours, theirs))).dataSync()[0]!)).toBeLessThan(1e-4);
         const weights = path.join(dir, 'weights.safetensors');
         expect(
           await cli(

@@ -14,7 +14,7 @@ export interface WeightsFile {
   card?: ModelCard;
 }
 
-/** Reads a safetensors weights file given by `flag`. */
+/** Reads a weights file (safetensors, or a PyTorch `.pth` state dict) given by `flag`. */
 export async function readWeights(file: string, flag: string): Promise<WeightsFile> {
   const bytes = await readFile(file).catch(() => {
     throw new Error(`${flag}: cannot read ${file}`);
@@ -50,7 +50,9 @@ export function loadNet(
       throw new Error(`--model ${flags.model}: ${file} holds a ${card.model} (its model card says so)`);
     const inputSize = flags.imageSize ?? card?.inputSize ?? fallback.inputSize ?? getModelInfo(name).defaultInputSize;
     const inChannels = flags.inChannels ?? card?.inChannels ?? fallback.inChannels;
-    const numClasses = flags.numClasses ?? card?.classes.length ?? fallback.numClasses;
+    // Without a card, the head's weight says how many classes (torchvision's ImageNet files: 1000).
+    const head = tensors.get(`${getModelInfo(name).head.path}.weight`);
+    const numClasses = flags.numClasses ?? card?.classes.length ?? head?.shape[0] ?? fallback.numClasses;
     model = createModel(name, { inputSize, inChannels, numClasses });
     loadStateDict(model, tensors);
     return { model, name, inputSize, inChannels };

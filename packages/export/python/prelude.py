@@ -1,6 +1,7 @@
 import json
 import os
 import struct
+from collections import OrderedDict
 
 import torch
 from torch import nn

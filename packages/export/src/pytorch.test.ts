@@ -42,15 +42,22 @@ const card = (name: string, size: number) => ({
   std: [0.25, 0.25, 0.25],
 });
 
-/** The notebook's nets, and a net whose block only the tests know (its model.py class comes from a trace). */
+/**
+ * The notebook's nets, torchvision's ResNet-50 (named layers, its blocks written from their traces) and a net whose
+ * block only the tests know (its model.py class comes from a trace).
+ */
 const NETS: ReadonlyArray<readonly [string, number, () => Module]> = [
-  ...SMALL_NETS.map(([name, size]) => [name, size, () => createModel(name, { inputSize: size, seed: 2 })] as const),
+  ...[...SMALL_NETS, ['torchvision/resnet50', 32] as const].map(
+    ([name, size]) => [name, size, () => createModel(name, { inputSize: size, seed: 2 })] as const,
+  ),
   ['two-branch', 9, () => withSeed(2, () => twoBranchNet(3))],
 ];
 
 describe.runIf(torch)('model.py + weights in PyTorch (Debian python3-torch)', () => {
   let dir: string;
   const expected = new Map<string, tf.Tensor>();
+  /** Each net's project folder ('torchvision/resnet50' in 'torchvision-resnet50'). */
+  const folderOf = (name: string) => path.join(dir, name.replace('/', '-'));
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'convnets-pytorch-'));
     for (const [name, size, build] of NETS) {
@@ -60,7 +67,7 @@ describe.runIf(torch)('model.py + weights in PyTorch (Debian python3-torch)', ()
         if (key.endsWith('running_mean')) v.assign(tf.randomNormal(v.shape, 0, 0.5, 'float32', 3));
         if (key.endsWith('running_var')) v.assign(tf.randomUniform(v.shape, 0.5, 2, 'float32', 4));
       }
-      const folder = path.join(dir, name);
+      const folder = folderOf(name);
       const files = await pytorchProject(model, card(name, size), { source: 'test' });
       await mkdir(folder);
       for (const [file, content] of files) await writeFile(path.join(folder, file), content);
@@ -71,7 +78,7 @@ describe.runIf(torch)('model.py + weights in PyTorch (Debian python3-torch)', ()
       tf.dispose([x, nchw]);
       model.dispose();
     }
-    await promisify(execFile)('/usr/bin/python3', ['-c', RUN, ...NETS.map(([n]) => path.join(dir, n))]);
+    await promisify(execFile)('/usr/bin/python3', ['-c', RUN, ...NETS.map(([n]) => folderOf(n))]);
   }, 300_000);
   afterAll(async () => {
     tf.dispose([...expected.values()]);
@@ -79,7 +86,9 @@ describe.runIf(torch)('model.py + weights in PyTorch (Debian python3-torch)', ()
   });
 
   it.each(NETS)("%s gives convnets' eval-mode logits within 1e-5", async (name) => {
-    const { tensors } = decodeSafetensors(new Uint8Array(await readFile(path.join(dir, name, 'logits.safetensors'))));
+    const { tensors } = decodeSafetensors(
+      new Uint8Array(await readFile(path.join(folderOf(name), 'logits.safetensors'))),
+    );
     const theirs = tensors.get('logits')!;
     const ours = expected.get(name)!;
     expect(theirs.shape).toEqual(ours.shape);

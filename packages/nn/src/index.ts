@@ -51,3 +51,4 @@ export {
   type GradCam,
 } from './inspect.js';
 export { encodeSafetensors, decodeSafetensors, SafetensorsError, type SafetensorsFile } from './safetensors.js';
+export { decodePth, pthFormat, PthError } from './pth.js';

@@ -6,7 +6,15 @@
  *   metadata saying how to use them (net, input size, channels, classes, normalisation).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { decodeSafetensors, encodeSafetensors, loadStateDict, stateDict, type Module } from '@convnets/nn';
+import {
+  decodePth,
+  decodeSafetensors,
+  encodeSafetensors,
+  loadStateDict,
+  pthFormat,
+  stateDict,
+  type Module,
+} from '@convnets/nn';
 import type { TrainingState } from './fit.js';
 
 /** How to use trained weights; the weights file's metadata key `convnets` holds it as JSON. */
@@ -116,11 +124,15 @@ export async function encodeWeights(
   }
 }
 
-/** A weights file's tensors (the caller's to dispose) and its card, when it has one (PyTorch's files do not). */
+/**
+ * A weights file's tensors (the caller's to dispose) and its card, when it has one (PyTorch's files do not): a
+ * safetensors file, or a state dict saved by torch.save (`.pth`, read without running its pickle).
+ */
 export function decodeWeights(
   bytes: Uint8Array,
   file = 'weights',
 ): { tensors: Map<string, tf.Tensor>; card?: ModelCard } {
+  if (pthFormat(bytes)) return { tensors: decodePth(bytes, file) };
   const { tensors, metadata } = decodeSafetensors(bytes, file);
   if (metadata[CARD_KEY] === undefined) return { tensors };
   const card = parseJson(metadata[CARD_KEY]) as ModelCard | undefined;

@@ -106,8 +106,17 @@ type Writer<M extends Module> = (module: M, path: string, indent: string, write:
 
 const sequential: Writer<Sequential> = (m, path, indent, write) => {
   const inner = `${indent}    `;
-  const items = [...m.namedChildren()].map(([name, c]) => `${inner}${write.module(c, childPath(path, name), inner)},`);
-  return items.length ? `nn.Sequential(\n${items.join('\n')}\n${indent})` : 'nn.Sequential()';
+  const children = [...m.namedChildren()];
+  // Layers with names (torchvision's `conv1`, `layer1`...) keep them, as nn.Sequential(OrderedDict(...)) does.
+  const named = children.some(([name], i) => name !== String(i));
+  const items = children.map(([name, c]) => {
+    const module = write.module(c, childPath(path, name), named ? `${inner}    ` : inner);
+    return named ? `${inner}(${JSON.stringify(name)}, ${module}),` : `${inner}${module},`;
+  });
+  if (!items.length) return 'nn.Sequential()';
+  return named
+    ? `nn.Sequential(OrderedDict([\n${items.join('\n')}\n${indent}]))`
+    : `nn.Sequential(\n${items.join('\n')}\n${indent})`;
 };
 
 const conv2d: Writer<Conv2d> = (m) =>
@@ -251,13 +260,19 @@ function tracedClass(module: Module, path: string, name: string, input: Shape, w
         `[${t.shape.join(', ')}] of its own making: only scalars and per-channel parameters have a PyTorch form here`,
     );
   };
+  // Each child's output shape, from one shape trace of the whole module first (a child's own shape inference may
+  // trace its forward, which cannot run inside this trace).
+  const shapes: TraceEntry[] = [];
+  module.inferShape(input, shapes);
+  const outputShape = (m: Module, x: readonly number[]) =>
+    shapes.find((e) => e.module === m && e.input.join() === x.join())?.output ?? m.inferShape(x);
   tf.tidy(() => {
     const x = tf.zeros([...input]);
     names.set(x.id, 'x');
     const y = traceForward(module, x, {
       enter: (m, below, t) => {
         if (m === module) return undefined;
-        const standIn = tf.zeros([...m.inferShape(t.shape)]);
+        const standIn = tf.zeros([...outputShape(m, t.shape)]);
         fresh(standIn, `${attribute(below)}(${operand(t, undefined)})`);
         return standIn;
       },
