@@ -6,6 +6,7 @@
 //          [--epochs 3] [--limit-train 2048] [--limit-valid 1000] [--image-size 67] [--backend auto]
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +48,18 @@ function torchRoot(dataset) {
   return existsSync(path.join(inner, 'train')) ? inner : folder;
 }
 
+/** A TCP port nothing listens on now. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 const shared = ['--epochs', flags.epochs, '--limit-train', flags['limit-train'], '--limit-valid', flags['limit-valid']];
 const rows = [];
 for (const e of experiments) {
@@ -66,7 +79,6 @@ for (const e of experiments) {
       convnets('export', '--checkpoint', weights, '--format', 'pytorch', '--dataset', e.dataset, '--output', project);
     }
     const theirs = path.join(work, `torch-${seed}`, e.name);
-    const launch = ['--redirects', '1', '--tee', '1', '--standalone', '--nproc_per_node=1', 'train.py'];
     const recipe = [
       '--recipe',
       'notebook',
@@ -77,7 +89,13 @@ for (const e of experiments) {
       '--root',
       torchRoot(e.dataset),
     ];
-    run('torchrun', [...launch, ...recipe, ...shared, '--seed', seed, '--out', theirs], { cwd: project });
+    // One process, started as torchrun would start it, on a port of its own (torchrun --standalone always takes
+    // 29400, which another run on the machine may hold).
+    const env = { ...process.env, RANK: '0', LOCAL_RANK: '0', WORLD_SIZE: '1', MASTER_ADDR: '127.0.0.1' };
+    run('/usr/bin/python3', ['train.py', ...recipe, ...shared, '--seed', seed, '--out', theirs], {
+      cwd: project,
+      env: { ...env, MASTER_PORT: String(await freePort()) },
+    });
     const twin = JSON.parse(readFileSync(path.join(theirs, 'history.json'), 'utf8'));
     const last = twin.trainAcc.length - 1;
     rows.push({

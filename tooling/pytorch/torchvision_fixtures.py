@@ -1,6 +1,6 @@
 """torchvision 0.14's nets (Debian's python3-torchvision) with the formula's weights (formula.py), for
 @convnets/architectures' `torchvision/*` nets: each one's state-dict names and shapes (what ImageNet weights load
-by) and its eval-mode logits for the formula's input at 64 px, ImageNet's 1000 classes.
+by) and its eval-mode logits for the formula's input at 224 px, ImageNet's 1000 classes.
 Run: /usr/bin/python3 tooling/pytorch/torchvision_fixtures.py
 """
 import json, os
@@ -9,7 +9,7 @@ import torchvision
 from formula import ROOT, formula_input, formula_net
 
 OUT = os.path.join(ROOT, 'packages', 'architectures', 'src', '__fixtures__', 'torchvision.json')
-SIZE = 64
+SIZE = 224
 out = {}
 for name in ['resnet18', 'resnet34', 'resnet50']:
     net = formula_net(lambda: getattr(torchvision.models, name)(weights=None), SIZE, 3)
