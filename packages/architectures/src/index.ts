@@ -11,6 +11,7 @@ export {
   featurePaths,
   headPath,
   replaceHead,
+  adaptStateDict,
   type ModelInfo,
   type CreateModelOptions,
 } from './registry.js';

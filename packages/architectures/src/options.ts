@@ -1,7 +1,7 @@
 import { Linear, Sequential, traceShapes, type Module } from '@convnets/nn';
 
 export interface ModelOptions {
-  /** Size of the last layer. Default 10 (CIFAR-10, MNIST). */
+  /** Size of the last layer. Default 10 (CIFAR-10, MNIST); 1000 (ImageNet) for torchvision's nets. */
   numClasses?: number;
   /** 3 for RGB, 1 for MNIST. Default 3. */
   inChannels?: number;
@@ -37,10 +37,23 @@ export interface ModelInfo {
   defaultInputSize: number;
   build: (options: ModelOptions) => Sequential;
   head: HeadInfo;
+  /**
+   * What the original library does to a state-dict key of its weights files when loading them (torchvision's
+   * DenseNet renames old keys, its GoogLeNet drops the auxiliary classifiers): the key the net has, or undefined to
+   * drop the tensor. `adaptStateDict` applies it.
+   */
+  adaptStateDict?: (key: string) => string | undefined;
 }
 
-export function resolveOptions(name: string, options: ModelOptions, defaultInputSize: number): ResolvedOptions {
-  const resolved = { numClasses: 10, inChannels: 3, inputSize: defaultInputSize, ...options };
+/** The options with the net's defaults where they are not given (`undefined` counts as not given). */
+export function resolveOptions(
+  name: string,
+  options: ModelOptions,
+  defaultInputSize: number,
+  defaultClasses = 10,
+): ResolvedOptions {
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const resolved = { numClasses: defaultClasses, inChannels: 3, inputSize: defaultInputSize, ...given };
   for (const [key, value] of Object.entries(resolved)) {
     if (!Number.isInteger(value) || value < 1) {
       throw new RangeError(`${name}: option ${key} must be a positive integer, got ${value}`);

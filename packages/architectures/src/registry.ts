@@ -1,3 +1,4 @@
+import type * as tf from '@tensorflow/tfjs-core';
 import {
   type InitScheme,
   initWeights,
@@ -13,7 +14,11 @@ import { googlenetInfo } from './googlenet.js';
 import { ninInfo } from './nin.js';
 import type { ModelInfo, ModelOptions } from './options.js';
 import { resnet18Info } from './resnet.js';
+import { torchvisionAlexnetInfo } from './torchvision-alexnet.js';
+import { torchvisionDensenetInfos } from './torchvision-densenet.js';
+import { torchvisionGooglenetInfo } from './torchvision-googlenet.js';
 import { torchvisionResnetInfos } from './torchvision-resnet.js';
+import { torchvisionVggInfos } from './torchvision-vgg.js';
 import { vgg11Info, vgg11SmallInfo } from './vgg.js';
 
 export type { ModelInfo } from './options.js';
@@ -27,7 +32,11 @@ const models: ModelInfo[] = [
   googlenetInfo,
   resnet18Info,
   densenetInfo,
+  torchvisionAlexnetInfo,
+  ...torchvisionVggInfos,
+  torchvisionGooglenetInfo,
   ...torchvisionResnetInfos,
+  ...torchvisionDensenetInfos,
 ];
 
 const registry = new Map(models.map((m) => [m.name, m]));
@@ -59,6 +68,22 @@ export function createModel(name: string, { seed = 0, init, ...options }: Create
   if (init) initWeights(model, init, seed);
   names.set(model, name);
   return model;
+}
+
+/**
+ * A weights file's tensors as `name` loads them: each key as the original library's loader renames it (torchvision's
+ * old DenseNet keys), the tensors it drops (GoogLeNet's auxiliary classifiers) disposed. Other nets: unchanged.
+ */
+export function adaptStateDict(name: string, tensors: Map<string, tf.Tensor>): Map<string, tf.Tensor> {
+  const adapt = getModelInfo(name).adaptStateDict;
+  if (!adapt) return tensors;
+  const out = new Map<string, tf.Tensor>();
+  for (const [key, t] of tensors) {
+    const renamed = adapt(key);
+    if (renamed === undefined) t.dispose();
+    else out.set(renamed, t);
+  }
+  return out;
 }
 
 function infoOf(model: Module, caller: string): ModelInfo {

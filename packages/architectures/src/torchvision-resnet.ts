@@ -31,7 +31,7 @@ function stage(block: Block, inChannels: number, planes: number, blocks: number,
 
 /** ImageNet's 1000 classes unless told otherwise. */
 export function torchvisionResnet(name: string, arch: TorchvisionResnetArch, options: ModelOptions = {}): Sequential {
-  const opts = resolveOptions(name, { numClasses: 1000, ...options }, 224);
+  const opts = resolveOptions(name, options, 224, 1000);
   const { block, layers } = arch;
   const planes = [64, 128, 256, 512];
   const stages = Object.fromEntries(

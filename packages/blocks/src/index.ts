@@ -5,3 +5,5 @@ export { Residual, type ResidualOptions } from './residual.js';
 export { convBlock, DenseBlock, transitionBlock } from './densenet.js';
 export { stem, classifier4096 } from './heads.js';
 export { BasicBlock, Bottleneck } from './torchvision-resnet.js';
+export { BasicConv2d, TorchvisionInception } from './torchvision-googlenet.js';
+export { denseLayer, denseTransition, TorchvisionDenseBlock } from './torchvision-densenet.js';

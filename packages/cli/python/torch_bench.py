@@ -5,7 +5,7 @@ writes for it (the CLI writes one for the benchmark), so the two sides run the s
 MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ raised (the CLI does) so glibc keeps PyTorch's buffers between
 steps, as a long run does.
 
-usage: /usr/bin/python3 torch_bench.py --model-py DIR/model.py --batch-size 32 [--seconds 5] [--threads 2]
+usage: /usr/bin/python3 torch_bench.py --model-py DIR/model.py --batch-size 32 [--seconds 5] [--warmup 3] [--threads 2]
 (the input size, channels and classes are model.py's CARD's)
 Prints one JSON object.
 """
@@ -17,6 +17,7 @@ p = argparse.ArgumentParser()
 p.add_argument('--model-py', required=True)
 p.add_argument('--batch-size', type=int, required=True)
 p.add_argument('--seconds', type=float, default=5)
+p.add_argument('--warmup', type=int, default=3, help='untimed steps before measuring each mode')
 p.add_argument('--threads', type=int, default=os.cpu_count())
 args = p.parse_args()
 
@@ -46,7 +47,7 @@ def infer_step(i):
 
 def rate(step, train):
     net.train(train)
-    for i in range(3):
+    for i in range(args.warmup):
         step(i)
     steps, start = 0, time.perf_counter()
     while steps < 2 or time.perf_counter() - start < args.seconds:

@@ -13,6 +13,8 @@ export interface BenchOptions {
   batchSize: number;
   /** Minimum measuring time per mode; at least two steps run either way. */
   seconds: number;
+  /** Untimed steps before each mode is measured (default 3). */
+  warmup?: number;
   inChannels?: number;
 }
 
@@ -36,7 +38,7 @@ export function forwardFlops(model: string, imageSize: number, inChannels = 3): 
 }
 
 export async function benchmark(options: BenchOptions): Promise<BenchResult> {
-  const { model, imageSize, batchSize, seconds, inChannels = 3 } = options;
+  const { model, imageSize, batchSize, seconds, warmup, inChannels = 3 } = options;
   const net = createModel(model, { inputSize: imageSize, inChannels, seed: 0 });
   try {
     const flops = summary(net, [1, imageSize, imageSize, inChannels]).flops;
@@ -44,6 +46,7 @@ export async function benchmark(options: BenchOptions): Promise<BenchResult> {
       batchSize,
       imageShape: [imageSize, imageSize, inChannels],
       seconds,
+      warmup,
     });
     return {
       backend: tf.getBackend(),

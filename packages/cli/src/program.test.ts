@@ -52,6 +52,19 @@ describe('convnets summary', () => {
     });
   });
 
+  it("counts torchvision's nets as torchvision's documentation does (ImageNet's 1000 classes by default)", async () => {
+    // torchvision 0.14's model docs: num_params of each net's ImageNet weights.
+    for (const [name, params] of [
+      ['torchvision/alexnet', 61_100_840],
+      ['torchvision/vgg11_bn', 132_868_840],
+      ['torchvision/resnet18', 11_689_512],
+    ] as const) {
+      const { code, out } = await cli('summary', name, '--json');
+      expect(code).toBe(0);
+      expect(JSON.parse(out), name).toMatchObject({ input: [1, 224, 224, 3], params });
+    }
+  });
+
   it('takes the input size as --image-size on every command, and --input-size as its alias', async () => {
     const image = await cli('summary', 'resnet18', '--image-size', '32');
     expect(image.out).toContain('74.03 M');
@@ -137,6 +150,8 @@ describe('the built binary under plain Node', () => {
         '4',
         '--seconds',
         '0.2',
+        '--warmup',
+        '1',
         '--backends',
         'cpu,wasm',
         '--json',
@@ -161,6 +176,10 @@ describe('convnets bench', () => {
       err: expect.stringContaining(
         "Expected a comma-separated list of auto, tensorflow, native, wasm, cpu, webgl, webgpu; got 'cpu,cuda'",
       ),
+    });
+    expect(await cli('bench', '--warmup', '-1')).toMatchObject({
+      code: 2,
+      err: expect.stringContaining("option '--warmup <n>' argument '-1' is invalid. Expected a non-negative integer."),
     });
     expect(await cli('bench', '--model', 'lenet')).toMatchObject({
       code: 1,
@@ -190,7 +209,18 @@ describe('convnets bench', () => {
 
 describe.runIf(pythonHasTorch())('convnets bench --torch (python3-torch)', () => {
   it('runs the same net in PyTorch from its exported model.py, in a plain clone', async () => {
-    const args = ['--model', 'resnet18', '--image-size', '32', '--batch-size', '4', '--seconds', '0.05'];
+    const args = [
+      '--model',
+      'resnet18',
+      '--image-size',
+      '32',
+      '--batch-size',
+      '4',
+      '--seconds',
+      '0.05',
+      '--warmup',
+      '1',
+    ];
     const { code, out, err } = await cli('bench', ...args, '--backends', 'wasm', '--torch', '--json');
     expect(err).toBe('');
     expect(code).toBe(0);

@@ -91,6 +91,8 @@ describe.skipIf(webgpuMissing)('convnets on webgpu (Dawn in Node)', () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
       [bin, 'bench', '--model', 'densenet', '--image-size', '32', '--batch-size', '2', '--seconds', '0.2'].concat([
+        '--warmup',
+        '0',
         '--backends',
         'webgpu,wasm',
         '--json',

@@ -1,6 +1,6 @@
 /** Weights files into models, for every command that loads one. */
 import { readFile } from 'node:fs/promises';
-import { createModel, getModelInfo } from '@convnets/architectures';
+import { adaptStateDict, createModel, getModelInfo } from '@convnets/architectures';
 import { compose, normalize, resize, toTensor, type ImageDataset, type Transform } from '@convnets/datasets';
 import { loadStateDict, type Module, StateDictError } from '@convnets/nn';
 import { decodeWeights, type ModelCard } from '@convnets/trainer';
@@ -54,7 +54,8 @@ export function loadNet(
     const head = tensors.get(`${getModelInfo(name).head.path}.weight`);
     const numClasses = flags.numClasses ?? card?.classes.length ?? head?.shape[0] ?? fallback.numClasses;
     model = createModel(name, { inputSize, inChannels, numClasses });
-    loadStateDict(model, tensors);
+    // A file from PyTorch is read as its library's loader reads it (torchvision's DenseNet keys, GoogLeNet's aux).
+    loadStateDict(model, card ? tensors : adaptStateDict(name, tensors));
     return { model, name, inputSize, inChannels };
   } catch (err) {
     model?.dispose();

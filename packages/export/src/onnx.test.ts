@@ -15,7 +15,7 @@ import {
   withSeed,
 } from '@convnets/nn';
 import { Sgd, decodeWeights, encodeWeights, fit } from '@convnets/trainer';
-import { SMALL_NETS } from '@convnets/tooling/fixtures';
+import { SMALL_NETS, TORCHVISION_NETS } from '@convnets/tooling/fixtures';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { toOnnx, UnsupportedKernelError } from './index.js';
@@ -57,7 +57,7 @@ function randomizeBuffers(model: Module, seed: number) {
   }
 }
 
-describe.each([...SMALL_NETS, ['torchvision/resnet50', 32] as const])('%s at %i px in onnxruntime', (name, size) => {
+describe.each([...SMALL_NETS, ...TORCHVISION_NETS])('%s at %i px in onnxruntime', (name, size) => {
   it("gives convnets' eval-mode logits within 1e-4, for any batch size", async () => {
     const model = createModel(name, { inputSize: size, inChannels: 3, numClasses: 10, seed: 1 }).eval();
     randomizeBuffers(model, 7);

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createModel } from '@convnets/architectures';
 import { Conv2d, type Module, Sequential, decodeSafetensors, encodeSafetensors, withSeed } from '@convnets/nn';
-import { SMALL_NETS, pythonHasTorch } from '@convnets/tooling/fixtures';
+import { SMALL_NETS, TORCHVISION_NETS, pythonHasTorch } from '@convnets/tooling/fixtures';
 import { pytorchProject } from './pytorch/index.js';
 import { UnsupportedKernelError } from './index.js';
 import { TwoBranch, twoBranchNet } from '../test-utils/two-branch.js';
@@ -47,7 +47,7 @@ const card = (name: string, size: number) => ({
  * block only the tests know (its model.py class comes from a trace).
  */
 const NETS: ReadonlyArray<readonly [string, number, () => Module]> = [
-  ...[...SMALL_NETS, ['torchvision/resnet50', 32] as const].map(
+  ...[...SMALL_NETS, ...TORCHVISION_NETS].map(
     ([name, size]) => [name, size, () => createModel(name, { inputSize: size, seed: 2 })] as const,
   ),
   ['two-branch', 9, () => withSeed(2, () => twoBranchNet(3))],

@@ -80,4 +80,21 @@ describe('stateDict / loadStateDict', () => {
     tf.dispose([...sd.values()]);
     m.dispose();
   });
+
+  it('loads a file from before BatchNorm counted its steps (no num_batches_tracked) strictly, as PyTorch does', () => {
+    const [a, b] = [net(1), net(2)];
+    const sd = stateDict(a);
+    sd.get('1.num_batches_tracked')!.dispose();
+    sd.delete('1.num_batches_tracked');
+    expect(loadStateDict(b, sd)).toEqual({ missing: ['1.num_batches_tracked'], unexpected: [] });
+    expect([...(b[1] as BatchNorm2d).running_var.dataSync()]).toEqual([
+      ...(a[1] as BatchNorm2d).running_var.dataSync(),
+    ]);
+    sd.get('1.running_var')!.dispose();
+    sd.delete('1.running_var');
+    expect(() => loadStateDict(b, sd)).toThrow(/missing: 1\.running_var, 1\.num_batches_tracked$/);
+    tf.dispose([...sd.values()]);
+    a.dispose();
+    b.dispose();
+  });
 });

@@ -73,6 +73,9 @@ export function loadStateDict(
   const expected = [...stateWithLayouts(model)];
   const names = new Set(expected.map(([name]) => name));
   const missing = expected.map(([name]) => name).filter((name) => !given.has(name));
+  // BatchNorm's step counter came in PyTorch 0.4.1: files saved before it (torchvision's first ImageNet weights) lack
+  // it, and PyTorch loads them leaving it at 0. So do we; any other missing name is an error.
+  const required = missing.filter((name) => !name.endsWith('.num_batches_tracked'));
   const unexpected = [...given.keys()].filter((name) => !names.has(name));
   const mismatched: string[] = [];
   for (const [name, v, layout] of expected) {
@@ -82,7 +85,7 @@ export function loadStateDict(
     if (t.shape.join() !== want.join())
       mismatched.push(`${name}: expected [${want.join(', ')}], got [${t.shape.join(', ')}]`);
   }
-  if (mismatched.length > 0 || (strict && (missing.length > 0 || unexpected.length > 0))) {
+  if (mismatched.length > 0 || (strict && (required.length > 0 || unexpected.length > 0))) {
     const parts = [
       `${expected.length - missing.length} of ${expected.length} names found`,
       missing.length ? `missing: ${some(missing)}` : '',

@@ -9,7 +9,7 @@ import { createModel, getModelInfo } from '@convnets/architectures';
 import { pytorchModel } from '@convnets/export/pytorch';
 import { Command, InvalidArgumentError } from 'commander';
 import { benchmark, forwardFlops, type BenchResult } from '../benchmark.js';
-import { positiveInt, type Io } from '../io.js';
+import { nonNegativeInt, positiveInt, positiveNumber, type Io } from '../io.js';
 import { imageSizeOption, modelOption } from '../options.js';
 
 interface BenchFlags {
@@ -19,6 +19,7 @@ interface BenchFlags {
   inChannels: number;
   backends: string[];
   seconds: number;
+  warmup: number;
   torch?: boolean;
   torchScript: string;
   python: string;
@@ -37,12 +38,6 @@ function backendList(value: string): string[] {
   if (names.length === 0 || bad.length)
     throw new InvalidArgumentError(`Expected a comma-separated list of ${BACKEND_NAMES.join(', ')}; got '${value}'.`);
   return names;
-}
-
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (!(n > 0)) throw new InvalidArgumentError('Expected a positive number.');
-  return n;
 }
 
 /**
@@ -81,6 +76,8 @@ async function runTorch(flags: BenchFlags, modelPy: string, flops: number): Prom
     String(flags.batchSize),
     '--seconds',
     String(flags.seconds),
+    '--warmup',
+    String(flags.warmup),
   ];
   // PyTorch at its best: glibc would hand its large buffers back to the OS after every step of a short
   // run (2-2.5x slower per step here); a long run stops doing so on its own, raising these thresholds.
@@ -147,6 +144,7 @@ export function benchCommand(io: Io): Command {
     .option('--in-channels <n>', 'input channels (1: the main job, MNIST)', positiveInt, 3)
     .option('--backends <list>', 'comma-separated backends to measure', backendList, ['cpu', 'wasm'])
     .option('--seconds <s>', 'minimum measuring time per backend and mode', positiveNumber, 5)
+    .option('--warmup <n>', 'untimed steps before measuring each mode (compiles, caches, tiers up)', nonNegativeInt, 3)
     .option('--torch', 'also run the same net in PyTorch (needs /usr/bin/python3 with torch)')
     .option('--torch-script <path>', 'the PyTorch benchmark script', DEFAULT_TORCH_SCRIPT)
     .option('--python <path>', 'Python with torch', '/usr/bin/python3')
@@ -177,6 +175,7 @@ export function benchCommand(io: Io): Command {
           batchSize: flags.batchSize,
           inChannels: flags.inChannels,
           seconds: flags.seconds,
+          warmup: flags.warmup,
         });
         results.push({ ...result, backend: info.name });
       }

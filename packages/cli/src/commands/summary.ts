@@ -8,7 +8,7 @@ import { imageSizeOption } from '../options.js';
 interface SummaryFlags {
   imageSize?: number;
   inChannels: number;
-  numClasses: number;
+  numClasses?: number;
   depth: number;
   json?: boolean;
   tree?: boolean;
@@ -19,7 +19,11 @@ export function summaryCommand(io: Io): Command {
     .description("print a net's layer-by-layer output shapes (NHWC), parameters and FLOPs")
     .argument('<model>', `one of: ${listModels().join(', ')}`)
     .option('--in-channels <c>', 'input channels', positiveInt, 3)
-    .option('--num-classes <k>', 'classes of the last layer', positiveInt, 10)
+    .option(
+      '--num-classes <k>',
+      "classes of the last layer (default: the net's, 10; torchvision's nets: 1000)",
+      positiveInt,
+    )
     .option('--depth <d>', 'how deep to list layers (1: top-level children)', positiveInt, 1)
     .option('--json', 'print one JSON object {model, input, params, flops, layers}')
     .option('--tree', 'also print the module tree as PyTorch prints it')
@@ -51,7 +55,8 @@ export function modelsCommand(io: Io): Command {
         return { name, description, defaultInputSize };
       });
       if (flags.json) return io.out(JSON.stringify(models));
+      const width = Math.max(...models.map((m) => m.name.length));
       for (const { name, description, defaultInputSize: n } of models)
-        io.out(`${name.padEnd(12)} ${description} (default input ${n}x${n})`);
+        io.out(`${name.padEnd(width)} ${description} (default input ${n}x${n})`);
     });
 }

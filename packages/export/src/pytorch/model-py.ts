@@ -247,7 +247,10 @@ function tracedClass(module: Module, path: string, name: string, input: Shape, w
     names.set(t.id, v);
     lines.push(`${v} = ${expression}`);
   };
-  /** A tensor's expression: traced, owned (a per-channel vector broadcast as [C, 1, 1] beside a map), or a scalar. */
+  /**
+   * A tensor's expression: traced, owned (a per-channel vector broadcast as [C, 1, 1] beside a map), a constant
+   * per-channel vector beside a map (its values written out: GoogLeNet's input transform), or a scalar.
+   */
   const operand = (t: tf.Tensor, other: tf.Tensor | undefined) => {
     const known = names.get(t.id);
     if (known) return known;
@@ -255,9 +258,10 @@ function tracedClass(module: Module, path: string, name: string, input: Shape, w
     const own = owned.get(t.id);
     if (own && (t.rank === 0 || vector)) return vector ? `${own}.view(-1, 1, 1)` : own;
     if (t.rank === 0) return String(t.dataSync()[0]);
+    if (vector) return `torch.tensor([${Array.from(t.dataSync()).join(', ')}]).view(-1, 1, 1)`;
     throw new RangeError(
       `PyTorch export: the module at '${path}' (${module.typeName}) computes with a tensor of shape ` +
-        `[${t.shape.join(', ')}] of its own making: only scalars and per-channel parameters have a PyTorch form here`,
+        `[${t.shape.join(', ')}] of its own making: only scalars and per-channel vectors have a PyTorch form here`,
     );
   };
   // Each child's output shape, from one shape trace of the whole module first (a child's own shape inference may
