@@ -3,7 +3,9 @@
   roundtrip.py make DIR    writes DIR/weights.safetensors (the notebook's ResNet-18, PyTorch's default init), the
                            same state dict by torch.save as DIR/weights.pth and DIR/weights-legacy.pth (pre-1.6 format),
                            torchvision's resnet18 (its default init) as DIR/torchvision.pth with its logits of the same
-                           input in DIR/torchvision-logits.safetensors,
+                           input in DIR/torchvision-logits.safetensors, a 300x400 picture DIR/photo.png and that net's
+                           ImageNet probabilities for it through torchvision's ImageNet preset (resize 256, crop 224) in
+                           DIR/photo.json ({probabilities, top5: class names}),
                            DIR/input.safetensors (`input`, NCHW) and DIR/torch-logits.safetensors (`logits`, eval mode)
   roundtrip.py check DIR   loads DIR/exported.safetensors into a fresh ResNet-18 with load_state_dict (strict) and
                            prints the largest difference of its logits from DIR/torch-logits.safetensors
@@ -48,6 +50,18 @@ if mode == 'make':
     torch.save(tv.state_dict(), os.path.join(folder, 'torchvision.pth'))
     with torch.no_grad():
         save({'logits': tv(x)}, os.path.join(folder, 'torchvision-logits.safetensors'))
+    import numpy as np
+    from PIL import Image
+    from torchvision.models._meta import _IMAGENET_CATEGORIES
+    from torchvision.transforms._presets import ImageClassification
+    y, x_, c = np.meshgrid(np.arange(300), np.arange(400), np.arange(3), indexing='ij')
+    pixels = 128 + 90 * np.sin(0.05 * x_ + c) * np.cos(0.03 * y) + ((x_ // 40 + y // 30) % 2) * 35
+    photo = Image.fromarray(np.clip(np.round(pixels), 0, 255).astype(np.uint8))
+    photo.save(os.path.join(folder, 'photo.png'))
+    with torch.no_grad():
+        p = torch.softmax(tv(ImageClassification(crop_size=224, resize_size=256)(photo).unsqueeze(0)), 1)[0]
+    top5 = [_IMAGENET_CATEGORIES[i] for i in p.argsort(descending=True)[:5].tolist()]
+    json.dump({'probabilities': p.tolist(), 'top5': top5}, open(os.path.join(folder, 'photo.json'), 'w'))
 else:
     net = res_net().eval()
     net.load_state_dict(load(os.path.join(folder, 'exported.safetensors')), strict=True)

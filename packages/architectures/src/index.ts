@@ -16,4 +16,5 @@ export {
   type CreateModelOptions,
 } from './registry.js';
 export type { HeadInfo } from './options.js';
+export type { PretrainedWeights } from './torchvision-weights.js';
 export type { ModelOptions } from './options.js';

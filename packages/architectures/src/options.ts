@@ -1,4 +1,5 @@
 import { Linear, Sequential, traceShapes, type Module } from '@convnets/nn';
+import type { PretrainedWeights } from './torchvision-weights.js';
 
 export interface ModelOptions {
   /** Size of the last layer. Default 10 (CIFAR-10, MNIST); 1000 (ImageNet) for torchvision's nets. */
@@ -43,6 +44,8 @@ export interface ModelInfo {
    * drop the tensor. `adaptStateDict` applies it.
    */
   adaptStateDict?: (key: string) => string | undefined;
+  /** Published weights for this net (torchvision's ImageNet ones), where there are. */
+  pretrained?: PretrainedWeights;
 }
 
 /** The options with the net's defaults where they are not given (`undefined` counts as not given). */

@@ -4,6 +4,7 @@
  * names (`features.*`, `classifier.*`), so that its state dicts — ImageNet's weights — load by name.
  */
 import { AdaptiveAvgPool2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '@convnets/nn';
+import { TORCHVISION_WEIGHTS } from './torchvision-weights.js';
 import { type ModelInfo, type ModelOptions, checked, linearHead, resolveOptions } from './options.js';
 
 /** ImageNet's 1000 classes unless told otherwise. */
@@ -47,5 +48,6 @@ export const torchvisionAlexnetInfo: ModelInfo = {
   description: "torchvision's AlexNet (ImageNet layout and module names)",
   defaultInputSize: 224,
   build: (o) => torchvisionAlexnet(o),
+  pretrained: TORCHVISION_WEIGHTS['alexnet'],
   head: linearHead(1, 'classifier.6'), // avgpool, flatten and the classifier
 };

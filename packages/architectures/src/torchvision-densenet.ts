@@ -5,6 +5,7 @@
  */
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '@convnets/nn';
 import { denseTransition, TorchvisionDenseBlock } from '@convnets/blocks';
+import { TORCHVISION_WEIGHTS } from './torchvision-weights.js';
 import { type ModelInfo, type ModelOptions, checked, linearHead, resolveOptions } from './options.js';
 
 /** A torchvision DenseNet as data. */
@@ -57,6 +58,7 @@ export const torchvisionDensenetInfos: ModelInfo[] = Object.entries(TORCHVISION_
   description: `torchvision's ${variant.replace('densenet', 'DenseNet-')} (ImageNet layout and module names)`,
   defaultInputSize: 224,
   build: (o) => torchvisionDensenet(`torchvision/${variant}`, arch, o),
+  pretrained: TORCHVISION_WEIGHTS[variant],
   head: linearHead(1, 'classifier'), // relu, avgpool, flatten and the classifier
   adaptStateDict: (key) => key.replace(OLD_LAYER_KEY, '$1$2'),
 }));

@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdaptiveAvgPool2d, Dropout, Flatten, Linear, MaxPool2d, Module, Sequential } from '@convnets/nn';
 import { BasicConv2d, TorchvisionInception } from '@convnets/blocks';
+import { TORCHVISION_WEIGHTS } from './torchvision-weights.js';
 import { type ModelInfo, type ModelOptions, checked, linearHead, resolveOptions } from './options.js';
 
 const IMAGENET_MEAN = [0.485, 0.456, 0.406];
@@ -84,6 +85,7 @@ export const torchvisionGooglenetInfo: ModelInfo = {
   description: "torchvision's GoogLeNet (ImageNet layout and module names)",
   defaultInputSize: 224,
   build: (o) => torchvisionGooglenet(o),
+  pretrained: TORCHVISION_WEIGHTS['googlenet'],
   head: linearHead(17, 'fc'), // avgpool, flatten, dropout and fc
   // torchvision's file holds the auxiliary classifiers its training used; torchvision drops them after loading.
   adaptStateDict: (key) => (/^aux[12]\./.test(key) ? undefined : key),

@@ -5,6 +5,7 @@
  */
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '@convnets/nn';
 import { BasicBlock, Bottleneck } from '@convnets/blocks';
+import { TORCHVISION_WEIGHTS } from './torchvision-weights.js';
 import { type ModelInfo, type ModelOptions, checked, linearHead, resolveOptions } from './options.js';
 
 type Block = typeof BasicBlock | typeof Bottleneck;
@@ -58,5 +59,6 @@ export const torchvisionResnetInfos: ModelInfo[] = Object.entries(TORCHVISION_RE
   description: `torchvision's ${variant.replace('resnet', 'ResNet-')} (ImageNet layout and module names)`,
   defaultInputSize: 224,
   build: (o) => torchvisionResnet(`torchvision/${variant}`, arch, o),
+  pretrained: TORCHVISION_WEIGHTS[variant],
   head: linearHead(8, 'fc'), // avgpool, flatten and fc
 }));

@@ -15,6 +15,7 @@ import {
   ReLU,
   Sequential,
 } from '@convnets/nn';
+import { TORCHVISION_WEIGHTS } from './torchvision-weights.js';
 import { type ModelInfo, type ModelOptions, checked, linearHead, resolveOptions } from './options.js';
 
 /** A torchvision VGG configuration: a 3x3 convolution's channels, or 'M' for a 2x2 max-pool. */
@@ -94,5 +95,6 @@ export const torchvisionVggInfos: ModelInfo[] = (
   description: `torchvision's ${variant.replace('vgg', 'VGG-').replace('_bn', ' with BatchNorm')} (ImageNet layout and module names)`,
   defaultInputSize: 224,
   build: (o) => torchvisionVgg(`torchvision/${variant}`, variant, o),
+  pretrained: TORCHVISION_WEIGHTS[variant],
   head: linearHead(1, 'classifier.6'), // avgpool, flatten and the classifier
 }));

@@ -35,7 +35,10 @@ export function imageSizeOption(command: Command, description: string, fallback?
 
 /** Adds the mandatory `--checkpoint <file>` (flags.checkpoint) to `command`, and `--weights <file>` as a hidden alias. */
 export function checkpointOption(command: Command, description: string): Command {
-  command.requiredOption('--checkpoint <file>', description);
+  command.requiredOption(
+    '--checkpoint <file>',
+    `${description}; or a net whose published weights \`convnets weights get\` fetched (torchvision/resnet18)`,
+  );
   command.addOption(new Option('--weights <file>', 'alias of --checkpoint').hideHelp());
   return command.on('option:weights', (value: string) => command.setOptionValue('checkpoint', value));
 }

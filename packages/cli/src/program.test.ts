@@ -789,7 +789,7 @@ describe('round trip with PyTorch itself (tooling/pytorch/roundtrip.py; .ci/run 
   // Runs wherever PyTorch is (CI installs python3-torch); elsewhere it is reported as skipped.
   it.runIf(hasTorch)(
     'PyTorch weights (safetensors, torch.save .pth in both formats, torchvision’s resnet18) -> predict equals ' +
-      'PyTorch logits; export -> load_state_dict -> the same logits',
+      "PyTorch logits (and torchvision's ImageNet top-5 for a picture); export -> load_state_dict -> the same logits",
     async () => {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'convnets-torch-'));
       try {
@@ -822,6 +822,18 @@ describe('round trip with PyTorch itself (tooling/pytorch/roundtrip.py; .ci/run 
         const [ours, theirs] = [read('ours-torchvision.safetensors'), read('torchvision-logits.safetensors')];
         expect(ours.shape).toEqual([2, 1000]);
         expect(tf.tidy(() => tf.max(tf.abs(tf.sub(ours, theirs))).dataSync()[0]!)).toBeLessThan(1e-4);
+        // The same file on a picture: ImageNet's preprocessing (resize 256, crop 224) and class names, as torchvision.
+        const photo = ['--model', 'torchvision/resnet18', '--weights', path.join(dir, 'torchvision.pth')];
+        const image = ['--image', path.join(dir, 'photo.png'), '--backend', 'wasm'];
+        const top = await cli('predict', ...photo, ...image, '--json');
+        expect(top.code, top.err).toBe(0);
+        const torchvision = JSON.parse(readFileSync(path.join(dir, 'photo.json'), 'utf8'));
+        const predicted = JSON.parse(top.out);
+        expect(predicted.top.map((t: { class: string }) => t.class)).toEqual(torchvision.top5);
+        const worst = Math.max(
+          ...predicted.probabilities.map((p: number, i: number) => Math.abs(p - torchvision.probabilities[i])),
+        );
+        expect(worst).toBeLessThan(1e-4);
         const weights = path.join(dir, 'weights.safetensors');
         expect(
           await cli(

@@ -9,6 +9,7 @@ import { exportCommand, predictCommand } from './commands/interop.js';
 import { VERSION } from './version.js';
 import { plotCommand } from './commands/plot.js';
 import { notebookCommand } from './commands/notebook.js';
+import { weightsCommand } from './commands/pretrained.js';
 import { trainCommand } from './commands/train.js';
 import { modelsCommand, summaryCommand } from './commands/summary.js';
 import { processIo, type Io } from './io.js';
@@ -43,6 +44,7 @@ export function createProgram(processOrTestIo: Io = processIo): Command {
     benchCommand(io),
     compareCommand(io),
     dataCommand(io),
+    weightsCommand(io),
     plotCommand(io),
     doctorCommand(io),
   ])

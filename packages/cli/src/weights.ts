@@ -1,9 +1,14 @@
 /** Weights files into models, for every command that loads one. */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { adaptStateDict, createModel, getModelInfo } from '@convnets/architectures';
-import { compose, normalize, resize, toTensor, type ImageDataset, type Transform } from '@convnets/datasets';
+import path from 'node:path';
+import { adaptStateDict, createModel, getModelInfo, listModels } from '@convnets/architectures';
+import { cacheDirectory, download } from '@convnets/datasets/node';
+import { IMAGENET, compose, normalize, resize, toTensor, type ImageDataset, type Transform } from '@convnets/datasets';
 import { loadStateDict, type Module, StateDictError } from '@convnets/nn';
 import { decodeWeights, type ModelCard } from '@convnets/trainer';
+import { writeAtomically } from '@convnets/trainer/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadDataset, type DatasetName, type DatasetSource } from './options.js';
 
@@ -12,14 +17,92 @@ export interface WeightsFile {
   file: string;
   tensors: Map<string, tf.Tensor>;
   card?: ModelCard;
+  /** The net whose published weights these are (`--weights torchvision/resnet18`). */
+  model?: string;
 }
 
-/** Reads a weights file (safetensors, or a PyTorch `.pth` state dict) given by `flag`. */
-export async function readWeights(file: string, flag: string): Promise<WeightsFile> {
+/** What `convnets weights get` keeps beside a downloaded file: where it came from and on what terms. */
+export interface PretrainedRecord {
+  model: string;
+  file: string;
+  url: string;
+  sha256: string;
+  source: string;
+  license: string;
+}
+
+/** Published weights are kept in the cache, a folder per net: `<cache>/weights/torchvision-resnet18/`. */
+const pretrainedFolder = (model: string) => path.join(cacheDirectory(), 'weights', model.replace('/', '-'));
+const recordOf = (model: string) => path.join(pretrainedFolder(model), 'weights.json');
+
+/** The published weights of `model` (an error naming the nets that have some if it has none). */
+function publishedWeights(model: string) {
+  const { pretrained } = getModelInfo(model);
+  if (!pretrained) {
+    const have = listModels().filter((m) => getModelInfo(m).pretrained);
+    throw new Error(`${model} has no published weights; these do: ${have.join(', ')}`);
+  }
+  return pretrained;
+}
+
+/**
+ * Downloads `model`'s published weights (or `url`: a file named, as torchvision's are, `<name>-<SHA-256 prefix>.<ext>`)
+ * into the cache once, checked against the SHA-256 prefix in the file name, and records where they came from.
+ */
+export async function getPretrained(model: string, { url }: { url?: string } = {}) {
+  const published = publishedWeights(model);
+  const from = url ?? published.url;
+  const name = path.basename(new URL(from).pathname);
+  const prefix = /-([0-9a-f]{8,64})\.[a-z]+$/.exec(name)?.[1];
+  if (!prefix)
+    throw new Error(`--url: ${name} has no SHA-256 prefix in its name (as torchvision's: name-1a2b3c4d.pth)`);
+  const record = await readFile(recordOf(model), 'utf8').then(
+    (t) => JSON.parse(t) as PretrainedRecord,
+    () => undefined,
+  );
+  if (record?.url === from && existsSync(record.file)) return { record, downloaded: false };
+  const file = await download(from, { sha256: prefix, cacheDir: pretrainedFolder(model) });
+  const sha256 = createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
+  const fresh: PretrainedRecord = {
+    model,
+    file,
+    url: from,
+    sha256,
+    source: published.source,
+    license: published.license,
+  };
+  await writeAtomically(recordOf(model), `${JSON.stringify(fresh, null, 2)}\n`);
+  return { record: fresh, downloaded: true };
+}
+
+/**
+ * The file a `--weights` value names: a path, or a net with published weights (`torchvision/resnet18`) that
+ * `convnets weights get` has put in the cache. Nothing is downloaded here.
+ */
+async function weightsPath(value: string, flag: string): Promise<{ file: string; model?: string }> {
+  if (existsSync(value) || !listModels().includes(value)) return { file: value };
+  publishedWeights(value);
+  const record = await readFile(recordOf(value), 'utf8').then(
+    (t) => JSON.parse(t) as PretrainedRecord,
+    () => undefined,
+  );
+  if (!record || !existsSync(record.file))
+    throw new Error(
+      `${flag} ${value}: its weights are not in the cache (${pretrainedFolder(value)}): run ` +
+        `\`convnets weights get ${value}\` first, or give the weights file`,
+    );
+  return { file: record.file, model: value };
+}
+
+/** Reads a weights file (safetensors, or a PyTorch `.pth` state dict) given by `flag`, or a net's published ones. */
+export async function readWeights(value: string, flag: string): Promise<WeightsFile> {
+  const { file, model } = await weightsPath(value, flag);
   const bytes = await readFile(file).catch(() => {
     throw new Error(`${flag}: cannot read ${file}`);
   });
-  return { file, ...decodeWeights(new Uint8Array(bytes), file) };
+  return { file, model, ...decodeWeights(new Uint8Array(bytes), file) };
 }
 
 /** What the flags say about the net; each unset one comes from the weights' card, else the command's fallback. */
@@ -35,11 +118,11 @@ export interface NetFlags {
  * naming the file, the model and a summary (how many names matched, the first few that did not).
  */
 export function loadNet(
-  { file, tensors, card }: WeightsFile,
+  { file, tensors, card, model: published }: WeightsFile,
   flags: NetFlags,
   fallback: { inputSize?: number; inChannels: number; numClasses: number },
-): { model: Module; name: string; inputSize: number; inChannels: number } {
-  const name = flags.model ?? card?.model;
+): { model: Module; name: string; inputSize: number; inChannels: number; numClasses: number } {
+  const name = flags.model ?? card?.model ?? published;
   if (!name) {
     tf.dispose([...tensors.values()]);
     throw new Error(`--model: ${file} has no model card (e.g. it was saved by PyTorch): name the net with --model`);
@@ -56,7 +139,7 @@ export function loadNet(
     model = createModel(name, { inputSize, inChannels, numClasses });
     // A file from PyTorch is read as its library's loader reads it (torchvision's DenseNet keys, GoogLeNet's aux).
     loadStateDict(model, card ? tensors : adaptStateDict(name, tensors));
-    return { model, name, inputSize, inChannels };
+    return { model, name, inputSize, inChannels, numClasses };
   } catch (err) {
     model?.dispose();
     if (err instanceof StateDictError) throw new Error(`${file} does not fit ${name}: ${err.summary}`);
@@ -64,6 +147,18 @@ export function loadNet(
   } finally {
     tf.dispose([...tensors.values()]);
   }
+}
+
+/**
+ * The card a cardless file of torchvision's ImageNet weights goes with (a torchvision net, 3 channels in, 1000 classes
+ * out): ImageNet's classes, mean and std, and its resize-256-crop-224 preprocessing (at the net's input size).
+ */
+export function imagenetCard(net: { name: string; inChannels: number; numClasses: number }): ModelCard | undefined {
+  const fits =
+    net.name.startsWith('torchvision/') && net.inChannels === 3 && net.numClasses === IMAGENET.classes.length;
+  if (!fits) return undefined;
+  const { classes, mean, std, inputSize, cropPct } = IMAGENET;
+  return { model: net.name, inputSize, inChannels: 3, classes, mean, std, cropPct };
 }
 
 /** What `trainedNetAndTestSet` reads: the weights, the dataset, and any flags that override the card. */

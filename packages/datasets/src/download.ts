@@ -1,7 +1,8 @@
 /**
  * Node-only: downloads into a cache folder with a checksum, and safe archive extraction. A download is
- * streamed to a temporary file and renamed only once its MD5 matches, so a partial or corrupt file is never
- * used; an archive is extracted into a temporary folder and renamed into place only when complete.
+ * streamed to a temporary file and renamed only once its checksum (MD5, or SHA-256 or a prefix of it) matches, so
+ * a partial or corrupt file is never used; an archive is extracted into a temporary folder and renamed into place
+ * only when complete.
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -21,8 +22,15 @@ export function cacheDirectory(): string {
   );
 }
 
-async function md5Of(file: string): Promise<string> {
-  return createHash('md5')
+/** The checksum a download is held to: the algorithm, and the expected hex digest or (SHA-256) a prefix of it. */
+function checksumOf({ md5, sha256 }: Pick<DownloadOptions, 'md5' | 'sha256'>) {
+  if (md5 && sha256) throw new TypeError('download: give md5 or sha256, not both');
+  const [algorithm, expected] = sha256 ? (['sha256', sha256] as const) : (['md5', md5] as const);
+  return { algorithm, expected: expected?.toLowerCase(), label: algorithm === 'md5' ? 'MD5' : 'SHA-256' };
+}
+
+async function digestOf(file: string, algorithm: 'md5' | 'sha256'): Promise<string> {
+  return createHash(algorithm)
     .update(await readFile(file))
     .digest('hex');
 }
@@ -35,8 +43,10 @@ async function exists(file: string): Promise<boolean> {
 }
 
 export interface DownloadOptions {
-  /** Expected MD5 (hex). Without it the file is still downloaded atomically, but not verified. */
+  /** Expected MD5 (hex). Without a checksum the file is still downloaded atomically, but not verified. */
   md5?: string;
+  /** Expected SHA-256 (hex), or its first digits (torchvision's weight files carry 8 in their names). */
+  sha256?: string;
   /** Folder to keep the file in (default: `cacheDirectory()`). */
   cacheDir?: string;
   /** File name in the cache (default: the URL's last path segment). */
@@ -49,11 +59,13 @@ export interface DownloadOptions {
 /** Downloads `url` into the cache (or reuses a cached copy whose MD5 matches) and returns its path. */
 export async function download(
   url: string,
-  { md5, cacheDir = cacheDirectory(), fileName, fetchImpl = fetch, onProgress }: DownloadOptions = {},
+  { md5, sha256, cacheDir = cacheDirectory(), fileName, fetchImpl = fetch, onProgress }: DownloadOptions = {},
 ): Promise<string> {
+  const { algorithm, expected, label } = checksumOf({ md5, sha256 });
+  const matches = (digest: string) => !expected || digest.startsWith(expected);
   const name = fileName ?? decodeURIComponent(new URL(url).pathname.split('/').pop() || 'download');
   const target = path.join(cacheDir, name);
-  if ((await exists(target)) && (!md5 || (await md5Of(target)) === md5.toLowerCase())) return target;
+  if ((await exists(target)) && matches(await digestOf(target, algorithm))) return target;
   await mkdir(cacheDir, { recursive: true });
   const response = await fetchImpl(url).catch((err: unknown) => {
     const cause = err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
@@ -63,7 +75,7 @@ export async function download(
     throw new DatasetError(url, `download failed: HTTP ${response.status} ${response.statusText}`);
   const total = Number(response.headers.get('content-length')) || undefined;
   const partial = `${target}.${process.pid}.part`;
-  const hash = createHash('md5');
+  const hash = createHash(algorithm);
   let received = 0;
   try {
     const counted = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>).map(
@@ -78,10 +90,11 @@ export async function download(
     if (total !== undefined && received !== total)
       throw new DatasetError(url, `download ended after ${received} of ${total} bytes: incomplete, nothing was kept`);
     const actual = hash.digest('hex');
-    if (md5 && actual !== md5.toLowerCase())
+    if (!matches(actual))
       throw new DatasetError(
         url,
-        `MD5 is ${actual}, expected ${md5.toLowerCase()}: corrupt or wrong file, nothing was kept`,
+        `${label} is ${actual}, expected ${expected}${expected!.length < actual.length ? '...' : ''}: corrupt or ` +
+          'wrong file, nothing was kept',
       );
     await rename(partial, target);
     return target;

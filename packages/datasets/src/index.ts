@@ -33,12 +33,22 @@ export {
   compose,
   toTensor,
   resize,
+  centerCrop,
   normalize,
   randomHorizontalFlip,
   randomCrop,
+  type ResizeOptions,
   type Transform,
   type TransformContext,
 } from './transforms.js';
+export {
+  IMAGENET,
+  IMAGENET_CLASSES,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  inferenceTransform,
+  type InferencePreprocessing,
+} from './imagenet.js';
 export { DataLoader, sampleAsBatch, type DataLoaderOptions, type Batch } from './loader.js';
 export { DATASETS, DATASET_NAMES, getDatasetInfo, type DatasetInfo, type DatasetName } from './registry.js';
 export { mnistStyle, type MnistStyleOptions } from './mnist-style.js';

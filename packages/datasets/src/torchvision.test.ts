@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { decodeImage } from './images.js';
 import { readArchive } from './node.js';
-import { compose, normalize, resize, toTensor } from './transforms.js';
+import { IMAGENET, IMAGENET_STD, inferenceTransform } from './imagenet.js';
+import { centerCrop, compose, normalize, resize, toTensor } from './transforms.js';
 
 const shared = path.resolve(import.meta.dirname, '../../../../shared/data/cifar10-images.tar.gz');
 
@@ -69,4 +70,85 @@ describe.runIf(existsSync(shared) && hasTorchvision())("the notebook's transform
       expect(worst).toBeLessThan(2e-6);
     },
   );
+});
+
+/**
+ * torchvision's ImageNet evaluation preprocessing (its weights' `transforms()`: ImageClassification, resize 256 with
+ * antialias, center crop 224, ImageNet's mean and std) on a PIL image, and its antialiased resize of a float tensor,
+ * for the same pixels. Prints both, NCHW, as JSON.
+ */
+const TORCHVISION_IMAGENET = `
+import json, sys
+import numpy as np, torch
+from PIL import Image
+from torchvision.transforms import functional as F
+from torchvision.transforms._presets import ImageClassification
+h, w = int(sys.argv[1]), int(sys.argv[2])
+pixels = np.frombuffer(sys.stdin.buffer.read(), dtype=np.uint8).reshape(h, w, 3)
+preset = ImageClassification(crop_size=224, resize_size=256)(Image.fromarray(pixels))
+tensor = torch.from_numpy(pixels.copy()).permute(2, 0, 1).float().div(255).unsqueeze(0)
+resized = F.resize(tensor, 100, antialias=True)
+print(json.dumps({'preset': preset.reshape(-1).tolist(), 'resized': resized.reshape(-1).tolist(),
+                  'resizedShape': list(resized.shape)}))
+`;
+
+describe.runIf(hasTorchvision())("ImageNet's evaluation preprocessing against torchvision", () => {
+  // A photo-sized image with edges and texture; 300x400: the resize gives 256x341, whose crop offset (58.5) Python
+  // rounds to even.
+  const [h, w] = [300, 400];
+  const pixels = Uint8Array.from({ length: h * w * 3 }, (_, i) => {
+    const [y, x, c] = [Math.floor(i / (w * 3)), Math.floor(i / 3) % w, i % 3];
+    const v =
+      128 + 90 * Math.sin(0.3 * x + c) * Math.cos(0.17 * y) + ((Math.floor(x / 7) + Math.floor(y / 5)) % 2) * 35;
+    return Math.max(0, Math.min(255, Math.round(v)));
+  });
+  const theirs = JSON.parse(
+    execFileSync('/usr/bin/python3', ['-c', TORCHVISION_IMAGENET, String(h), String(w)], {
+      input: Buffer.from(pixels),
+      maxBuffer: 256 * 2 ** 20,
+      stderr: 'ignore',
+    } as never).toString(),
+  ) as { preset: number[]; resized: number[]; resizedShape: number[] };
+  const nchw = (x: tf.Tensor4D) => tf.tidy(() => tf.transpose(x, [0, 3, 1, 2]).dataSync() as Float32Array);
+  const worst = (a: Float32Array, b: number[]) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+
+  it("resizes with antialias as torchvision's tensor resize does (a third: each pixel averages 6x6), within 1e-5", () => {
+    const before = tf.memory().numTensors;
+    const x = tf.tensor4d(pixels, [1, h, w, 3], 'float32');
+    const resized = tf.tidy(() => compose(toTensor(), resize(100, { antialias: true }))(x, { random: Math.random }));
+    expect([1, 3, ...resized.shape.slice(1, 3)]).toEqual(theirs.resizedShape);
+    expect(worst(nchw(resized), theirs.resized)).toBeLessThan(1e-5);
+    tf.dispose([x, resized]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it("gives what torchvision's ImageNet preset gives a PIL image, within PIL's 8-bit rounding (1/255)", () => {
+    const x = tf.tensor4d(pixels, [1, h, w, 3], 'float32');
+    const ours = inferenceTransform(IMAGENET)(x, { random: Math.random });
+    expect(ours.shape).toEqual([1, 224, 224, 3]);
+    const values = nchw(ours);
+    // PIL resizes 8-bit pixels in two rounded passes: at most one level apart, after normalising 1 / (255 std).
+    const scaled = values.map((v, i) => (v - theirs.preset[i]!) * IMAGENET_STD[Math.floor(i / (224 * 224))]!);
+    expect(scaled.reduce((m, v) => Math.max(m, Math.abs(v)), 0)).toBeLessThanOrEqual(1 / 255 + 1e-5);
+    tf.dispose([x, ours]);
+  });
+
+  it("center-crops as torchvision does: Python's rounding of the offsets, zeros around a smaller image", () => {
+    const x = tf.tensor4d(
+      Float32Array.from({ length: 5 * 4 }, (_, i) => i + 1),
+      [1, 5, 4, 1],
+    );
+    // (5 - 2) / 2 = 1.5 rounds to 2, (4 - 3) / 2 = 0.5 to 0.
+    expect(centerCrop([2, 3])(x, { random: Math.random }).arraySync()).toEqual([
+      [
+        [[9], [10], [11]],
+        [[13], [14], [15]],
+      ],
+    ]);
+    // A 6x6 window around 5x4: padded by (0, 1) rows and (1, 1) columns, as torchvision pads.
+    const padded = centerCrop(6)(x, { random: Math.random });
+    expect(padded.shape).toEqual([1, 6, 6, 1]);
+    expect((padded.arraySync() as number[][][][])[0]!.map((row) => row.map(([v]) => v))[0]).toEqual([0, 1, 2, 3, 4, 0]);
+    tf.dispose([x, padded]);
+  });
 });

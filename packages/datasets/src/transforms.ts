@@ -22,11 +22,20 @@ export function toTensor(): Transform {
   return (x) => tf.div(x, 255);
 }
 
+export interface ResizeOptions {
+  /**
+   * Low-pass filter the image as it shrinks (torchvision's `antialias=True`; PIL images always are): the triangle
+   * filter widened by the scale factor, so each output pixel averages every input pixel under it. Without it, plain
+   * bilinear interpolation reads only the 2x2 nearest pixels however far the image shrinks.
+   */
+  antialias?: boolean;
+}
+
 /**
  * Bilinear resize (half-pixel centres, as torchvision on tensors). A number resizes the shorter side to it
  * keeping the aspect ratio (torchvision's Resize(int)); a pair sets height and width.
  */
-export function resize(size: number | readonly [number, number]): Transform {
+export function resize(size: number | readonly [number, number], { antialias = false }: ResizeOptions = {}): Transform {
   return (x) => {
     const [, h, w] = x.shape;
     let target: [number, number];
@@ -35,8 +44,77 @@ export function resize(size: number | readonly [number, number]): Transform {
     } else {
       target = [size[0], size[1]];
     }
-    return target[0] === h && target[1] === w ? x : tf.image.resizeBilinear(x, target, false, true);
+    if (target[0] === h && target[1] === w) return x;
+    return antialias ? resizeAntialiased(x, target) : tf.image.resizeBilinear(x, target, false, true);
   };
+}
+
+/**
+ * The weights [outSize, inSize] by which each output pixel of one axis averages the input's: PIL's (and aten's)
+ * antialiased bilinear resampling, a triangle filter of support max(scale, 1) around each output pixel's centre,
+ * normalised to sum to 1 (which, enlarging, is bilinear interpolation with the edge pixel repeated).
+ */
+function antialiasWeights(inSize: number, outSize: number): tf.Tensor2D {
+  const scale = inSize / outSize;
+  const support = Math.max(scale, 1);
+  const weights = new Float32Array(outSize * inSize);
+  for (let i = 0; i < outSize; i++) {
+    const center = scale * (i + 0.5);
+    const first = Math.max(Math.trunc(center - support + 0.5), 0);
+    const last = Math.min(Math.trunc(center + support + 0.5), inSize);
+    const row = new Float64Array(last - first);
+    for (let x = first; x < last; x++) row[x - first] = Math.max(0, 1 - Math.abs((x - center + 0.5) / support));
+    const sum = row.reduce((a, b) => a + b, 0);
+    row.forEach((v, k) => {
+      weights[i * inSize + first + k] = sum > 0 ? v / sum : 0;
+    });
+  }
+  return tf.tensor2d(weights, [outSize, inSize]);
+}
+
+/** Separable antialiased resize: rows, then columns, each a matrix product with its axis's weights. */
+function resizeAntialiased(x: tf.Tensor4D, [oh, ow]: [number, number]): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = x.shape;
+    // [h, n*w*c] -> [oh, n*w*c]: every column of pixels at once.
+    const rows = tf.matMul(antialiasWeights(h, oh), tf.reshape(tf.transpose(x, [1, 0, 2, 3]), [h, n * w * c]));
+    const byColumn = tf.reshape(tf.transpose(tf.reshape(rows, [oh, n, w, c]), [2, 1, 0, 3]), [w, n * oh * c]);
+    const columns = tf.matMul(antialiasWeights(w, ow), byColumn);
+    return tf.transpose(tf.reshape(columns, [ow, n, oh, c]), [1, 2, 0, 3]);
+  });
+}
+
+/** Python's round(): halves to the even neighbour (torchvision's center_crop offsets use it). */
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * The central size x size window (torchvision's CenterCrop): offsets round((h - size) / 2) as Python rounds them;
+ * an image smaller than the window is first padded with zeros around it, as torchvision does.
+ */
+export function centerCrop(size: number | readonly [number, number]): Transform {
+  const [ch, cw] = typeof size === 'number' ? [size, size] : size;
+  return (x) =>
+    tf.tidy(() => {
+      let [, h, w] = x.shape;
+      let image: tf.Tensor4D = x;
+      if (ch > h || cw > w) {
+        const [top, left] = [Math.max(0, Math.floor((ch - h) / 2)), Math.max(0, Math.floor((cw - w) / 2))];
+        const [bottom, right] = [Math.max(0, Math.floor((ch - h + 1) / 2)), Math.max(0, Math.floor((cw - w + 1) / 2))];
+        image = tf.pad(x, [
+          [0, 0],
+          [top, bottom],
+          [left, right],
+          [0, 0],
+        ]);
+        [, h, w] = image.shape;
+        if (h === ch && w === cw) return image;
+      }
+      const [top, left] = [roundHalfEven((h - ch) / 2), roundHalfEven((w - cw) / 2)];
+      return tf.slice(image, [0, top, left, 0], [-1, ch, cw, -1]);
+    });
 }
 
 /** (x - mean) / std per channel; a single number applies to every channel. */

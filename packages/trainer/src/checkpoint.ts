@@ -28,6 +28,11 @@ export interface ModelCard {
   /** Per-channel normalisation of [0, 1] pixels the net was trained with. */
   mean: readonly number[];
   std: readonly number[];
+  /**
+   * timm's `crop_pct`, for nets trained on crops (ImageNet's 0.875): at inference the image is resized so that
+   * inputSize is this fraction of its shorter side, then center-cropped to inputSize. Absent: resized to inputSize.
+   */
+  cropPct?: number;
   /** Where a fine-tuned net started: the weights file, and the classes that net was trained for. */
   fineTunedFrom?: { weights: string; classes: readonly string[] };
 }
@@ -163,5 +168,7 @@ function cardProblem(card: ModelCard | undefined): string | undefined {
     return 'needs a non-empty list of class names';
   if (!numbers(card.mean) || !numbers(card.std) || card.std.some((s) => s <= 0))
     return `needs mean and std of ${card.inChannels} numbers each (std > 0)`;
+  if (card.cropPct !== undefined && !(typeof card.cropPct === 'number' && card.cropPct > 0 && card.cropPct <= 1))
+    return `has cropPct ${JSON.stringify(card.cropPct)}; expected a number in (0, 1]`;
   return undefined;
 }

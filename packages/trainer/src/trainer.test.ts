@@ -344,5 +344,6 @@ describe('weights files', () => {
       'x.safetensors has a convnets model card that needs mean and std of 1 numbers each (std > 0)',
     );
     expect(await brokenRead({ ...card, classes: [] })).toThrow('needs a non-empty list of class names');
+    expect(await brokenRead({ ...card, cropPct: 1.5 })).toThrow('has cropPct 1.5; expected a number in (0, 1]');
   });
 });

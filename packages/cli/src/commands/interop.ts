@@ -11,10 +11,10 @@ import { ONNX_OPSETS, toOnnx } from '@convnets/export';
 import { pytorchProject } from '@convnets/export/pytorch';
 import { Command, Option } from 'commander';
 import { percent, positiveInt, type Io } from '../io.js';
-import { compose, decodeImage, normalize, resize, toTensor } from '@convnets/datasets';
+import { decodeImage, inferenceTransform } from '@convnets/datasets';
 import { DATASETS, backendOption, imageSizeOption, weightsModelOption, checkpointOption } from '../options.js';
 import { VERSION } from '../version.js';
-import { loadNet, readWeights, type NetFlags } from '../weights.js';
+import { imagenetCard, loadNet, readWeights, type NetFlags } from '../weights.js';
 import { writeAtomically, writeFolderAtomically } from '@convnets/trainer/node';
 
 interface InteropFlags extends NetFlags {
@@ -27,7 +27,7 @@ async function netFromWeights(io: Io, flags: InteropFlags, file: string, flag: s
   const weights = await readWeights(file, flag);
   const net = loadNet(weights, flags, { inChannels: 3, numClasses: 10 });
   net.model.eval();
-  return { ...net, card: weights.card };
+  return { ...net, card: weights.card ?? imagenetCard(net) };
 }
 
 const netOptions = (command: Command) =>
@@ -100,9 +100,13 @@ async function predictImage(io: Io, flags: PredictFlags, file: string): Promise<
   });
   const { model, card, inputSize, inChannels } = await netFromWeights(io, flags, flags.checkpoint, '--checkpoint');
   try {
-    if (!card) throw new Error(`--image: ${flags.checkpoint} has no model card (classes, mean/std) to preprocess with`);
+    if (!card)
+      throw new Error(
+        `--image: ${flags.checkpoint} has no model card (classes, mean/std) to preprocess with ` +
+          "(torchvision's nets with 1000 classes take ImageNet's)",
+      );
     const image = decodeImage(new Uint8Array(bytes), file, inChannels === 1 ? 1 : 3);
-    const transform = compose(toTensor(), resize([inputSize, inputSize]), normalize(card.mean, card.std));
+    const transform = inferenceTransform({ ...card, inputSize });
     const probabilities = tf.tidy(() => {
       const pixels = tf.tensor4d(image.data, [1, image.height, image.width, image.channels], 'float32');
       // Nothing random in these transforms: the generator is never drawn from.
@@ -115,7 +119,8 @@ async function predictImage(io: Io, flags: PredictFlags, file: string): Promise<
       .sort((a, b) => b.probability - a.probability)
       .slice(0, flags.top);
     if (flags.json) return io.out(JSON.stringify({ image: file, model: card.model, top, probabilities: p }));
-    io.out(top.map((t) => `${t.class.padEnd(12)} ${percent(t.probability, 2)}`).join('\n'));
+    const width = Math.max(12, ...top.map((t) => t.class.length));
+    io.out(top.map((t) => `${t.class.padEnd(width)} ${percent(t.probability, 2)}`).join('\n'));
   } finally {
     model.dispose();
   }
