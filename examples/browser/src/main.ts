@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { listModels } from '@convnets/architectures';
+import { runFileBase } from '@convnets/trainer';
 import type { BackendRequest } from '@convnets/backend';
 import { benchBackends } from './bench.js';
 import { compareWithCpu } from './checks.js';
@@ -137,10 +138,12 @@ async function main() {
     });
   buttons.download.onclick = () =>
     void act(async () =>
-      download(await weightsFile(needData()), `${data?.name ?? 'data'}_${form.model.value}.safetensors`),
+      download(await weightsFile(needData()), `${runFileBase(data?.name ?? 'data', form.model.value)}.safetensors`),
     );
   buttons.downloadOnnx.onclick = () =>
-    void act(async () => download(await onnxFile(needData()), `${data?.name ?? 'data'}_${form.model.value}.onnx`));
+    void act(async () =>
+      download(await onnxFile(needData()), `${runFileBase(data?.name ?? 'data', form.model.value)}.onnx`),
+    );
   app.logitsOf = (pixels, shape) => logitsOf(needData(), pixels, shape);
   app.parameterSums = async () => {
     const sums = await Promise.all(

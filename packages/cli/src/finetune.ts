@@ -7,7 +7,7 @@
 import { featurePaths, getModelInfo, replaceHead } from '@convnets/architectures';
 import { freeze, getModule, type Module } from '@convnets/nn';
 import type { ModelCard, ParamGroup } from '@convnets/trainer';
-import { loadNet, readWeights } from './weights.js';
+import { cardOf, loadNet, readWeights } from './weights.js';
 
 export interface FineTuneFlags {
   from?: string;
@@ -40,7 +40,7 @@ export async function readStart(flags: FineTuneFlags, modelGiven: boolean): Prom
     return undefined;
   }
   const weights = await readWeights(flags.from, '--from');
-  const { card } = weights;
+  const card = cardOf(weights);
   const dispose = () => {
     for (const t of weights.tensors.values()) t.dispose();
   };
@@ -71,6 +71,10 @@ export interface FineTune {
 
 const count = (n: number) => n.toLocaleString('en-US');
 
+/** The classes, or for many (ImageNet's 1000) their count and the first few. */
+const someClasses = (classes: readonly string[]) =>
+  classes.length <= 10 ? classes.join(', ') : `${classes.length} classes: ${classes.slice(0, 3).join(', ')}, ...`;
+
 /** The net to fine-tune for `classes`: a new head where they differ from the card's, frozen parts, groups. */
 export async function prepare(
   start: FineTuneStart,
@@ -80,7 +84,7 @@ export async function prepare(
   const model = await start.load();
   try {
     const report = [
-      `fine-tuning ${start.card.model} from ${flags.from} (trained for ${start.card.classes.join(', ')})`,
+      `fine-tuning ${start.card.model} from ${flags.from} (trained for ${someClasses(start.card.classes)})`,
     ];
     if (start.card.classes.join('\n') !== classes.join('\n')) {
       replaceHead(model, classes.length, { seed: flags.seed });

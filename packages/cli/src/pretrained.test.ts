@@ -3,7 +3,7 @@
  * checked against the SHA-256 prefix in their name, with where they came from; then `--weights <net>` names them.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -13,7 +13,8 @@ import { encode as encodePng } from 'fast-png';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createModel } from '@convnets/architectures';
 import { initBackend } from '@convnets/backend';
-import { IMAGENET_CLASSES } from '@convnets/datasets';
+import { IMAGENET_CLASSES, IMAGENET_MEAN } from '@convnets/datasets';
+import { decodeWeights } from '@convnets/trainer';
 import { encodeSafetensors, stateDict } from '@convnets/nn';
 import { cli } from '../test-utils/cli.js';
 
@@ -80,6 +81,42 @@ describe('convnets weights get (a local server stands in for download.pytorch.or
     const lines = predicted.out.trim().split('\n');
     expect(lines).toHaveLength(5);
     for (const line of lines) expect(IMAGENET_CLASSES).toContain(line.replace(/\s+[\d.]+%$/, ''));
+  });
+
+  it('fine-tunes from them on a folder of any-sized pictures: ImageNet normalisation, a new head, the backbone frozen', async () => {
+    const folder = path.join(dir, 'pictures');
+    for (const [split, count] of [
+      ['train', 4],
+      ['test', 2],
+    ] as const)
+      for (const [k, cls] of ['cats', 'dogs'].entries())
+        for (let i = 0; i < count; i++) {
+          const [h, w] = [30 + 7 * i, 40 + 5 * k];
+          const data = Uint8Array.from({ length: h * w * 3 }, (_, j) => (j * (k + 2) + i * 31) % 256);
+          mkdirSync(path.join(folder, split, cls), { recursive: true });
+          writeFileSync(
+            path.join(folder, split, cls, `${i}.png`),
+            encodePng({ width: w, height: h, data, channels: 3 }),
+          );
+        }
+    const out = path.join(dir, 'finetuned');
+    const trained = await cli(
+      ...['train', '--from', 'torchvision/resnet18', '--dataset', 'folder', '--root', folder, '--freeze', 'features'],
+      ...['--epochs', '1', '--batch-size', '4', '--backend', 'wasm', '--out', out],
+    );
+    expect(trained.code, trained.err + trained.out).toBe(0);
+    expect(trained.err).toContain(
+      'fine-tuning torchvision/resnet18 from torchvision/resnet18 (trained for 1000 classes: tench, goldfish, great white shark, ...)',
+    );
+    const file = path.join(out, 'folder_torchvision-resnet18.safetensors');
+    const { card } = decodeWeights(new Uint8Array(readFileSync(file)), file);
+    expect(card).toMatchObject({
+      model: 'torchvision/resnet18',
+      inputSize: 224,
+      classes: ['cats', 'dogs'],
+      mean: [...IMAGENET_MEAN],
+    });
+    expect(card!.fineTunedFrom).toMatchObject({ weights: 'torchvision/resnet18' });
   });
 
   it('keeps nothing whose SHA-256 is not what its name says, and names what is missing or unknown', async () => {

@@ -161,6 +161,13 @@ export function imagenetCard(net: { name: string; inChannels: number; numClasses
   return { model: net.name, inputSize, inChannels: 3, classes, mean, std, cropPct };
 }
 
+/** A weights file's card: its own, or for a net's published weights without one (torchvision's), ImageNet's. */
+export function cardOf({ card, model, tensors }: WeightsFile): ModelCard | undefined {
+  if (card || !model) return card;
+  const head = tensors.get(`${getModelInfo(model).head.path}.weight`);
+  return head && imagenetCard({ name: model, inChannels: 3, numClasses: head.shape[0]! });
+}
+
 /** What `trainedNetAndTestSet` reads: the weights, the dataset, and any flags that override the card. */
 export interface TrainedNetFlags extends NetFlags, DatasetSource {
   checkpoint: string;
@@ -179,9 +186,10 @@ export async function trainedNetAndTestSet(flags: TrainedNetFlags) {
   let stats: { mean: readonly number[]; std: readonly number[] };
   try {
     if (card) {
-      ({ test } = await loadDataset(flags.dataset, { ...flags, inChannels: flags.inChannels ?? card.inChannels }, [
-        'test',
-      ]));
+      // A folder's pictures load at the net's size, so they may have any size (as in training).
+      const imageSize = flags.dataset === 'folder' ? (flags.imageSize ?? card.inputSize) : undefined;
+      const source = { ...flags, inChannels: flags.inChannels ?? card.inChannels, imageSize };
+      ({ test } = await loadDataset(flags.dataset, source, ['test']));
       stats = card;
       if (card.classes.join('\n') !== test.classes.join('\n') || card.inChannels !== test.imageShape[2])
         throw new Error(

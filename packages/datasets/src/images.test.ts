@@ -131,6 +131,10 @@ describe('image folders', () => {
     await expect(loadImageFolders(root)).rejects.toThrow(
       `${path.join(root, 'train')}/dog/2.png: is 4x4 but the folder's first image is 3x2: all images must have one size`,
     );
+    // With a size, images of any size load at it (the all-black 4x4 stays black; the others are resampled).
+    const sized = await loadImageFolders(root, { size: 5 }, ['train']);
+    expect(sized.train.imageShape).toEqual([5, 5, 3]);
+    expect(sized.train.get(sized.train.length - 1).image.every((v) => v === 0)).toBe(true);
     await expect(loadImageFolders(path.join(root, 'nope'))).rejects.toThrow(
       'does not exist: expected a folder of <class>/<image> files',
     );

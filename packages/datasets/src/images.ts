@@ -7,6 +7,7 @@ import { decode as decodePng, convertIndexedToRgb } from 'fast-png';
 import jpeg from 'jpeg-js';
 import { ImageDataset } from './dataset.js';
 import { DatasetError } from './errors.js';
+import { resizeImage } from './resample.js';
 
 export interface DecodedImage {
   width: number;
@@ -107,18 +108,23 @@ export interface ImageFile {
 export interface ImageFolderOptions {
   /** 3 (RGB, default) or 1 (grey). */
   channels?: 1 | 3;
+  /**
+   * Resize every image to size x size as it loads (antialiased, as PIL), so a folder may hold images of any size.
+   * Without it every image must have the first one's size.
+   */
+  size?: number;
   /** Use these class names (and their order) instead of the sorted folder names. */
   classes?: readonly string[];
 }
 
 /**
- * An ImageDataset from image files named `<class>/<file>`. Files are taken in sorted path order; every image
- * must have the first one's size (resize offline or with a transform; silently resizing would hide mistakes).
+ * An ImageDataset from image files named `<class>/<file>`. Files are taken in sorted path order. Without `size`
+ * every image must have the first one's size (silently resizing would hide mistakes); with it, each is resized.
  */
 export function imageFolder(
   files: ImageFile[],
   source: string,
-  { channels = 3, classes }: ImageFolderOptions = {},
+  { channels = 3, classes, size }: ImageFolderOptions = {},
 ): ImageDataset {
   const images = files
     .filter((f) => isImageFile(f.path))
@@ -145,7 +151,16 @@ export function imageFolder(
         where,
         `is in folder '${classOf(file)}', which is not one of the classes ${names.join(', ')}`,
       );
-    const image = decodeImage(file.bytes, where, channels);
+    const decoded = decodeImage(file.bytes, where, channels);
+    const image =
+      size === undefined || (decoded.height === size && decoded.width === size)
+        ? decoded
+        : {
+            ...decoded,
+            height: size,
+            width: size,
+            data: resizeImage(decoded.data, [decoded.height, decoded.width, channels], [size, size]),
+          };
     if (!shape) {
       shape = [image.height, image.width, channels];
       pixels = new Uint8Array(images.length * image.data.length);

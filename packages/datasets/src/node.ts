@@ -179,12 +179,14 @@ export interface DatasetSource {
   download?: boolean;
   /** An image folder's images as grey (1) or RGB (3, default). */
   inChannels?: number;
+  /** An image folder's images resized to this size as they load (then they may have any size). */
+  imageSize?: number;
 }
 
 /** Loads a named dataset's splits (default: both; a folder need only hold the files of those asked for). */
 export async function loadDataset<S extends Split = Split>(
   name: DatasetName,
-  { root, download, inChannels }: DatasetSource = {},
+  { root, download, inChannels, imageSize }: DatasetSource = {},
   splits?: readonly S[],
 ): Promise<Pick<DatasetSplits, S>> {
   const info = getDatasetInfo(name);
@@ -201,7 +203,7 @@ export async function loadDataset<S extends Split = Split>(
       if (!root) throw new Error(`folder needs --root DIR: ${info.root}`);
       if (inChannels !== undefined && inChannels !== 1 && inChannels !== 3)
         throw new RangeError(`folder: images load as grey (1 channel) or RGB (3), not ${inChannels} channels`);
-      const sets = await loadImageFolders(root, { channels: inChannels }, splits);
+      const sets = await loadImageFolders(root, { channels: inChannels, size: imageSize }, splits);
       const { classes } = Object.values<ImageDataset>(sets)[0]!;
       if (classes.length < 2)
         throw new DatasetError(root, `has one class (${classes[0]}): a classifier needs two class folders or more`);

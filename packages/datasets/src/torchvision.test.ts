@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeImage } from './images.js';
 import { readArchive } from './node.js';
 import { IMAGENET, IMAGENET_STD, inferenceTransform } from './imagenet.js';
+import { resizeImage } from './resample.js';
 import { centerCrop, compose, normalize, resize, toTensor } from './transforms.js';
 
 const shared = path.resolve(import.meta.dirname, '../../../../shared/data/cifar10-images.tar.gz');
@@ -88,8 +89,9 @@ pixels = np.frombuffer(sys.stdin.buffer.read(), dtype=np.uint8).reshape(h, w, 3)
 preset = ImageClassification(crop_size=224, resize_size=256)(Image.fromarray(pixels))
 tensor = torch.from_numpy(pixels.copy()).permute(2, 0, 1).float().div(255).unsqueeze(0)
 resized = F.resize(tensor, 100, antialias=True)
+pil = np.asarray(Image.fromarray(pixels).resize((100, 75), Image.BILINEAR))
 print(json.dumps({'preset': preset.reshape(-1).tolist(), 'resized': resized.reshape(-1).tolist(),
-                  'resizedShape': list(resized.shape)}))
+                  'resizedShape': list(resized.shape), 'pil': pil.reshape(-1).tolist()}))
 `;
 
 describe.runIf(hasTorchvision())("ImageNet's evaluation preprocessing against torchvision", () => {
@@ -108,7 +110,7 @@ describe.runIf(hasTorchvision())("ImageNet's evaluation preprocessing against to
       maxBuffer: 256 * 2 ** 20,
       stderr: 'ignore',
     } as never).toString(),
-  ) as { preset: number[]; resized: number[]; resizedShape: number[] };
+  ) as { preset: number[]; resized: number[]; resizedShape: number[]; pil: number[] };
   const nchw = (x: tf.Tensor4D) => tf.tidy(() => tf.transpose(x, [0, 3, 1, 2]).dataSync() as Float32Array);
   const worst = (a: Float32Array, b: number[]) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
@@ -131,6 +133,12 @@ describe.runIf(hasTorchvision())("ImageNet's evaluation preprocessing against to
     const scaled = values.map((v, i) => (v - theirs.preset[i]!) * IMAGENET_STD[Math.floor(i / (224 * 224))]!);
     expect(scaled.reduce((m, v) => Math.max(m, Math.abs(v)), 0)).toBeLessThanOrEqual(1 / 255 + 1e-5);
     tf.dispose([x, ours]);
+  });
+
+  it("resizes an 8-bit image (an image folder's, loaded at a net's size) as PIL does, within one level", () => {
+    const ours = resizeImage(pixels, [h, w, 3], [75, 100]);
+    expect(ours.length).toBe(theirs.pil.length);
+    expect(ours.reduce((m, v, i) => Math.max(m, Math.abs(v - theirs.pil[i]!)), 0)).toBeLessThanOrEqual(1);
   });
 
   it("center-crops as torchvision does: Python's rounding of the offsets, zeros around a smaller image", () => {

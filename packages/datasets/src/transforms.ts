@@ -4,6 +4,7 @@
  * Compose([ToTensor(), Resize(224), Normalize(0.5, 0.5)]).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { antialiasWeights } from './resample.js';
 
 export interface TransformContext {
   /** Uniform [0, 1) numbers from the loader's seeded generator (for random augmentations). */
@@ -49,37 +50,15 @@ export function resize(size: number | readonly [number, number], { antialias = f
   };
 }
 
-/**
- * The weights [outSize, inSize] by which each output pixel of one axis averages the input's: PIL's (and aten's)
- * antialiased bilinear resampling, a triangle filter of support max(scale, 1) around each output pixel's centre,
- * normalised to sum to 1 (which, enlarging, is bilinear interpolation with the edge pixel repeated).
- */
-function antialiasWeights(inSize: number, outSize: number): tf.Tensor2D {
-  const scale = inSize / outSize;
-  const support = Math.max(scale, 1);
-  const weights = new Float32Array(outSize * inSize);
-  for (let i = 0; i < outSize; i++) {
-    const center = scale * (i + 0.5);
-    const first = Math.max(Math.trunc(center - support + 0.5), 0);
-    const last = Math.min(Math.trunc(center + support + 0.5), inSize);
-    const row = new Float64Array(last - first);
-    for (let x = first; x < last; x++) row[x - first] = Math.max(0, 1 - Math.abs((x - center + 0.5) / support));
-    const sum = row.reduce((a, b) => a + b, 0);
-    row.forEach((v, k) => {
-      weights[i * inSize + first + k] = sum > 0 ? v / sum : 0;
-    });
-  }
-  return tf.tensor2d(weights, [outSize, inSize]);
-}
-
 /** Separable antialiased resize: rows, then columns, each a matrix product with its axis's weights. */
 function resizeAntialiased(x: tf.Tensor4D, [oh, ow]: [number, number]): tf.Tensor4D {
   return tf.tidy(() => {
     const [n, h, w, c] = x.shape;
     // [h, n*w*c] -> [oh, n*w*c]: every column of pixels at once.
-    const rows = tf.matMul(antialiasWeights(h, oh), tf.reshape(tf.transpose(x, [1, 0, 2, 3]), [h, n * w * c]));
+    const weights = (from: number, to: number) => tf.tensor2d(antialiasWeights(from, to), [to, from]);
+    const rows = tf.matMul(weights(h, oh), tf.reshape(tf.transpose(x, [1, 0, 2, 3]), [h, n * w * c]));
     const byColumn = tf.reshape(tf.transpose(tf.reshape(rows, [oh, n, w, c]), [2, 1, 0, 3]), [w, n * oh * c]);
-    const columns = tf.matMul(antialiasWeights(w, ow), byColumn);
+    const columns = tf.matMul(weights(w, ow), byColumn);
     return tf.transpose(tf.reshape(columns, [ow, n, oh, c]), [1, 2, 0, 3]);
   });
 }

@@ -334,7 +334,7 @@ def main():
     if args.batch_size % world:
         raise SystemExit(f'--batch-size {args.batch_size} must divide among the {world} processes')
     card = CARD
-    name = f'{args.dataset}_{card["model"]}'
+    name = f'{args.dataset}_{card["model"].replace("/", "-")}'  # convnets' runFileBase: torchvision/x -> torchvision-x
     state_file = os.path.join(args.out, f'{name}.train.pt')
 
     splits = {}

@@ -37,6 +37,14 @@ export interface ModelCard {
   fineTunedFrom?: { weights: string; classes: readonly string[] };
 }
 
+/**
+ * The base name of a run's files in its folder: `<dataset>_<model>` (`mnist_resnet18.safetensors`,
+ * `.train.safetensors`), a registry name's `/` made a `-` (`folder_torchvision-resnet18`). train.py names them alike.
+ */
+export function runFileBase(dataset: string, model: string): string {
+  return `${dataset}_${model.replaceAll('/', '-')}`;
+}
+
 /** A run's settings, any JSON; a resumed run compares those it is given with these. */
 export type RunSettings = Record<string, unknown>;
 

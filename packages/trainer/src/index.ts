@@ -18,6 +18,7 @@ export {
   encodeWeights,
   decodeWeights,
   CheckpointError,
+  runFileBase,
   type ModelCard,
   type RunSettings,
   type SavedTraining,

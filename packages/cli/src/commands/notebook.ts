@@ -15,6 +15,7 @@ import {
   NOTEBOOK_RECIPE,
   type NotebookExperiment,
   notebookExperiment,
+  runFileBase,
 } from '@convnets/trainer';
 import { writeAtomically } from '@convnets/trainer/node';
 import { Command } from 'commander';
@@ -146,7 +147,7 @@ function experimentFlags(e: NotebookExperiment, flags: NotebookFlags): TrainFlag
   };
 }
 
-const stateFile = (run: TrainFlags) => path.join(run.out, `${run.dataset}_${run.model}.train.safetensors`);
+const stateFile = (run: TrainFlags) => path.join(run.out, `${runFileBase(run.dataset, run.model)}.train.safetensors`);
 
 /** The history `train` wrote at the end of an experiment's run, or undefined where it has not finished. */
 async function readHistory(run: TrainFlags): Promise<RunHistory | undefined> {

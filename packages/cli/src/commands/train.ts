@@ -9,6 +9,7 @@ import {
   encodeTrainingState,
   encodeWeights,
   restoreTrainingState,
+  runFileBase,
   type BatchEvent,
   type EpochEvent,
   type ModelCard,
@@ -179,13 +180,15 @@ type Run = Built & {
 /** The data and the net (a new one, or `start`'s for fine-tuning) with its optimizer. */
 async function prepareRun(io: Io, flags: TrainFlags, start: Awaited<ReturnType<typeof readStart>>): Promise<Run> {
   const channels = start?.card.inChannels ?? flags.inChannels;
-  const { train, test } = await loadDataset(flags.dataset, { ...flags, inChannels: channels });
+  const imageSize = start?.card.inputSize ?? flags.imageSize;
+  // A folder's pictures may have any size: they load at the net's (which also saves resizing every batch).
+  const folderSize = flags.dataset === 'folder' ? imageSize : undefined;
+  const { train, test } = await loadDataset(flags.dataset, { ...flags, inChannels: channels, imageSize: folderSize });
   if (start && train.imageShape[2] !== start.card.inChannels)
     throw new Error(
       `--from: ${flags.from} takes ${start.card.inChannels}-channel images; ` +
         `${flags.dataset} has ${train.imageShape[2]}-channel images`,
     );
-  const imageSize = start?.card.inputSize ?? flags.imageSize;
   const data = recipeData(train, test, { ...flags, imageSize }, start?.card ?? flags.stats);
   if (!start) {
     return { name: flags.model, train, data, ...recipeTraining(flags.model, data, train.classes.length, flags) };
@@ -207,7 +210,7 @@ async function train(io: Io, flags: TrainFlags, info: BackendInfo, run: Run): Pr
       `${validSet.length} test images at ${inputSize}x${inputSize}), ${flags.epochs} epoch(s)`,
   );
   await mkdir(flags.out, { recursive: true });
-  const base = path.join(flags.out, `${flags.dataset}_${name}`);
+  const base = path.join(flags.out, runFileBase(flags.dataset, name));
   const settings = Object.fromEntries(
     RUN_IDENTITY.map((k) => [k, k === 'imageSize' ? inputSize : k === 'model' ? name : (flags[k] ?? null)]),
   );
