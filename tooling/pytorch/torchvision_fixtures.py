@@ -16,6 +16,9 @@ SIZES = {'alexnet': 224, 'vgg11': 64, 'vgg11_bn': 64, 'vgg16': 64, 'googlenet': 
 # As torchvision builds each net for its ImageNet weights: GoogLeNet transforms its input and has no auxiliary
 # classifiers then (googlenet(weights=...) sets transform_input and drops aux1/aux2 after loading).
 KWARGS = {'googlenet': {'transform_input': True, 'aux_logits': False, 'init_weights': False}}
+# VGG-11's logits are not checked: its layers are VGG-16's (no BatchNorm) in a shorter configuration, which its names
+# and shapes pin down; each VGG's 130M-weight check costs CI ~20 s.
+NAMES_ONLY = {'vgg11'}
 out = {}
 for name, size in SIZES.items():
     net = formula_net(lambda: getattr(torchvision.models, name)(weights=None, **KWARGS.get(name, {})), size, 3)
@@ -24,8 +27,9 @@ for name, size in SIZES.items():
     out[name] = {
         'inputSize': size,
         'state': [[k, list(v.shape)] for k, v in net.state_dict().items()],
-        'logits': [[round(v, 6) for v in row] for row in logits.tolist()],
     }
+    if name not in NAMES_ONLY:
+        out[name]['logits'] = [[round(v, 6) for v in row] for row in logits.tolist()]
     print(name, logits.abs().max().item())
 with open(OUT, 'w') as f:
     json.dump({'torchvision': torchvision.__version__, 'nets': out}, f)

@@ -9,7 +9,8 @@ import { loadFormulaWeights } from '../test-utils/formula.js';
 
 /** torchvision 0.14's state-dict names and shapes, and logits for the formula's weights (torchvision_fixtures.py). */
 const fixture = readJson<{
-  nets: Record<string, { inputSize: number; state: [string, number[]][]; logits: number[][] }>;
+  /** Logits where they are checked (not VGG-11's: see torchvision_fixtures.py). */
+  nets: Record<string, { inputSize: number; state: [string, number[]][]; logits?: number[][] }>;
 }>(new URL('./__fixtures__/torchvision.json', import.meta.url));
 
 await tf.setBackend('wasm');
@@ -30,16 +31,19 @@ describe.each(Object.entries(fixture.nets))('torchvision/%s', (variant, { inputS
     tf.dispose([...ours.values()]);
   });
 
-  it(`gives torchvision's eval-mode logits (1000 classes) within 1e-4 for the same weights at ${inputSize} px`, () => {
-    loadFormulaWeights(model);
-    const x = formulaInput(2, 3, inputSize);
-    const ours = tf.tidy(() => model.forward(x));
-    const got = ours.arraySync() as number[][];
-    expect(got[0]).toHaveLength(1000);
-    const worst = Math.max(...got.flatMap((row, r) => row.map((v, c) => Math.abs(v - logits[r]![c]!))));
-    expect(worst).toBeLessThan(1e-4);
-    tf.dispose([x, ours]);
-  });
+  it.runIf(logits)(
+    `gives torchvision's eval-mode logits (1000 classes) within 1e-4 for the same weights at ${inputSize} px`,
+    () => {
+      loadFormulaWeights(model);
+      const x = formulaInput(2, 3, inputSize);
+      const ours = tf.tidy(() => model.forward(x));
+      const got = ours.arraySync() as number[][];
+      expect(got[0]).toHaveLength(1000);
+      const worst = Math.max(...got.flatMap((row, r) => row.map((v, c) => Math.abs(v - logits![r]![c]!))));
+      expect(worst).toBeLessThan(1e-4);
+      tf.dispose([x, ours]);
+    },
+  );
 });
 
 describe("torchvision's own fixes when its files load (adaptStateDict)", () => {

@@ -13,7 +13,7 @@ import { encode as encodePng } from 'fast-png';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createModel } from '@convnets/architectures';
 import { initBackend } from '@convnets/backend';
-import { IMAGENET_CLASSES, IMAGENET_MEAN } from '@convnets/datasets';
+import { IMAGENET_CLASSES, IMAGENET_MEAN, decodeImage, inferenceTransform } from '@convnets/datasets';
 import { decodeWeights } from '@convnets/trainer';
 import { encodeSafetensors, stateDict } from '@convnets/nn';
 import { cli } from '../test-utils/cli.js';
@@ -117,6 +117,39 @@ describe('convnets weights get (a local server stands in for download.pytorch.or
       mean: [...IMAGENET_MEAN],
     });
     expect(card!.fineTunedFrom).toMatchObject({ weights: 'torchvision/resnet18' });
+  });
+
+  it("reads timm's model.safetensors with its config.json: input size, crop, mean/std, ImageNet's names", async () => {
+    const hub = path.join(dir, 'hub');
+    mkdirSync(hub);
+    const weights = path.join(hub, 'model.safetensors');
+    writeFileSync(weights, served.get(`/resnet18-${sha.slice(0, 8)}.safetensors`)!);
+    const cfg = { input_size: [3, 160, 160], crop_pct: 0.95, mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.3] };
+    const config = { architecture: 'resnet18.a1_in1k', num_classes: 1000, pretrained_cfg: cfg };
+    writeFileSync(path.join(hub, 'config.json'), JSON.stringify(config));
+    const predicted = await cli('predict', '--weights', weights, '--image', photo, '--backend', 'wasm', '--json');
+    expect(predicted.code, predicted.err).toBe(0);
+    const result = JSON.parse(predicted.out);
+    expect(result.model).toBe('torchvision/resnet18');
+    expect(IMAGENET_CLASSES).toContain(result.top[0].class);
+    // The same net and picture here, prepared as the config says: resize 168, crop 160, its mean and std.
+    const net = createModel('torchvision/resnet18', { seed: 3, inputSize: 160 }).eval();
+    const { data, height, width } = decodeImage(new Uint8Array(readFileSync(photo)), photo, 3);
+    const expected = tf.tidy(() => {
+      const x = inferenceTransform({ inputSize: 160, mean: cfg.mean, std: cfg.std, cropPct: cfg.crop_pct })(
+        tf.tensor4d(data, [1, height, width, 3], 'float32'),
+        { random: Math.random },
+      );
+      return tf.softmax(net.forward(x)).dataSync();
+    });
+    net.dispose();
+    const worst = Math.max(...result.probabilities.map((p: number, i: number) => Math.abs(p - expected[i]!)));
+    expect(worst).toBeLessThan(1e-6);
+    writeFileSync(path.join(hub, 'config.json'), JSON.stringify({ architecture: 'resnet18' }));
+    expect(await cli('predict', '--weights', weights, '--image', photo)).toMatchObject({
+      code: 1,
+      err: expect.stringContaining('config.json: has no pretrained_cfg with input_size [C, H, W], mean and std'),
+    });
   });
 
   it('keeps nothing whose SHA-256 is not what its name says, and names what is missing or unknown', async () => {

@@ -19,6 +19,8 @@ export interface WeightsFile {
   card?: ModelCard;
   /** The net whose published weights these are (`--weights torchvision/resnet18`). */
   model?: string;
+  /** A card made from timm's `config.json` beside the file (its `model` a guess from the architecture's name). */
+  config?: ModelCard;
 }
 
 /** What `convnets weights get` keeps beside a downloaded file: where it came from and on what terms. */
@@ -102,7 +104,63 @@ export async function readWeights(value: string, flag: string): Promise<WeightsF
   const bytes = await readFile(file).catch(() => {
     throw new Error(`${flag}: cannot read ${file}`);
   });
-  return { file, model, ...decodeWeights(new Uint8Array(bytes), file) };
+  const weights: WeightsFile = { file, model, ...decodeWeights(new Uint8Array(bytes), file) };
+  if (weights.card) return weights;
+  const config = await configCard(file).catch((err: Error) => {
+    tf.dispose([...weights.tensors.values()]);
+    throw err;
+  });
+  return config ? { ...weights, config } : weights;
+}
+
+/** The part of a timm / Hugging Face `config.json` a card is made from. */
+interface TimmConfig {
+  architecture?: string;
+  num_classes?: number;
+  label_names?: string[];
+  pretrained_cfg?: { input_size?: number[]; mean?: number[]; std?: number[]; crop_pct?: number; num_classes?: number };
+}
+
+/**
+ * The card of a `model.safetensors` from timm or the Hugging Face hub: its `config.json` beside it, whose
+ * `pretrained_cfg` gives the input size and channels, mean/std and crop (`crop_pct`), with `label_names` or, for
+ * 1000 classes, ImageNet's names. The net is `torchvision/<architecture>` where that is registered (timm's ResNets
+ * carry torchvision's module names); otherwise `--model` names it. No config.json: no card.
+ */
+async function configCard(file: string): Promise<ModelCard | undefined> {
+  if (!file.endsWith('.safetensors')) return undefined;
+  const where = path.join(path.dirname(file), 'config.json');
+  const text = await readFile(where, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  let config: TimmConfig;
+  try {
+    config = JSON.parse(text) as TimmConfig;
+  } catch {
+    throw new Error(`${where}: is not JSON (expected timm's config.json with a pretrained_cfg)`);
+  }
+  const cfg = config.pretrained_cfg;
+  const size = cfg?.input_size;
+  if (!cfg || !Array.isArray(size) || size.length !== 3 || !Array.isArray(cfg.mean) || !Array.isArray(cfg.std))
+    throw new Error(`${where}: has no pretrained_cfg with input_size [C, H, W], mean and std (timm's config.json)`);
+  const numClasses = config.num_classes ?? cfg.num_classes ?? 0;
+  const classes =
+    config.label_names ??
+    (numClasses === IMAGENET.classes.length
+      ? IMAGENET.classes
+      : Array.from({ length: numClasses }, (_, i) => String(i)));
+  const architecture = config.architecture?.split('.')[0];
+  const model = listModels().includes(`torchvision/${architecture}`)
+    ? `torchvision/${architecture}`
+    : `${architecture}`;
+  return {
+    model,
+    inputSize: size[1]!,
+    inChannels: size[0]!,
+    classes,
+    mean: cfg.mean,
+    std: cfg.std,
+    cropPct: cfg.crop_pct,
+  };
 }
 
 /** What the flags say about the net; each unset one comes from the weights' card, else the command's fallback. */
@@ -118,19 +176,20 @@ export interface NetFlags {
  * naming the file, the model and a summary (how many names matched, the first few that did not).
  */
 export function loadNet(
-  { file, tensors, card, model: published }: WeightsFile,
+  { file, tensors, card: own, config, model: published }: WeightsFile,
   flags: NetFlags,
   fallback: { inputSize?: number; inChannels: number; numClasses: number },
 ): { model: Module; name: string; inputSize: number; inChannels: number; numClasses: number } {
-  const name = flags.model ?? card?.model ?? published;
+  const card = own ?? config;
+  const name = flags.model ?? published ?? card?.model;
   if (!name) {
     tf.dispose([...tensors.values()]);
     throw new Error(`--model: ${file} has no model card (e.g. it was saved by PyTorch): name the net with --model`);
   }
   let model: Module | undefined;
   try {
-    if (card && flags.model && flags.model !== card.model)
-      throw new Error(`--model ${flags.model}: ${file} holds a ${card.model} (its model card says so)`);
+    if (own && flags.model && flags.model !== own.model)
+      throw new Error(`--model ${flags.model}: ${file} holds a ${own.model} (its model card says so)`);
     const inputSize = flags.imageSize ?? card?.inputSize ?? fallback.inputSize ?? getModelInfo(name).defaultInputSize;
     const inChannels = flags.inChannels ?? card?.inChannels ?? fallback.inChannels;
     // Without a card, the head's weight says how many classes (torchvision's ImageNet files: 1000).
@@ -138,7 +197,7 @@ export function loadNet(
     const numClasses = flags.numClasses ?? card?.classes.length ?? head?.shape[0] ?? fallback.numClasses;
     model = createModel(name, { inputSize, inChannels, numClasses });
     // A file from PyTorch is read as its library's loader reads it (torchvision's DenseNet keys, GoogLeNet's aux).
-    loadStateDict(model, card ? tensors : adaptStateDict(name, tensors));
+    loadStateDict(model, own ? tensors : adaptStateDict(name, tensors));
     return { model, name, inputSize, inChannels, numClasses };
   } catch (err) {
     model?.dispose();
@@ -162,8 +221,8 @@ export function imagenetCard(net: { name: string; inChannels: number; numClasses
 }
 
 /** A weights file's card: its own, or for a net's published weights without one (torchvision's), ImageNet's. */
-export function cardOf({ card, model, tensors }: WeightsFile): ModelCard | undefined {
-  if (card || !model) return card;
+export function cardOf({ card, config, model, tensors }: WeightsFile): ModelCard | undefined {
+  if (card || config || !model) return card ?? config;
   const head = tensors.get(`${getModelInfo(model).head.path}.weight`);
   return head && imagenetCard({ name: model, inChannels: 3, numClasses: head.shape[0]! });
 }

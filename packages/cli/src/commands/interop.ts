@@ -14,7 +14,7 @@ import { percent, positiveInt, type Io } from '../io.js';
 import { decodeImage, inferenceTransform } from '@convnets/datasets';
 import { DATASETS, backendOption, imageSizeOption, weightsModelOption, checkpointOption } from '../options.js';
 import { VERSION } from '../version.js';
-import { imagenetCard, loadNet, readWeights, type NetFlags } from '../weights.js';
+import { cardOf, imagenetCard, loadNet, readWeights, type NetFlags } from '../weights.js';
 import { writeAtomically, writeFolderAtomically } from '@convnets/trainer/node';
 
 interface InteropFlags extends NetFlags {
@@ -27,7 +27,7 @@ async function netFromWeights(io: Io, flags: InteropFlags, file: string, flag: s
   const weights = await readWeights(file, flag);
   const net = loadNet(weights, flags, { inChannels: 3, numClasses: 10 });
   net.model.eval();
-  return { ...net, card: weights.card ?? imagenetCard(net) };
+  return { ...net, card: cardOf(weights) ?? imagenetCard(net) };
 }
 
 const netOptions = (command: Command) =>
