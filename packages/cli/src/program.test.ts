@@ -421,6 +421,15 @@ describe('convnets plot', () => {
 });
 
 describe('convnets train', () => {
+  it('refuses an --augment list it does not know, naming the item and what it takes', async () => {
+    for (const [list, why] of [
+      ['blur', "unknown 'blur' in 'blur'; expected a comma-separated list of flip, crop[:PAD], resized-crop"],
+      ['flip,crop:x', "unknown 'crop:x' in 'flip,crop:x'"],
+      ['flip,flip', "'flip' is given twice in 'flip,flip'"],
+    ])
+      expect(await cli('train', '--augment', list)).toMatchObject({ code: 2, err: expect.stringContaining(why) });
+  });
+
   it('trains on a slice of real MNIST, prints the notebook lines and writes weights and history atomically', async () => {
     const out = mkdtempSync(path.join(os.tmpdir(), 'convnets-train-'));
     try {
@@ -667,11 +676,12 @@ describe('convnets train', () => {
   const tinyTrain = (backend: string) => ['train', ...tiny, '--backend', backend];
 
   it.each(resumeBackends)(
-    'on %s: checkpoints every epoch; 1 epoch + --resume to 2 writes the same weights as 2 epochs; mismatches are refused',
+    'on %s: checkpoints every epoch; 1 epoch + --resume to 2 writes the same weights as 2 epochs (augmented: the ' +
+      'same seeded crops and flips); mismatches are refused',
     async (backend) => {
       const [a, b] = [0, 1].map(() => mkdtempSync(path.join(os.tmpdir(), 'convnets-resume-')));
       try {
-        const args = tinyTrain(backend);
+        const args = [...tinyTrain(backend), '--augment', 'flip,crop:2'];
         await ok(...args, '--epochs', '2', '--out', a);
         await ok(...args, '--epochs', '1', '--out', b);
         const resumed = await cli(...args, '--epochs', '2', '--resume', '--out', b);
@@ -693,6 +703,10 @@ describe('convnets train', () => {
           expectSameValues(ob.get(k)!.dataSync() as Float32Array, t.dataSync() as Float32Array, k);
         const history = JSON.parse(readFileSync(path.join(b, 'history.json'), 'utf8'));
         expect(history.trainLoss).toEqual(JSON.parse(readFileSync(path.join(a, 'history.json'), 'utf8')).trainLoss);
+        expect(await cli(...args, '--epochs', '3', '--resume', '--augment', 'flip', '--out', b)).toMatchObject({
+          code: 1,
+          err: expect.stringContaining('was made with different augment ("flip,crop:2", now "flip")'),
+        });
         expect(await cli(...args, '--epochs', '3', '--resume', '--lr', '0.1', '--out', b)).toMatchObject({
           code: 1,
           err: expect.stringContaining(

@@ -3,7 +3,16 @@
  * data it trains and tests on, and the net, optimizer and schedule it builds.
  */
 import { createModel } from '@convnets/architectures';
-import { DataLoader, compose, normalize, resize, toTensor, type ImageDataset } from '@convnets/datasets';
+import {
+  DataLoader,
+  compose,
+  normalize,
+  parseAugmentation,
+  resize,
+  toTensor,
+  trainTransform,
+  type ImageDataset,
+} from '@convnets/datasets';
 import type { Module } from '@convnets/nn';
 import {
   MAIN_JOB_RECIPE as MAIN_JOB,
@@ -25,6 +34,8 @@ export interface RecipeFlags extends Recipe {
   imageSize?: number;
   limitTrain?: number;
   limitValid?: number;
+  /** `--augment`'s list as given (a run's identity: a resumed run must augment alike). */
+  augment?: string;
 }
 
 function nonNegative(value: string): number {
@@ -54,7 +65,23 @@ export function recipeOptions(command: Command): Command {
     )
     .option('--seed <n>', 'seed of the weights, shuffles and dropout', nonNegativeInt, MAIN_JOB.seed)
     .option('--limit-train <n>', 'train on n images, a class-balanced subset chosen by --seed', positiveInt)
-    .option('--limit-valid <n>', 'test on n images, a class-balanced subset chosen by --seed', positiveInt);
+    .option('--limit-valid <n>', 'test on n images, a class-balanced subset chosen by --seed', positiveInt)
+    .option(
+      '--augment <list>',
+      'training augmentations, seeded by --seed: flip, crop[:PAD] (pad, then a random crop at the input size; ' +
+        "CIFAR-10's is crop:4), resized-crop (ImageNet's RandomResizedCrop)",
+      augmentList,
+    );
+}
+
+/** Checks `--augment`'s list as it is parsed; the flag keeps the text (it is part of a run's identity). */
+function augmentList(value: string): string {
+  try {
+    parseAugmentation(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  return value;
 }
 
 /**
@@ -73,11 +100,12 @@ export function recipeData(
   const inputSize = flags.imageSize ?? h;
   const { mean, std } = stats;
   const transform = compose(toTensor(), resize(inputSize), normalize(mean, std)); // resize: a no-op at the native size
+  const augmentation = flags.augment ? parseAugmentation(flags.augment) : undefined;
   const trainLoader = new DataLoader(trainSet, {
     batchSize: flags.batchSize,
     shuffle: true,
     seed: flags.seed,
-    transform,
+    transform: augmentation ? trainTransform(inputSize, augmentation, mean, std) : transform,
   });
   const validLoader = new DataLoader(validSet, { batchSize: 500, transform });
   return { trainSet, validSet, inputSize, channels, mean, std, trainLoader, validLoader };

@@ -3,7 +3,17 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { ImageDataset } from './dataset.js';
 import { DataLoader, sampleAsBatch } from './loader.js';
-import { compose, normalize, randomCrop, randomHorizontalFlip, resize, toTensor } from './transforms.js';
+import {
+  compose,
+  normalize,
+  parseAugmentation,
+  randomCrop,
+  randomHorizontalFlip,
+  randomResizedCrop,
+  resize,
+  toTensor,
+  trainTransform,
+} from './transforms.js';
 
 /** 10 images of 2x2x1 whose pixels all equal 10 * index, labelled index % 3. */
 const dataset = new ImageDataset(
@@ -135,5 +145,39 @@ describe('transforms', () => {
     // the top-left window of the padded 3x6 image: a padding row, then 0 (padding), 1, 2
     expect(Array.from(cropped.dataSync().slice(0, 6))).toEqual([0, 0, 0, 0, 1, 2]);
     expect(() => randomCrop(9)(x, context)).toThrow('randomCrop: 9x9 does not fit a padded 1x4 image');
+  });
+
+  it("randomResizedCrop cuts torchvision's windows (area share in scale, aspect in ratio) and resizes them", () => {
+    // 1 image of 20x30 whose pixel is its column index: a crop's columns show where it was cut.
+    const x = tf.tidy(() => tf.tile(tf.reshape(tf.range(0, 30), [1, 1, 30, 1]), [1, 20, 1, 1]));
+    // The first try's draws: area share 0.08 + 0.92 u, log-aspect, then top and left.
+    const draws = [0.5, 0.5, 0, 1 - 1e-9];
+    const out = randomResizedCrop(8)(x, { random: () => draws.shift()! });
+    expect(out.shape).toEqual([1, 8, 8, 1]);
+    // area 600 * 0.54 = 324, aspect 1: an 18x18 window, at row 0 and the last column it fits (12): columns 12..29.
+    const row = Array.from(out.dataSync().slice(0, 8));
+    expect(row[0]).toBeGreaterThan(12);
+    expect(row[7]).toBeLessThan(29);
+    expect(row.every((v, i) => i === 0 || v > row[i - 1]!)).toBe(true);
+    // No try fits (every draw asks for the whole area at the widest aspect): the central fallback, all 30 columns.
+    const whole = randomResizedCrop(30, { scale: [1, 1], ratio: [2, 2] })(x, { random: () => 0.5 });
+    expect(Array.from(whole.dataSync().slice(0, 3))).toEqual([0, 1, 2]);
+    tf.dispose([x, out, whole]);
+  });
+
+  it('parses --augment lists and builds the seeded training transform', () => {
+    expect(parseAugmentation('flip,crop')).toEqual({ resizedCrop: false, flip: true, cropPadding: 4 });
+    expect(parseAugmentation('resized-crop, crop:0')).toEqual({ resizedCrop: true, flip: false, cropPadding: 0 });
+    expect(() => parseAugmentation('rotate')).toThrow("augment: unknown 'rotate' in 'rotate'");
+    expect(() => parseAugmentation('')).toThrow("augment: '' names no augmentation");
+    const before = tf.memory().numTensors;
+    const x = tf.fill([2, 6, 6, 1], 255); // raw pixels: white
+    const y = tf.tidy(() => trainTransform(4, parseAugmentation('flip,crop:1'), 0.5, 0.5)(x, { random: () => 0 }));
+    // resize 6 -> 4, pad 1 and crop the top-left 4x4 (a zero row and column), flip (draw 0 < 0.5: the zero column
+    // goes right), normalise: zeros -> -1, white -> (1 - 0.5) / 0.5 = 1.
+    expect(y.shape).toEqual([2, 4, 4, 1]);
+    expect(Array.from(y.dataSync().slice(0, 8))).toEqual([-1, -1, -1, -1, 1, 1, 1, -1]);
+    tf.dispose([x, y]);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -150,3 +150,110 @@ export function randomCrop(size: number, padding = 0): Transform {
     return tf.concat(crops, 0);
   };
 }
+
+/** Where RandomResizedCrop cuts one h x w image: torchvision's `get_params`, ten tries then a central fallback. */
+function resizedCropWindow(
+  h: number,
+  w: number,
+  [minScale, maxScale]: readonly [number, number],
+  [minRatio, maxRatio]: readonly [number, number],
+  random: () => number,
+): [number, number, number, number] {
+  const uniform = (a: number, b: number) => a + (b - a) * random();
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const area = h * w * uniform(minScale, maxScale);
+    const aspect = Math.exp(uniform(Math.log(minRatio), Math.log(maxRatio)));
+    const cw = roundHalfEven(Math.sqrt(area * aspect));
+    const ch = roundHalfEven(Math.sqrt(area / aspect));
+    if (cw > 0 && cw <= w && ch > 0 && ch <= h)
+      return [Math.floor(random() * (h - ch + 1)), Math.floor(random() * (w - cw + 1)), ch, cw];
+  }
+  const ratio = w / h;
+  const [ch, cw] =
+    ratio < minRatio ? [roundHalfEven(w / minRatio), w] : ratio > maxRatio ? [h, roundHalfEven(h * maxRatio)] : [h, w];
+  return [Math.floor((h - ch) / 2), Math.floor((w - cw) / 2), ch, cw];
+}
+
+export interface RandomResizedCropOptions {
+  /** The crop's share of the image's area (default [0.08, 1], torchvision's). */
+  scale?: readonly [number, number];
+  /** The crop's width / height (default [3/4, 4/3]). */
+  ratio?: readonly [number, number];
+}
+
+/**
+ * torchvision's RandomResizedCrop: for each image a random window of `scale` of its area and `ratio` aspect, resized
+ * (antialiased, as on PIL images) to size x size. ImageNet's training crop.
+ */
+export function randomResizedCrop(
+  size: number,
+  { scale = [0.08, 1], ratio = [3 / 4, 4 / 3] }: RandomResizedCropOptions = {},
+): Transform {
+  return (x, { random }) =>
+    tf.tidy(() => {
+      const [n, h, w, c] = x.shape;
+      const crops = Array.from({ length: n }, (_, i) => {
+        const [top, left, ch, cw] = resizedCropWindow(h, w, scale, ratio, random);
+        const crop = tf.slice(x, [i, top, left, 0], [1, ch, cw, c]);
+        return ch === size && cw === size ? crop : resizeAntialiased(crop, [size, size]);
+      });
+      return tf.concat(crops, 0);
+    });
+}
+
+/** What an `--augment` list asks for: `flip`, `crop[:PAD]` (default pad 4: CIFAR-10's), `resized-crop`. */
+export interface Augmentation {
+  resizedCrop: boolean;
+  /** Zero padding before the random crop, where there is one. */
+  cropPadding?: number;
+  flip: boolean;
+}
+
+/** Parses `flip,crop:4,resized-crop` (any order, each once); an unknown or malformed item is named. */
+export function parseAugmentation(list: string): Augmentation {
+  const items = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const spec: Augmentation = { resizedCrop: false, flip: false };
+  for (const item of items) {
+    const [name, arg] = item.split(':');
+    const repeated = () => new RangeError(`augment: '${name}' is given twice in '${list}'`);
+    if (name === 'flip' && arg === undefined) {
+      if (spec.flip) throw repeated();
+      spec.flip = true;
+    } else if (name === 'resized-crop' && arg === undefined) {
+      if (spec.resizedCrop) throw repeated();
+      spec.resizedCrop = true;
+    } else if (name === 'crop' && (arg === undefined || /^\d+$/.test(arg))) {
+      if (spec.cropPadding !== undefined) throw repeated();
+      spec.cropPadding = arg === undefined ? 4 : Number(arg);
+    } else {
+      throw new RangeError(
+        `augment: unknown '${item}' in '${list}'; expected a comma-separated list of flip, crop[:PAD], resized-crop`,
+      );
+    }
+  }
+  if (items.length === 0) throw new RangeError(`augment: '${list}' names no augmentation`);
+  return spec;
+}
+
+/**
+ * The training transform of raw pixels for a net of input `size`: the augmentations (seeded by the loader's
+ * generator), then `normalize`. Without a resized crop the image is first resized to `size`.
+ */
+export function trainTransform(
+  size: number,
+  augmentation: Augmentation | undefined,
+  mean: number | readonly number[],
+  std: number | readonly number[],
+): Transform {
+  const { resizedCrop = false, cropPadding, flip = false } = augmentation ?? {};
+  return compose(
+    toTensor(),
+    resizedCrop ? randomResizedCrop(size) : resize(size),
+    ...(cropPadding !== undefined ? [randomCrop(size, cropPadding)] : []),
+    ...(flip ? [randomHorizontalFlip()] : []),
+    normalize(mean, std),
+  );
+}

@@ -107,9 +107,11 @@ export function restoreTrainingState(
     const meta = parseJson(saved) as Omit<SavedTraining, 'optimizer'> | undefined;
     if (typeof meta?.epoch !== 'number' || weights.size === 0)
       throw new CheckpointError(file, 'is not a convnets training state (no training metadata or no model tensors)');
-    const differs = Object.keys(expect).filter((k) => JSON.stringify(meta.run[k]) !== JSON.stringify(expect[k]));
+    // A setting the saved run does not mention is one it did not set (null): runs saved before it existed resume.
+    const before = (k: string) => JSON.stringify(meta.run[k] ?? null);
+    const differs = Object.keys(expect).filter((k) => before(k) !== JSON.stringify(expect[k] ?? null));
     if (differs.length) {
-      const what = differs.map((k) => `${k} (${JSON.stringify(meta.run[k])}, now ${JSON.stringify(expect[k])})`);
+      const what = differs.map((k) => `${k} (${before(k)}, now ${JSON.stringify(expect[k] ?? null)})`);
       throw new CheckpointError(file, `was made with different ${what.join(', ')}`);
     }
     loadStateDict(model, weights);

@@ -50,6 +50,7 @@ const RUN_IDENTITY = [
   'optimizer',
   'imageSize',
   'limitTrain',
+  'augment',
   'from',
   'freeze',
   'headLr',
