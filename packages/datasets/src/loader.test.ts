@@ -149,7 +149,7 @@ describe('transforms', () => {
 
   it("randomResizedCrop cuts torchvision's windows (area share in scale, aspect in ratio) and resizes them", () => {
     // 1 image of 20x30 whose pixel is its column index: a crop's columns show where it was cut.
-    const x = tf.tidy(() => tf.tile(tf.reshape(tf.range(0, 30), [1, 1, 30, 1]), [1, 20, 1, 1]));
+    const x = tf.tidy(() => tf.tile(tf.reshape(tf.range(0, 30), [1, 1, 30, 1]), [1, 20, 1, 1])) as tf.Tensor4D;
     // The first try's draws: area share 0.08 + 0.92 u, log-aspect, then top and left.
     const draws = [0.5, 0.5, 0, 1 - 1e-9];
     const out = randomResizedCrop(8)(x, { random: () => draws.shift()! });
@@ -171,7 +171,7 @@ describe('transforms', () => {
     expect(() => parseAugmentation('rotate')).toThrow("augment: unknown 'rotate' in 'rotate'");
     expect(() => parseAugmentation('')).toThrow("augment: '' names no augmentation");
     const before = tf.memory().numTensors;
-    const x = tf.fill([2, 6, 6, 1], 255); // raw pixels: white
+    const x = tf.fill([2, 6, 6, 1], 255) as tf.Tensor4D; // raw pixels: white
     const y = tf.tidy(() => trainTransform(4, parseAugmentation('flip,crop:1'), 0.5, 0.5)(x, { random: () => 0 }));
     // resize 6 -> 4, pad 1 and crop the top-left 4x4 (a zero row and column), flip (draw 0 < 0.5: the zero column
     // goes right), normalise: zeros -> -1, white -> (1 - 0.5) / 0.5 = 1.
