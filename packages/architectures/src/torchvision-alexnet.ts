@@ -48,6 +48,6 @@ export const torchvisionAlexnetInfo: ModelInfo = {
   description: "torchvision's AlexNet (ImageNet layout and module names)",
   defaultInputSize: 224,
   build: (o) => torchvisionAlexnet(o),
-  pretrained: TORCHVISION_WEIGHTS['alexnet'],
+  pretrained: TORCHVISION_WEIGHTS.alexnet,
   head: linearHead(1, 'classifier.6'), // avgpool, flatten and the classifier
 };

@@ -85,7 +85,7 @@ export const torchvisionGooglenetInfo: ModelInfo = {
   description: "torchvision's GoogLeNet (ImageNet layout and module names)",
   defaultInputSize: 224,
   build: (o) => torchvisionGooglenet(o),
-  pretrained: TORCHVISION_WEIGHTS['googlenet'],
+  pretrained: TORCHVISION_WEIGHTS.googlenet,
   head: linearHead(17, 'fc'), // avgpool, flatten, dropout and fc
   // torchvision's file holds the auxiliary classifiers its training used; torchvision drops them after loading.
   adaptStateDict: (key) => (/^aux[12]\./.test(key) ? undefined : key),
