@@ -22,6 +22,7 @@ import { loadNativeKernels } from '@convnets/backend-native';
 import { mnistDataDirectory } from '@convnets/datasets/node';
 import { cli, ok } from '../test-utils/cli.js';
 import { cliKilledAtRename } from '../test-utils/crash.js';
+import { errorMessage } from './program.js';
 
 /** Backends whose training must resume bit-exactly: wasm, and native where the oneDNN addon runs. */
 const resumeBackends = ['wasm', ...('kernels' in loadNativeKernels() ? ['native'] : [])];
@@ -100,6 +101,17 @@ describe('convnets summary', () => {
     const { code, err } = await cli('summary', 'resnet18', '--depth', 'two');
     expect(code).toBe(2);
     expect(err).toContain("option '--depth <d>' argument 'two' is invalid");
+  });
+});
+
+describe('what a failure says', () => {
+  it("turns a WebAssembly trap into what to change (the batch outgrowing wasm's heap); other errors as they are", () => {
+    expect(errorMessage(new WebAssembly.RuntimeError('divide by zero'))).toBe(
+      "divide by zero (a WebAssembly kernel failed; most often the step's tensors outgrew wasm's 4 GB heap, where the " +
+        'native and wasm backends keep them: try a smaller --batch-size or --image-size)',
+    );
+    expect(errorMessage(new Error('--model: no such net'))).toBe('--model: no such net');
+    expect(errorMessage('plain')).toBe('plain');
   });
 });
 

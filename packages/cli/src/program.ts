@@ -58,6 +58,20 @@ export function createProgram(processOrTestIo: Io = processIo): Command {
   return program;
 }
 
+/**
+ * What a failure says. A WebAssembly trap (`memory access out of bounds`, `divide by zero`) in a kernel of native or
+ * wasm names nothing a user can act on; the usual cause is tensors outgrowing wasm's 4 GB heap, where both keep them
+ * (ResNet-18 training at 224 px, batch 128, does), so the message says that and what to change.
+ */
+export function errorMessage(err: unknown): string {
+  if (err instanceof WebAssembly.RuntimeError)
+    return (
+      `${err.message} (a WebAssembly kernel failed; most often the step's tensors outgrew wasm's 4 GB heap, where ` +
+      'the native and wasm backends keep them: try a smaller --batch-size or --image-size)'
+    );
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** Runs the CLI and returns its exit code: 0 on success, 1 when the command fails, 2 on bad usage. */
 export async function run(argv: string[], io: Io = processIo): Promise<number> {
   try {
@@ -67,8 +81,7 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
     // Commander has already printed its own message (bad flag, missing argument, --help).
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     // Anything else is a failure of the command itself: say what, without a stack unless asked.
-    const message = err instanceof Error ? err.message : String(err);
-    io.err(`error: ${message}`);
+    io.err(`error: ${errorMessage(err)}`);
     if (process.env.CONVNETS_DEBUG && err instanceof Error) io.err(err.stack ?? '');
     return 1;
   }
