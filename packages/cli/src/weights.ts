@@ -37,6 +37,13 @@ export interface PretrainedRecord {
 const pretrainedFolder = (model: string) => path.join(cacheDirectory(), 'weights', model.replace('/', '-'));
 const recordOf = (model: string) => path.join(pretrainedFolder(model), 'weights.json');
 
+/** What `weights get` recorded for `model`, where its file is still in the cache. */
+async function cachedRecord(model: string): Promise<PretrainedRecord | undefined> {
+  const text = await readFile(recordOf(model), 'utf8').catch(() => undefined);
+  const record = text === undefined ? undefined : (JSON.parse(text) as PretrainedRecord);
+  return record && existsSync(record.file) ? record : undefined;
+}
+
 /** The published weights of `model` (an error naming the nets that have some if it has none). */
 function publishedWeights(model: string) {
   const { pretrained } = getModelInfo(model);
@@ -58,11 +65,8 @@ export async function getPretrained(model: string, { url }: { url?: string } = {
   const prefix = /-([0-9a-f]{8,64})\.[a-z]+$/.exec(name)?.[1];
   if (!prefix)
     throw new Error(`--url: ${name} has no SHA-256 prefix in its name (as torchvision's: name-1a2b3c4d.pth)`);
-  const record = await readFile(recordOf(model), 'utf8').then(
-    (t) => JSON.parse(t) as PretrainedRecord,
-    () => undefined,
-  );
-  if (record?.url === from && existsSync(record.file)) return { record, downloaded: false };
+  const record = await cachedRecord(model);
+  if (record?.url === from) return { record, downloaded: false };
   const file = await download(from, { sha256: prefix, cacheDir: pretrainedFolder(model) });
   const sha256 = createHash('sha256')
     .update(await readFile(file))
@@ -86,11 +90,8 @@ export async function getPretrained(model: string, { url }: { url?: string } = {
 async function weightsPath(value: string, flag: string): Promise<{ file: string; model?: string }> {
   if (existsSync(value) || !listModels().includes(value)) return { file: value };
   publishedWeights(value);
-  const record = await readFile(recordOf(value), 'utf8').then(
-    (t) => JSON.parse(t) as PretrainedRecord,
-    () => undefined,
-  );
-  if (!record || !existsSync(record.file))
+  const record = await cachedRecord(value);
+  if (!record)
     throw new Error(
       `${flag} ${value}: its weights are not in the cache (${pretrainedFolder(value)}): run ` +
         `\`convnets weights get ${value}\` first, or give the weights file`,
