@@ -5,7 +5,7 @@
 //    along; an esbuild browser bundle of the same imports builds (its size is printed, not judged);
 // 2. @convnets/cli: `convnets --version`, `summary resnet18 --json`, and a tiny `train` on MNIST.
 // Run after `pnpm build`. CONVNETS_KEEP_SMOKE=1 keeps the temporary folder.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -18,6 +18,7 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const temp = mkdtempSync(path.join(os.tmpdir(), 'convnets-install-'));
@@ -36,6 +37,17 @@ function run(command, args, { cwd = root, env = {}, quiet = false } = {}) {
   return result.trim();
 }
 
+/** As run, without blocking: the npm installs (mostly network) go on while the tarballs are checked. */
+async function runAsync(command, args, { cwd = root } = {}) {
+  const { stdout } = await promisify(execFile)(command, args, {
+    cwd,
+    env: process.env,
+    encoding: 'utf8',
+    maxBuffer: 64 * 2 ** 20,
+  });
+  return stdout.trim();
+}
+
 function check(ok, message) {
   if (!ok) throw new Error(`selective install: ${message}`);
   console.log(`ok - ${message}`);
@@ -52,12 +64,16 @@ function manifestPaths(manifest) {
   return paths.filter((p) => p.startsWith('./') || !p.includes(':')).map((p) => path.normalize(p));
 }
 
-function checkTarball(file) {
+/** The tarball unpacked: its folder and manifest. */
+function unpack(file) {
   const unpacked = path.join(temp, 'unpacked', path.basename(file, '.tgz'));
   mkdirSync(unpacked, { recursive: true });
   run('tar', ['xzf', file, '-C', unpacked]);
   const dir = path.join(unpacked, 'package');
-  const text = readFileSync(path.join(dir, 'package.json'), 'utf8');
+  return { dir, text: readFileSync(path.join(dir, 'package.json'), 'utf8') };
+}
+
+async function checkTarball(file, { dir, text }) {
   const manifest = JSON.parse(text);
   const name = manifest.name;
   const missing = ['LICENSE', 'README.md', ...manifestPaths(manifest)].filter((p) => !existsSync(path.join(dir, p)));
@@ -67,16 +83,15 @@ function checkTarball(file) {
     !text.includes('workspace:') && !fields.length,
     `${name}: no workspace: ranges; missing fields: ${fields.join(', ') || 'none'}`,
   );
-  run('pnpm', ['exec', 'publint', 'run', file, '--level', 'warning', '--strict'], { quiet: true });
+  await runAsync('pnpm', ['exec', 'publint', 'run', file, '--level', 'warning', '--strict']);
   check(true, `${name}: publint reports no warning or error`);
   // ESM only, by design: the esm-only profile leaves out "require() from CommonJS" (README: Install).
-  run('pnpm', ['exec', 'attw', file, '--profile', 'esm-only', '--format', 'ascii'], { quiet: true });
+  await runAsync('pnpm', ['exec', 'attw', file, '--profile', 'esm-only', '--format', 'ascii']);
   check(true, `${name}: arethetypeswrong finds no problem (esm-only profile)`);
-  return manifest;
 }
 
 /** A fresh npm project that depends on `wanted` tarballs; every other @convnets package resolves to its tarball. */
-function project(name, wanted, extra = {}) {
+async function project(name, wanted, extra = {}) {
   const dir = path.join(temp, name);
   mkdirSync(dir);
   const file = (pkg) => `file:${path.join(tarballs, byName.get(pkg))}`;
@@ -88,7 +103,7 @@ function project(name, wanted, extra = {}) {
     overrides: Object.fromEntries([...byName.keys()].filter((p) => !wanted.includes(p)).map((p) => [p, file(p)])),
   };
   writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  run('npm', ['install', '--no-audit', '--no-fund', '--loglevel', 'error'], { cwd: dir });
+  await runAsync('npm', ['install', '--no-audit', '--no-fund', '--loglevel', 'error'], { cwd: dir });
   return dir;
 }
 
@@ -97,13 +112,30 @@ const installed = (dir, pkg) => existsSync(path.join(dir, 'node_modules', pkg, '
 try {
   mkdirSync(tarballs);
   run('pnpm', ['-r', '--filter', './packages/*', 'pack', '--pack-destination', tarballs], { quiet: true });
-  for (const file of readdirSync(tarballs)) byName.set(checkTarball(path.join(tarballs, file)).name, file);
+  const files = readdirSync(tarballs).map((file) => ({ file, ...unpack(path.join(tarballs, file)) }));
+  for (const { file, text } of files) byName.set(JSON.parse(text).name, file);
   const tfjsCore = JSON.parse(readFileSync(path.join(root, 'packages/nn/package.json'), 'utf8')).peerDependencies[
     '@tensorflow/tfjs-core'
   ];
 
+  // The two projects install (1: a net and a backend, nothing else, and esbuild for its bundle; 2: the CLI alone)
+  // while the tarballs are checked, two at a time.
+  const installs = Promise.all([
+    project('app', ['@convnets/architectures', '@convnets/backend'], {
+      '@tensorflow/tfjs-core': tfjsCore,
+      esbuild: '^0.28',
+    }),
+    project('cli', ['@convnets/cli']),
+  ]);
+  installs.catch(() => {});
+  const queue = [...files];
+  const worker = async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) await checkTarball(path.join(tarballs, next.file), next);
+  };
+  await Promise.all([worker(), worker()]);
+  const [app, cli] = await installs;
+
   // 1. A net and a backend, nothing else.
-  const app = project('app', ['@convnets/architectures', '@convnets/backend'], { '@tensorflow/tfjs-core': tfjsCore });
   writeFileSync(
     path.join(app, 'forward.mjs'),
     `import * as tf from '@tensorflow/tfjs-core';
@@ -135,9 +167,6 @@ const y = tf.tidy(() => createModel('resnet18', { inputSize: 32 }).eval().forwar
 document.body.textContent = info.label + ': ' + y.shape;
 `,
   );
-  run('npm', ['install', '--no-audit', '--no-fund', '--loglevel', 'error', '--no-save', 'esbuild@^0.28'], {
-    cwd: app,
-  });
   const bundle = path.join(app, 'dist', 'browser.js');
   run(
     'npx',
@@ -151,7 +180,6 @@ document.body.textContent = info.label + ': ' + y.shape;
   check(existsSync(bundle), `a browser bundle of architectures + backend builds (esbuild, minified: ${kib} KiB)`);
 
   // 2. The CLI alone.
-  const cli = project('cli', ['@convnets/cli']);
   const convnets = (...args) => run('npx', ['convnets', ...args], { cwd: cli, quiet: true });
   const { version } = JSON.parse(readFileSync(path.join(root, 'packages/cli/package.json'), 'utf8'));
   check(convnets('--version') === version, `npx convnets --version prints ${version}`);

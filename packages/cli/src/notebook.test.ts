@@ -9,13 +9,14 @@ import { cliKilledAtRename } from '../test-utils/crash.js';
 
 /**
  * `convnets notebook` at a tiny size: every experiment for 2 epochs of one batch of 20 images at 67 px (the smallest
- * size every net takes), on a CIFAR-10 release of a few random images written here, and on real MNIST.
+ * size every net takes), on a CIFAR-10 release of a few random images written here, and on real MNIST, on the default
+ * backend (native where oneDNN is, as for a user).
  */
 describe('convnets notebook', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'convnets-notebook-'));
   const cifar = path.join(dir, 'cifar');
   const tiny = ['--image-size', '67', '--limit-train', '20', '--limit-valid', '10', '--epochs', '2'];
-  const args = (out: string) => [...tiny, '--root', cifar, '--backend', 'wasm', '--out', out];
+  const args = (out: string) => [...tiny, '--root', cifar, '--out', out];
   const straight = path.join(dir, 'straight');
 
   beforeAll(() => {
