@@ -13,6 +13,11 @@ if (!process.env.VK_ICD_FILENAMES && existsSync(swiftshader)) {
   process.env.LD_LIBRARY_PATH = ['/usr/lib/chromium', process.env.LD_LIBRARY_PATH].filter(Boolean).join(':');
 }
 
+// oneDNN's OpenMP threads spin after each parallel region by default: fine for one training run, but with every
+// package's tests on 2 cores the spinning threads take the cores from the work (a 10 s native test took 124 s beside
+// the others). Sleeping at once costs a native test nothing measurable alone. A machine's own setting is kept.
+process.env.OMP_WAIT_POLICY ??= 'passive';
+
 // CONVNETS_TEST_TIMINGS=DIR: each package also writes its tests' durations to DIR/<package>.json (Vitest's JSON
 // reporter), which `node tooling/scripts/slowest-tests.mjs DIR` ranks; .ci/run prints the top ten.
 const timings = process.env.CONVNETS_TEST_TIMINGS;
