@@ -37,13 +37,14 @@ function run(command, args, { cwd = root, env = {}, quiet = false } = {}) {
   return result.trim();
 }
 
-/** As run, without blocking: the npm installs (mostly network) go on while the tarballs are checked. */
+/**
+ * As run, without blocking: the npm installs (mostly network) go on while the tarballs are checked. A failure says
+ * what the command printed (publint and arethetypeswrong report on stdout).
+ */
 async function runAsync(command, args, { cwd = root } = {}) {
-  const { stdout } = await promisify(execFile)(command, args, {
-    cwd,
-    env: process.env,
-    encoding: 'utf8',
-    maxBuffer: 64 * 2 ** 20,
+  const options = { cwd, env: process.env, encoding: 'utf8', maxBuffer: 64 * 2 ** 20 };
+  const { stdout } = await promisify(execFile)(command, args, options).catch((err) => {
+    throw new Error(`${command} ${args.join(' ')} failed:\n${err.stdout ?? ''}${err.stderr ?? ''}`);
   });
   return stdout.trim();
 }
