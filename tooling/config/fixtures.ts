@@ -40,7 +40,8 @@ export const SOFTWARE_GPU_NETS = {
    * The training steps the browser's WebGPU test checks against cpu besides its ResNet-18 training run. The same
    * shaders run every net of `step` on Dawn in Node at 1e-4 (the backend's parity test); the browser's own Dawn needs
    * each kind of layer once: ResNet-18's kinds train in its run, and VGG-11-small's (3x3 convolutions, max pools,
-   * linears, dropout) are ResNet-18's and NiN's with other sizes, which tfjs-webgpu passes as uniforms, not new shaders.
+   * linears, dropout) are ResNet-18's and NiN's with other sizes. tfjs-webgpu passes pool and convolution sizes as
+   * uniforms; its convolution and matmul shaders differ only by how the shapes fit its tiles (checked in Node).
    */
   browserStep: SMALL_NETS.filter(([name]) => name === 'nin' || name === 'googlenet' || name === 'densenet'),
 };
