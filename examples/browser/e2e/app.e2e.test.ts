@@ -10,6 +10,11 @@ import { deflateSync } from 'node:zlib';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { createModel } from '@convnets/architectures';
+import { IMAGENET_CLASSES } from '@convnets/datasets';
+import { encodeSafetensors, stateDict } from '@convnets/nn';
 import { SMALL_NETS, SOFTWARE_GPU_NETS } from '@convnets/tooling/fixtures';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +35,8 @@ const FLAGS = [
   '--enable-unsafe-webgpu',
   '--enable-features=Vulkan',
   '--use-vulkan=swiftshader',
+  // A camera that films a test pattern, for pages allowed to use it (the Teach test grants it; until then, refused).
+  '--use-fake-device-for-media-stream',
 ];
 const dist = path.resolve(import.meta.dirname, '../dist');
 const TYPES: Record<string, string> = {
@@ -373,8 +380,8 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
     5 * 60_000,
   );
 
-  /** A grey 28 x 28 PNG (8-bit, no filter), written with zlib alone. */
-  function png(pixels: Uint8Array): Buffer {
+  /** A grey (or RGB) PNG, 28 x 28 unless said (8-bit, no filter), written with zlib alone. */
+  function png(pixels: Uint8Array, width = 28, height = 28, channels: 1 | 3 = 1): Buffer {
     const crcTable = Array.from({ length: 256 }, (_, n) => {
       let c = n;
       for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
@@ -391,11 +398,12 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
       return out;
     };
     const header = Buffer.alloc(13);
-    header.writeUInt32BE(28, 0);
-    header.writeUInt32BE(28, 4);
-    header.set([8, 0, 0, 0, 0], 8);
+    header.writeUInt32BE(width, 0);
+    header.writeUInt32BE(height, 4);
+    header.set([8, channels === 3 ? 2 : 0, 0, 0, 0], 8);
+    const row = width * channels;
     const rows = Buffer.concat(
-      Array.from({ length: 28 }, (_, y) => Buffer.from([0, ...pixels.subarray(y * 28, y * 28 + 28)])),
+      Array.from({ length: height }, (_, y) => Buffer.from([0, ...pixels.subarray(y * row, y * row + row)])),
     );
     const signature = Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]);
     return Buffer.concat([
@@ -479,6 +487,147 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
         expect(step.losses[0], name).toBe(step.losses[1]);
         expect(step.differing, name).toBe(0);
       }
+      expect(problems).toEqual([]);
+    },
+    10 * 60_000,
+  );
+
+  it(
+    'ImageNet weights: torchvision-layout weights load from a file or a URL (a bad drop is said), Try it names ' +
+      "ImageNet's classes with Grad-CAM at 224 px; Teach on a webcam class and a file class trains the head alone " +
+      '(the backbone bit-identical), the loss falls, tensors stay flat, it predicts live and exports',
+    async () => {
+      // torchvision's ResNet-18 state dict without a card (PyTorch's names and layouts), as a user's file would be.
+      const net = createModel('torchvision/resnet18', { seed: 5 });
+      const state = stateDict(net);
+      const weights = Buffer.from(await encodeSafetensors(state));
+      tf.dispose([...state.values()]);
+      net.dispose();
+      // The page as the test before left it (wasm on every core, cross-origin isolated), now allowed Chromium's fake
+      // camera (a moving test pattern); the Try it test before it was refused one.
+      const { port } = isolatedServer.address() as AddressInfo;
+      await page.context().grantPermissions(['camera'], { origin: `http://127.0.0.1:${port}` });
+      type Win = {
+        convnets: PageState & {
+          pretrained?: { model: string; classes: string[]; inputSize: number };
+          tryIt?: { top5: Array<{ label: string }>; camShape: number[] };
+          taught?: () => Array<{ name: string; examples: number }>;
+          numTensors(): number;
+          stateHashes(): Promise<Record<string, number>>;
+        };
+      };
+      // Reads the page's state: `f` runs on the page (its source is sent), given window.convnets.
+      const read = <T>(f: (s: Win['convnets']) => T) =>
+        page.evaluate(`(${f.toString()})(window.convnets)`) as Promise<T>;
+      const status = () => page.textContent('#status');
+      await page.fill('#epochs', '2');
+      await page.fill('#batch', '8');
+      await page.fill('#lr', '0.01');
+
+      await page.setInputFiles('#pretrained-file', {
+        name: 'resnet18-weights.safetensors',
+        mimeType: 'application/octet-stream',
+        buffer: weights,
+      });
+      await expect
+        .poll(status, { timeout: 120_000 })
+        .toContain('Loaded resnet18-weights.safetensors into torchvision/resnet18 (1000 classes, 224 px)');
+      expect(await read((s) => s.pretrained)).toMatchObject({ model: 'torchvision/resnet18', inputSize: 224 });
+      const loaded = await read((s) => s.numTensors());
+
+      // The same file from a URL replaces the net (nothing left behind); a dropped file that is not weights is said.
+      await page.route('**/__weights/resnet18.safetensors', (route) => route.fulfill({ body: weights }));
+      await page.fill('#pretrained-url', `http://127.0.0.1:${port}/__weights/resnet18.safetensors`);
+      await page.click('#pretrained-load');
+      await expect
+        .poll(status, { timeout: 120_000 })
+        .toContain('Loaded resnet18.safetensors into torchvision/resnet18');
+      expect(await read((s) => s.numTensors())).toBe(loaded);
+      await page.evaluate(() => {
+        const data = new DataTransfer();
+        data.items.add(new File(['not weights'], 'notes.pth'));
+        document
+          .getElementById('pretrained')!
+          .dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true }));
+      });
+      await expect.poll(status).toContain('notes.pth is not a PyTorch state dict');
+      expect(await read((s) => s.status)).toBe('error');
+      expect(await read((s) => s.numTensors())).toBe(loaded);
+      // Try it: an uploaded photo gets ImageNet's names and a 224 x 224 Grad-CAM.
+      const [w, h] = [160, 120];
+      const photo = (k: number) =>
+        png(
+          Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * (7 + k) + Math.floor(i / (w * 3)) * 13) % 256),
+          w,
+          h,
+          3,
+        );
+      await page.setInputFiles('#try-upload', { name: 'photo.png', mimeType: 'image/png', buffer: photo(0) });
+      await expect.poll(() => read((s) => s.tryIt?.camShape), { timeout: 120_000 }).toEqual([224, 224]);
+      const top5 = (await read((s) => s.tryIt!.top5)).map((t) => t.label);
+      expect(top5).toHaveLength(5);
+      for (const label of top5) expect(IMAGENET_CLASSES).toContain(label);
+      // Teach: "camera" from three webcam frames, "pattern" from three image files.
+      for (const name of ['camera', 'pattern']) {
+        await page.fill('#teach-name', name);
+        await page.click('#teach-add');
+      }
+      await page.click('#try-webcam');
+      await expect.poll(() => page.textContent('#try-webcam'), { timeout: 30_000 }).toBe('Stop webcam');
+      for (let k = 0; k < 3; k++) {
+        await page.click('#teach-classes li[data-k="0"] .teach-capture');
+        await page.waitForTimeout(300);
+      }
+      // The webcam off while the rest is fed in: each frame it films is a prediction at 224 px on wasm.
+      await page.click('#try-webcam');
+      await page.setInputFiles(
+        '#teach-classes li[data-k="1"] .teach-files',
+        [1, 2, 3].map((k) => ({ name: `p${k}.png`, mimeType: 'image/png', buffer: photo(k) })),
+      );
+      await expect
+        .poll(() => read((s) => s.taught!()), { timeout: 60_000 })
+        .toEqual([
+          { name: 'camera', examples: 3 },
+          { name: 'pattern', examples: 3 },
+        ]);
+      const backbone = await read((s) => s.stateHashes());
+      await page.click('#teach-train');
+      await page.waitForFunction(() => ['done', 'error'].includes((window as unknown as Win).convnets.status), null, {
+        timeout: 5 * 60_000,
+        polling: 500,
+      });
+      const run = await read((s) => ({
+        status: s.status,
+        error: s.error,
+        losses: s.batchLosses,
+        tensors: s.tensorsAfterEpoch,
+      }));
+      expect(run).toMatchObject({ status: 'done', error: undefined });
+      // Two epochs of the same six examples (one batch each): the second step's loss on them is below the first's.
+      expect(run.losses).toHaveLength(2);
+      expect(run.losses[1], `losses ${run.losses}`).toBeLessThan(run.losses[0]!);
+      expect(run.tensors[1]).toBe(run.tensors[0]);
+      const after = await read((s) => s.stateHashes());
+      expect(Object.keys(after).filter((k) => k.startsWith('fc.'))).toEqual(['fc.weight', 'fc.bias']);
+      for (const [name, hash] of Object.entries(after))
+        if (!name.startsWith('fc.')) expect(hash, name).toBe(backbone[name]);
+      // Live: the webcam's frames are predicted as the taught classes.
+      await page.click('#try-webcam');
+      await expect
+        .poll(() => read((s) => s.tryIt?.top5.map((t) => t.label).sort()), { timeout: 60_000 })
+        .toEqual(['camera', 'pattern']);
+      await page.click('#try-webcam');
+      // Exported as safetensors with the taught classes in the card (ONNX goes out by the same button as any net's).
+      const [file] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+      const bytes = readFileSync((await file.path())!);
+      const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8'));
+      expect(header['fc.weight']).toMatchObject({ dtype: 'F32', shape: [2, 512] });
+      expect(JSON.parse(header.__metadata__.convnets)).toMatchObject({
+        model: 'torchvision/resnet18',
+        inputSize: 224,
+        classes: ['camera', 'pattern'],
+      });
+      await page.context().clearPermissions();
       expect(problems).toEqual([]);
     },
     10 * 60_000,

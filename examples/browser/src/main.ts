@@ -6,7 +6,7 @@
  * page.ts (controls and panels), data.ts, session.ts (the net and its run), checks.ts, storage.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { listModels } from '@convnets/architectures';
+import { getModelInfo, listModels } from '@convnets/architectures';
 import { runFileBase } from '@convnets/trainer';
 import type { BackendRequest } from '@convnets/backend';
 import { benchBackends } from './bench.js';
@@ -22,12 +22,14 @@ import {
   train,
   webgpuHere,
   weightsFile,
-  cardOf,
   onnxFile,
   logitsOf,
+  loadPretrained,
+  pageNet,
 } from './session.js';
 import { download, loadBytes, saveBytes } from './storage.js';
-import { clearCanvas, drawFile, enableDrawing, predictCanvas, toggleWebcam } from './try.js';
+import { addClass, addFiles, capture, taught, teachData } from './teach.js';
+import { clearCanvas, drawFile, enableDrawing, predictCanvas, predictionsSettled, toggleWebcam } from './try.js';
 
 let data: Data | undefined;
 
@@ -55,6 +57,12 @@ async function act(action: () => unknown) {
   }
 }
 
+function pageModel() {
+  const page = pageNet(data);
+  if (!page) throw new Error('no net in the page yet');
+  return page.model;
+}
+
 function needData(): Data {
   if (!data) throw new Error('load data first');
   return data;
@@ -72,6 +80,13 @@ async function useData(d: Data) {
       `${d.valid.length} validation images of ${d.train.imageShape.join('x')}.`,
     'ready',
   );
+}
+
+/** Trains once "Try it" has finished with the net (no new prediction starts while the status says training). */
+async function startTraining(d: Data, resume: boolean) {
+  setStatus('Starting…', 'training');
+  await predictionsSettled();
+  await train(d, resume);
 }
 
 async function selectData() {
@@ -122,8 +137,8 @@ async function main() {
     const { inputSize: h, inChannels: c } = inputOf(d);
     return compareWithCpu(currentModel(d), [2, h, h, c]);
   };
-  buttons.train.onclick = () => void act(() => train(needData(), false));
-  buttons.resume.onclick = () => void act(() => train(needData(), true));
+  buttons.train.onclick = () => void act(() => startTraining(needData(), false));
+  buttons.resume.onclick = () => void act(() => startTraining(needData(), true));
   buttons.stop.onclick = session.stop;
   buttons.saveIdb.onclick = () =>
     void act(async () => {
@@ -147,7 +162,7 @@ async function main() {
   app.logitsOf = (pixels, shape) => logitsOf(needData(), pixels, shape);
   app.parameterSums = async () => {
     const sums = await Promise.all(
-      [...currentModel(needData()).namedParameters()].map(async ([name, p]) => {
+      [...pageModel().namedParameters()].map(async ([name, p]) => {
         const sum = tf.sum(p);
         const value = (await sum.data())[0]!;
         sum.dispose();
@@ -155,6 +170,19 @@ async function main() {
       }),
     );
     return Object.fromEntries(sums);
+  };
+  // FNV-1a over each tensor's bits: equal only where not one bit changed.
+  app.stateHashes = async () => {
+    const hashes = await Promise.all(
+      [...pageModel().namedState()].map(async ([name, t]) => {
+        const values = (await t.data()) as Float32Array | Int32Array;
+        const words = new Uint32Array(values.buffer, values.byteOffset, values.length);
+        let h = 0x811c9dc5;
+        for (const w of words) h = Math.imul(h ^ w, 0x01000193) >>> 0;
+        return [name, h] as const;
+      }),
+    );
+    return Object.fromEntries(hashes);
   };
   $<HTMLInputElement>('upload').onchange = (e) =>
     void act(async () => {
@@ -173,13 +201,13 @@ async function main() {
       if (!files?.length) return;
       setStatus(`Decoding ${files.length} files…`);
       // "Start from the net in the page": the folder is fed as that net takes its input (fine-tuning).
-      const from = form.start.value === 'page' && data && session.model ? cardOf(data) : undefined;
+      const from = form.start.value === 'page' && session.model ? pageNet(data)?.card : undefined;
       await useData(await loadFolder(files, from));
     });
   // "Try it": the net in the page on a drawing (live), an uploaded image or the webcam; errors show as any other.
-  const tryIt = (invertLight: boolean) => () => {
-    if (!data || app.status === 'training') return;
-    predictCanvas(currentModel(data), data, invertLight).catch(fail);
+  const tryIt = (invertLight: boolean) => async () => {
+    const net = app.status === 'training' ? undefined : pageNet(data);
+    if (net) await predictCanvas(net.model, net.card, invertLight).catch(fail);
   };
   enableDrawing(tryIt(false));
   $('try-clear').onclick = clearCanvas;
@@ -188,16 +216,97 @@ async function main() {
       const file = (e.target as HTMLInputElement).files?.[0];
       if (!file) return;
       await drawFile(file);
-      tryIt(true)();
+      void tryIt(true)();
     });
   $('try-webcam').onclick = () =>
     void toggleWebcam(tryIt(true)).then((on) => ($('try-webcam').textContent = on ? 'Stop webcam' : 'Webcam'), fail);
+  wirePretrained();
+  wireTeach();
   await act(async () => {
     await startBackend();
     await selectData();
   });
-  if (params.get('autostart')) await act(() => train(needData(), false));
+  if (params.get('autostart')) await act(() => startTraining(needData(), false));
   if (params.get('bench')) await act(() => runBench());
+}
+
+/** "Start from ImageNet": a registered net's published weights, from a file (picked or dropped) or a URL. */
+function wirePretrained() {
+  const select = $<HTMLSelectElement>('pretrained-model');
+  const url = $<HTMLInputElement>('pretrained-url');
+  for (const name of listModels().filter((m) => getModelInfo(m).pretrained))
+    select.add(new Option(name, name, name === 'torchvision/resnet18', name === 'torchvision/resnet18'));
+  const suggest = () => (url.value = getModelInfo(select.value).pretrained!.url);
+  select.onchange = suggest;
+  suggest();
+  const load = async (bytes: Uint8Array, name: string) => {
+    await startBackend();
+    setStatus(`Reading ${name}…`);
+    await tf.nextFrame();
+    app.pretrained = loadPretrained(bytes, name, select.value);
+  };
+  const loadFile = (file: File | undefined) =>
+    file && act(async () => load(new Uint8Array(await file.arrayBuffer()), file.name));
+  $<HTMLInputElement>('pretrained-file').onchange = (e) => void loadFile((e.target as HTMLInputElement).files?.[0]);
+  const zone = $('pretrained');
+  zone.ondragover = (e) => {
+    e.preventDefault();
+    zone.classList.add('dropping');
+  };
+  zone.ondragleave = () => zone.classList.remove('dropping');
+  zone.ondrop = (e) => {
+    e.preventDefault();
+    zone.classList.remove('dropping');
+    void loadFile(e.dataTransfer?.files[0]);
+  };
+  $('pretrained-load').onclick = () =>
+    void act(async () => {
+      const address = url.value.trim();
+      setStatus(`Fetching ${address}…`);
+      const response = await fetch(address).catch(() => {
+        throw new Error(
+          `${address}: could not be fetched (offline, or the server does not let this page read it): ` +
+            'download the file and pick it instead',
+        );
+      });
+      if (!response.ok) throw new Error(`${address}: the server answered ${response.status} ${response.statusText}`);
+      await load(new Uint8Array(await response.arrayBuffer()), decodeURIComponent(address.split('/').pop() || address));
+    });
+}
+
+/** "Teach": classes of examples from the webcam or files, then the page's net fine-tuned on them (features frozen). */
+function wireTeach() {
+  const net = () => {
+    const page = pageNet(data);
+    if (!page) throw new Error('Teach: load pretrained weights (or train a net) first');
+    return page;
+  };
+  $('teach-add').onclick = () =>
+    void act(() => {
+      addClass($<HTMLInputElement>('teach-name').value);
+      $<HTMLInputElement>('teach-name').value = '';
+    });
+  // The class list is redrawn as it changes: its buttons are handled here, by the class's row.
+  const row = (e: Event) => Number((e.target as HTMLElement).closest('li')?.dataset.k);
+  $('teach-classes').onclick = (e) => {
+    if ((e.target as HTMLElement).classList.contains('teach-capture')) void act(() => capture(row(e), net().card));
+  };
+  $('teach-classes').onchange = (e) => {
+    const input = e.target as HTMLInputElement;
+    if (input.classList.contains('teach-files')) void act(() => addFiles(row(e), [...(input.files ?? [])], net().card));
+  };
+  $('teach-train').onclick = () =>
+    void act(async () => {
+      const d = teachData(net().card);
+      form.freeze.value = 'features';
+      await useData(d);
+      await startTraining(d, false);
+      if (!d.heldOut)
+        setStatus(
+          `${$('status').textContent} (validated on the training examples: give each class 5 to hold some out)`,
+        );
+    });
+  app.taught = taught;
 }
 
 main().catch(fail);

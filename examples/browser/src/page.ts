@@ -13,7 +13,7 @@ import {
   updateCurves,
   type MountedChart,
 } from '@convnets/plots';
-import type { Evaluation, History } from '@convnets/trainer';
+import type { Evaluation, History, ModelCard } from '@convnets/trainer';
 import type { BenchRow } from './bench.js';
 import { netLogitsAgainstCpu, stepAgainstCpu, threadsAgree } from './checks.js';
 
@@ -61,8 +61,14 @@ export interface AppState {
   numTensors(): number;
   /** The page's net's parameters by name, each as the sum of its values (what changed in a run, and what did not). */
   parameterSums(): Promise<Record<string, number>>;
+  /** The page's net's state (parameters, BatchNorm statistics) by name, each as a hash of its bits. */
+  stateHashes(): Promise<Record<string, number>>;
   /** "Try it": the last prediction's top 5 and Grad-CAM map size (try.ts). */
   tryIt?: { top5: Array<{ label: string; probability: number }>; camShape: number[] };
+  /** The card of the pretrained weights loaded last ("Start from ImageNet"). */
+  pretrained?: ModelCard;
+  /** Teach's classes and how many examples each has (teach.ts). */
+  taught?: () => Array<{ name: string; examples: number }>;
   /** `?bench=1`: training images/s per backend (bench.ts). */
   bench?: BenchRow[];
   /** One training step of a notebook net here and on cpu (checks.ts). */
@@ -80,6 +86,7 @@ export const app: AppState = {
   compareWithCpu: () => Promise.reject(new Error('not ready')),
   numTensors: () => tf.memory().numTensors,
   parameterSums: () => Promise.reject(new Error('not ready')),
+  stateHashes: () => Promise.reject(new Error('not ready')),
   logitsOf: () => Promise.reject(new Error('not ready')),
   stepAgainstCpu,
   netLogitsAgainstCpu,

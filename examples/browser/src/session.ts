@@ -3,11 +3,18 @@
  * Resume through the trainer's training state (kept as bytes after every epoch), and weights files with their card.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { createModel, featurePaths, listModels, replaceHead } from '@convnets/architectures';
+import {
+  createModel,
+  featurePaths,
+  getModelInfo,
+  listModels,
+  netFromStateDict,
+  replaceHead,
+} from '@convnets/architectures';
 import { findWebgpuAdapter, initBackend, moveTensors, type BackendRequest } from '@convnets/backend';
-import { DataLoader, sampleAsBatch, type Transform } from '@convnets/datasets';
+import { DataLoader, IMAGENET, sampleAsBatch, type Transform } from '@convnets/datasets';
 import { toOnnx } from '@convnets/export';
-import { freeze, loadStateDict, unfreeze, type Module } from '@convnets/nn';
+import { freeze, loadStateDict, StateDictError, unfreeze, type Module } from '@convnets/nn';
 import {
   MAIN_JOB_RECIPE,
   decodeWeights,
@@ -41,6 +48,8 @@ import {
 
 let model: Module | undefined;
 let modelKey = '';
+/** The card of pretrained weights loaded into the page (what the net takes and names), until the net is rebuilt. */
+let pretrained: ModelCard | undefined;
 /** The training state after the last completed epoch: what Resume continues from. */
 let lastEpoch: { epoch: number; state: Uint8Array } | undefined;
 let controller: AbortController | undefined;
@@ -88,6 +97,7 @@ export function currentModel(d: Data): Module {
   const key = `${form.model.value}/${d.name}/${h}/${c}/${d.train.classes.length}`;
   if (model && key === modelKey) return model;
   lastEpoch = undefined;
+  pretrained = undefined;
   if (model && d.from) {
     if (d.from.classes.join('\n') !== d.train.classes.join('\n'))
       replaceHead(model, d.train.classes.length, { seed: MAIN_JOB_RECIPE.seed });
@@ -242,6 +252,65 @@ export async function logitsOf(d: Data, pixels: number[], shape: [number, number
   const values = [...(await logits.data())];
   logits.dispose();
   return values;
+}
+
+/**
+ * The page's net and its card: pretrained weights as loaded, else the net for `d` (the data's net, or the fine-tuned
+ * one). What "Try it" runs and what Teach starts from.
+ */
+export function pageNet(d: Data | undefined): { model: Module; card: ModelCard } | undefined {
+  if (model && pretrained) return { model, card: pretrained };
+  return d ? { model: currentModel(d), card: cardOf(d) } : undefined;
+}
+
+/**
+ * Loads pretrained weights (torchvision's `.pth`, a timm / convnets `.safetensors`) as the page's net: the file's card
+ * names the net where it has one; otherwise `choice`, a registered net whose keys the file carries (torchvision's
+ * ImageNet weights: 1000 classes, ImageNet's names and preprocessing). Returns the card.
+ */
+export function loadPretrained(bytes: Uint8Array, file: string, choice: string): ModelCard {
+  const { tensors, card: own } = decodeWeights(bytes, file);
+  const name = own?.model ?? choice;
+  let net: Module;
+  let numClasses: number;
+  let inputSize: number;
+  try {
+    const info = getModelInfo(name);
+    numClasses = own?.classes.length ?? tensors.get(`${info.head.path}.weight`)?.shape[0] ?? 0;
+    inputSize = own?.inputSize ?? (numClasses === IMAGENET.classes.length ? IMAGENET.inputSize : info.defaultInputSize);
+    const sizes = { inputSize, inChannels: own?.inChannels ?? 3, numClasses: numClasses || undefined };
+    net = netFromStateDict(name, tensors, { ...sizes, fromPytorch: !own });
+  } catch (err) {
+    if (err instanceof StateDictError) throw new Error(`${file} does not fit ${name}: ${err.summary}`);
+    throw err;
+  } finally {
+    tf.dispose([...tensors.values()]);
+  }
+  const imagenet = !own && numClasses === IMAGENET.classes.length;
+  const card: ModelCard = own ?? {
+    model: name,
+    inputSize,
+    inChannels: 3,
+    classes: imagenet ? IMAGENET.classes : Array.from({ length: numClasses }, (_, i) => String(i)),
+    mean: imagenet ? IMAGENET.mean : [0.5, 0.5, 0.5],
+    std: imagenet ? IMAGENET.std : [0.5, 0.5, 0.5],
+    ...(imagenet ? { cropPct: IMAGENET.cropPct } : {}),
+  };
+  model?.dispose();
+  model = net;
+  modelKey = `pretrained ${file}`;
+  pretrained = card;
+  lastEpoch = undefined;
+  if (listModels().includes(name)) form.model.value = name;
+  showSummary(net, name, [1, card.inputSize, card.inputSize, card.inChannels]);
+  offerLayers(net, [1, card.inputSize, card.inputSize, card.inChannels]);
+  const where = getModelInfo(name).pretrained;
+  setStatus(
+    `Loaded ${file} into ${name} (${card.classes.length} classes, ${card.inputSize} px)` +
+      (where && !own ? `: ${where.source}. License: ${where.license}` : '.'),
+    'ready',
+  );
+  return card;
 }
 
 /** Loads a weights file; one with a card for another of our nets switches the form to that net first. */

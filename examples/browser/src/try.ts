@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mnistStyle } from '@convnets/datasets';
 import { gradCam, type Module } from '@convnets/nn';
 import { gradCamChart, mountChart } from '@convnets/plots';
-import { inputOf, statsOf, type Data } from './data.js';
+import type { ModelCard } from '@convnets/trainer';
 import { $, app } from './page.js';
 
 const canvas = () => $<HTMLCanvasElement>('try-canvas');
@@ -21,8 +21,15 @@ export interface TryResult {
   camShape: number[];
 }
 
-/** The net's input from the canvas's pixels: [1, H, W, C] in [0, 1], and its uint8 image for the Grad-CAM panel. */
-async function inputFrom(pixels: ImageData, [size, , channels]: readonly number[], invertLight: boolean) {
+/**
+ * The net's input from the canvas's pixels: [1, H, W, C] in [0, 1], and its uint8 image for the Grad-CAM panel. A net
+ * trained on crops (`cropPct`, ImageNet's) sees the central crop of the image resized to size / cropPct.
+ */
+async function inputFrom(
+  pixels: ImageData,
+  { inputSize: size, inChannels: channels, cropPct }: ModelCard,
+  invertLight: boolean,
+) {
   const { data, width, height } = pixels;
   const grey = new Uint8Array(width * height);
   for (let p = 0; p < width * height; p++)
@@ -39,7 +46,10 @@ async function inputFrom(pixels: ImageData, [size, , channels]: readonly number[
       channels === 1
         ? tf.tensor3d(grey, [height, width, 1], 'int32')
         : tf.tensor3d(Uint8Array.from(data.filter((_, i) => i % 4 !== 3)), [height, width, 3], 'int32');
-    return tf.image.resizeBilinear(tf.cast(source, 'float32'), [size!, size!]);
+    const side = cropPct ? Math.floor(size / cropPct) : size;
+    const scaled = tf.image.resizeBilinear(tf.cast(source, 'float32'), [side, side], false, true);
+    const start = Math.floor((side - size) / 2);
+    return tf.slice(scaled, [start, start, 0], [size, size, channels]);
   });
   // An asynchronous read: a GPU backend cannot read synchronously everywhere.
   const image = Uint8Array.from(await resized.data(), (v) => Math.round(Math.min(255, Math.max(0, v))));
@@ -48,36 +58,43 @@ async function inputFrom(pixels: ImageData, [size, , channels]: readonly number[
   return { image, x };
 }
 
-let busy = false;
+/** The prediction under way, if any (one at a time: a call while one runs is folded into one more after it). */
+let running: Promise<void> | undefined;
 let again = false;
 
-/** Predicts what the canvas shows (once at a time: a call while one runs is folded into one more after it). */
-export async function predictCanvas(model: Module, d: Data, invertLight = false): Promise<void> {
-  if (busy) {
+/** Predicts what the canvas shows with `model`, fed as its `card` says. */
+export function predictCanvas(model: Module, card: ModelCard, invertLight = false): Promise<void> {
+  if (running) {
     again = true;
-    return;
+    return running;
   }
-  busy = true;
-  try {
-    do {
-      again = false;
-      await predictOnce(model, d, invertLight);
-    } while (again);
-  } finally {
-    busy = false;
-  }
+  running = (async () => {
+    try {
+      do {
+        again = false;
+        await predictOnce(model, card, invertLight);
+      } while (again);
+    } finally {
+      running = undefined;
+    }
+  })();
+  return running;
 }
 
-async function predictOnce(model: Module, d: Data, invertLight: boolean) {
-  const { inputSize, inChannels } = inputOf(d);
+/** Resolves when no prediction runs (a training run must not share the net with one: it switches the net to eval). */
+export async function predictionsSettled(): Promise<void> {
+  while (running) await running.catch(() => undefined);
+}
+
+async function predictOnce(model: Module, card: ModelCard, invertLight: boolean) {
+  const { inputSize, inChannels, mean, std, classes } = card;
   const shape = [inputSize, inputSize, inChannels];
-  const { mean, std } = statsOf(d);
   const { image, x: pixels } = await inputFrom(
     context().getImageData(0, 0, canvas().width, canvas().height),
-    shape,
+    card,
     invertLight,
   );
-  const x = tf.tidy(() => tf.div(tf.sub(pixels, mean), std));
+  const x = tf.tidy(() => tf.div(tf.sub(pixels, [...mean]), [...std]));
   pixels.dispose();
   const wasTraining = model.training;
   model.eval();
@@ -86,7 +103,7 @@ async function predictOnce(model: Module, d: Data, invertLight: boolean) {
     const probabilities = Array.from(await logits.data());
     logits.dispose();
     const top5 = probabilities
-      .map((probability, i) => ({ label: d.train.classes[i]!, probability }))
+      .map((probability, i) => ({ label: classes[i]!, probability }))
       .sort((a, b) => b.probability - a.probability)
       .slice(0, 5);
     $('try-top5').innerHTML = top5
@@ -97,7 +114,7 @@ async function predictOnce(model: Module, d: Data, invertLight: boolean) {
     const camShape = cam.map.shape;
     cam.map.dispose();
     $('try-gradcam').replaceChildren();
-    const title = `${d.train.classes[cam.predicted]} (p ${cam.predictedProbability.toFixed(2)})`;
+    const title = `${classes[cam.predicted]} (p ${cam.predictedProbability.toFixed(2)})`;
     await mountChart($('try-gradcam'), gradCamChart({ data: image, shape }, [{ map, title }], { cellSize: 200 }));
     app.tryIt = { top5, camShape };
   } finally {
@@ -167,8 +184,11 @@ function drawFitted(source: CanvasImageSource, width: number, height: number) {
 
 let stream: MediaStream | undefined;
 
-/** Turns the webcam on (a frame onto the canvas every `everyMs`, then `drew`) or off; says why it cannot. */
-export async function toggleWebcam(drew: () => void, everyMs = 400): Promise<boolean> {
+/**
+ * Turns the webcam on or off (says why it cannot): a frame onto the canvas, then `drew` (its prediction), then
+ * `everyMs` for the page before the next frame, so that a slow net's predictions never queue up.
+ */
+export async function toggleWebcam(drew: () => Promise<void>, everyMs = 400): Promise<boolean> {
   const video = $<HTMLVideoElement>('try-video');
   if (stream) {
     for (const track of stream.getTracks()) track.stop();
@@ -189,12 +209,12 @@ export async function toggleWebcam(drew: () => void, everyMs = 400): Promise<boo
   video.srcObject = stream;
   video.hidden = false;
   await video.play();
-  const frame = () => {
+  const frame = async () => {
     if (!stream) return;
     drawFitted(video, video.videoWidth, video.videoHeight);
-    drew();
+    await drew();
     setTimeout(frame, everyMs);
   };
-  frame();
+  void frame();
   return true;
 }

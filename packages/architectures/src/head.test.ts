@@ -1,9 +1,9 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { freeze, Linear, Sequential } from '@convnets/nn';
+import { freeze, Linear, Sequential, StateDictError, stateDict } from '@convnets/nn';
 import { SMALL_NETS, expectSameValues } from '@convnets/tooling/fixtures';
 import { describe, expect, it } from 'vitest';
-import { createModel, featurePaths, headPath, replaceHead } from './registry.js';
+import { createModel, featurePaths, headPath, netFromStateDict, replaceHead } from './registry.js';
 
 describe('replaceHead, featurePaths, headPath', () => {
   it.each(SMALL_NETS)(
@@ -44,5 +44,30 @@ describe('replaceHead, featurePaths, headPath', () => {
     );
     a.dispose();
     b.dispose();
+  });
+});
+
+describe('netFromStateDict', () => {
+  it("builds the net a state dict fits (its classes from the head's rows) with the same weights; refuses one that does not fit", () => {
+    const source = createModel('torchvision/resnet18', { inputSize: 32, numClasses: 7, seed: 4 });
+    const dict = stateDict(source);
+    const before = tf.memory().numTensors;
+    const net = netFromStateDict('torchvision/resnet18', dict, { inputSize: 32 });
+    const x = tf.randomUniform([2, 32, 32, 3], 0, 1, 'float32', 1);
+    const [ys, yn] = [source, net].map((m) => tf.tidy(() => m.eval().forward(x)));
+    expect(yn!.shape).toEqual([2, 7]);
+    expectSameValues(ys!.dataSync() as Float32Array, yn!.dataSync() as Float32Array);
+    tf.dispose([x, ys!, yn!]);
+    net.dispose();
+    expect(tf.memory().numTensors).toBe(before); // the dict's tensors stay the caller's, nothing else is left
+    const fc = dict.get('fc.weight')!;
+    dict.delete('fc.weight');
+    expect(() => netFromStateDict('torchvision/resnet18', dict)).toThrow(
+      'torchvision/resnet18: the weights have no fc.weight, so the number of classes is not known',
+    );
+    expect(() => netFromStateDict('torchvision/resnet18', dict, { numClasses: 7 })).toThrow(StateDictError);
+    expect(tf.memory().numTensors).toBe(before); // a failed build leaves nothing behind
+    tf.dispose([fc, ...dict.values()]);
+    source.dispose();
   });
 });

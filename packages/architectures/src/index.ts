@@ -12,6 +12,8 @@ export {
   headPath,
   replaceHead,
   adaptStateDict,
+  netFromStateDict,
+  type StateDictNetOptions,
   type ModelInfo,
   type CreateModelOptions,
 } from './registry.js';

@@ -2,6 +2,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import {
   type InitScheme,
   initWeights,
+  loadStateDict,
   type Module,
   type Sequential,
   getModule,
@@ -84,6 +85,40 @@ export function adaptStateDict(name: string, tensors: Map<string, tf.Tensor>): M
     else out.set(renamed, t);
   }
   return out;
+}
+
+/** What `netFromStateDict` builds: each unset size from the state dict (classes) or the net's default (input size). */
+export interface StateDictNetOptions {
+  inputSize?: number;
+  inChannels?: number;
+  numClasses?: number;
+  /** The keys are the original library's (a file from PyTorch or timm): read as its loader reads them. */
+  fromPytorch?: boolean;
+}
+
+/**
+ * The registered net `name` built to fit a state dict and loaded from it: as many classes as the head's weight has
+ * rows unless `numClasses` says otherwise. The tensors stay the caller's (those the library's loader drops are
+ * disposed: `adaptStateDict`); a dict that does not fit throws
+ * `StateDictError` (missing and unexpected keys listed as PyTorch's `load_state_dict` lists them).
+ */
+export function netFromStateDict(
+  name: string,
+  tensors: Map<string, tf.Tensor>,
+  { inputSize, inChannels = 3, numClasses, fromPytorch = false }: StateDictNetOptions = {},
+): Sequential {
+  const info = getModelInfo(name);
+  const classes = numClasses ?? tensors.get(`${info.head.path}.weight`)?.shape[0];
+  if (classes === undefined)
+    throw new Error(`${name}: the weights have no ${info.head.path}.weight, so the number of classes is not known`);
+  const model = createModel(name, { inputSize: inputSize ?? info.defaultInputSize, inChannels, numClasses: classes });
+  try {
+    loadStateDict(model, fromPytorch ? adaptStateDict(name, tensors) : tensors);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return model;
 }
 
 function infoOf(model: Module, caller: string): ModelInfo {

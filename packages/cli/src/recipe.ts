@@ -107,7 +107,9 @@ export function recipeData(
     seed: flags.seed,
     transform: augmentation ? trainTransform(inputSize, augmentation, mean, std) : transform,
   });
-  const validLoader = new DataLoader(validSet, { batchSize: 500, transform });
+  // Validation in training's batches (the notebook's test loader): a forward keeps its activations until the batch
+  // ends, so a bigger batch at 224 px outgrows what training fits in (wasm's 4 GB heap).
+  const validLoader = new DataLoader(validSet, { batchSize: flags.batchSize, transform });
   return { trainSet, validSet, inputSize, channels, mean, std, trainLoader, validLoader };
 }
 

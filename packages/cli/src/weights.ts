@@ -3,10 +3,10 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { adaptStateDict, createModel, getModelInfo, listModels } from '@convnets/architectures';
+import { getModelInfo, listModels, netFromStateDict } from '@convnets/architectures';
 import { cacheDirectory, download } from '@convnets/datasets/node';
 import { IMAGENET, compose, normalize, resize, toTensor, type ImageDataset, type Transform } from '@convnets/datasets';
-import { loadStateDict, type Module, StateDictError } from '@convnets/nn';
+import { type Module, StateDictError } from '@convnets/nn';
 import { decodeWeights, type ModelCard } from '@convnets/trainer';
 import { writeAtomically } from '@convnets/trainer/node';
 import * as tf from '@tensorflow/tfjs-core';
@@ -187,7 +187,6 @@ export function loadNet(
     tf.dispose([...tensors.values()]);
     throw new Error(`--model: ${file} has no model card (e.g. it was saved by PyTorch): name the net with --model`);
   }
-  let model: Module | undefined;
   try {
     if (own && flags.model && flags.model !== own.model)
       throw new Error(`--model ${flags.model}: ${file} holds a ${own.model} (its model card says so)`);
@@ -196,12 +195,10 @@ export function loadNet(
     // Without a card, the head's weight says how many classes (torchvision's ImageNet files: 1000).
     const head = tensors.get(`${getModelInfo(name).head.path}.weight`);
     const numClasses = flags.numClasses ?? card?.classes.length ?? head?.shape[0] ?? fallback.numClasses;
-    model = createModel(name, { inputSize, inChannels, numClasses });
     // A file from PyTorch is read as its library's loader reads it (torchvision's DenseNet keys, GoogLeNet's aux).
-    loadStateDict(model, own ? tensors : adaptStateDict(name, tensors));
+    const model = netFromStateDict(name, tensors, { inputSize, inChannels, numClasses, fromPytorch: !own });
     return { model, name, inputSize, inChannels, numClasses };
   } catch (err) {
-    model?.dispose();
     if (err instanceof StateDictError) throw new Error(`${file} does not fit ${name}: ${err.summary}`);
     throw err;
   } finally {

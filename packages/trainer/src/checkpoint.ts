@@ -148,6 +148,12 @@ export function decodeWeights(
   file = 'weights',
 ): { tensors: Map<string, tf.Tensor>; card?: ModelCard } {
   if (pthFormat(bytes)) return { tensors: decodePth(bytes, file) };
+  // A PyTorch name on something else: say what was expected rather than what safetensors' reader found.
+  if (/\.(pth?|pt|bin|ckpt)$/i.test(file))
+    throw new CheckpointError(
+      file,
+      'is not a PyTorch state dict: torch.save writes a zip (or before 1.6 a pickle stream)',
+    );
   const { tensors, metadata } = decodeSafetensors(bytes, file);
   if (metadata[CARD_KEY] === undefined) return { tensors };
   const card = parseJson(metadata[CARD_KEY]) as ModelCard | undefined;

@@ -345,5 +345,8 @@ describe('weights files', () => {
     );
     expect(await brokenRead({ ...card, classes: [] })).toThrow('needs a non-empty list of class names');
     expect(await brokenRead({ ...card, cropPct: 1.5 })).toThrow('has cropPct 1.5; expected a number in (0, 1]');
+    expect(() => decodeWeights(new TextEncoder().encode('not weights'), 'notes.pth')).toThrow(
+      'notes.pth is not a PyTorch state dict: torch.save writes a zip (or before 1.6 a pickle stream)',
+    );
   });
 });
