@@ -807,6 +807,20 @@ describe('convnets train', () => {
       code: 2,
       err: expect.stringContaining("'cuda' is invalid"),
     });
+    expect(await cli('notebook', '--micro-batch', '0')).toMatchObject({
+      code: 2,
+      err: expect.stringContaining("option '--micro-batch <n>' argument '0' is invalid"),
+    });
+  });
+
+  it('--micro-batch is refused for a net whose BatchNorm trains, saying why', async () => {
+    const run = ['--model', 'resnet18', '--limit-train', '64', '--limit-valid', '32', '--batch-size', '32'];
+    const out = mkdtempSync(path.join(os.tmpdir(), 'convnets-micro-'));
+    expect(await cli('train', ...run, '--micro-batch', '16', '--backend', 'cpu', '--out', out)).toMatchObject({
+      code: 1,
+      err: expect.stringContaining("is a BatchNorm layer in training mode, whose statistics would be each chunk's"),
+    });
+    rmSync(out, { recursive: true, force: true });
   });
 });
 

@@ -36,6 +36,8 @@ export interface RecipeFlags extends Recipe {
   limitValid?: number;
   /** `--augment`'s list as given (a run's identity: a resumed run must augment alike). */
   augment?: string;
+  /** Images per forward and backward pass (the batch's step in less memory; nets without BatchNorm). */
+  microBatch?: number;
 }
 
 function nonNegative(value: string): number {
@@ -58,6 +60,7 @@ export function recipeOptions(command: Command): Command {
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adam']).default(MAIN_JOB.optimizer))
     .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(SCHEDULES).default(MAIN_JOB.schedule))
     .option('--label-smoothing <x>', 'label smoothing', nonNegative, MAIN_JOB.labelSmoothing)
+    .addOption(microBatchOption())
     .addOption(
       new Option('--init <scheme>', 'weight initialisation of conv and linear layers')
         .choices(['xavier', 'kaiming'])
@@ -72,6 +75,15 @@ export function recipeOptions(command: Command): Command {
         "CIFAR-10's is crop:4), resized-crop (ImageNet's RandomResizedCrop)",
       augmentList,
     );
+}
+
+/** `--micro-batch`, for `train` and `notebook`. */
+export function microBatchOption(): Option {
+  return new Option(
+    '--micro-batch <n>',
+    "images per forward and backward pass: the batch's gradients summed over them, one update per batch (the same " +
+      'step in less memory; refused for nets whose BatchNorm trains)',
+  ).argParser(positiveInt);
 }
 
 /** Checks `--augment`'s list as it is parsed; the flag keeps the text (it is part of a run's identity). */
@@ -134,6 +146,6 @@ export function fitRecipe(
   more: Partial<FitOptions> = {},
 ) {
   const { trainLoader: train, validLoader: valid } = data;
-  const { epochs, labelSmoothing } = flags;
-  return fit(model, { train, valid, epochs, ...training, labelSmoothing, ...more });
+  const { epochs, labelSmoothing, microBatch } = flags;
+  return fit(model, { train, valid, epochs, ...training, labelSmoothing, microBatch, ...more });
 }

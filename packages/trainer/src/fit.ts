@@ -74,6 +74,8 @@ export interface FitOptions {
   lr?: number;
   schedule?: Schedule;
   labelSmoothing?: number;
+  /** Images per forward and backward pass, the batch's gradients summed over them (trainStep's `microBatch`). */
+  microBatch?: number;
   /**
    * Continue a run: epoch numbering, schedule, optimizer, dropout generators and history pick up from here (the
    * model's weights are the caller's to load: restoreTrainingState does both). fit loads the optimizer tensors
@@ -94,7 +96,7 @@ export interface FitResult {
 }
 
 export async function fit(model: Module, options: FitOptions): Promise<FitResult> {
-  const { train, valid, epochs, optimizer = new Sgd(), labelSmoothing = 0, resume, signal } = options;
+  const { train, valid, epochs, optimizer = new Sgd(), labelSmoothing = 0, microBatch, resume, signal } = options;
   const schedule = options.schedule ?? constant(options.lr ?? 0.01);
   const startEpoch = resume?.epoch ?? 0;
   const smoothed: LossFunction = (logits, labels) => crossEntropy(logits, labels, labelSmoothing);
@@ -129,7 +131,7 @@ export async function fit(model: Module, options: FitOptions): Promise<FitResult
       batch++;
       const lr = schedule(step, totalSteps);
       const n = x.shape[0]!;
-      const result = await trainStep(model, { x, y }, optimizer, { lr, loss: smoothed })
+      const result = await trainStep(model, { x, y }, optimizer, { lr, loss: smoothed, microBatch })
         .catch((err: unknown) => {
           if (!(err instanceof TrainingDivergedError)) throw err;
           throw new TrainingDivergedError(

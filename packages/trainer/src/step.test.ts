@@ -1,7 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
-import { Linear, Sequential } from '@convnets/nn';
+import { BatchNorm2d, Conv2d, Flatten, Linear, type Module, ReLU, Sequential, withSeed } from '@convnets/nn';
 import { describe, expect, it } from 'vitest';
 import { Sgd } from './optimizers.js';
 import { TrainingDivergedError, trainStep } from './step.js';
@@ -60,6 +60,51 @@ describe('trainStep', () => {
       [1, 0],
       [0, -1],
     ]);
+    tf.dispose([x, y]);
+    net.dispose();
+  });
+});
+
+describe('trainStep with microBatch', () => {
+  /** A conv net without BatchNorm (the kind micro-batches are for), seeded. */
+  const convNet = (seed: number) =>
+    withSeed(
+      seed,
+      () => new Sequential(new Conv2d(3, 4, 3, { padding: 1 }), new ReLU(), new Flatten(), new Linear(4 * 6 * 6, 5)),
+    );
+
+  it("takes the batch's step: loss, correct count and weights equal one pass over the batch (1e-6); tensors flat", async () => {
+    const [whole, chunked] = [convNet(1), convNet(1)];
+    const x = tf.randomNormal([10, 6, 6, 3], 0, 1, 'float32', 2);
+    const y = tf.tensor1d([0, 1, 2, 3, 4, 0, 1, 2, 3, 4], 'int32');
+    const a = await trainStep(whole, { x, y }, new Sgd({ momentum: 0.9 }), { lr: 0.1 });
+    const before = tf.memory().numTensors;
+    // Chunks of 4, 4 and 2: the last one smaller, weighted by its share.
+    const b = await trainStep(chunked, { x, y }, new Sgd({ momentum: 0.9 }), { lr: 0.1, microBatch: 4 });
+    expect(tf.memory().numTensors).toBe(before + chunked.parameters().length); // the momentum buffers, as `whole`'s
+    expect(b.loss).toBeCloseTo(a.loss, 6);
+    expect(b.correct).toBe(a.correct);
+    const params = (m: Module) => m.parameters().map((p) => p.dataSync() as Float32Array);
+    const [pa, pb] = [params(whole), params(chunked)];
+    for (let i = 0; i < pa.length; i++)
+      expect(Math.max(...pa[i]!.map((v, k) => Math.abs(v - pb[i]![k]!)))).toBeLessThan(1e-6);
+    tf.dispose([x, y]);
+    whole.dispose();
+    chunked.dispose();
+  });
+
+  it('is refused where BatchNorm trains (its statistics would be per chunk), and for a size that is not a count', async () => {
+    const net = new Sequential(new Conv2d(3, 4, 3), new BatchNorm2d(4), new Flatten(), new Linear(16, 2));
+    const x = tf.zeros([4, 4, 4, 3]);
+    const y = tf.tensor1d([0, 1, 0, 1], 'int32');
+    await expect(trainStep(net, { x, y }, new Sgd(), { lr: 0.1, microBatch: 2 })).rejects.toThrow(
+      "trainStep: microBatch 2 of a batch of 4: 1 is a BatchNorm layer in training mode, whose statistics would be each chunk's",
+    );
+    await expect(trainStep(net, { x, y }, new Sgd(), { lr: 0.1, microBatch: 0.5 })).rejects.toThrow(
+      'trainStep: microBatch must be a positive integer, got 0.5',
+    );
+    // A chunk as big as the batch is the batch: BatchNorm is no matter then.
+    await expect(trainStep(net, { x, y }, new Sgd(), { lr: 0.1, microBatch: 4 })).resolves.toMatchObject({});
     tf.dispose([x, y]);
     net.dispose();
   });

@@ -5,7 +5,7 @@
  * app's benchmarks and checks.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Module } from '@convnets/nn';
+import { BatchNorm2d, type Module } from '@convnets/nn';
 import { correctCount, crossEntropy } from './loss.js';
 import type { Optimizer } from './optimizers.js';
 
@@ -22,6 +22,13 @@ export interface TrainStepOptions {
   /** The learning rate of this step (a schedule's value). */
   lr: number;
   loss?: LossFunction;
+  /**
+   * Images per forward and backward pass (gradient accumulation): the batch goes through in chunks of this size, each
+   * chunk's mean loss weighted by its share of the batch, their gradients summed, then one update — the batch's step,
+   * in less memory (a chunk's activations at a time). Refused for a net with BatchNorm in training mode: its
+   * statistics would be each chunk's, not the batch's.
+   */
+  microBatch?: number;
 }
 
 export interface TrainStepResult {
@@ -44,28 +51,87 @@ export async function trainStep(
   model: Module,
   { x, y }: Batch,
   optimizer: Optimizer,
-  { lr, loss = crossEntropy }: TrainStepOptions,
+  { lr, loss = crossEntropy, microBatch }: TrainStepOptions,
 ): Promise<TrainStepResult> {
   const params = model.trainableParameters();
   if (params.length === 0) throw new RangeError('trainStep: every parameter is frozen: nothing to train');
-  let logits: tf.Tensor | undefined;
-  const { value, grads } = tf.variableGrads(() => {
-    logits = tf.keep(model.forward(x));
-    return loss(logits, y);
-  }, params);
-  const readout = tf.tidy(() => tf.stack([value, tf.cast(correctCount(logits!, y), 'float32')]));
-  tf.dispose([value, logits!]);
+  const size = x.shape[0]!;
+  const chunk = microBatch === undefined ? size : microBatch;
+  if (!(Number.isInteger(chunk) && chunk > 0))
+    throw new RangeError(`trainStep: microBatch must be a positive integer, got ${microBatch}`);
+  if (chunk < size) refuseBatchNorm(model, chunk, size);
+  const { value, correct, grads } = chunk < size ? chunkedGrads(model, x, y, params, loss, chunk) : batchGrads();
+  const readout = tf.tidy(() => tf.stack([value, tf.cast(correct, 'float32')]));
+  tf.dispose([value, correct]);
   try {
-    const [lossValue, correct] = (await readout.data()) as Float32Array;
+    const [lossValue, right] = (await readout.data()) as Float32Array;
     if (!Number.isFinite(lossValue)) throw new TrainingDivergedError(`loss became ${lossValue}`);
     optimizer.step(
       params,
       params.map((p) => grads[p.name]!),
       lr,
     );
-    return { loss: lossValue!, correct: correct! };
+    return { loss: lossValue!, correct: right! };
   } finally {
     readout.dispose();
     tf.dispose(Object.values(grads));
   }
+
+  function batchGrads() {
+    let logits: tf.Tensor | undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      logits = tf.keep(model.forward(x));
+      return loss(logits, y);
+    }, params);
+    const correct = correctCount(logits!, y);
+    logits!.dispose();
+    return { value, correct, grads };
+  }
+}
+
+/** The batch's loss, correct count and gradients, summed over chunks of `chunk` images. */
+function chunkedGrads(
+  model: Module,
+  x: tf.Tensor,
+  y: tf.Tensor,
+  params: tf.Variable[],
+  loss: LossFunction,
+  chunk: number,
+) {
+  const size = x.shape[0]!;
+  let value: tf.Scalar = tf.scalar(0);
+  let correct: tf.Tensor = tf.scalar(0, 'int32');
+  let grads: tf.NamedTensorMap = {};
+  for (let start = 0; start < size; start += chunk) {
+    const n = Math.min(chunk, size - start);
+    const [xc, yc] = [tf.slice(x, start, n), tf.slice(y, start, n)];
+    let logits: tf.Tensor | undefined;
+    const part = tf.variableGrads(() => {
+      logits = tf.keep(model.forward(xc));
+      return tf.mul(loss(logits, yc), n / size);
+    }, params);
+    const sums = tf.tidy(() => ({
+      value: tf.add(value, part.value) as tf.Scalar,
+      correct: tf.add(correct, correctCount(logits!, yc)),
+      grads: Object.fromEntries(
+        params.map((p) => [
+          p.name,
+          grads[p.name] ? tf.add(grads[p.name]!, part.grads[p.name]!) : tf.clone(part.grads[p.name]!),
+        ]),
+      ),
+    }));
+    tf.dispose([xc, yc, logits!, value, correct, part.value, ...Object.values(part.grads), ...Object.values(grads)]);
+    ({ value, correct, grads } = sums);
+  }
+  return { value, correct, grads };
+}
+
+/** A net whose BatchNorm layers train would see each chunk's statistics: not the batch's step. */
+function refuseBatchNorm(model: Module, chunk: number, size: number) {
+  for (const [path, m] of model.namedModules())
+    if (m instanceof BatchNorm2d && m.training)
+      throw new RangeError(
+        `trainStep: microBatch ${chunk} of a batch of ${size}: ${path || 'the net'} is a BatchNorm layer in training ` +
+          "mode, whose statistics would be each chunk's, not the batch's: train with a smaller batch instead",
+      );
 }

@@ -21,6 +21,7 @@ import { writeAtomically } from '@convnets/trainer/node';
 import { Command } from 'commander';
 import { type Io, nonNegativeInt, positiveInt } from '../io.js';
 import { backendOption, imageSizeOption } from '../options.js';
+import { microBatchOption } from '../recipe.js';
 import { startTrainingBackend, type TrainFlags, trainOnce } from './train.js';
 
 interface NotebookFlags {
@@ -34,6 +35,7 @@ interface NotebookFlags {
   out: string;
   resume?: boolean;
   json?: boolean;
+  microBatch?: number;
 }
 
 /** What `train` writes into an experiment's folder at the end of its run. */
@@ -97,6 +99,7 @@ export function notebookCommand(io: Io): Command {
     .option('--limit-train <n>', 'train on n images, a class-balanced subset chosen by --seed', positiveInt)
     .option('--limit-valid <n>', 'validate on n test images, a class-balanced subset chosen by --seed', positiveInt)
     .option('--seed <n>', 'seed of the weights, shuffles and subsets', nonNegativeInt, NOTEBOOK_RECIPE.seed)
+    .addOption(microBatchOption())
     .addOption(backendOption())
     .option('--out <dir>', 'output folder: a folder per experiment, and the report', 'notebook')
     .option('--resume', 'continue a stopped run: finished experiments are kept, the next resumes from its last epoch')
@@ -116,6 +119,7 @@ export function notebookCommand(io: Io): Command {
         run.resume = Boolean(flags.resume) && existsSync(stateFile(run));
         io.err(
           `${e.name}: ${e.model} on ${e.dataset} at ${run.imageSize} px, lr ${e.lr}, ${run.epochs} epoch(s)` +
+            `${run.microBatch ? `, batches of ${run.batchSize} in passes of ${run.microBatch}` : ''}` +
             `${run.resume ? ', resumed' : ''}`,
         );
         await trainOnce(io, run, info);
@@ -125,9 +129,19 @@ export function notebookCommand(io: Io): Command {
     });
 }
 
+/**
+ * Images per pass for the experiments whose batch of 128 at 224 px outgrows wasm's 4 GB heap (where `native`'s tensors
+ * live too): their step is the batch's, its gradients summed over chunks (exact: these nets have no BatchNorm).
+ * Measured 2026-12-07 on native, heap per image of a training step at 224 px: NiN 33 MB, VGG-11/4 38 MB, VGG-11 over
+ * 200 MB beside its 2.5 GB of weights and gradients; AlexNet (15 MB) fits whole. ResNet-18 (80 MB) and DenseNet
+ * (117 MB) train BatchNorm: not theirs (docs/notebook.md).
+ */
+const MICRO_BATCH: Readonly<Record<string, number>> = { vgg11: 4, 'vgg11-small': 32, nin: 32, 'nin-mnist': 32 };
+
 /** `train`'s flags for experiment `e`: the notebook's recipe at its learning rate, its net, data and resize. */
 function experimentFlags(e: NotebookExperiment, flags: NotebookFlags): TrainFlags {
   const perChannel = (v: number) => Array.from({ length: e.inChannels }, () => v);
+  const imageSize = flags.imageSize ?? e.resize;
   return {
     ...NOTEBOOK_RECIPE,
     lr: e.lr,
@@ -136,7 +150,8 @@ function experimentFlags(e: NotebookExperiment, flags: NotebookFlags): TrainFlag
     model: e.model,
     dataset: e.dataset,
     inChannels: e.inChannels,
-    imageSize: flags.imageSize ?? e.resize,
+    imageSize,
+    microBatch: flags.microBatch ?? (imageSize === e.resize ? MICRO_BATCH[e.name] : undefined),
     root: e.dataset === 'cifar10' ? flags.root : undefined,
     limitTrain: flags.limitTrain,
     limitValid: flags.limitValid,
