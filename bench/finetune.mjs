@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createModel, featurePaths, headPath } from '@convnets/architectures';
 import { initBackend } from '@convnets/backend';
+import { torchEnv } from './torch-env.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -50,7 +51,7 @@ for (const [mode, extra] of Object.entries(modes)) {
     backend: history.backend,
   };
   const script = fileURLToPath(new URL('./finetune_torch.py', import.meta.url));
-  const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: String(1 << 30), MALLOC_TRIM_THRESHOLD_: String(1 << 30) };
+  const env = torchEnv();
   const torchArgs = [script, '--project', project, '--root', flags.root, '--mode', mode, '--features', features];
   const twin = JSON.parse(
     execFileSync('/usr/bin/python3', [...torchArgs, '--head', head, '--epochs', flags.epochs], {

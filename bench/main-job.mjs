@@ -12,6 +12,7 @@ import { initWeights } from '@convnets/nn';
 import { Sgd, trainStep } from '@convnets/trainer';
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { torchEnv } from './torch-env.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -65,7 +66,7 @@ async function ours() {
 }
 
 function torch() {
-  const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: String(1 << 30), MALLOC_TRIM_THRESHOLD_: String(1 << 30) };
+  const env = torchEnv();
   const script = new URL('./main_job_torch.py', import.meta.url).pathname;
   const args = [script, '--mnist', mnistDataDirectory(), '--steps', String(steps * 2), '--warmup', String(warmup * 2)];
   return JSON.parse(execFileSync('/usr/bin/python3', args, { env, encoding: 'utf8' }).trim().split('\n').pop());

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { mnistDataDirectory } from '@convnets/datasets/node';
 import { NOTEBOOK_EXPERIMENTS, notebookExperiment } from '@convnets/trainer';
+import { torchEnv } from './torch-env.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -91,7 +92,7 @@ for (const e of experiments) {
     ];
     // One process, started as torchrun would start it, on a port of its own (torchrun --standalone always takes
     // 29400, which another run on the machine may hold).
-    const env = { ...process.env, RANK: '0', LOCAL_RANK: '0', WORLD_SIZE: '1', MASTER_ADDR: '127.0.0.1' };
+    const env = { ...torchEnv(), RANK: '0', LOCAL_RANK: '0', WORLD_SIZE: '1', MASTER_ADDR: '127.0.0.1' };
     run('/usr/bin/python3', ['train.py', ...recipe, ...shared, '--seed', seed, '--out', theirs], {
       cwd: project,
       env: { ...env, MASTER_PORT: String(await freePort()) },

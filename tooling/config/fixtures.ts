@@ -37,13 +37,20 @@ export const SOFTWARE_GPU_NETS = {
   forward: SMALL_NETS.filter(([name]) => name !== 'vgg11'),
   step: SMALL_NETS.filter(([name]) => name !== 'vgg11' && name !== 'alexnet'),
   /**
-   * The training steps the browser's WebGPU test checks against cpu besides its ResNet-18 training run. The same
-   * shaders run every net of `step` on Dawn in Node at 1e-4 (the backend's parity test); the browser's own Dawn needs
-   * each kind of layer once: ResNet-18's kinds train in its run, and VGG-11-small's (3x3 convolutions, max pools,
-   * linears, dropout) are ResNet-18's and NiN's with other sizes. tfjs-webgpu passes pool and convolution sizes as
-   * uniforms; its convolution and matmul shaders differ only by how the shapes fit its tiles (checked in Node).
+   * The training steps the browser tests check against cpu besides their ResNet-18 training runs. The same shaders run
+   * every net of `step` on Dawn in Node at 1e-4 (the backend's parity test); the browser needs each kind of layer once.
+   * GoogLeNet's kinds are others' at other sizes: its concatenation is DenseNet's, its 1x1 to 7x7 convolutions NiN's
+   * and ResNet-18's, its overlapping 3x3 max pools ResNet-18's stem pool. tfjs-webgpu passes pool and convolution
+   * sizes as uniforms; its convolution and matmul shaders differ only by how the shapes fit its tiles (checked in
+   * Node); tfjs-webgl bakes sizes into each program but builds them from the same templates.
+   * - webgl: every kind (VGG-11-small's 3x3 convolutions, 2x2 pools and 4096-wide linears among them);
+   * - webgpu (SwiftShader's WebGPU is several times slower than its WebGL): ResNet-18's kinds train in its run, and
+   *   VGG-11-small's are ResNet-18's and NiN's with other sizes.
    */
-  browserStep: SMALL_NETS.filter(([name]) => name === 'nin' || name === 'googlenet' || name === 'densenet'),
+  browserStep: {
+    webgl: SMALL_NETS.filter(([name]) => ['vgg11-small', 'nin', 'resnet18', 'densenet'].includes(name)),
+    webgpu: SMALL_NETS.filter(([name]) => name === 'nin' || name === 'densenet'),
+  },
 };
 
 export interface TorchTensor {

@@ -463,11 +463,16 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
   const NETS = SMALL_NETS;
 
   it(
-    "trains on wasm with convnets' kernels on every core where the page is cross-origin isolated: the loss falls, " +
+    "trains on wasm with convnets' kernels on every core where the page is cross-origin isolated (random crops from " +
+      'the form): the loss falls, ' +
       'the logits match cpu, every net steps to the same bits on all threads as on one',
     async () => {
-      const state = await trainToEnd(isolatedServer, 'wasm', 5 * 60_000);
+      // With CIFAR-10's random crop (pad 4) from the form: augmentation runs in the browser too.
+      const state = await trainToEnd(isolatedServer, 'wasm', 5 * 60_000, `${RUN}&augment=crop:4`);
       expect(state.error).toBeUndefined();
+      expect(
+        await page.evaluate(() => (window as unknown as { convnets: { run?: object } }).convnets.run),
+      ).toMatchObject({ augment: 'crop:4' });
       expect(state.isolated).toBe(true);
       expect(state.cores).toBeGreaterThan(1);
       expect(state.backend?.details).toMatchObject({
@@ -522,7 +527,8 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
       const status = () => page.textContent('#status');
       await page.fill('#epochs', '2');
       await page.fill('#batch', '8');
-      await page.fill('#lr', '0.01');
+      await page.fill('#lr', '0.1');
+      await page.selectOption('#augment', ''); // the same six examples each epoch: the loss must fall on them
 
       await page.setInputFiles('#pretrained-file', {
         name: 'resnet18-weights.safetensors',
@@ -641,7 +647,7 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
       const { port } = server.address() as AddressInfo;
       await page.goto(`http://127.0.0.1:${port}/index.html?backend=${backend}`);
       await untilStatus(['ready', 'error'], 5 * 60_000);
-      for (const [name, size] of SOFTWARE_GPU_NETS.step) {
+      for (const [name, size] of SOFTWARE_GPU_NETS.browserStep.webgl) {
         const step = await callPage<Awaited<ReturnType<typeof stepAgainstCpu>>>('stepAgainstCpu', name, size);
         expect(step.backend, name).toBe(backend);
         expect(Math.abs(step.loss - step.cpuLoss), `${name}: loss ${step.loss} vs ${step.cpuLoss}`).toBeLessThan(1e-3);
@@ -671,9 +677,9 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
       "the notebook nets' logits and SGD steps equal cpu's (every kind of layer)",
     async () => {
       // SwiftShader's WebGPU computes ~60 MFLOP/s here: a batch of 8 of ResNet-18 takes ~18 s. 2 epochs of the same
-      // batch of 8: the second step's loss on it is below the first's. Stop and resume are the app's whatever the
+      // batch of 4: the second step's loss on it is below the first's. Stop and resume are the app's whatever the
       // backend (the WebGL run shows them).
-      const state = await trainToEnd(server, 'webgpu', 15 * 60_000, '&epochs=2&batch=8&limit=8&valid=4&lr=0.005');
+      const state = await trainToEnd(server, 'webgpu', 15 * 60_000, '&epochs=2&batch=4&limit=4&valid=4&lr=0.005');
       expect(state).toMatchObject({ status: 'done', error: undefined });
       expect(state.losses).toHaveLength(2);
       expect(state.losses[1], `losses ${state.losses}`).toBeLessThan(state.losses[0]!);
@@ -686,7 +692,7 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
 
       for (const [name, size] of SOFTWARE_GPU_NETS.forward)
         expect(await callPage<number>('netLogitsAgainstCpu', name, size), name).toBeLessThan(1e-3);
-      for (const [name, size] of SOFTWARE_GPU_NETS.browserStep) {
+      for (const [name, size] of SOFTWARE_GPU_NETS.browserStep.webgpu) {
         const step = await callPage<Awaited<ReturnType<typeof stepAgainstCpu>>>('stepAgainstCpu', name, size);
         expect(step.backend, name).toBe('webgpu');
         expect(Math.abs(step.loss - step.cpuLoss), `${name}: loss ${step.loss} vs ${step.cpuLoss}`).toBeLessThan(1e-3);

@@ -13,7 +13,7 @@ import {
   updateCurves,
   type MountedChart,
 } from '@convnets/plots';
-import type { Evaluation, History, ModelCard } from '@convnets/trainer';
+import type { Evaluation, History, ModelCard, RunSettings } from '@convnets/trainer';
 import type { BenchRow } from './bench.js';
 import { netLogitsAgainstCpu, stepAgainstCpu, threadsAgree } from './checks.js';
 
@@ -30,6 +30,7 @@ export const form = {
   lr: $<HTMLInputElement>('lr'),
   start: $<HTMLSelectElement>('start'),
   freeze: $<HTMLSelectElement>('freeze'),
+  augment: $<HTMLSelectElement>('augment'),
 };
 
 export const buttons = {
@@ -52,6 +53,8 @@ export interface AppState {
   /** `tf.memory().numTensors` after each epoch's checkpoint: flat when nothing leaks. */
   tensorsAfterEpoch: number[];
   history?: History;
+  /** The settings of the last run started (what a resumed run must share with it). */
+  run?: RunSettings;
   error?: string;
   /** Max |logits(current backend) - logits(cpu)| for a fixed input, the same weights. */
   compareWithCpu(): Promise<number>;

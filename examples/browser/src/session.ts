@@ -12,7 +12,14 @@ import {
   replaceHead,
 } from '@convnets/architectures';
 import { findWebgpuAdapter, initBackend, moveTensors, type BackendRequest } from '@convnets/backend';
-import { DataLoader, IMAGENET, sampleAsBatch, type Transform } from '@convnets/datasets';
+import {
+  DataLoader,
+  IMAGENET,
+  parseAugmentation,
+  sampleAsBatch,
+  trainTransform,
+  type Transform,
+} from '@convnets/datasets';
 import { toOnnx } from '@convnets/export';
 import { freeze, loadStateDict, StateDictError, unfreeze, type Module } from '@convnets/nn';
 import {
@@ -126,6 +133,7 @@ function runSettings(d: Data): RunSettings {
     lr: Number(form.lr.value) || MAIN_JOB_RECIPE.lr,
     limit: Math.min(Number(form.limit.value) || d.train.length, d.train.length),
     freeze: form.freeze.value,
+    augment: form.augment.value,
   };
 }
 
@@ -136,6 +144,7 @@ export async function train(d: Data, resume: boolean) {
   unfreeze(net);
   if (form.freeze.value === 'features') freeze(net, featurePaths(net), { freezeBatchNorm: true });
   const run = runSettings(d);
+  app.run = run;
   // Resume from exactly where the last completed epoch ended: a stop mid-epoch leaves half-updated weights.
   const saved =
     resume && lastEpoch
@@ -153,7 +162,12 @@ export async function train(d: Data, resume: boolean) {
   const validSet = d.valid.sample(Number(params.get('valid')) || 1000, 0);
   const transform = transformFor(d);
   const batchSize = run.batchSize as number;
-  const trainLoader = new DataLoader(trainSet, { batchSize, shuffle: true, seed: 0, transform });
+  // Augmentations draw from the loader's generator: seeded per epoch, so a resumed run augments alike.
+  const { mean, std } = statsOf(d);
+  const augmented = run.augment
+    ? trainTransform(inputOf(d).inputSize, parseAugmentation(run.augment as string), mean, std)
+    : transform;
+  const trainLoader = new DataLoader(trainSet, { batchSize, shuffle: true, seed: 0, transform: augmented });
   const validLoader = new DataLoader(validSet, { batchSize: 250, transform });
   const recipe = { ...MAIN_JOB_RECIPE, lr: run.lr as number };
   const { optimizer, schedule } = recipeOptimizer(recipe, trainLoader.length * epochs);
@@ -163,7 +177,8 @@ export async function train(d: Data, resume: boolean) {
     ? `, ${net.numParameters('trainable').toLocaleString()} parameters trainable, ${frozen.toLocaleString()} frozen`
     : '';
   setStatus(
-    `Training ${form.model.value} on ${d.name} (${trainSet.length} images, ${epochs} epoch(s)${what})…`,
+    `Training ${form.model.value} on ${d.name} (${trainSet.length} images, ${epochs} epoch(s)${what}` +
+      `${run.augment ? `, augmented: ${run.augment}` : ''})…`,
     'training',
   );
   try {
