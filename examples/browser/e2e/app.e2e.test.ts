@@ -625,6 +625,7 @@ describe.runIf(existsSync(CHROMIUM))('the browser app in Chromium', () => {
       await page.click('#try-webcam');
       // Exported as safetensors with the taught classes in the card (ONNX goes out by the same button as any net's).
       const [file] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+      expect(file.suggestedFilename()).toBe('teach_torchvision-resnet18.safetensors');
       const bytes = readFileSync((await file.path())!);
       const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8'));
       expect(header['fc.weight']).toMatchObject({ dtype: 'F32', shape: [2, 512] });

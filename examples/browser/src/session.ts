@@ -101,7 +101,7 @@ export async function startBackend() {
  */
 export function currentModel(d: Data): Module {
   const { inputSize: h, inChannels: c } = inputOf(d);
-  const key = `${form.model.value}/${d.name}/${h}/${c}/${d.train.classes.length}`;
+  const key = `${form.model.value}/${d.name}/${h}/${c}/${JSON.stringify(d.train.classes)}`;
   if (model && key === modelKey) return model;
   lastEpoch = undefined;
   pretrained = undefined;

@@ -109,14 +109,8 @@ export function teachData(from: ModelCard): Data & { heldOut: boolean } {
       'teach',
     );
   };
-  // The name carries the classes: other classes make another net (a new head), the same ones keep training it.
-  return {
-    train: split(false),
-    valid: split(true),
-    name: `teach: ${classes.map((c) => c.name).join(', ')}`,
-    from,
-    heldOut,
-  };
+  // Other classes make another net (a new head: the page's net is keyed by its classes), the same ones keep training it.
+  return { train: split(false), valid: split(true), name: 'teach', from, heldOut };
 }
 
 /** Draws the class list: each class with its example count and its Capture and Add images controls. */
