@@ -100,6 +100,16 @@ describe('convnets notebook', () => {
     expect(other.err).toMatch(/was made with different seed \(0, now 1\)/);
   }, 600_000);
 
+  it("takes DenseNet's batch at its own 224 px with its blocks recomputed (the memory plan)", async () => {
+    const out = path.join(dir, 'planned');
+    const few = ['--limit-train', '4', '--limit-valid', '2', '--epochs', '1', '--root', cifar, '--out', out];
+    const r = await ok('notebook', 'densenet', ...few);
+    expect(r.err).toContain(
+      'densenet: densenet on cifar10 at 224 px, lr 0.1, 1 epoch(s), blocks recomputed in the backward pass',
+    );
+    expect(r.out.match(/^Epoch -> 1 \t train_loss -> [\d.]+ /gm)).toHaveLength(1);
+  }, 300_000);
+
   it('names the valid experiments for an unknown one', async () => {
     const r = await cli('notebook', 'lenet', '--out', path.join(dir, 'none'));
     expect(r.code).toBe(1);

@@ -38,6 +38,8 @@ export interface RecipeFlags extends Recipe {
   augment?: string;
   /** Images per forward and backward pass (the batch's step in less memory; nets without BatchNorm). */
   microBatch?: number;
+  /** Blocks run again in the backward pass instead of keeping their activations (the same step in less memory). */
+  recompute?: boolean;
 }
 
 function nonNegative(value: string): number {
@@ -61,6 +63,7 @@ export function recipeOptions(command: Command): Command {
     .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(SCHEDULES).default(MAIN_JOB.schedule))
     .option('--label-smoothing <x>', 'label smoothing', nonNegative, MAIN_JOB.labelSmoothing)
     .addOption(microBatchOption())
+    .addOption(recomputeOption())
     .addOption(
       new Option('--init <scheme>', 'weight initialisation of conv and linear layers')
         .choices(['xavier', 'kaiming'])
@@ -84,6 +87,15 @@ export function microBatchOption(): Option {
     "images per forward and backward pass: the batch's gradients summed over them, one update per batch (the same " +
       'step in less memory; refused for nets whose BatchNorm trains)',
   ).argParser(positiveInt);
+}
+
+/** `--recompute`, for `train` and `notebook`. */
+export function recomputeOption(): Option {
+  return new Option(
+    '--recompute',
+    "keep only each block's input through the forward pass and run the block again for its gradients (activation " +
+      'checkpointing: the same step in less memory, for about a third more compute; BatchNorm nets too)',
+  );
 }
 
 /** Checks `--augment`'s list as it is parsed; the flag keeps the text (it is part of a run's identity). */
@@ -146,6 +158,6 @@ export function fitRecipe(
   more: Partial<FitOptions> = {},
 ) {
   const { trainLoader: train, validLoader: valid } = data;
-  const { epochs, labelSmoothing, microBatch } = flags;
-  return fit(model, { train, valid, epochs, ...training, labelSmoothing, microBatch, ...more });
+  const { epochs, labelSmoothing, microBatch, recompute } = flags;
+  return fit(model, { train, valid, epochs, ...training, labelSmoothing, microBatch, recompute, ...more });
 }

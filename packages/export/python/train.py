@@ -73,6 +73,8 @@ def parse_args():
     p.add_argument('--scratch', action='store_true', help='start from Xavier-initialised weights instead')
     p.add_argument('--resume', action='store_true', help='continue the run whose state is in --out')
     p.add_argument('--out', default='result', help='output folder')
+    p.add_argument('--threads', type=int,
+                   help="CPU threads per process (default: this machine's cores shared among torchrun's local processes)")
     args = p.parse_args()
     recipe = RECIPES[args.recipe]
     for key in ('epochs', 'batchSize', 'lr', 'momentum', 'weightDecay'):
@@ -330,6 +332,11 @@ def main():
     args = parse_args()
     dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
     rank, world = dist.get_rank(), dist.get_world_size()
+    # Some builds (Debian's) start on one thread, and torchrun sets OMP_NUM_THREADS=1 for several processes: on a CPU,
+    # share the cores out instead.
+    local = int(os.environ.get('LOCAL_WORLD_SIZE', 1))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+    torch.set_num_threads(args.threads or max(1, cores // local))
     device = torch.device(f'cuda:{int(os.environ.get("LOCAL_RANK", 0))}' if torch.cuda.is_available() else 'cpu')
     if args.batch_size % world:
         raise SystemExit(f'--batch-size {args.batch_size} must divide among the {world} processes')

@@ -52,3 +52,5 @@ export {
 } from './inspect.js';
 export { encodeSafetensors, decodeSafetensors, SafetensorsError, type SafetensorsFile } from './safetensors.js';
 export { decodePth, pthFormat, PthError } from './pth.js';
+export { recomputingForward, leanForward, innermostBlocks } from './recompute.js';
+export { gradients, type Gradients } from './backward.js';

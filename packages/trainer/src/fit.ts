@@ -4,7 +4,7 @@
  * diverges. Tensors are created and disposed per batch, so memory stays flat however long it runs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { generatorStates, type Module, restoreGeneratorStates } from '@convnets/nn';
+import { generatorStates, leanForward, type Module, restoreGeneratorStates } from '@convnets/nn';
 import { crossEntropy } from './loss.js';
 import { Sgd, type Optimizer } from './optimizers.js';
 import { constant, type Schedule } from './schedules.js';
@@ -76,6 +76,8 @@ export interface FitOptions {
   labelSmoothing?: number;
   /** Images per forward and backward pass, the batch's gradients summed over them (trainStep's `microBatch`). */
   microBatch?: number;
+  /** Blocks run again in the backward pass instead of keeping their activations (trainStep's `recompute`). */
+  recompute?: boolean;
   /**
    * Continue a run: epoch numbering, schedule, optimizer, dropout generators and history pick up from here (the
    * model's weights are the caller's to load: restoreTrainingState does both). fit loads the optimizer tensors
@@ -96,7 +98,17 @@ export interface FitResult {
 }
 
 export async function fit(model: Module, options: FitOptions): Promise<FitResult> {
-  const { train, valid, epochs, optimizer = new Sgd(), labelSmoothing = 0, microBatch, resume, signal } = options;
+  const {
+    train,
+    valid,
+    epochs,
+    optimizer = new Sgd(),
+    labelSmoothing = 0,
+    microBatch,
+    recompute,
+    resume,
+    signal,
+  } = options;
   const schedule = options.schedule ?? constant(options.lr ?? 0.01);
   const startEpoch = resume?.epoch ?? 0;
   const smoothed: LossFunction = (logits, labels) => crossEntropy(logits, labels, labelSmoothing);
@@ -131,7 +143,7 @@ export async function fit(model: Module, options: FitOptions): Promise<FitResult
       batch++;
       const lr = schedule(step, totalSteps);
       const n = x.shape[0]!;
-      const result = await trainStep(model, { x, y }, optimizer, { lr, loss: smoothed, microBatch })
+      const result = await trainStep(model, { x, y }, optimizer, { lr, loss: smoothed, microBatch, recompute })
         .catch((err: unknown) => {
           if (!(err instanceof TrainingDivergedError)) throw err;
           throw new TrainingDivergedError(
@@ -226,7 +238,7 @@ export async function evaluate(model: Module, batches: Batches, { labelSmoothing
       let classes = 0;
       // One asynchronous read per batch: [loss, n predicted classes, n true classes] (small integers are exact).
       const readout = tf.tidy(() => {
-        const logits = model.forward(x);
+        const logits = leanForward(model, x);
         classes = logits.shape[1]!;
         const loss = tf.reshape(crossEntropy(logits, y, labelSmoothing), [1]);
         return tf.concat([loss, tf.cast(tf.argMax(logits, 1), 'float32'), tf.cast(tf.reshape(y, [-1]), 'float32')]);
@@ -257,7 +269,7 @@ export function predict(model: Module, x: tf.Tensor): tf.Tensor {
   const wasTraining = model.training;
   model.eval();
   try {
-    return tf.tidy(() => model.forward(x));
+    return tf.tidy(() => leanForward(model, x));
   } finally {
     model.train(wasTraining);
   }

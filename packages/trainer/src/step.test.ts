@@ -109,3 +109,37 @@ describe('trainStep with microBatch', () => {
     net.dispose();
   });
 });
+
+describe('trainStep with recompute', () => {
+  /** Blocks with BatchNorm (what recompute is for), seeded. */
+  const bnNet = (seed: number) =>
+    withSeed(
+      seed,
+      () =>
+        new Sequential(
+          new Sequential(new Conv2d(3, 4, 3, { padding: 1 }), new BatchNorm2d(4), new ReLU()),
+          new Sequential(new Conv2d(4, 4, 3, { padding: 1 }), new BatchNorm2d(4), new ReLU()),
+          new Flatten(),
+          new Linear(4 * 6 * 6, 5),
+        ),
+    );
+
+  it("takes the plain step: loss, weights and BatchNorm's running statistics equal (1e-6); tensors flat", async () => {
+    const [plain, again] = [bnNet(1), bnNet(1)];
+    const x = tf.randomNormal([10, 6, 6, 3], 0, 1, 'float32', 2);
+    const y = tf.tensor1d([0, 1, 2, 3, 4, 0, 1, 2, 3, 4], 'int32');
+    const a = await trainStep(plain, { x, y }, new Sgd({ momentum: 0.9 }), { lr: 0.1 });
+    const before = tf.memory().numTensors;
+    const b = await trainStep(again, { x, y }, new Sgd({ momentum: 0.9 }), { lr: 0.1, recompute: true });
+    expect(tf.memory().numTensors).toBe(before + again.parameters().length); // the momentum buffers, as `plain`'s
+    expect(b.loss).toBeCloseTo(a.loss, 6);
+    expect(b.correct).toBe(a.correct);
+    const state = (m: Module) => [...m.namedState()].map(([, v]) => v.dataSync() as Float32Array);
+    const [sa, sb] = [state(plain), state(again)];
+    for (let i = 0; i < sa.length; i++)
+      expect(Math.max(...sa[i]!.map((v, k) => Math.abs(v - sb[i]![k]!)))).toBeLessThan(1e-6);
+    tf.dispose([x, y]);
+    plain.dispose();
+    again.dispose();
+  });
+});

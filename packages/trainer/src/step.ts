@@ -5,7 +5,7 @@
  * app's benchmarks and checks.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BatchNorm2d, type Module } from '@convnets/nn';
+import { BatchNorm2d, type Module, gradients, recomputingForward } from '@convnets/nn';
 import { correctCount, crossEntropy } from './loss.js';
 import type { Optimizer } from './optimizers.js';
 
@@ -29,6 +29,13 @@ export interface TrainStepOptions {
    * statistics would be each chunk's, not the batch's.
    */
   microBatch?: number;
+  /**
+   * Activation checkpointing (`recomputingForward`): each block of the net keeps only its input through the forward
+   * and runs again in the backward pass, so a step holds one block's activations at a time, for about a third more
+   * compute. The same step, for batches whose activations would not fit otherwise (BatchNorm's statistics stay the
+   * whole batch's, unlike `microBatch`).
+   */
+  recompute?: boolean;
 }
 
 export interface TrainStepResult {
@@ -51,7 +58,7 @@ export async function trainStep(
   model: Module,
   { x, y }: Batch,
   optimizer: Optimizer,
-  { lr, loss = crossEntropy, microBatch }: TrainStepOptions,
+  { lr, loss = crossEntropy, microBatch, recompute = false }: TrainStepOptions,
 ): Promise<TrainStepResult> {
   const params = model.trainableParameters();
   if (params.length === 0) throw new RangeError('trainStep: every parameter is frozen: nothing to train');
@@ -60,7 +67,8 @@ export async function trainStep(
   if (!(Number.isInteger(chunk) && chunk > 0))
     throw new RangeError(`trainStep: microBatch must be a positive integer, got ${microBatch}`);
   if (chunk < size) refuseBatchNorm(model, chunk, size);
-  const { value, correct, grads } = chunk < size ? chunkedGrads(model, x, y, params, loss, chunk) : batchGrads();
+  const forward = (input: tf.Tensor) => (recompute ? recomputingForward(model, input) : model.forward(input));
+  const { value, correct, grads } = chunk < size ? chunkedGrads(forward, x, y, params, loss, chunk) : batchGrads();
   const readout = tf.tidy(() => tf.stack([value, tf.cast(correct, 'float32')]));
   tf.dispose([value, correct]);
   try {
@@ -79,8 +87,8 @@ export async function trainStep(
 
   function batchGrads() {
     let logits: tf.Tensor | undefined;
-    const { value, grads } = tf.variableGrads(() => {
-      logits = tf.keep(model.forward(x));
+    const { value, grads } = variableGrads(() => {
+      logits = tf.keep(forward(x));
       return loss(logits, y);
     }, params);
     const correct = correctCount(logits!, y);
@@ -91,7 +99,7 @@ export async function trainStep(
 
 /** The batch's loss, correct count and gradients, summed over chunks of `chunk` images. */
 function chunkedGrads(
-  model: Module,
+  forward: (x: tf.Tensor) => tf.Tensor,
   x: tf.Tensor,
   y: tf.Tensor,
   params: tf.Variable[],
@@ -101,29 +109,41 @@ function chunkedGrads(
   const size = x.shape[0]!;
   let value: tf.Scalar = tf.scalar(0);
   let correct: tf.Tensor = tf.scalar(0, 'int32');
-  let grads: tf.NamedTensorMap = {};
+  const grads: tf.NamedTensorMap = {};
   for (let start = 0; start < size; start += chunk) {
     const n = Math.min(chunk, size - start);
     const [xc, yc] = [tf.slice(x, start, n), tf.slice(y, start, n)];
     let logits: tf.Tensor | undefined;
-    const part = tf.variableGrads(() => {
-      logits = tf.keep(model.forward(xc));
+    const part = variableGrads(() => {
+      logits = tf.keep(forward(xc));
       return tf.mul(loss(logits, yc), n / size);
     }, params);
     const sums = tf.tidy(() => ({
       value: tf.add(value, part.value) as tf.Scalar,
       correct: tf.add(correct, correctCount(logits!, yc)),
-      grads: Object.fromEntries(
-        params.map((p) => [
-          p.name,
-          grads[p.name] ? tf.add(grads[p.name]!, part.grads[p.name]!) : tf.clone(part.grads[p.name]!),
-        ]),
-      ),
     }));
-    tf.dispose([xc, yc, logits!, value, correct, part.value, ...Object.values(part.grads), ...Object.values(grads)]);
-    ({ value, correct, grads } = sums);
+    tf.dispose([xc, yc, logits!, value, correct, part.value]);
+    ({ value, correct } = sums);
+    // One parameter at a time, each part freed once added: the sums and one chunk's gradients, not a third copy.
+    for (const p of params) {
+      const [sum, g] = [grads[p.name], part.grads[p.name]!];
+      grads[p.name] = sum ? tf.add(sum, g) : g;
+      if (sum) tf.dispose([sum, g]);
+    }
   }
   return { value, correct, grads };
+}
+
+/**
+ * `tf.variableGrads` on `@convnets/nn`'s `gradients`, which frees each intermediate gradient once used: a step's
+ * peak memory is its forward's activations, not twice them.
+ */
+function variableGrads(f: () => tf.Scalar, params: tf.Variable[]): { value: tf.Scalar; grads: tf.NamedTensorMap } {
+  const { value, grads } = gradients(f, params);
+  return {
+    value: value as tf.Scalar,
+    grads: Object.fromEntries(params.map((p, i) => [p.name, grads[i] ?? tf.zerosLike(p)])),
+  };
 }
 
 /** A net whose BatchNorm layers train would see each chunk's statistics: not the batch's step. */

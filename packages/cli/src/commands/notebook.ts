@@ -21,7 +21,7 @@ import { writeAtomically } from '@convnets/trainer/node';
 import { Command } from 'commander';
 import { type Io, nonNegativeInt, positiveInt } from '../io.js';
 import { backendOption, imageSizeOption } from '../options.js';
-import { microBatchOption } from '../recipe.js';
+import { microBatchOption, recomputeOption } from '../recipe.js';
 import { startTrainingBackend, type TrainFlags, trainOnce } from './train.js';
 
 interface NotebookFlags {
@@ -36,6 +36,7 @@ interface NotebookFlags {
   resume?: boolean;
   json?: boolean;
   microBatch?: number;
+  recompute?: boolean;
 }
 
 /** What `train` writes into an experiment's folder at the end of its run. */
@@ -100,6 +101,7 @@ export function notebookCommand(io: Io): Command {
     .option('--limit-valid <n>', 'validate on n test images, a class-balanced subset chosen by --seed', positiveInt)
     .option('--seed <n>', 'seed of the weights, shuffles and subsets', nonNegativeInt, NOTEBOOK_RECIPE.seed)
     .addOption(microBatchOption())
+    .addOption(recomputeOption())
     .addOption(backendOption())
     .option('--out <dir>', 'output folder: a folder per experiment, and the report', 'notebook')
     .option('--resume', 'continue a stopped run: finished experiments are kept, the next resumes from its last epoch')
@@ -120,6 +122,7 @@ export function notebookCommand(io: Io): Command {
         io.err(
           `${e.name}: ${e.model} on ${e.dataset} at ${run.imageSize} px, lr ${e.lr}, ${run.epochs} epoch(s)` +
             `${run.microBatch ? `, batches of ${run.batchSize} in passes of ${run.microBatch}` : ''}` +
+            `${run.recompute ? ', blocks recomputed in the backward pass' : ''}` +
             `${run.resume ? ', resumed' : ''}`,
         );
         await trainOnce(io, run, info);
@@ -130,13 +133,20 @@ export function notebookCommand(io: Io): Command {
 }
 
 /**
- * Images per pass for the experiments whose batch of 128 at 224 px outgrows wasm's 4 GB heap (where `native`'s tensors
- * live too): their step is the batch's, its gradients summed over chunks (exact: these nets have no BatchNorm).
- * Measured 2026-12-07 on native, heap per image of a training step at 224 px: NiN 33 MB, VGG-11/4 38 MB, VGG-11 over
- * 200 MB beside its 2.5 GB of weights and gradients; AlexNet (15 MB) fits whole. ResNet-18 (80 MB) and DenseNet
- * (117 MB) train BatchNorm: not theirs (docs/notebook.md).
+ * How the experiments whose batch of 128 at their own size would outgrow wasm's 4 GB heap (where `native`'s tensors
+ * live too) take their step: VGG-11 and VGG-11/4 in passes (their gradients summed over chunks: exact, they have no
+ * BatchNorm), ResNet-18 and DenseNet with their blocks recomputed in the backward pass (BatchNorm sees the whole
+ * batch). Measured 2026-12-08 on native at 224 px, the heap's high-water mark after a step of 128: AlexNet and NiN fit
+ * whole (NiN 2.5 GB), VGG-11/4 3.6 GB whole (2.2 in passes of 64), ResNet-18 3.1 GB and DenseNet 3.5 GB recomputed;
+ * VGG-11 (1 GB of weights and gradients, a third copy while summing) ran one step in passes of 8 and ran out in the
+ * second: passes of 4 (docs/notebook.md).
  */
-const MICRO_BATCH: Readonly<Record<string, number>> = { vgg11: 4, 'vgg11-small': 32, nin: 32, 'nin-mnist': 32 };
+const MEMORY_PLAN: Readonly<Record<string, Pick<TrainFlags, 'microBatch' | 'recompute'>>> = {
+  vgg11: { microBatch: 4 },
+  'vgg11-small': { microBatch: 64 },
+  resnet18: { recompute: true },
+  densenet: { recompute: true },
+};
 
 /** `train`'s flags for experiment `e`: the notebook's recipe at its learning rate, its net, data and resize. */
 function experimentFlags(e: NotebookExperiment, flags: NotebookFlags): TrainFlags {
@@ -151,7 +161,10 @@ function experimentFlags(e: NotebookExperiment, flags: NotebookFlags): TrainFlag
     dataset: e.dataset,
     inChannels: e.inChannels,
     imageSize,
-    microBatch: flags.microBatch ?? (imageSize === e.resize ? MICRO_BATCH[e.name] : undefined),
+    // The plan is for the experiment's own size; a flag given says otherwise.
+    ...(imageSize === e.resize ? MEMORY_PLAN[e.name] : {}),
+    ...(flags.microBatch !== undefined && { microBatch: flags.microBatch }),
+    ...(flags.recompute && { recompute: true }),
     root: e.dataset === 'cifar10' ? flags.root : undefined,
     limitTrain: flags.limitTrain,
     limitValid: flags.limitValid,
