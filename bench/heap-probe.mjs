@@ -1,6 +1,6 @@
 // The wasm heap's high-water mark (where native's and wasm's tensors live) after one training step of a net at a size
 // and batch: wasm memory only grows, so its size after the step is the step's peak (plus what came before).
-// usage: node bench/heap-probe.mjs MODEL SIZE BATCH [recompute]
+// usage: [STEPS=n] node bench/heap-probe.mjs MODEL SIZE BATCH [recompute|micro:N]  (BACKEND=wasm: another backend)
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@convnets/backend';
 import { createModel } from '@convnets/architectures';
@@ -21,11 +21,16 @@ const y = tf.tensor1d(
 );
 const before = heap();
 const t0 = performance.now();
-await trainStep(net, { x, y }, new Sgd(), {
-  lr: 0.01,
-  recompute: mode === 'recompute',
-  microBatch: mode?.startsWith('micro:') ? Number(mode.slice(6)) : undefined,
-});
+const optimizer = new Sgd();
+// STEPS=n: more steps, the heap after each (a heap that fragments grows or fails in a later step).
+for (let i = 0; i < Number(process.env.STEPS ?? 1); i++) {
+  await trainStep(net, { x, y }, optimizer, {
+    lr: 0.01,
+    recompute: mode === 'recompute',
+    microBatch: mode?.startsWith('micro:') ? Number(mode.slice(6)) : undefined,
+  });
+  if (process.env.STEPS) console.log(`step ${i + 1}: heap ${heap()} MB`);
+}
 const ms = performance.now() - t0;
 console.log(
   JSON.stringify({ model, S, B, mode: mode ?? 'plain', heapBeforeMB: before, heapAfterMB: heap(), ms: Math.round(ms) }),
