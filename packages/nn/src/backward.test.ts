@@ -38,7 +38,7 @@ describe('gradients', () => {
     const [theirs, ours] = [{ bytes: 0 }, { bytes: 0 }];
     const before = tf.memory().numTensors;
     const expected = tf.engine().gradients(() => lossOf(x, w, v, theirs), [x, w, v], dy, true);
-    const got = gradients(() => lossOf(x, w, v, ours), [x, w, v], dy);
+    const got = gradients(() => lossOf(x, w, v, ours), [x, w, v], { dy });
     expect(got.value.arraySync()).toBe(expected.value.arraySync());
     got.grads.forEach((g, i) => {
       expect(g!.shape).toEqual(expected.grads[i]!.shape);
@@ -68,5 +68,28 @@ describe('gradients', () => {
     ).toThrow('the forward failed');
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([a, b]);
+  });
+
+  it('adds each gradient to a running sum it takes over (gradient accumulation), the same on a recording tape', () => {
+    const w = tf.variable(tf.tensor1d([1, 2, 3]));
+    const u = tf.variable(tf.scalar(5));
+    const before = tf.memory().numTensors;
+    const sums = [tf.tensor1d([10, 20, 30]), null];
+    // d/dw sum(w^2) = 2w; u unused: its sum stays null.
+    const { value, grads } = gradients(() => tf.sum(tf.square(w)), [w, u], { addTo: sums });
+    expect(Array.from(grads[0]!.dataSync())).toEqual([12, 24, 36]);
+    expect(grads[1]).toBeNull();
+    expect(sums[0]!.isDisposed).toBe(true);
+    tf.dispose([value, grads[0]!]);
+    expect(tf.memory().numTensors).toBe(before);
+    // Inside a gradient that is recording (a gradient of a gradient), tfjs's own pass does the work; the sum is the same.
+    const outer = tf.grad((a: tf.Tensor) => {
+      const sum = tf.mul(a, 0);
+      const inner = gradients(() => tf.sum(tf.square(w)), [w], { addTo: [sum] });
+      const total = tf.sum(inner.grads[0]!);
+      return tf.add(total, tf.sum(a));
+    });
+    expect(outer(tf.tensor1d([1, 1, 1])).arraySync()).toEqual([1, 1, 1]);
+    tf.dispose([w, u]);
   });
 });

@@ -32,16 +32,30 @@ export interface Gradients {
   grads: Array<tf.Tensor | null>;
 }
 
-/**
- * The gradients of `f()` with respect to each of `xs`, scaled by `dy` (default: ones), as `engine.gradients(f, xs,
- * dy, true)`. The caller keeps `dy`.
- */
-export function gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor): Gradients {
+export interface GradientsOptions {
+  /** The gradient of `f()`'s result (default: ones); the caller keeps it. */
+  dy?: tf.Tensor;
+  /**
+   * Running sums, one per x (or null): each gradient is added to its sum as the backward pass makes it, and the sums
+   * are taken over (returned as the gradients). Gradient accumulation without a second copy of every gradient.
+   */
+  addTo?: ReadonlyArray<tf.Tensor | null>;
+}
+
+/** The gradients of `f()` with respect to each of `xs`, as `engine.gradients(f, xs, dy, true)`. */
+export function gradients(f: () => tf.Tensor, xs: tf.Tensor[], { dy, addTo = [] }: GradientsOptions = {}): Gradients {
   const engine = tf.engine();
   const tape = engine as unknown as EngineTape;
   if (tape.state.gradientDepth > 0) {
     const { value, grads } = engine.gradients(f, xs, dy, true);
-    return { value, grads };
+    const summed = grads.map((g, i) => {
+      const sum = addTo[i];
+      if (!sum || !g) return g ?? sum ?? null;
+      const total = tf.add(sum, g);
+      tf.dispose([sum, g]);
+      return total;
+    });
+    return { value, grads: summed };
   }
   // A gradient taken inside another's backward pass (a recomputed block) puts the other's tape back after.
   const outer = tape.state.activeTape;
@@ -60,6 +74,7 @@ export function gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor): 
     // tidy keeps the tensors it returns; the nulls pass through.
     const grads = engine.tidy('backward', () => {
       const acc = new Map<number, tf.Tensor>([[y.id, dy ?? tf.onesLike(y)]]);
+      for (const [i, x] of xs.entries()) if (addTo[i]) acc.set(x.id, addTo[i]!);
       const keep = new Set<number>(xs.map((x) => x.id));
       if (dy) keep.add(y.id);
       backpropagate(path, acc, keep);

@@ -53,4 +53,4 @@ export {
 export { encodeSafetensors, decodeSafetensors, SafetensorsError, type SafetensorsFile } from './safetensors.js';
 export { decodePth, pthFormat, PthError } from './pth.js';
 export { recomputingForward, leanForward, innermostBlocks } from './recompute.js';
-export { gradients, type Gradients } from './backward.js';
+export { gradients, type Gradients, type GradientsOptions } from './backward.js';

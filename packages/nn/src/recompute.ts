@@ -78,7 +78,9 @@ function checkpoint(block: Module, x: tf.Tensor, run: Run): tf.Tensor {
       gradFunc: (dy, saved) => {
         const after = buffers.map((b) => tf.clone(b));
         restoreGeneratorStates(block, draws);
-        const { value: again, grads } = gradients(() => run(block, saved[0]!), [saved[0]!, ...params], dy as tf.Tensor);
+        const { value: again, grads } = gradients(() => run(block, saved[0]!), [saved[0]!, ...params], {
+          dy: dy as tf.Tensor,
+        });
         again.dispose();
         for (const [i, b] of buffers.entries()) b.assign(after[i]!);
         tf.dispose(after);

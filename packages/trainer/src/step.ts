@@ -109,29 +109,29 @@ function chunkedGrads(
   const size = x.shape[0]!;
   let value: tf.Scalar = tf.scalar(0);
   let correct: tf.Tensor = tf.scalar(0, 'int32');
-  const grads: tf.NamedTensorMap = {};
+  let sums: Array<tf.Tensor | null> = [];
   for (let start = 0; start < size; start += chunk) {
     const n = Math.min(chunk, size - start);
     const [xc, yc] = [tf.slice(x, start, n), tf.slice(y, start, n)];
     let logits: tf.Tensor | undefined;
-    const part = variableGrads(() => {
-      logits = tf.keep(forward(xc));
-      return tf.mul(loss(logits, yc), n / size);
-    }, params);
-    const sums = tf.tidy(() => ({
+    // Each gradient is added to its sum as the backward pass makes it: no second copy of every gradient.
+    const part = gradients(
+      () => {
+        logits = tf.keep(forward(xc));
+        return tf.mul(loss(logits, yc), n / size);
+      },
+      params,
+      { addTo: sums },
+    );
+    sums = part.grads;
+    const totals = tf.tidy(() => ({
       value: tf.add(value, part.value) as tf.Scalar,
       correct: tf.add(correct, correctCount(logits!, yc)),
     }));
     tf.dispose([xc, yc, logits!, value, correct, part.value]);
-    ({ value, correct } = sums);
-    // One parameter at a time, each part freed once added: the sums and one chunk's gradients, not a third copy.
-    for (const p of params) {
-      const [sum, g] = [grads[p.name], part.grads[p.name]!];
-      grads[p.name] = sum ? tf.add(sum, g) : g;
-      if (sum) tf.dispose([sum, g]);
-    }
+    ({ value, correct } = totals);
   }
-  return { value, correct, grads };
+  return { value, correct, grads: byName(params, sums) };
 }
 
 /**
@@ -140,10 +140,12 @@ function chunkedGrads(
  */
 function variableGrads(f: () => tf.Scalar, params: tf.Variable[]): { value: tf.Scalar; grads: tf.NamedTensorMap } {
   const { value, grads } = gradients(f, params);
-  return {
-    value: value as tf.Scalar,
-    grads: Object.fromEntries(params.map((p, i) => [p.name, grads[i] ?? tf.zerosLike(p)])),
-  };
+  return { value: value as tf.Scalar, grads: byName(params, grads) };
+}
+
+/** Gradients by parameter name, zeros where the loss does not depend on a parameter. */
+function byName(params: tf.Variable[], grads: Array<tf.Tensor | null>): tf.NamedTensorMap {
+  return Object.fromEntries(params.map((p, i) => [p.name, grads[i] ?? tf.zerosLike(p)]));
 }
 
 /** A net whose BatchNorm layers train would see each chunk's statistics: not the batch's step. */
