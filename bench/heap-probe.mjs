@@ -1,6 +1,6 @@
 // The wasm heap's high-water mark (where native's and wasm's tensors live) after one training step of a net at a size
 // and batch: wasm memory only grows, so its size after the step is the step's peak (plus what came before).
-// usage: [STEPS=n] node bench/heap-probe.mjs MODEL SIZE BATCH [recompute|micro:N]  (BACKEND=wasm: another backend)
+// usage: [STEPS=n] [BACKEND=wasm] pnpm --filter @convnets/bench heap-probe MODEL SIZE BATCH [recompute|micro:N]
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@convnets/backend';
 import { createModel } from '@convnets/architectures';

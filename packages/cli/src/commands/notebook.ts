@@ -138,8 +138,8 @@ export function notebookCommand(io: Io): Command {
  * BatchNorm), ResNet-18 and DenseNet with their blocks recomputed in the backward pass (BatchNorm sees the whole
  * batch). Measured 2026-12-08 on native at 224 px, the heap's high-water mark after a step of 128: AlexNet and NiN fit
  * whole (NiN 2.5 GB), VGG-11/4 3.6 GB whole (2.2 in passes of 64), ResNet-18 3.1 GB and DenseNet 3.5 GB recomputed;
- * VGG-11 (1 GB of weights and gradients, a third copy while summing) ran one step in passes of 8 and ran out in the
- * second: passes of 4 (docs/notebook.md).
+ * VGG-11 (515 MB of weights, as much again of gradient sums) runs passes of 4, but its 411 MB tensors fragment the
+ * heap: two steps of 128 ran, then the heap neared 4 GB and the third crawled (docs/notebook.md, "Not yet").
  */
 const MEMORY_PLAN: Readonly<Record<string, Pick<TrainFlags, 'microBatch' | 'recompute'>>> = {
   vgg11: { microBatch: 4 },
