@@ -4,7 +4,7 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { BatchNorm2d, Conv2d, Flatten, Linear, type Module, ReLU, Sequential, withSeed } from '@convnets/nn';
 import { describe, expect, it } from 'vitest';
 import { Sgd } from './optimizers.js';
-import { TrainingDivergedError, trainStep } from './step.js';
+import { TrainingDivergedError, type TrainStepOptions, trainStep } from './step.js';
 
 /** A 2 -> 2 linear layer with known weights: W = [[1, 0], [0, -1]] ([in, out]), b = [0.5, 0]. */
 function tinyNet() {
@@ -74,23 +74,8 @@ describe('trainStep with microBatch', () => {
     );
 
   it("takes the batch's step: loss, correct count and weights equal one pass over the batch (1e-6); tensors flat", async () => {
-    const [whole, chunked] = [convNet(1), convNet(1)];
-    const x = tf.randomNormal([10, 6, 6, 3], 0, 1, 'float32', 2);
-    const y = tf.tensor1d([0, 1, 2, 3, 4, 0, 1, 2, 3, 4], 'int32');
-    const a = await trainStep(whole, { x, y }, new Sgd({ momentum: 0.9 }), { lr: 0.1 });
-    const before = tf.memory().numTensors;
     // Chunks of 4, 4 and 2: the last one smaller, weighted by its share.
-    const b = await trainStep(chunked, { x, y }, new Sgd({ momentum: 0.9 }), { lr: 0.1, microBatch: 4 });
-    expect(tf.memory().numTensors).toBe(before + chunked.parameters().length); // the momentum buffers, as `whole`'s
-    expect(b.loss).toBeCloseTo(a.loss, 6);
-    expect(b.correct).toBe(a.correct);
-    const params = (m: Module) => m.parameters().map((p) => p.dataSync() as Float32Array);
-    const [pa, pb] = [params(whole), params(chunked)];
-    for (let i = 0; i < pa.length; i++)
-      expect(Math.max(...pa[i]!.map((v, k) => Math.abs(v - pb[i]![k]!)))).toBeLessThan(1e-6);
-    tf.dispose([x, y]);
-    whole.dispose();
-    chunked.dispose();
+    await expectTheSameStep(convNet, { microBatch: 4 });
   });
 
   it('is refused where BatchNorm trains (its statistics would be per chunk), and for a size that is not a count', async () => {
@@ -125,21 +110,29 @@ describe('trainStep with recompute', () => {
     );
 
   it("takes the plain step: loss, weights and BatchNorm's running statistics equal (1e-6); tensors flat", async () => {
-    const [plain, again] = [bnNet(1), bnNet(1)];
-    const x = tf.randomNormal([10, 6, 6, 3], 0, 1, 'float32', 2);
-    const y = tf.tensor1d([0, 1, 2, 3, 4, 0, 1, 2, 3, 4], 'int32');
-    const a = await trainStep(plain, { x, y }, new Sgd({ momentum: 0.9 }), { lr: 0.1 });
-    const before = tf.memory().numTensors;
-    const b = await trainStep(again, { x, y }, new Sgd({ momentum: 0.9 }), { lr: 0.1, recompute: true });
-    expect(tf.memory().numTensors).toBe(before + again.parameters().length); // the momentum buffers, as `plain`'s
-    expect(b.loss).toBeCloseTo(a.loss, 6);
-    expect(b.correct).toBe(a.correct);
-    const state = (m: Module) => [...m.namedState()].map(([, v]) => v.dataSync() as Float32Array);
-    const [sa, sb] = [state(plain), state(again)];
-    for (let i = 0; i < sa.length; i++)
-      expect(Math.max(...sa[i]!.map((v, k) => Math.abs(v - sb[i]![k]!)))).toBeLessThan(1e-6);
-    tf.dispose([x, y]);
-    plain.dispose();
-    again.dispose();
+    await expectTheSameStep(bnNet, { recompute: true });
   });
 });
+
+/**
+ * One SGD step (momentum 0.9) of two nets built alike, plainly and with `options`: the same loss and correct count,
+ * every parameter and buffer within 1e-6, and no tensor left but the second optimizer's momentum buffers.
+ */
+async function expectTheSameStep(build: (seed: number) => Module, options: Partial<TrainStepOptions>) {
+  const [plain, other] = [build(1), build(1)];
+  const x = tf.randomNormal([10, 6, 6, 3], 0, 1, 'float32', 2);
+  const y = tf.tensor1d([0, 1, 2, 3, 4, 0, 1, 2, 3, 4], 'int32');
+  const a = await trainStep(plain, { x, y }, new Sgd({ momentum: 0.9 }), { lr: 0.1 });
+  const before = tf.memory().numTensors;
+  const b = await trainStep(other, { x, y }, new Sgd({ momentum: 0.9 }), { lr: 0.1, ...options });
+  expect(tf.memory().numTensors).toBe(before + other.parameters().length);
+  expect(b.loss).toBeCloseTo(a.loss, 6);
+  expect(b.correct).toBe(a.correct);
+  const state = (m: Module) => [...m.namedState()].map(([, v]) => v.dataSync() as Float32Array);
+  const [sa, sb] = [state(plain), state(other)];
+  for (let i = 0; i < sa.length; i++)
+    expect(Math.max(...sa[i]!.map((v, k) => Math.abs(v - sb[i]![k]!)))).toBeLessThan(1e-6);
+  tf.dispose([x, y]);
+  plain.dispose();
+  other.dispose();
+}
