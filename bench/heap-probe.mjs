@@ -3,7 +3,7 @@
 // usage: [STEPS=n] [BACKEND=wasm] pnpm --filter @convnets/bench heap-probe MODEL SIZE BATCH [recompute|micro:N]
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@convnets/backend';
-import { createModel } from '@convnets/architectures';
+import { createModel, featurePaths } from '@convnets/architectures';
 import { initWeights } from '@convnets/nn';
 import { Sgd, trainStep } from '@convnets/trainer';
 
@@ -28,6 +28,7 @@ for (let i = 0; i < Number(process.env.STEPS ?? 1); i++) {
     lr: 0.01,
     recompute: mode === 'recompute',
     microBatch: mode?.startsWith('micro:') ? Number(mode.slice(6)) : undefined,
+    classifierStart: featurePaths(net).length, // as the CLI's --micro-batch: the classifier on the whole batch
   });
   if (process.env.STEPS) console.log(`step ${i + 1}: heap ${heap()} MB`);
 }

@@ -17,5 +17,6 @@ export {
   type TrainingKernel,
 } from './kernels/register.js';
 export { moveTensors } from './move.js';
+export { WasmHeapError } from './wasm-setup.js';
 export { DeviceLostError, findWebgpuAdapter, throwIfDeviceLost, type WebgpuAdapter } from './webgpu.js';
 export { conv2dFilterGrad, conv2dInputGrad } from './kernels/conv-grads.js';

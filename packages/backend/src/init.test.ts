@@ -4,6 +4,7 @@ import { FUSED_ADAM, FUSED_BATCH_NORM, FUSED_KERNELS, FUSED_SGD } from '@convnet
 import { availableParallelism } from 'node:os';
 import { BackendUnavailableError, initBackend } from './init.js';
 import { describeImportFailure } from './optional.js';
+import { WasmHeapError } from './wasm-setup.js';
 import { NATIVE_KERNELS, TRAINING_KERNELS } from './kernels/register.js';
 import { nativeMissing, webgpuMissing } from '../test-utils/kernel-checks.js';
 
@@ -116,5 +117,23 @@ describe("the fused training kernels, by @convnets/nn's names", () => {
     await initBackend(backend);
     expect(FUSED_KERNELS.filter((name) => !tf.getKernel(name, 'wasm'))).toEqual([]);
     expect(FUSED_KERNELS).toEqual([FUSED_BATCH_NORM, FUSED_SGD, FUSED_ADAM]);
+  });
+});
+
+describe("wasm's heap (where wasm's and native's tensors live)", () => {
+  it('refuses a tensor it cannot hold with an error that says so, and goes on working', async () => {
+    await initBackend('wasm');
+    const before = tf.memory().numTensors;
+    // 4 GB and more: tfjs-wasm would pass malloc a wrapped size. Just under 4 GB: malloc finds no room and returns 0,
+    // where tfjs would write the tensor over the allocator's state and the next free would hang.
+    expect(() => tf.fill([2 ** 30 + 1], 1)).toThrow(WasmHeapError);
+    expect(() => tf.fill([2 ** 30 - 1024], 1)).toThrow(
+      /^wasm's heap cannot hold another tensor of 4096\.0 MB: it has grown to \d+\.\d MB of the 4096 MB/,
+    );
+    const x = tf.fill([3], 2);
+    const sum = tf.sum(x);
+    expect(Array.from(await sum.data())).toEqual([6]);
+    tf.dispose([x, sum]);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -11,6 +11,50 @@ import type { BackendDetails, InitBackendOptions, Started } from './init.js';
 import { start } from './start.js';
 import { isNode } from './platform.js';
 
+/** What wasm's heap takes at most: wasm32 addresses 4 GB. */
+const HEAP_LIMIT = 2 ** 32;
+
+interface WasmModule {
+  _malloc(bytes: number): number;
+  HEAPU8: Uint8Array;
+}
+
+/** A tensor wasm's heap (where `wasm`'s and `native`'s tensors live) cannot hold. */
+export class WasmHeapError extends RangeError {
+  override name = 'WasmHeapError';
+}
+
+/**
+ * tfjs-wasm (4.22) takes whatever its malloc returns: 0 where the heap cannot grow to hold a tensor, and a wrapped
+ * size for one of 4 GB or more. It then writes the tensor at address 0, over the allocator's own state, and the next
+ * free spins forever on a lock that byte now holds: a step that outgrew the heap hung instead of failing. Fails first,
+ * saying how much was asked and what the heap holds.
+ */
+function guardHeap(backend: { wasm: WasmModule }): void {
+  const wasm = backend.wasm;
+  if (Object.getOwnPropertyDescriptor(wasm, '_malloc')?.get) return;
+  // Emscripten's stub replaces itself with the raw export on its first call: the guard stays in front of whichever.
+  let malloc = wasm._malloc;
+  const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
+  const guarded = (bytes: number) => {
+    const at = bytes < HEAP_LIMIT ? malloc.call(wasm, bytes) >>> 0 : 0;
+    if (at === 0 && bytes > 0)
+      throw new WasmHeapError(
+        `wasm's heap cannot hold another tensor of ${mb(bytes)}: it has grown to ${mb(wasm.HEAPU8.byteLength)} of ` +
+          'the 4096 MB wasm32 addresses (the wasm and native backends keep their tensors there). A smaller batch, ' +
+          'micro-batches or recomputed blocks (convnets train --batch-size, --micro-batch, --recompute) need less',
+      );
+    return at;
+  };
+  Object.defineProperty(wasm, '_malloc', {
+    get: () => guarded,
+    set: (raw: WasmModule['_malloc']) => {
+      malloc = raw;
+    },
+    configurable: true,
+  });
+}
+
 const threadCount = (n: number) => `${n} thread${n === 1 ? '' : 's'}`;
 
 /** Loads tfjs's wasm backend with its threads set up (before it first starts: then they are fixed). */
@@ -39,6 +83,7 @@ async function prepare(options: InitBackendOptions): Promise<BackendDetails> {
 export async function startWasm(options: InitBackendOptions, native: NativeKernels | null): Promise<Started> {
   const { kernelThreads, ...prepared } = await prepare(options);
   await start('wasm');
+  guardHeap(tf.backend() as unknown as { wasm: WasmModule });
   const trainingKernels = options.trainingKernels === false ? [] : registerTrainingKernels('wasm');
   const { getThreadsCount } = await import('@tensorflow/tfjs-backend-wasm');
   const details: BackendDetails = {

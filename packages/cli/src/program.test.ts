@@ -148,6 +148,20 @@ describe('the built binary under plain Node', () => {
     ]);
   });
 
+  it('trains with --micro-batch as in one pass (VGG: features in passes, its Dropout classifier on the whole batch)', async () => {
+    // In a process of its own: the threaded wasm backend (in the test runner's worker it runs many times slower).
+    const run = ['--model', 'vgg11-small', '--image-size', '32', '--limit-train', '20', '--limit-valid', '10'];
+    const common = [bin, 'train', ...run, '--batch-size', '10', '--epochs', '1', '--backend', 'wasm', '--json'];
+    const [whole, passes] = ['whole', 'passes'].map((n) => mkdtempSync(path.join(os.tmpdir(), `convnets-${n}-`)));
+    await promisify(execFile)(process.execPath, [...common, '--out', whole!]);
+    await promisify(execFile)(process.execPath, [...common, '--micro-batch', '4', '--out', passes!]);
+    const [a, b] = [whole, passes].map((dir) => JSON.parse(readFileSync(path.join(dir!, 'history.json'), 'utf8')));
+    expect(b.trainLoss[0]).toBeCloseTo(a.trainLoss[0], 5);
+    expect(b.validLoss[0]).toBeCloseTo(a.validLoss[0], 5);
+    expect(b.trainAcc).toEqual(a.trainAcc);
+    for (const dir of [whole, passes]) rmSync(dir!, { recursive: true, force: true });
+  });
+
   it('trains on threaded wasm and cpu in `convnets bench --json` (gradients and kernels from the built packages)', async () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,

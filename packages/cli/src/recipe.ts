@@ -2,7 +2,7 @@
  * The training recipe's flags, which `train` and `compare` share: their defaults are the trainer's MAIN_JOB_RECIPE; the
  * data it trains and tests on, and the net, optimizer and schedule it builds.
  */
-import { createModel } from '@convnets/architectures';
+import { createModel, featurePaths } from '@convnets/architectures';
 import {
   DataLoader,
   compose,
@@ -84,8 +84,9 @@ export function recipeOptions(command: Command): Command {
 export function microBatchOption(): Option {
   return new Option(
     '--micro-batch <n>',
-    "images per forward and backward pass: the batch's gradients summed over them, one update per batch (the same " +
-      'step in less memory; refused for nets whose BatchNorm trains)',
+    "images per forward and backward pass of the net's features, run again for their gradients; the classifier takes " +
+      "the whole batch, then one update per batch (the same step in less memory; refused for nets whose features' " +
+      'BatchNorm trains)',
   ).argParser(positiveInt);
 }
 
@@ -159,5 +160,17 @@ export function fitRecipe(
 ) {
   const { trainLoader: train, validLoader: valid } = data;
   const { epochs, labelSmoothing, microBatch, recompute } = flags;
-  return fit(model, { train, valid, epochs, ...training, labelSmoothing, microBatch, recompute, ...more });
+  // In passes, the features only: the classifier's weight gradients once per batch, its Dropout the batch's masks.
+  const classifierStart = microBatch === undefined ? undefined : featurePaths(model).length;
+  return fit(model, {
+    train,
+    valid,
+    epochs,
+    ...training,
+    labelSmoothing,
+    microBatch,
+    classifierStart,
+    recompute,
+    ...more,
+  });
 }

@@ -52,5 +52,11 @@ export {
 } from './inspect.js';
 export { encodeSafetensors, decodeSafetensors, SafetensorsError, type SafetensorsFile } from './safetensors.js';
 export { decodePth, pthFormat, PthError } from './pth.js';
-export { recomputingForward, leanForward, innermostBlocks } from './recompute.js';
+export {
+  recomputingForward,
+  leanForward,
+  innermostBlocks,
+  chunkedForward,
+  refuseTrainingBatchNorm,
+} from './recompute.js';
 export { gradients, type Gradients, type GradientsOptions } from './backward.js';

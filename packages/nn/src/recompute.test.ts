@@ -10,7 +10,7 @@ import { AdaptiveAvgPool2d } from './layers/pool.js';
 import { Dropout, Flatten, ReLU } from './layers/simple.js';
 import { Sequential } from './layers/sequential.js';
 import { manualSeed } from './random.js';
-import { innermostBlocks, leanForward, recomputingForward } from './recompute.js';
+import { chunkedForward, innermostBlocks, leanForward, recomputingForward } from './recompute.js';
 
 /** A residual block: two convs with BatchNorm and a skip, as ResNet's. */
 class Res extends Module {
@@ -142,6 +142,52 @@ describe('leanForward', () => {
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose(x);
     probed.dispose();
+  });
+});
+
+describe('chunkedForward', () => {
+  const chain = () => {
+    manualSeed(5);
+    return new Sequential(
+      new Conv2d(3, 4, 3, { padding: 1 }),
+      new ReLU(),
+      new Dropout(0.5, { seed: 9 }),
+      new Conv2d(4, 4, 3, { padding: 1 }),
+    );
+  };
+
+  it("is the chain run chunk by chunk on the tape: gradients and Dropout's draws equal, holding only its output", () => {
+    const [plain, chunked] = [chain(), chain()];
+    const x = tf.randomNormal([5, 8, 8, 3], 0, 1, 'float32', 1);
+    const before = tf.memory().numTensors;
+    // Chunks of 2, 2 and 1, each through the chain in turn: the draws the forward makes, in its order.
+    const byChunk = (m: Module, input: tf.Tensor) =>
+      tf.concat(
+        [tf.slice(input, 0, 2), tf.slice(input, 2, 2), tf.slice(input, 4, 1)].map((c) => m.forward(c)),
+        0,
+      );
+    const a = step(plain, x, byChunk);
+    const b = step(chunked, x, (m, input) => chunkedForward((m as Sequential).layers, input, 2));
+    expect(tf.memory().numTensors).toBe(before);
+    for (const [k, g] of Object.entries(a.grads))
+      expect(maxDiff(g as number[], b.grads[k] as number[]), k).toBeLessThan(1e-5);
+    // The backward's second run set the generator back to where the forward left it.
+    const rng = (m: Module) => ((m as Sequential).layers[2] as Dropout).rng.getState();
+    expect(rng(chunked)).toBe(rng(plain));
+    expect(b.held).toBeLessThan(a.held * 0.6);
+    tf.dispose([x, a.loss, b.loss]);
+    plain.dispose();
+    chunked.dispose();
+  });
+
+  it('refuses a BatchNorm that trains, naming it', () => {
+    const layers = [new Conv2d(3, 4, 3), new Sequential(new BatchNorm2d(4), new ReLU())];
+    const x = tf.zeros([4, 6, 6, 3]);
+    expect(() => chunkedForward(layers, x, 2)).toThrow(
+      "chunkedForward in passes of 2: 0 is a BatchNorm layer in training mode, whose statistics would be each chunk's",
+    );
+    x.dispose();
+    for (const layer of layers) layer.dispose();
   });
 });
 

@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { restoreGeneratorStates, generatorStates } from './generators.js';
 import { gradients } from './backward.js';
+import { BatchNorm2d } from './layers/batchnorm.js';
 import type { Module } from './module.js';
 import { traceForward } from './trace.js';
 
@@ -89,4 +90,75 @@ function checkpoint(block: Module, x: tf.Tensor, run: Run): tf.Tensor {
     };
   });
   return f(x, ...params);
+}
+
+/**
+ * `layers` (a chain, as a Sequential runs them) applied to `x` in passes of `chunk` images, checkpointed: the forward
+ * keeps only the passes' outputs, and the backward runs each pass again on the tape with its share of the gradient,
+ * summing the parameters' gradients as it makes them. A batch whose activations through `layers` would not fit goes
+ * through them a pass at a time while what follows them sees the whole batch: a net's classifier then makes its
+ * (large) weight gradients once per batch, and its Dropout draws the batch's masks, as in one pass. Refused where a
+ * BatchNorm among `layers` trains: its statistics would be each pass's.
+ */
+export function chunkedForward(layers: Module[], x: tf.Tensor, chunk: number): tf.Tensor {
+  refuseTrainingBatchNorm(
+    layers.flatMap((layer) => [...layer.namedModules()]),
+    `chunkedForward in passes of ${chunk}`,
+  );
+  const run = (input: tf.Tensor) => layers.reduce((h, layer) => layer.forward(h), input);
+  const params = [...new Set(layers.flatMap((layer) => layer.trainableParameters()))];
+  const size = x.shape[0]!;
+  const passes = Array.from({ length: Math.ceil(size / chunk) }, (_, i) => [
+    i * chunk,
+    Math.min(chunk, size - i * chunk),
+  ]);
+  const f = tf.customGrad((...args) => {
+    const input = args[0] as tf.Tensor;
+    // Each pass's Dropout generators as they were before it: its run in the backward pass draws the same masks.
+    const draws: Array<Array<Record<string, number>>> = [];
+    const outputs = passes.map(([start, n]) => {
+      draws.push(layers.map((layer) => generatorStates(layer)));
+      return tf.tidy(() => run(tf.slice(input, start, n)));
+    });
+    const value = tf.concat(outputs, 0);
+    tf.dispose(outputs);
+    (args.at(-1) as tf.GradSaveFunc)([input]);
+    return {
+      value,
+      gradFunc: (dy, saved) => {
+        const after = layers.map((layer) => generatorStates(layer));
+        let sums: Array<tf.Tensor | null> = params.map(() => null);
+        const dxs = passes.map(([start, n], i) => {
+          for (const [j, layer] of layers.entries()) restoreGeneratorStates(layer, draws[i]![j]!);
+          const [xc, dyc] = [tf.slice(saved[0]!, start, n), tf.slice(dy as tf.Tensor, start, n)];
+          const { value: again, grads } = gradients(() => run(xc), [xc, ...params], {
+            dy: dyc,
+            addTo: [null, ...sums],
+          });
+          sums = grads.slice(1);
+          const dx = grads[0] ?? tf.zerosLike(xc);
+          tf.dispose([again, xc, dyc]);
+          return dx;
+        });
+        for (const [j, layer] of layers.entries()) restoreGeneratorStates(layer, after[j]!);
+        const dx = tf.concat(dxs, 0);
+        tf.dispose(dxs);
+        return [dx, ...sums.map((g, i) => g ?? tf.zerosLike(params[i]!))];
+      },
+    };
+  });
+  return f(x, ...params);
+}
+
+/**
+ * Throws where one of `modules` (path and module, as `namedModules` gives them) is a BatchNorm that trains: a step
+ * that splits the batch (`what`) would give it each part's statistics, not the batch's.
+ */
+export function refuseTrainingBatchNorm(modules: Iterable<[string, Module]>, what: string): void {
+  for (const [path, m] of modules)
+    if (m instanceof BatchNorm2d && m.training)
+      throw new RangeError(
+        `${what}: ${path || 'the net'} is a BatchNorm layer in training mode, whose statistics would be each ` +
+          "chunk's, not the batch's: train with a smaller batch instead",
+      );
 }

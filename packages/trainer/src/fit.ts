@@ -76,6 +76,8 @@ export interface FitOptions {
   labelSmoothing?: number;
   /** Images per forward and backward pass, the batch's gradients summed over them (trainStep's `microBatch`). */
   microBatch?: number;
+  /** With `microBatch`: where a Sequential net's classifier starts, which then runs on the whole batch (trainStep's). */
+  classifierStart?: number;
   /** Blocks run again in the backward pass instead of keeping their activations (trainStep's `recompute`). */
   recompute?: boolean;
   /**
@@ -105,6 +107,7 @@ export async function fit(model: Module, options: FitOptions): Promise<FitResult
     optimizer = new Sgd(),
     labelSmoothing = 0,
     microBatch,
+    classifierStart,
     recompute,
     resume,
     signal,
@@ -143,7 +146,13 @@ export async function fit(model: Module, options: FitOptions): Promise<FitResult
       batch++;
       const lr = schedule(step, totalSteps);
       const n = x.shape[0]!;
-      const result = await trainStep(model, { x, y }, optimizer, { lr, loss: smoothed, microBatch, recompute })
+      const result = await trainStep(model, { x, y }, optimizer, {
+        lr,
+        loss: smoothed,
+        microBatch,
+        classifierStart,
+        recompute,
+      })
         .catch((err: unknown) => {
           if (!(err instanceof TrainingDivergedError)) throw err;
           throw new TrainingDivergedError(

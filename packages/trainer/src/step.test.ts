@@ -1,7 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
-import { BatchNorm2d, Conv2d, Flatten, Linear, type Module, ReLU, Sequential, withSeed } from '@convnets/nn';
+import { BatchNorm2d, Conv2d, Dropout, Flatten, Linear, type Module, ReLU, Sequential, withSeed } from '@convnets/nn';
 import { describe, expect, it } from 'vitest';
 import { Sgd } from './optimizers.js';
 import { TrainingDivergedError, type TrainStepOptions, trainStep } from './step.js';
@@ -78,6 +78,43 @@ describe('trainStep with microBatch', () => {
     await expectTheSameStep(convNet, { microBatch: 4 });
   });
 
+  it("with classifierStart: the features in chunks, the classifier's Dropout the batch's masks: the batch's step", async () => {
+    // VGG's shape: conv features, then Dropout and linear layers. Chunked whole, the Dropout would draw a mask per
+    // chunk; split at the classifier, it draws the one-pass mask, so every weight equals one pass's.
+    const vggLike = (seed: number) =>
+      withSeed(
+        seed,
+        () =>
+          new Sequential(
+            new Conv2d(3, 4, 3, { padding: 1 }),
+            new ReLU(),
+            new Conv2d(4, 4, 3, { padding: 1 }),
+            new ReLU(),
+            new Flatten(),
+            new Linear(4 * 6 * 6, 8),
+            new ReLU(),
+            new Dropout(0.5),
+            new Linear(8, 5),
+          ),
+      );
+    await expectTheSameStep(vggLike, { microBatch: 4, classifierStart: 4 });
+    // BatchNorm after the split is no matter: it sees the whole batch (its running statistics compared too).
+    const bnAfter = (seed: number) =>
+      withSeed(
+        seed,
+        () =>
+          new Sequential(
+            new Conv2d(3, 4, 3, { padding: 1 }),
+            new ReLU(),
+            new Conv2d(4, 4, 3),
+            new BatchNorm2d(4),
+            new Flatten(),
+            new Linear(64, 5),
+          ),
+      );
+    await expectTheSameStep(bnAfter, { microBatch: 3, classifierStart: 2 });
+  });
+
   it('is refused where BatchNorm trains (its statistics would be per chunk), and for a size that is not a count', async () => {
     const net = new Sequential(new Conv2d(3, 4, 3), new BatchNorm2d(4), new Flatten(), new Linear(16, 2));
     const x = tf.zeros([4, 4, 4, 3]);
@@ -87,6 +124,12 @@ describe('trainStep with microBatch', () => {
     );
     await expect(trainStep(net, { x, y }, new Sgd(), { lr: 0.1, microBatch: 0.5 })).rejects.toThrow(
       'trainStep: microBatch must be a positive integer, got 0.5',
+    );
+    await expect(trainStep(net, { x, y }, new Sgd(), { lr: 0.1, microBatch: 2, classifierStart: 2 })).rejects.toThrow(
+      "trainStep: microBatch 2 of a batch of 4: 1 is a BatchNorm layer in training mode, whose statistics would be each chunk's",
+    );
+    await expect(trainStep(net, { x, y }, new Sgd(), { lr: 0.1, microBatch: 2, classifierStart: 4 })).rejects.toThrow(
+      "trainStep: classifierStart must be the index of one of the net's 4 top-level modules after the first, got 4",
     );
     // A chunk as big as the batch is the batch: BatchNorm is no matter then.
     await expect(trainStep(net, { x, y }, new Sgd(), { lr: 0.1, microBatch: 4 })).resolves.toMatchObject({});

@@ -5,7 +5,14 @@
  * app's benchmarks and checks.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BatchNorm2d, type Module, gradients, recomputingForward } from '@convnets/nn';
+import {
+  type Module,
+  Sequential,
+  chunkedForward,
+  gradients,
+  recomputingForward,
+  refuseTrainingBatchNorm,
+} from '@convnets/nn';
 import { correctCount, crossEntropy } from './loss.js';
 import type { Optimizer } from './optimizers.js';
 
@@ -29,6 +36,14 @@ export interface TrainStepOptions {
    * statistics would be each chunk's, not the batch's.
    */
   microBatch?: number;
+  /**
+   * With `microBatch`, for a Sequential net: the index of its first classifier module (the registry's
+   * `classifierStart`). Only the modules before it go through in chunks (`chunkedForward`: each chunk run again in the
+   * backward pass, one more forward of them); the classifier runs once on the whole batch, so its weight gradients
+   * (VGG's first linear layer: 411 MB) are made once per batch instead of once per chunk, and its Dropout draws the
+   * batch's masks, exactly as one pass. BatchNorm is refused only before it.
+   */
+  classifierStart?: number;
   /**
    * Activation checkpointing (`recomputingForward`): each block of the net keeps only its input through the forward
    * and runs again in the backward pass, so a step holds one block's activations at a time, for about a third more
@@ -58,7 +73,7 @@ export async function trainStep(
   model: Module,
   { x, y }: Batch,
   optimizer: Optimizer,
-  { lr, loss = crossEntropy, microBatch, recompute = false }: TrainStepOptions,
+  { lr, loss = crossEntropy, microBatch, classifierStart, recompute = false }: TrainStepOptions,
 ): Promise<TrainStepResult> {
   const params = model.trainableParameters();
   if (params.length === 0) throw new RangeError('trainStep: every parameter is frozen: nothing to train');
@@ -66,9 +81,19 @@ export async function trainStep(
   const chunk = microBatch === undefined ? size : microBatch;
   if (!(Number.isInteger(chunk) && chunk > 0))
     throw new RangeError(`trainStep: microBatch must be a positive integer, got ${microBatch}`);
-  if (chunk < size) refuseBatchNorm(model, chunk, size);
-  const forward = (input: tf.Tensor) => (recompute ? recomputingForward(model, input) : model.forward(input));
-  const { value, correct, grads } = chunk < size ? chunkedGrads(forward, x, y, params, loss, chunk) : batchGrads();
+  const split = chunk < size && classifierStart !== undefined;
+  if (split) checkSplit(model, classifierStart);
+  if (chunk < size) {
+    // Split at the classifier, only the modules before it go in chunks.
+    const features = new Set([...model.namedChildren()].slice(0, split ? classifierStart : undefined).map(([n]) => n));
+    const chunked = [...model.namedModules()].filter(([path]) => features.has(path.split('.')[0]!));
+    refuseTrainingBatchNorm(chunked, `trainStep: microBatch ${chunk} of a batch of ${size}`);
+  }
+  const forward = split
+    ? (input: tf.Tensor) => featuresInChunks(model as Sequential, input, classifierStart, chunk)
+    : (input: tf.Tensor) => (recompute ? recomputingForward(model, input) : model.forward(input));
+  const { value, correct, grads } =
+    chunk < size && !split ? chunkedGrads(forward, x, y, params, loss, chunk) : batchGrads();
   const readout = tf.tidy(() => tf.stack([value, tf.cast(correct, 'float32')]));
   tf.dispose([value, correct]);
   try {
@@ -148,12 +173,21 @@ function byName(params: tf.Variable[], grads: Array<tf.Tensor | null>): tf.Named
   return Object.fromEntries(params.map((p, i) => [p.name, grads[i] ?? tf.zerosLike(p)]));
 }
 
-/** A net whose BatchNorm layers train would see each chunk's statistics: not the batch's step. */
-function refuseBatchNorm(model: Module, chunk: number, size: number) {
-  for (const [path, m] of model.namedModules())
-    if (m instanceof BatchNorm2d && m.training)
-      throw new RangeError(
-        `trainStep: microBatch ${chunk} of a batch of ${size}: ${path || 'the net'} is a BatchNorm layer in training ` +
-          "mode, whose statistics would be each chunk's, not the batch's: train with a smaller batch instead",
-      );
+/** A Sequential's forward with its modules before `classifierStart` run in chunks (`chunkedForward`). */
+function featuresInChunks(model: Sequential, x: tf.Tensor, classifierStart: number, chunk: number): tf.Tensor {
+  const layers = model.layers;
+  const features = chunkedForward(layers.slice(0, classifierStart), x, chunk);
+  return layers.slice(classifierStart).reduce((h, layer) => layer.forward(h), features);
+}
+
+/** Where a split at `classifierStart` is not a split of a Sequential net, says why. */
+function checkSplit(model: Module, classifierStart: number): asserts model is Sequential {
+  if (!(model instanceof Sequential))
+    throw new TypeError(`trainStep: classifierStart splits a Sequential net; this net is a ${model.constructor.name}`);
+  const count = model.layers.length;
+  if (!(Number.isInteger(classifierStart) && classifierStart > 0 && classifierStart < count))
+    throw new RangeError(
+      `trainStep: classifierStart must be the index of one of the net's ${count} top-level modules after the ` +
+        `first, got ${classifierStart}`,
+    );
 }

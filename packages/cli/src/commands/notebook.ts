@@ -134,15 +134,15 @@ export function notebookCommand(io: Io): Command {
 
 /**
  * How the experiments whose batch of 128 at their own size would outgrow wasm's 4 GB heap (where `native`'s tensors
- * live too) take their step: VGG-11 and VGG-11/4 in passes (their gradients summed over chunks: exact, they have no
- * BatchNorm), ResNet-18 and DenseNet with their blocks recomputed in the backward pass (BatchNorm sees the whole
- * batch). Measured 2026-12-08 on native at 224 px, the heap's high-water mark after a step of 128: AlexNet and NiN fit
- * whole (NiN 2.5 GB), VGG-11/4 3.6 GB whole (2.2 in passes of 64), ResNet-18 3.1 GB and DenseNet 3.5 GB recomputed;
- * VGG-11 (515 MB of weights, as much again of gradient sums) runs passes of 4, but its 411 MB tensors fragment the
- * heap: two steps of 128 ran, then the heap neared 4 GB and the third crawled (docs/notebook.md, "Not yet").
+ * live too) take their step: VGG-11 and VGG-11/4 with their features in passes and their classifier on the whole
+ * batch (exact: no BatchNorm before the classifier, and its Dropout draws the batch's masks), ResNet-18 and DenseNet
+ * with their blocks recomputed in the backward pass (BatchNorm sees the whole batch). Measured 2026-12-08 on native at
+ * 224 px, the heap's high-water mark after a step of 128: AlexNet and NiN fit whole (NiN 2.5 GB), VGG-11/4 3.6 GB
+ * whole, ResNet-18 3.1 GB and DenseNet 3.5 GB recomputed. VGG-11 (515 MB of weights, 411 of them one layer's) still
+ * outgrows the heap by its third or fourth step: docs/notebook.md, "Not yet".
  */
 const MEMORY_PLAN: Readonly<Record<string, Pick<TrainFlags, 'microBatch' | 'recompute'>>> = {
-  vgg11: { microBatch: 4 },
+  vgg11: { microBatch: 16 },
   'vgg11-small': { microBatch: 64 },
   resnet18: { recompute: true },
   densenet: { recompute: true },
