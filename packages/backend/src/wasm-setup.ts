@@ -11,12 +11,17 @@ import type { BackendDetails, InitBackendOptions, Started } from './init.js';
 import { start } from './start.js';
 import { isNode } from './platform.js';
 
-/** What wasm's heap takes at most: wasm32 addresses 4 GB. */
-const HEAP_LIMIT = 2 ** 32;
+/**
+ * The biggest tensor asked of malloc: wasm32 addresses 4 GB, and within a megabyte of that the allocator's own size
+ * arithmetic (padding, alignment) wraps around and hands out a block that is not there.
+ */
+const LARGEST_REQUEST = 2 ** 32 - 2 ** 20;
 
 interface WasmModule {
   _malloc(bytes: number): number;
   HEAPU8: Uint8Array;
+  /** The threaded builds' memory (their HEAPU8 may lag a growth made by another thread). */
+  wasmMemory?: WebAssembly.Memory;
 }
 
 /** A tensor wasm's heap (where `wasm`'s and `native`'s tensors live) cannot hold. */
@@ -25,10 +30,10 @@ export class WasmHeapError extends RangeError {
 }
 
 /**
- * tfjs-wasm (4.22) takes whatever its malloc returns: 0 where the heap cannot grow to hold a tensor, and a wrapped
- * size for one of 4 GB or more. It then writes the tensor at address 0, over the allocator's own state, and the next
- * free spins forever on a lock that byte now holds: a step that outgrew the heap hung instead of failing. Fails first,
- * saying how much was asked and what the heap holds.
+ * tfjs-wasm (4.22) takes whatever its malloc returns: 0 where the heap cannot grow to hold a tensor, and a block
+ * that is not there for a size near 4 GB or more. It then writes the tensor at address 0 (or past the heap's end),
+ * over the allocator's own state, and the next free spins forever on a lock that byte now holds: a step that outgrew
+ * the heap hung instead of failing. Fails first, saying how much was asked and what the heap holds.
  */
 function guardHeap(backend: { wasm: WasmModule }): void {
   const wasm = backend.wasm;
@@ -37,10 +42,11 @@ function guardHeap(backend: { wasm: WasmModule }): void {
   let malloc = wasm._malloc;
   const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
   const guarded = (bytes: number) => {
-    const at = bytes < HEAP_LIMIT ? malloc.call(wasm, bytes) >>> 0 : 0;
-    if (at === 0 && bytes > 0)
+    const at = bytes <= LARGEST_REQUEST ? malloc.call(wasm, bytes) >>> 0 : 0;
+    const heap = (wasm.wasmMemory ?? wasm.HEAPU8).buffer.byteLength;
+    if (bytes > 0 && (at === 0 || at + bytes > heap))
       throw new WasmHeapError(
-        `wasm's heap cannot hold another tensor of ${mb(bytes)}: it has grown to ${mb(wasm.HEAPU8.byteLength)} of ` +
+        `wasm's heap cannot hold another tensor of ${mb(bytes)}: it has grown to ${mb(heap)} of ` +
           'the 4096 MB wasm32 addresses (the wasm and native backends keep their tensors there). A smaller batch, ' +
           'micro-batches or recomputed blocks (convnets train --batch-size, --micro-batch, --recompute) need less',
       );
